@@ -1,0 +1,102 @@
+"""Process settings: read once at start from the environment (and `.env`), validated, then immutable.
+
+Supabase's own variable names (JWT_SECRET, ANON_KEY, SERVICE_ROLE_KEY, POSTGRES_PASSWORD, SITE_URL,
+API_EXTERNAL_URL, PGRST_DB_SCHEMAS) are accepted beside the MADBASE_* names so an existing self-hosting
+`.env` keeps working. Per-project settings live in the control plane, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
+
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "MADBASE_DATABASE_URL"))
+    control_database_url: str | None = Field(None, validation_alias=_env("MADBASE_CONTROL_DATABASE_URL"))
+    data_dir: Path = Field(Path(".madbase"), validation_alias=_env("MADBASE_DATA_DIR"))
+    host: str = Field("127.0.0.1", validation_alias=_env("MADBASE_HOST"))
+    port: int = Field(54321, ge=1, le=65535, validation_alias=_env("MADBASE_PORT", "PORT"))
+    db_port: int = Field(54322, ge=1, le=65535, validation_alias=_env("MADBASE_DB_PORT"))
+    postgres_password: SecretStr = Field(
+        SecretStr("postgres"), validation_alias=_env("POSTGRES_PASSWORD", "MADBASE_POSTGRES_PASSWORD")
+    )
+    postgres_fsync: bool = Field(True, validation_alias=_env("MADBASE_POSTGRES_FSYNC"))
+    master_key: SecretStr | None = Field(None, validation_alias=_env("MADBASE_MASTER_KEY"))
+    base_domain: str | None = Field(None, validation_alias=_env("MADBASE_BASE_DOMAIN"))
+    api_external_url: str | None = Field(None, validation_alias=_env("API_EXTERNAL_URL", "MADBASE_API_URL"))
+    site_url: str = Field("http://localhost:3000", validation_alias=_env("SITE_URL", "GOTRUE_SITE_URL"))
+    jwt_secret: SecretStr | None = Field(None, validation_alias=_env("JWT_SECRET", "MADBASE_JWT_SECRET"))
+    anon_key: str | None = Field(None, validation_alias=_env("ANON_KEY", "MADBASE_ANON_KEY"))
+    service_role_key: SecretStr | None = Field(
+        None, validation_alias=_env("SERVICE_ROLE_KEY", "MADBASE_SERVICE_ROLE_KEY")
+    )
+    db_schemas: str = Field("public,graphql_public", validation_alias=_env("PGRST_DB_SCHEMAS", "MADBASE_DB_SCHEMAS"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    pool_size: int = Field(10, ge=1, le=500, validation_alias=_env("MADBASE_POOL_SIZE"))
+    pool_acquire_timeout: float = Field(5.0, gt=0, validation_alias=_env("MADBASE_POOL_ACQUIRE_TIMEOUT"))
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias=_env("MADBASE_MAX_BODY_BYTES"))
+    shutdown_timeout: float = Field(10.0, ge=0, validation_alias=_env("MADBASE_SHUTDOWN_TIMEOUT"))
+    rate_limit_ip_per_minute: int = Field(0, ge=0, validation_alias=_env("MADBASE_RATE_LIMIT_IP_PER_MINUTE"))
+    rate_limit_project_per_minute: int = Field(
+        0, ge=0, validation_alias=_env("MADBASE_RATE_LIMIT_PROJECT_PER_MINUTE")
+    )
+    trusted_proxies: str = Field("", validation_alias=_env("MADBASE_TRUSTED_PROXIES"))
+    access_log: bool = Field(True, validation_alias=_env("MADBASE_ACCESS_LOG"))
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url", "control_database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgres:// or postgresql://")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when MadBase runs its own PostgreSQL in the data folder."""
+        return self.database_url is None
+
+    @property
+    def public_url(self) -> str:
+        if self.api_external_url:
+            return self.api_external_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def trusted_proxy_list(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning pydantic's report into one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        field_info = Settings.model_fields.get(field)
+        alias = field_info.validation_alias if field_info is not None else None
+        if isinstance(alias, AliasChoices):
+            field = str(alias.choices[0])
+        raise ConfigError(f"invalid setting {field}: {first.get('msg', 'invalid value')}") from None

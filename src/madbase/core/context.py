@@ -1,0 +1,29 @@
+"""The per-request context the gateway hands to a service in `scope["madbase"]`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from madbase.core.authn import AuthContext
+from madbase.core.projects import Project
+from madbase.core.types import Scope
+
+if TYPE_CHECKING:
+    from madbase.core.runtime import Runtime
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    project: Project
+    auth: AuthContext
+    runtime: Runtime
+    client_ip: str
+
+
+def get_context(scope: Scope) -> RequestContext:
+    ctx = scope.get("madbase")
+    if not isinstance(ctx, RequestContext):
+        raise RuntimeError("request did not pass through the MadBase gateway")
+    return ctx

@@ -1,0 +1,140 @@
+"""The control-plane store: projects, their status, database URL and secrets (sealed by `SecretBox`)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from madbase.core import jsonutil
+from madbase.core.jwt import make_api_key
+from madbase.core.secretbox import SecretBox
+
+STATUSES = ("active", "disabled", "deleted")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    ref: str
+    name: str
+    status: str
+    db_url: str
+    jwt_secret: str
+    anon_key: str
+    service_role_key: str
+    login_role: str
+    login_password: str
+    config: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ProjectExists(Exception):
+    pass
+
+
+def new_ref() -> str:
+    """A project ref shaped like Supabase's: 20 lowercase letters."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(20))
+
+
+def new_jwt_secret() -> str:
+    return secrets.token_urlsafe(40)
+
+
+_COLUMNS = (
+    "ref, name, status, db_url_enc, jwt_secret_enc, service_key_enc, anon_key, login_role, "
+    "login_password_enc, config, created_at, updated_at"
+)
+
+
+class ControlStore:
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox) -> None:
+        self.pool = pool
+        self._box = box
+
+    def _open(self, row: asyncpg.Record) -> ProjectRecord:
+        ref = row["ref"]
+        config = row["config"]
+        return ProjectRecord(
+            ref=ref,
+            name=row["name"],
+            status=row["status"],
+            db_url=self._box.open(row["db_url_enc"], context=f"{ref}:db_url"),
+            jwt_secret=self._box.open(row["jwt_secret_enc"], context=f"{ref}:jwt_secret"),
+            service_role_key=self._box.open(row["service_key_enc"], context=f"{ref}:service_role_key"),
+            anon_key=row["anon_key"],
+            login_role=row["login_role"],
+            login_password=self._box.open(row["login_password_enc"], context=f"{ref}:login_password"),
+            config=jsonutil.loads(config) if isinstance(config, str) else dict(config),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    async def list(self, *, include_deleted: bool = False) -> list[ProjectRecord]:
+        rows = await self.pool.fetch(
+            f"select {_COLUMNS} from madbase_control.projects where $1 or status <> 'deleted' order by created_at",
+            include_deleted,
+        )
+        return [self._open(r) for r in rows]
+
+    async def get(self, ref: str) -> ProjectRecord | None:
+        row = await self.pool.fetchrow(f"select {_COLUMNS} from madbase_control.projects where ref = $1", ref)
+        return None if row is None else self._open(row)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        db_url: str,
+        ref: str | None = None,
+        jwt_secret: str | None = None,
+        anon_key: str | None = None,
+        service_role_key: str | None = None,
+        login_role: str = "authenticator",
+        config: dict[str, Any] | None = None,
+    ) -> ProjectRecord:
+        ref = ref or new_ref()
+        secret = jwt_secret or new_jwt_secret()
+        anon = anon_key or make_api_key(secret, "anon", ref)
+        service = service_role_key or make_api_key(secret, "service_role", ref)
+        password = secrets.token_urlsafe(32)
+        seal = self._box.seal
+        try:
+            await self.pool.execute(
+                """insert into madbase_control.projects
+                   (ref, name, db_url_enc, jwt_secret_enc, service_key_enc, anon_key, login_role,
+                    login_password_enc, config)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)""",
+                ref, name, seal(db_url, context=f"{ref}:db_url"), seal(secret, context=f"{ref}:jwt_secret"),
+                seal(service, context=f"{ref}:service_role_key"), anon, login_role,
+                seal(password, context=f"{ref}:login_password"), jsonutil.dumps_str(config or {}),
+            )
+        except asyncpg.UniqueViolationError:
+            raise ProjectExists(ref) from None
+        record = await self.get(ref)
+        assert record is not None
+        return record
+
+    async def set_status(self, ref: str, status: str) -> bool:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        result = await self.pool.execute(
+            """update madbase_control.projects
+               set status = $2, updated_at = now(),
+                   deleted_at = case when $2 = 'deleted' then now() else null end
+               where ref = $1""",
+            ref, status,
+        )
+        return result.endswith(" 1")
+
+    async def update_config(self, ref: str, patch: dict[str, Any]) -> bool:
+        result = await self.pool.execute(
+            "update madbase_control.projects set config = config || $2::jsonb, updated_at = now() where ref = $1",
+            ref, jsonutil.dumps_str(patch),
+        )
+        return result.endswith(" 1")

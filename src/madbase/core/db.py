@@ -1,0 +1,163 @@
+"""Per-project database pools and the one request-transaction helper every service uses.
+
+Pools are created lazily on a project's first request (after its tenant bootstrap), bounded, and keyed by
+project and database URL so a changed URL gets a fresh pool. Requests connect as the project's login role
+and switch, inside their transaction, to one whitelisted role with the request's claims as GUCs — always as
+bind parameters of one statement, so a request costs BEGIN, one set_config round trip, its queries, COMMIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+
+from madbase.core import jsonutil
+from madbase.core.errors import GatewayError, Kind
+from madbase.core.projects import Project
+from madbase.core.types import DbConn
+
+log = structlog.get_logger("madbase.db")
+
+ALLOWED_ROLES = frozenset({"anon", "authenticated", "service_role"})
+
+SET_GUCS_SQL = "select set_config(k, v, true) from unnest($1::text[], $2::text[]) as g(k, v)"
+
+Bootstrap = Callable[[Project], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestGucs:
+    """What a request's transaction must see: role, claims and request metadata as GUC names/values."""
+
+    names: list[str]
+    values: list[str]
+
+
+def request_gucs(
+    role: str,
+    claims: Mapping[str, Any],
+    claims_json: str,
+    *,
+    method: str = "",
+    path: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> RequestGucs:
+    """Build the GUCs PostgREST/Supabase set: role, request.jwt.claims(.*), request.method/path/headers."""
+    if role not in ALLOWED_ROLES:
+        raise GatewayError(Kind.ROLE_NOT_ALLOWED, f"role {role!r} is not allowed")
+    names = ["role", "request.jwt.claims", "request.method", "request.path", "request.headers"]
+    values = [role, claims_json, method, path, jsonutil.dumps_str(dict(headers or {}))]
+    for key, value in claims.items():
+        # request.jwt.claim.<name> exists for scalar claims only, as PostgREST < 9 set them.
+        if isinstance(value, str):
+            names.append("request.jwt.claim." + key)
+            values.append(value)
+        elif isinstance(value, bool | int | float):
+            names.append("request.jwt.claim." + key)
+            values.append(jsonutil.dumps_str(value))
+    return RequestGucs(names, values)
+
+
+_UNAVAILABLE = (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+                asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError,
+                asyncpg.InvalidCatalogNameError, asyncpg.ConnectionDoesNotExistError)
+
+
+class PoolRegistry:
+    def __init__(self, *, pool_size: int, acquire_timeout: float, bootstrap: Bootstrap) -> None:
+        self._pool_size = pool_size
+        self.acquire_timeout = acquire_timeout
+        self._bootstrap = bootstrap
+        self._pools: dict[tuple[str, str], asyncpg.Pool] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._bootstrapped: set[tuple[str, str]] = set()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def get(self, project: Project) -> asyncpg.Pool:
+        key = (project.ref, project.record.db_url)
+        pool = self._pools.get(key)
+        if pool is not None:
+            return pool
+        lock = self._locks.setdefault(project.ref, asyncio.Lock())
+        async with lock:
+            pool = self._pools.get(key)
+            if pool is not None:
+                return pool
+            if key not in self._bootstrapped:
+                try:
+                    await self._bootstrap(project)
+                except GatewayError:
+                    raise
+                except Exception as exc:
+                    log.error("tenant_bootstrap_failed", project_ref=project.ref, error=str(exc))
+                    raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
+                self._bootstrapped.add(key)
+            size = int(project.config.get("pool_size", self._pool_size))
+            try:
+                pool = await asyncpg.create_pool(
+                    project.record.db_url,
+                    user=project.record.login_role,
+                    password=project.record.login_password,
+                    min_size=0,
+                    max_size=size,
+                    max_queries=10_000_000,
+                    max_inactive_connection_lifetime=300,
+                    timeout=10,
+                )
+            except _UNAVAILABLE as exc:
+                raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
+            # A pool for the same project with an older URL is retired now.
+            for old_key in [k for k in self._pools if k[0] == project.ref]:
+                old = self._pools.pop(old_key)
+                self._retiring.add(asyncio.create_task(old.close()))
+            self._pools[key] = pool
+            return pool
+
+    def stats(self) -> list[tuple[str, int, int, int]]:
+        """(project ref, max size, open connections, idle connections) per pool."""
+        return [(ref, p.get_max_size(), p.get_size(), p.get_idle_size()) for (ref, _), p in self._pools.items()]
+
+    def owns(self, project: Project, pool: asyncpg.Pool) -> bool:
+        return self._pools.get((project.ref, project.record.db_url)) is pool
+
+    async def close(self) -> None:
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.close(), 10)
+
+
+@contextlib.asynccontextmanager
+async def request_transaction(
+    pool: asyncpg.Pool,
+    gucs: RequestGucs,
+    *,
+    acquire_timeout: float = 5.0,
+    readonly: bool = False,
+) -> AsyncIterator[DbConn]:
+    """One transaction with SET LOCAL semantics for role and claims; rolled back on any exception."""
+    try:
+        conn = await pool.acquire(timeout=acquire_timeout)
+    except _UNAVAILABLE as exc:
+        raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
+    try:
+        async with conn.transaction(readonly=readonly):
+            await conn.execute(SET_GUCS_SQL, gucs.names, gucs.values)
+            yield conn
+    finally:
+        await pool.release(conn)
+
+
+async def fetch_in_request(
+    pool: asyncpg.Pool, gucs: RequestGucs, sql: str, args: Sequence[Any] = ()
+) -> list[asyncpg.Record]:
+    """Run one query inside a request transaction (convenience for small handlers)."""
+    async with request_transaction(pool, gucs) as conn:
+        return list(await conn.fetch(sql, *args))

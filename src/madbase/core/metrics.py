@@ -1,0 +1,54 @@
+"""Prometheus metrics: requests by service, status and project; latency histogram; pool statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _PoolCollector(Collector):
+    def __init__(self, stats: Callable[[], list[tuple[str, int, int, int]]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        size = GaugeMetricFamily("madbase_db_pool_max_size", "Pool bound per project", labels=["project"])
+        open_ = GaugeMetricFamily("madbase_db_pool_connections", "Open connections per project", labels=["project"])
+        idle = GaugeMetricFamily("madbase_db_pool_idle", "Idle connections per project", labels=["project"])
+        for ref, max_size, current, idle_n in self._stats():
+            size.add_metric([ref], max_size)
+            open_.add_metric([ref], current)
+            idle.add_metric([ref], idle_n)
+        yield from (size, open_, idle)
+
+
+class Metrics:
+    def __init__(self, pool_stats: Callable[[], list[tuple[str, int, int, int]]]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("madbase_http_requests", "HTTP requests", ["service", "status", "project"],
+                                registry=self.registry)
+        self.latency = Histogram(
+            "madbase_http_request_duration_seconds", "Request latency", ["service"], registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.registry.register(_PoolCollector(pool_stats))
+        self._children: dict[tuple[str, int, str], Callable[[], None]] = {}
+        self._latency_children: dict[str, Callable[[float], None]] = {}
+
+    def observe(self, service: str, status: int, project: str, seconds: float) -> None:
+        key = (service, status, project)
+        inc = self._children.get(key)
+        if inc is None:
+            inc = self.requests.labels(service, str(status), project).inc
+            self._children[key] = inc
+        inc()
+        observe = self._latency_children.get(service)
+        if observe is None:
+            observe = self.latency.labels(service).observe
+            self._latency_children[service] = observe
+        observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,151 @@
+"""Project resolution: which project a request is for, from a cached, change-notified view of the store.
+
+The hot path is one dict lookup. The cache is filled at start, refreshed on `NOTIFY madbase_projects`
+(sent by the store's trigger from any server process) and, as a safety net, every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+
+from madbase.core.control import ControlStore, ProjectRecord
+from madbase.core.errors import GatewayError, Kind
+from madbase.core.jwt import JwtVerifier, TokenError, VerifiedToken
+
+log = structlog.get_logger("madbase.projects")
+
+_REFRESH_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class Project:
+    """A project as the request path needs it: secrets decrypted, keys indexed, verifier ready."""
+
+    record: ProjectRecord
+    verifier: JwtVerifier
+    key_tokens: dict[str, VerifiedToken] = field(default_factory=dict)
+    key_roles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return self.record.ref
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.record.config
+
+    @classmethod
+    def from_record(cls, record: ProjectRecord) -> Project:
+        verifier = JwtVerifier(record.jwt_secret)
+        project = cls(record=record, verifier=verifier)
+        for key, role in ((record.anon_key, "anon"), (record.service_role_key, "service_role")):
+            try:
+                token = verifier.verify(key)
+            except TokenError:
+                log.warning("project_key_invalid", project_ref=record.ref, role=role)
+                continue
+            project.key_tokens[key] = token
+            project.key_roles[key] = role
+        return project
+
+
+class ProjectRegistry:
+    def __init__(self, store: ControlStore) -> None:
+        self._store = store
+        self._by_ref: dict[str, Project] = {}
+        self._status: dict[str, str] = {}
+        self._active: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._listen_conn: PoolConnectionProxy[asyncpg.Record] | None = None
+        self._changed = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresher(), name="project-registry")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listen_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._listen_conn.close()
+
+    async def refresh(self) -> None:
+        records = await self._store.list(include_deleted=True)
+        by_ref: dict[str, Project] = {}
+        for record in records:
+            old = self._by_ref.get(record.ref)
+            by_ref[record.ref] = old if old is not None and old.record == record else Project.from_record(record)
+        self._by_ref = by_ref
+        self._status = {r.ref: r.status for r in records}
+        self._active = [r.ref for r in records if r.status == "active"]
+
+    async def _refresher(self) -> None:
+        while True:
+            try:
+                if self._listen_conn is None or self._listen_conn.is_closed():
+                    conn = await self._store.pool.acquire()
+                    await conn.add_listener("madbase_projects", self._on_notify)
+                    self._listen_conn = conn
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), _REFRESH_SECONDS)
+                self._changed.clear()
+                await self.refresh()
+            except asyncio.CancelledError:
+                if self._listen_conn is not None:
+                    with contextlib.suppress(Exception):
+                        await self._listen_conn.remove_listener("madbase_projects", self._on_notify)
+                        await self._store.pool.release(self._listen_conn)
+                    self._listen_conn = None
+                raise
+            except Exception as exc:  # the control DB may be briefly away; keep serving from the cache
+                log.warning("project_refresh_failed", error=str(exc))
+                self._listen_conn = None
+                await asyncio.sleep(1.0)
+
+    def _on_notify(self, *_: object) -> None:
+        self._changed.set()
+
+    @property
+    def active_refs(self) -> list[str]:
+        return list(self._active)
+
+    def resolve(self, ref: str | None) -> Project:
+        """The project for `ref`, or the only active project when no ref is given."""
+        if ref is None:
+            if len(self._active) == 1:
+                ref = self._active[0]
+            elif not self._active:
+                raise GatewayError(Kind.PROJECT_NOT_FOUND, "No project exists on this server")
+            else:
+                raise GatewayError(
+                    Kind.PROJECT_NOT_FOUND,
+                    "Project not specified",
+                    hint="Use the project's subdomain or send the x-project-ref header",
+                )
+        project = self._by_ref.get(ref)
+        status = self._status.get(ref)
+        if project is None or status == "deleted":
+            raise GatewayError(Kind.PROJECT_NOT_FOUND, "Project not found")
+        if status != "active":
+            raise GatewayError(Kind.PROJECT_DISABLED, "Project is disabled")
+        return project
+
+    async def resolve_fresh(self, ref: str | None) -> Project:
+        """Like `resolve`, but a miss re-reads the store once (a project created a moment ago elsewhere)."""
+        try:
+            return self.resolve(ref)
+        except GatewayError as exc:
+            if exc.kind is not Kind.PROJECT_NOT_FOUND:
+                raise
+            await self.refresh()
+            return self.resolve(ref)

@@ -1,0 +1,317 @@
+"""The ASGI gateway: one entry point for every API, like Supabase's Kong in front of its services.
+
+For each request: request id → CORS preflight → operational routes (/health, /ready, /metrics) → service by
+path prefix → per-IP rate limit → project (subdomain, `x-project-ref`, or the only project) → per-project
+rate limit → apikey + bearer → body limit → the service's ASGI app with a `RequestContext` in
+`scope["madbase"]`. Errors raised on the way are rendered once, in the service's wire shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from urllib.parse import parse_qs
+
+import structlog
+
+from madbase.core import jsonutil
+from madbase.core.authn import ANONYMOUS, AuthContext, authenticate
+from madbase.core.context import RequestContext
+from madbase.core.errors import GatewayError, Kind
+from madbase.core.runtime import Runtime
+from madbase.core.service import GATEWAY_KINDS, ErrorResponse, Service, kong_error
+from madbase.core.types import ASGIApp, Headers, Message, Receive, Scope, Send
+
+log = structlog.get_logger("madbase.gateway")
+
+EXPOSE_HEADERS = (
+    b"Content-Range, Content-Location, Location, Preference-Applied, Range-Unit, X-Total-Count, Link, "
+    b"X-Supabase-Api-Version, x-sb-error-code, x-relay-error, Retry-After, ETag, Content-Disposition, "
+    b"Content-Length, Content-Type, X-Request-Id, Upload-Offset, Upload-Length, Tus-Resumable, Location"
+)
+DEFAULT_ALLOW_HEADERS = (
+    b"apikey, authorization, x-client-info, content-type, accept, accept-profile, content-profile, prefer, "
+    b"range, range-unit, x-supabase-api-version, x-upsert, cache-control, content-encoding, x-metadata, "
+    b"x-region, x-retry-count, traceparent, tracestate, baggage, x-project-ref, x-request-id, "
+    b"tus-resumable, upload-length, upload-metadata, upload-offset, upload-defer-length, if-none-match"
+)
+ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD"
+_JSON = (b"content-type", b"application/json")
+_HEALTH_BODY = b'{"status":"ok"}'
+
+
+def _request_id(raw: bytes | None) -> str:
+    if raw and len(raw) <= 200 and raw.isascii():
+        text = raw.decode()
+        if text.isprintable():
+            return text
+    return str(uuid.uuid4())
+
+
+class Gateway:
+    def __init__(self, runtime: Runtime, services: Sequence[Service]) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self._services = [(s.prefix, s) for s in services]
+        self._apps: dict[str, ASGIApp] = {}
+        self._base_suffix = "." + self.settings.base_domain if self.settings.base_domain else None
+        self._trusted = self.settings.trusted_proxy_list
+        self._access_log = self.settings.access_log
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        for _, service in self._services:
+            app = service.build(self.runtime)
+            start = getattr(app, "startup", None)
+            if start is not None:
+                await start()
+            self._apps[service.name] = app
+
+    async def shutdown(self) -> None:
+        for app in self._apps.values():
+            stop = getattr(app, "shutdown", None)
+            if stop is not None:
+                try:
+                    await stop()
+                except Exception as exc:
+                    log.warning("service_shutdown_failed", error=str(exc))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _service_for(self, path: str) -> Service | None:
+        for prefix, service in self._services:
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                return service
+        return None
+
+    def _project_ref(self, headers: dict[bytes, bytes]) -> str | None:
+        raw = headers.get(b"x-project-ref")
+        if raw:
+            return raw.decode("latin-1").strip().lower() or None
+        if self._base_suffix is not None:
+            host = headers.get(b"host", b"").decode("latin-1").lower().rsplit(":", 1)[0]
+            if host.endswith(self._base_suffix):
+                sub = host[: -len(self._base_suffix)]
+                if sub and "." not in sub:
+                    return sub
+        return None
+
+    def _client_ip(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
+        client = scope.get("client")
+        peer = client[0] if client else "unknown"
+        if self._trusted and peer in self._trusted:
+            forwarded = headers.get(b"x-forwarded-for")
+            if forwarded:
+                hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
+                for hop in reversed(hops):
+                    if hop not in self._trusted:
+                        return hop
+        return str(peer)
+
+    def _limit(self, key: str, limit: int) -> None:
+        if limit > 0:
+            retry = self.runtime.limiter.hit(key, limit)
+            if retry is not None:
+                raise GatewayError(Kind.RATE_LIMITED, "Rate limit exceeded", retry_after=retry)
+
+    def _resolve(self, scope: Scope, headers: dict[bytes, bytes], service: Service, path: str,
+                 request_id: str, client_ip: str) -> RequestContext:
+        settings = self.settings
+        self._limit("ip:" + client_ip, settings.rate_limit_ip_per_minute)
+        project = self.runtime.projects.resolve(self._project_ref(headers))
+        self._limit("project:" + project.ref,
+                    int(project.config.get("rate_limit_per_minute", settings.rate_limit_project_per_minute)))
+        apikey_raw = headers.get(b"apikey")
+        apikey = apikey_raw.decode("latin-1") if apikey_raw else None
+        if apikey is None and b"apikey=" in scope.get("query_string", b""):
+            values = parse_qs(scope["query_string"].decode("latin-1")).get("apikey")
+            apikey = values[0] if values else None
+        auth_raw = headers.get(b"authorization")
+        authorization = auth_raw.decode("latin-1") if auth_raw else None
+        sub = path[len(service.prefix):] or "/"
+        open_path = service.is_open(scope.get("method", "GET"), sub)
+        auth: AuthContext
+        try:
+            auth = authenticate(project, apikey, authorization, key_required=not open_path)
+        except GatewayError:
+            if not open_path:
+                raise
+            auth = ANONYMOUS  # an open route ignores a bad credential, as Supabase's gateway does
+        return RequestContext(request_id=request_id, project=project, auth=auth, runtime=self.runtime,
+                              client_ip=client_ip)
+
+    def _render(self, service: Service | None, err: GatewayError) -> ErrorResponse:
+        if service is None or err.kind in GATEWAY_KINDS:
+            return kong_error(err)
+        return service.render_error(err)
+
+    # -- HTTP ------------------------------------------------------------------------------------------
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        headers = dict(scope["headers"])
+        request_id = _request_id(headers.get(b"x-request-id"))
+        if path == "/health":
+            await _respond(send, 200, _HEALTH_BODY,
+                           [_JSON, (b"content-length", b"15"), (b"x-request-id", request_id.encode())])
+            return
+        started = time.perf_counter()
+        origin = headers.get(b"origin")
+        extra: Headers = [(b"x-request-id", request_id.encode())]
+        if origin is not None:
+            extra += [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", EXPOSE_HEADERS)]
+        service = self._service_for(path)
+        method = scope["method"]
+        if (method == "OPTIONS" and b"access-control-request-method" in headers
+                and (service is None or service.handles_preflight)):
+            allow = headers.get(b"access-control-request-headers") or DEFAULT_ALLOW_HEADERS
+            await _respond(send, 200, b"", [
+                (b"x-request-id", request_id.encode()), (b"access-control-allow-origin", b"*"), (b"access-control-allow-methods", ALLOW_METHODS),
+                (b"access-control-allow-headers", allow), (b"access-control-max-age", b"3600"),
+                (b"content-length", b"0")])
+            return
+        if service is None:
+            await self._operational(path, send, extra)
+            return
+        status = 500
+        project_ref = "-"
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = True
+            await send_wrapper(message)
+
+        try:
+            ctx = self._resolve(scope, headers, service, path, request_id, self._client_ip(scope, headers))
+            project_ref = ctx.project.ref
+            scope["madbase"] = ctx
+            receive = self._limited_receive(service, headers, receive)
+            await self._apps[service.name](scope, receive, tracking_send)
+        except GatewayError as err:
+            if err.status >= 500:
+                log.error("gateway_error", kind=err.code, error=str(err.cause or err.message))
+            if not response_started:
+                rendered = self._render(service, err)
+                await _respond(send_wrapper, rendered.status, rendered.body,
+                               [_JSON, (b"content-length", str(len(rendered.body)).encode()), *rendered.headers])
+        except Exception:
+            log.exception("unhandled_error", path=path)
+            if not response_started:
+                rendered = self._render(service, GatewayError(Kind.INTERNAL, "Internal server error"))
+                await _respond(send_wrapper, 500, rendered.body,
+                               [_JSON, (b"content-length", str(len(rendered.body)).encode()), *rendered.headers])
+        finally:
+            elapsed = time.perf_counter() - started
+            self.runtime.metrics.observe(service.name, status, project_ref, elapsed)
+            if self._access_log:
+                log.info("request", method=method, route=service.prefix, path=path, status=status,
+                         project_ref=project_ref, duration_ms=round(elapsed * 1000, 3))
+            structlog.contextvars.clear_contextvars()
+
+    def _limited_receive(self, service: Service, headers: dict[bytes, bytes], receive: Receive) -> Receive:
+        limit = self.settings.max_body_bytes if service.body_limit is None else service.body_limit
+        if not limit:
+            return receive
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise GatewayError(Kind.BODY_TOO_LARGE, f"Request body exceeds the limit of {limit} bytes")
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise GatewayError(Kind.BODY_TOO_LARGE, f"Request body exceeds the limit of {limit} bytes")
+            return message
+
+        return limited
+
+    async def _operational(self, path: str, send: Send, extra: Headers) -> None:
+        if path == "/ready":
+            ok = await self._control_reachable()
+            body = b'{"status":"ok"}' if ok else b'{"status":"unavailable","message":"control database unreachable"}'
+            await _respond(send, 200 if ok else 503, body, [_JSON, *extra])
+        elif path == "/metrics":
+            body = self.runtime.metrics.render()
+            await _respond(send, 200, body, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"), *extra])
+        else:
+            body = jsonutil.dumps({"message": "no Route matched with those values"})
+            await _respond(send, 404, body, [_JSON, *extra])
+
+    async def _control_reachable(self) -> bool:
+        pool = self.runtime.control_pool
+        if pool is None:
+            return False
+        try:
+            await asyncio.wait_for(pool.fetchval("select 1"), 2.0)
+            return True
+        except Exception:
+            return False
+
+    # -- WebSocket -------------------------------------------------------------------------------------
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        headers = dict(scope["headers"])
+        request_id = _request_id(headers.get(b"x-request-id"))
+        service = self._service_for(path)
+        if service is None:
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        try:
+            ctx = self._resolve(scope, headers, service, path, request_id, self._client_ip(scope, headers))
+        except GatewayError as err:
+            await receive()
+            rendered = self._render(service, err)
+            if "websocket.http.response" in scope.get("extensions", {}):
+                await send({"type": "websocket.http.response.start", "status": rendered.status,
+                            "headers": [_JSON, *rendered.headers]})
+                await send({"type": "websocket.http.response.body", "body": rendered.body})
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        scope["madbase"] = ctx
+        await self._apps[service.name](scope, receive, send)
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+

@@ -1,0 +1,1 @@
+"""Test helpers shared by every service's tests: a real PostgreSQL cluster and real server processes."""
