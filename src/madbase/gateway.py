@@ -190,7 +190,8 @@ class Gateway:
                 and (service is None or service.handles_preflight)):
             allow = headers.get(b"access-control-request-headers") or DEFAULT_ALLOW_HEADERS
             await _respond(send, 200, b"", [
-                (b"x-request-id", request_id.encode()), (b"access-control-allow-origin", b"*"), (b"access-control-allow-methods", ALLOW_METHODS),
+                (b"x-request-id", request_id.encode()), (b"access-control-allow-origin", b"*"),
+                (b"access-control-allow-methods", ALLOW_METHODS),
                 (b"access-control-allow-headers", allow), (b"access-control-max-age", b"3600"),
                 (b"content-length", b"0")])
             return

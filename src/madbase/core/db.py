@@ -25,6 +25,8 @@ from madbase.core.types import DbConn
 log = structlog.get_logger("madbase.db")
 
 ALLOWED_ROLES = frozenset({"anon", "authenticated", "service_role"})
+# Roles the services themselves act as (never taken from a request), as Supabase's services connect as them.
+INTERNAL_ROLES = frozenset({"supabase_auth_admin", "supabase_storage_admin", "supabase_realtime_admin"})
 
 SET_GUCS_SQL = "select set_config(k, v, true) from unnest($1::text[], $2::text[]) as g(k, v)"
 
@@ -150,6 +152,30 @@ async def request_transaction(
     try:
         async with conn.transaction(readonly=readonly):
             await conn.execute(SET_GUCS_SQL, gucs.names, gucs.values)
+            yield conn
+    finally:
+        await pool.release(conn)
+
+
+@contextlib.asynccontextmanager
+async def internal_transaction(
+    pool: asyncpg.Pool, role: str, *, acquire_timeout: float = 5.0, claims_json: str | None = None
+) -> AsyncIterator[DbConn]:
+    """A transaction acting as one of a service's own roles (e.g. auth writing `auth.users`)."""
+    if role not in INTERNAL_ROLES:
+        raise ValueError(f"{role!r} is not an internal role")
+    names = ["role"]
+    values = [role]
+    if claims_json is not None:
+        names.append("request.jwt.claims")
+        values.append(claims_json)
+    try:
+        conn = await pool.acquire(timeout=acquire_timeout)
+    except _UNAVAILABLE as exc:
+        raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
+    try:
+        async with conn.transaction():
+            await conn.execute(SET_GUCS_SQL, names, values)
             yield conn
     finally:
         await pool.release(conn)

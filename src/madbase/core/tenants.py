@@ -31,7 +31,11 @@ async def ensure_login_role(conn: asyncpg.Connection, role: str, password: str) 
         except asyncpg.DuplicateObjectError:
             if attempt:
                 raise
-    grant = await conn.fetchval("select format('grant anon, authenticated, service_role to %I', $1::text)", role)
+    grant = await conn.fetchval(
+        "select format('grant anon, authenticated, service_role, supabase_auth_admin, supabase_storage_admin, "
+        "supabase_realtime_admin to %I', $1::text)",
+        role,
+    )
     await conn.execute(grant)
 
 
