@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from madbase.core import jsonutil
 from madbase.core.errors import GatewayError, Kind
-from madbase.core.service import ErrorResponse, Service, not_implemented
+from madbase.core.service import ErrorResponse, Service
+from madbase.rest.app import build
 
 _CODES = {
     Kind.JWT_EXPIRED: (401, "PGRST303"),
@@ -25,4 +26,4 @@ def render_error(err: GatewayError) -> ErrorResponse:
     return ErrorResponse(status, body, headers)
 
 
-service = Service(name="rest", prefix="/rest/v1", build=not_implemented("REST"), render_error=render_error)
+service = Service(name="rest", prefix="/rest/v1", build=build, render_error=render_error)

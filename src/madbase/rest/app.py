@@ -1,0 +1,208 @@
+"""The `/rest/v1` ASGI app: request → `ApiRequest` → plan (cached schema) → one transaction → response.
+
+Raw ASGI for a lean hot path. Each request runs its one main statement inside the foundation's
+`request_transaction` (role, claims, request GUCs, read-only for GET/HEAD); PostgreSQL returns the JSON
+body as one text value which is sent as is. Errors are rendered once, in PostgREST's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import structlog
+
+from madbase.core.context import get_context
+from madbase.core.db import RequestGucs, request_gucs, request_transaction
+from madbase.core.runtime import Runtime
+from madbase.core.types import Receive, Scope, Send
+from madbase.rest import errors
+from madbase.rest.cache import SchemaRegistry
+from madbase.rest.handler import Action, location_header, plan_action
+from madbase.rest.openapi import openapi_document
+from madbase.rest.plan import PlanOptions
+from madbase.rest.request import ApiRequest, parse_request
+from madbase.rest.response import (
+    CSV_CT,
+    JSON_CT,
+    OBJECT_CT,
+    OPENAPI_CT,
+    Response,
+    content_range,
+    range_status,
+    single_object,
+    to_csv,
+)
+
+log = structlog.get_logger("madbase.rest")
+
+PREFIX = "/rest/v1"
+_RETRY_CODES = frozenset({"PGRST200", "PGRST202", "PGRST204", "PGRST205", "42703"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"})
+
+
+class _Rollback(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__("rollback")
+        self.response = response
+
+
+class RestApp:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.registry = SchemaRegistry()
+        default = runtime.settings.db_schemas
+        self._default_schemas = tuple(s.strip() for s in default.split(",") if s.strip()) or ("public",)
+
+    async def startup(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        await self.registry.close()
+
+    def schemas_for(self, config: dict[str, Any]) -> tuple[str, ...]:
+        raw = config.get("db_schemas")
+        if isinstance(raw, str) and raw.strip():
+            return tuple(s.strip() for s in raw.split(",") if s.strip())
+        return self._default_schemas
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            response = await self._handle(scope, receive)
+        except errors.ApiError as err:
+            response = Response(err.status, err.body(), [(b"content-type", JSON_CT), *err.headers])
+        if scope["method"] == "HEAD":
+            body = b""
+        else:
+            body = response.body
+        headers = [*response.headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope: Scope, receive: Receive) -> Response:
+        ctx = get_context(scope)
+        method: str = scope["method"]
+        if method not in _METHODS:
+            raise errors.bad_method(method)
+        headers: dict[str, str] = {}
+        prefer: list[str] = []
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            if name == "prefer":
+                prefer.append(value)
+            headers[name] = value if name not in headers else headers[name] + ", " + value
+        subpath = scope["path"][len(PREFIX):]
+        schemas = self.schemas_for(ctx.project.config)
+        req = parse_request(method, subpath, scope.get("query_string", b"").decode("latin-1"), headers, prefer,
+                            schemas)
+        if method == "OPTIONS":
+            return Response(200, b"", [(b"allow", b"OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")])
+        body = b""
+        if method in ("POST", "PATCH", "PUT"):
+            body = await _read_body(receive)
+        pool = await ctx.runtime.pools.get(ctx.project)
+        entry = self.registry.for_project(ctx.project, schemas)
+        cache = await entry.get(pool)
+        options = PlanOptions(aggregates=bool(ctx.project.config.get("db_aggregates_enabled", False)))
+        if not req.target:
+            if method not in ("GET", "HEAD"):
+                raise errors.bad_method(method)
+            doc = openapi_document(cache, req.schema, headers.get("host", ""), PREFIX)
+            return Response(200, doc, [(b"content-type", OPENAPI_CT)])
+        try:
+            action = plan_action(req, cache, body, options)
+        except errors.ApiError as err:
+            if err.code not in _RETRY_CODES or not entry.reloading:
+                raise
+            await entry.wait_reload()
+            assert entry.cache is not None
+            action = plan_action(req, entry.cache, body, options)
+        auth = ctx.auth
+        gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=method, path=subpath,
+                            headers=headers)
+        gucs = RequestGucs([*gucs.names, "search_path"], [*gucs.values, f'"{req.schema}", public, extensions'])
+        authenticated = auth.role != "anon"
+        try:
+            async with request_transaction(pool, gucs, readonly=action.readonly) as conn:
+                try:
+                    row = await conn.fetchrow(action.statement.sql, *action.statement.params)
+                except asyncpg.PostgresError as exc:
+                    raise errors.from_pg(exc, authenticated) from None
+                response = _respond(req, action, row)
+                if action.rollback:
+                    raise _Rollback(response)
+        except _Rollback as rb:
+            return rb.response
+        return response
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _respond(req: ApiRequest, action: Action, row: Any) -> Response:
+    total: int | None = row["total"] if action.count else None
+    page: int = row["page"] or 0
+    body_text: str | None = row["body"]
+    headers: list[tuple[bytes, bytes]] = []
+    if action.max_affected is not None and page > action.max_affected:
+        raise errors.max_affected(page)
+    if action.applied:
+        headers.append((b"preference-applied", ", ".join(action.applied).encode()))
+    if action.kind == "call" and action.scalar:
+        if action.void:
+            return Response(204, b"", headers)
+        return Response(200, (body_text or "null").encode(), [(b"content-type", JSON_CT), *headers])
+    media = req.media.media
+    if action.kind == "read" or action.kind == "call":
+        status = range_status(action.offset, page, total)
+        if status == 416:
+            raise errors.invalid_range(f"An offset of {action.offset} was requested, but there are only "
+                                       f"{total} rows.")
+        headers.append((b"content-range", content_range(action.offset, page, total)))
+        text = body_text or "[]"
+        if action.single:
+            if action.object_result and page == 0:
+                return Response(200, b"null", [(b"content-type", JSON_CT), *headers])
+            text = single_object(text, page)
+            ctype = JSON_CT if action.object_result else OBJECT_CT
+            return Response(status, text.encode(), [(b"content-type", ctype), *headers])
+        if media == "csv":
+            return Response(status, to_csv(text), [(b"content-type", CSV_CT), *headers])
+        return Response(status, text.encode(), [(b"content-type", JSON_CT), *headers])
+    # mutations
+    if action.kind == "update":
+        headers.append((b"content-range", content_range(0, page, total) if page else b"*/*"))
+    else:
+        headers.append((b"content-range", f"*/{total if total is not None else '*'}".encode()))
+    if action.location_pk:
+        loc = location_header(action.location_table, action.location_pk, row["location"])
+        if loc is not None:
+            headers.append((b"location", loc))
+    if action.single:
+        text = single_object(body_text or "[]", page)
+        if action.body_wanted:
+            return Response(200 if action.status != 201 else 201, text.encode(),
+                            [(b"content-type", OBJECT_CT), *headers])
+    if not action.body_wanted:
+        return Response(action.status if action.status != 200 else 204, b"", headers)
+    status = 201 if action.status == 201 else 200
+    text = body_text or "[]"
+    if media == "csv":
+        return Response(status, to_csv(text), [(b"content-type", CSV_CT), *headers])
+    return Response(status, text.encode(), [(b"content-type", JSON_CT), *headers])
+
+
+def build(runtime: Runtime) -> RestApp:
+    return RestApp(runtime)

@@ -1,0 +1,191 @@
+"""The REST error registry: PostgREST's `{code, details, hint, message}` errors and SQLSTATE → HTTP status.
+
+Every refusal the data API makes is an `ApiError`; the codes are PostgREST's PGRSTxxx codes verbatim.
+Database errors go through `from_pg` (the one SQLSTATE → HTTP table, PostgREST's `mapSQLtoHTTP`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from madbase.core import jsonutil
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: str | None = None,
+                 hint: str | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.hint = hint
+        self.headers = headers or []
+        self.details_json: Any = None  # a structured `details` (PGRST201 lists the candidates)
+
+    def body(self) -> bytes:
+        details = self.details_json if self.details_json is not None else self.details
+        return jsonutil.dumps({"code": self.code, "details": details, "hint": self.hint, "message": self.message})
+
+
+# -- request / parse errors (PGRST1xx) ----------------------------------------------------------------------
+
+def parse_error(what: str, value: str, details: str) -> ApiError:
+    return ApiError(400, "PGRST100", f"failed to parse {what} parameter ({value})", details)
+
+
+def invalid_body(message: str = "Empty or invalid json") -> ApiError:
+    return ApiError(400, "PGRST102", message)
+
+
+def invalid_range(details: str = "") -> ApiError:
+    return ApiError(416, "PGRST103", "Requested range not satisfiable", details or None)
+
+
+def unacceptable_schema(schemas: Iterable[str]) -> ApiError:
+    return ApiError(406, "PGRST106", "Invalid schema: the schema must be one of the following: "
+                    + ", ".join(schemas), hint=None)
+
+
+def unacceptable_media(accept: str) -> ApiError:
+    return ApiError(406, "PGRST107", "None of these media types are available: " + accept)
+
+
+def not_embedded(name: str) -> ApiError:
+    return ApiError(400, "PGRST108", f"'{name}' is not an embedded resource in this request",
+                    hint=f"Verify that '{name}' is included in the 'select' query parameter.")
+
+
+def singular(rows: int) -> ApiError:
+    return ApiError(406, "PGRST116", "Cannot coerce the result to a single JSON object",
+                    f"The result contains {rows} rows")
+
+
+def bad_method(method: str) -> ApiError:
+    return ApiError(405, "PGRST117", f"Unsupported HTTP method: {method}")
+
+
+def invalid_prefs(prefs: Iterable[str]) -> ApiError:
+    return ApiError(400, "PGRST122", "Invalid preferences given with handling=strict",
+                    "Invalid preferences: " + ", ".join(prefs))
+
+
+def aggregates_disabled() -> ApiError:
+    return ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
+
+
+def max_affected(n: int) -> ApiError:
+    return ApiError(400, "PGRST124", "Query result exceeds max-affected preference constraint",
+                    f"The query affects {n} rows")
+
+
+def put_mismatch() -> ApiError:
+    return ApiError(400, "PGRST115", "Payload values do not match URL in primary key column(s)")
+
+
+def put_requires_pk() -> ApiError:
+    return ApiError(405, "PGRST105",
+                    "Filters must include all and only primary key columns with 'eq' operators")
+
+
+# -- schema cache errors (PGRST2xx) -------------------------------------------------------------------------
+
+def _suggest(name: str, candidates: Iterable[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def no_relationship(parent: str, child: str, schema: str, candidates: Iterable[str] = ()) -> ApiError:
+    guess = _suggest(child, candidates)
+    return ApiError(400, "PGRST200", f"Could not find a relationship between '{parent}' and '{child}' in the "
+                    "schema cache",
+                    f"Searched for a foreign key relationship between '{parent}' and '{child}' in the schema "
+                    f"'{schema}', but no matches were found.",
+                    f"Perhaps you meant '{guess}' instead of '{child}'." if guess else None)
+
+
+def ambiguous_relationship(parent: str, child: str, options: list[dict[str, str]], hints: list[str]) -> ApiError:
+    err = ApiError(300, "PGRST201", f"Could not embed because more than one relationship was found for "
+                   f"'{parent}' and '{child}'", None,
+                   "Try changing '" + child + "' to one of the following: " + ", ".join(f"'{h}'" for h in hints)
+                   + ". Find the desired relationship in the 'details' key.")
+    err.details_json = options
+    return err
+
+
+def no_function(schema: str, name: str, args: Iterable[str], candidates: Iterable[str] = ()) -> ApiError:
+    arg_list = ", ".join(sorted(args))
+    guess = _suggest(name, candidates)
+    return ApiError(404, "PGRST202", f"Could not find the function {schema}.{name}({arg_list}) in the schema cache",
+                    f"Searched for the function {schema}.{name} with parameters {arg_list} or with a single "
+                    "unnamed json/jsonb parameter, but no matches were found in the schema cache.",
+                    f"Perhaps you meant to call the function {schema}.{guess}" if guess else None)
+
+
+def ambiguous_function(schema: str, name: str) -> ApiError:
+    return ApiError(300, "PGRST203", f"Could not choose the best candidate function between: {schema}.{name}",
+                    hint="Try renaming the parameters or the function itself in the database so function "
+                    "overloading can be resolved")
+
+
+def no_column(column: str, table: str) -> ApiError:
+    return ApiError(400, "PGRST204", f"Could not find the '{column}' column of '{table}' in the schema cache")
+
+
+def no_table(schema: str, name: str, candidates: Iterable[str] = ()) -> ApiError:
+    guess = _suggest(name, candidates)
+    return ApiError(404, "PGRST205", f"Could not find the table '{schema}.{name}' in the schema cache",
+                    hint=f"Perhaps you meant the table '{schema}.{guess}'" if guess else None)
+
+
+def undefined_column(table: str, column: str) -> ApiError:
+    return ApiError(400, "42703", f"column {table}.{column} does not exist")
+
+
+def not_allowed(message: str, code: str = "PGRST100", status: int = 400) -> ApiError:
+    return ApiError(status, code, message)
+
+
+# -- SQLSTATE → HTTP (PostgREST's mapSQLtoHTTP) --------------------------------------------------------------
+
+_EXACT = {"23503": 409, "23505": 409, "25006": 405, "53400": 500, "P0001": 400, "42883": 404, "42P01": 404,
+          "42P17": 500, "57014": 500}
+_CLASS = {"08": 503, "09": 500, "0L": 403, "0P": 403, "25": 500, "28": 403, "2D": 500, "38": 500, "39": 500,
+          "3B": 500, "40": 500, "53": 503, "54": 500, "55": 500, "57": 500, "58": 500, "F0": 500, "HV": 500,
+          "P0": 500, "XX": 500}
+
+
+def status_for_sqlstate(sqlstate: str, authenticated: bool) -> int:
+    if sqlstate == "42501":
+        return 403 if authenticated else 401
+    exact = _EXACT.get(sqlstate)
+    if exact is not None:
+        return exact
+    if len(sqlstate) == 5 and sqlstate.startswith("PT") and sqlstate[2:].isdigit():
+        return int(sqlstate[2:])
+    return _CLASS.get(sqlstate[:2], 400)
+
+
+def from_pg(exc: Any, authenticated: bool) -> ApiError:
+    """An asyncpg `PostgresError` as PostgREST renders it (message, detail, hint from the server)."""
+    sqlstate = str(getattr(exc, "sqlstate", None) or "XX000")
+    message = str(getattr(exc, "message", None) or exc)
+    detail = getattr(exc, "detail", None)
+    hint = getattr(exc, "hint", None)
+    if sqlstate == "PGRST":  # RAISE SQLSTATE 'PGRST' with JSON message/detail
+        try:
+            spec = jsonutil.loads(message)
+            extra = jsonutil.loads(detail) if detail else {}
+            headers = [(str(k).lower().encode(), str(v).encode()) for k, v in (extra.get("headers") or {}).items()]
+            return ApiError(int(extra.get("status", 400)), str(spec.get("code", "PGRST")),
+                            str(spec.get("message", "")), spec.get("details"), spec.get("hint"), headers)
+        except (ValueError, AttributeError, TypeError):
+            return ApiError(500, "PGRST121", "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error")
+    status = status_for_sqlstate(sqlstate, authenticated)
+    err = ApiError(status, sqlstate, message, detail, hint)
+    if sqlstate == "42501" and not authenticated:
+        err.headers.append((b"www-authenticate", b"Bearer"))
+    return err

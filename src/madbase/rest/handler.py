@@ -1,0 +1,311 @@
+"""From an `ApiRequest` and a schema-cache snapshot to a planned `Action` (statement + how to answer).
+
+Pure: no I/O. `plan_action` refuses unknown relations/columns/functions from the cache, reads and checks
+the body for writes, and returns the SQL statement together with what the response stage needs
+(media, counts, offsets, single-object checks, Location columns, Preference-Applied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from madbase.core import jsonutil
+from madbase.rest import errors, sql
+from madbase.rest.ast import Field as AstField
+from madbase.rest.ast import Filter, QueryParams
+from madbase.rest.parser import parse_query, split_query
+from madbase.rest.plan import Output, Planner, PlanOptions
+from madbase.rest.request import ApiRequest
+from madbase.rest.response import csv_rows
+from madbase.rest.schema import Column, Function, SchemaCache, Table
+
+
+@dataclass(slots=True)
+class Action:
+    statement: sql.Statement
+    readonly: bool
+    kind: str  # read, insert, update, delete, upsert, call
+    offset: int = 0
+    single: bool = False  # vnd.pgrst.object (or a non-set composite function)
+    object_result: bool = False  # answer `null` rather than 406 on zero rows (composite functions)
+    body_wanted: bool = True
+    scalar: bool = False
+    void: bool = False
+    location_table: str = ""
+    location_pk: tuple[str, ...] = ()
+    applied: list[str] = field(default_factory=list)
+    status: int = 200
+    max_affected: int | None = None
+    rollback: bool = False
+    count: bool = False
+
+
+def plan_action(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions) -> Action:
+    if req.is_rpc:
+        return _plan_call(req, cache, body, options)
+    table = cache.table(req.schema, req.target)
+    if table is None:
+        raise errors.no_table(req.schema, req.target, cache.table_names(req.schema))
+    q = parse_query(split_query(req.query))
+    planner = Planner(cache, req.schema, options)
+    if req.method in ("GET", "HEAD"):
+        return _plan_read(req, planner, table, q)
+    if req.method == "POST":
+        return _plan_insert(req, planner, table, q, body)
+    if req.method == "PUT":
+        return _plan_put(req, planner, table, q, body)
+    if req.method == "PATCH":
+        return _plan_update(req, planner, table, q, body)
+    if req.method == "DELETE":
+        return _plan_delete(req, planner, table, q)
+    raise errors.bad_method(req.method)
+
+
+def _common(req: ApiRequest, action: Action) -> Action:
+    p = req.prefer
+    count = p.get("count")
+    if count is not None:
+        action.count = True
+        action.applied.append(f"count={count}")
+    if p.get("tx") is not None:
+        action.rollback = p.get("tx") == "rollback"
+        action.applied.append(f"tx={p.get('tx')}")
+    if p.get("handling") == "strict":
+        action.applied.append("handling=strict")
+        if p.get("max-affected") is not None:
+            action.max_affected = int(p.values["max-affected"])
+            action.applied.append(f"max-affected={action.max_affected}")
+    if req.media.media == "object":
+        action.single = True
+    return action
+
+
+def _apply_range(req: ApiRequest, q: QueryParams) -> int:
+    if req.range is not None:
+        lower, limit = req.range
+        if () not in q.offset:
+            q.offset[()] = lower
+        if limit is not None and () not in q.limit:
+            q.limit[()] = limit
+    return q.offset.get((), 0)
+
+
+def _plan_read(req: ApiRequest, planner: Planner, table: Table, q: QueryParams) -> Action:
+    offset = _apply_range(req, q)
+    root = planner.read(table.qname, table.name, table.columns, q)
+    count = req.prefer.get("count") is not None
+    stmt = sql.read_statement(root, count=count, strip_nulls=req.media.strip_nulls, head=req.method == "HEAD")
+    return _common(req, Action(stmt, True, "read", offset=offset))
+
+
+# -- writes ----------------------------------------------------------------------------------------------------
+
+def _payload(req: ApiRequest, body: bytes) -> list[dict[str, Any]]:
+    if req.content_type == "text/csv":
+        return csv_rows(body.decode("utf-8", "replace"))
+    if req.content_type == "application/x-www-form-urlencoded":
+        return [dict(split_query(body.decode("utf-8", "replace")))]
+    try:
+        data = jsonutil.loads(body) if body.strip() else None
+    except jsonutil.JSONDecodeError:
+        raise errors.invalid_body() from None
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return data
+    raise errors.invalid_body()
+
+
+def _columns(table: Table, q: QueryParams, rows: list[dict[str, Any]]) -> list[Column]:
+    if q.columns is not None:
+        names: list[str] = list(dict.fromkeys(q.columns))
+    else:
+        names = list(dict.fromkeys(k for r in rows for k in r))
+    cols: list[Column] = []
+    for n in names:
+        col = table.columns.get(n)
+        if col is None:
+            raise errors.no_column(n, table.name)
+        cols.append(col)
+    return cols
+
+
+def _return(req: ApiRequest, action: Action, q: QueryParams) -> None:
+    ret = req.prefer.get("return")
+    action.body_wanted = ret == "representation"
+    if ret is not None:
+        action.applied.insert(0, f"return={ret}")
+
+
+def _plan_insert(req: ApiRequest, planner: Planner, table: Table, q: QueryParams, body: bytes,
+                 *, force_upsert: bool = False) -> Action:
+    rows = _payload(req, body)
+    cols = _columns(table, q, rows)
+    root = planner.read(table.qname, table.name, table.columns, q)
+    prefer = req.prefer
+    resolution = prefer.get("resolution")
+    on_conflict: tuple[str, ...] | None = None
+    if resolution is not None or force_upsert:
+        on_conflict = q.on_conflict or table.pk
+        for c in on_conflict:
+            if c not in table.columns:
+                raise errors.no_column(c, table.name)
+    missing_default = prefer.get("missing") == "default"
+    action = Action(sql.Statement("", []), False, "insert", status=201)
+    _return(req, action, q)
+    if resolution is not None:
+        action.applied.append(f"resolution={resolution}")
+    if missing_default:
+        action.applied.append("missing=default")
+    _common(req, action)
+    headers_only = prefer.get("return") == "headers-only"
+    location = table.pk if headers_only and table.pk else ()
+    returning = (action.body_wanted or action.single or action.count or headers_only
+                 or action.max_affected is not None)
+    payload = jsonutil.dumps_str(rows)
+    action.statement = sql.insert_statement(
+        root, cols, payload, missing_default=missing_default, on_conflict=on_conflict,
+        merge=force_upsert or resolution == "merge-duplicates", returning=returning, body=action.body_wanted,
+        strip_nulls=req.media.strip_nulls, location=location)
+    if location:
+        action.location_table = table.name
+        action.location_pk = table.pk
+    return action
+
+
+def _plan_put(req: ApiRequest, planner: Planner, table: Table, q: QueryParams, body: bytes) -> Action:
+    conds = q.conditions.get((), [])
+    eqs = {c.field.name: str(c.expr.value) for c in conds
+           if isinstance(c, Filter) and c.expr.op == "eq" and not c.expr.negated and not c.field.path}
+    if not table.pk or len(conds) != len(table.pk) or set(eqs) != set(table.pk):
+        raise errors.put_requires_pk()
+    rows = _payload(req, body)
+    if len(rows) != 1:
+        raise errors.invalid_body("PUT payload must contain a single row")
+    row = rows[0]
+    for k, v in eqs.items():
+        if k not in row or str(row[k] if not isinstance(row[k], bool) else str(row[k]).lower()) != v:
+            raise errors.put_mismatch()
+    q.conditions.pop((), None)
+    q.on_conflict = table.pk
+    action = _plan_insert(req, planner, table, q, body, force_upsert=True)
+    action.kind = "upsert"
+    action.status = 200 if action.body_wanted else 204
+    return action
+
+
+def _plan_update(req: ApiRequest, planner: Planner, table: Table, q: QueryParams, body: bytes) -> Action:
+    rows = _payload(req, body)
+    if len(rows) != 1:
+        raise errors.invalid_body()
+    cols = _columns(table, q, rows)
+    root = planner.read(table.qname, table.name, table.columns, q)
+    action = Action(sql.Statement("", []), False, "update", status=204)
+    _return(req, action, q)
+    _common(req, action)
+    action.statement = sql.update_statement(root, cols, jsonutil.dumps_str(rows[0]), body=action.body_wanted,
+                                            strip_nulls=req.media.strip_nulls)
+    return action
+
+
+def _plan_delete(req: ApiRequest, planner: Planner, table: Table, q: QueryParams) -> Action:
+    root = planner.read(table.qname, table.name, table.columns, q)
+    action = Action(sql.Statement("", []), False, "delete", status=204)
+    _return(req, action, q)
+    _common(req, action)
+    action.statement = sql.delete_statement(root, body=action.body_wanted, strip_nulls=req.media.strip_nulls)
+    return action
+
+
+# -- functions -------------------------------------------------------------------------------------------------
+
+def _choose_function(req: ApiRequest, overloads: list[Function], keys: set[str], raw_body: bool) -> Function:
+    fits = [f for f in overloads
+            if {p.name for p in f.params} >= keys and {p.name for p in f.params if not p.has_default} <= keys
+            and not (f.single_unnamed and keys)]
+    if not fits and raw_body:
+        fits = [f for f in overloads if f.single_unnamed]
+    if not fits:
+        raise errors.no_function(req.schema, req.target, keys)
+    if len(fits) > 1:
+        exact = [f for f in fits if {p.name for p in f.params} == keys]
+        if len(exact) == 1:
+            return exact[0]
+        raise errors.ambiguous_function(req.schema, req.target)
+    return fits[0]
+
+
+def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions) -> Action:
+    overloads = cache.functions.get((req.schema, req.target))
+    if not overloads:
+        names = [n for (s, n) in cache.functions if s == req.schema]
+        raise errors.no_function(req.schema, req.target, [], names)
+    readonly = req.method in ("GET", "HEAD")
+    if req.method not in ("GET", "HEAD", "POST"):
+        raise errors.bad_method(req.method)
+    payload: str | None
+    if readonly:
+        arg_names = {p.name for f in overloads for p in f.params if p.name}
+        q = parse_query(split_query(req.query), arg_names)
+        args = dict(q.args)
+        fn = _choose_function(req, overloads, set(args), False)
+        payload = jsonutil.dumps_str(args)
+        keys = list(args)
+    else:
+        q = parse_query(split_query(req.query))
+        data: Any = {}
+        if body.strip():
+            try:
+                data = jsonutil.loads(body)
+            except jsonutil.JSONDecodeError:
+                raise errors.invalid_body() from None
+        keys_set = set(data) if isinstance(data, dict) else set()
+        fn = _choose_function(req, overloads, keys_set, True)
+        if fn.single_unnamed:
+            payload, keys = body.decode() or "{}", []
+        else:
+            if not isinstance(data, dict):
+                raise errors.invalid_body()
+            payload = jsonutil.dumps_str(data)
+            keys = [p.name for p in fn.params if p.name in data]
+    action = Action(sql.Statement("", []), readonly, "call")
+    _common(req, action)
+    if fn.shape in ("void", "scalar") and not fn.returns_set:
+        action.statement = sql.scalar_call_statement(fn, keys, payload)
+        action.scalar = True
+        action.void = fn.shape == "void"
+        return action
+    offset = _apply_range(req, q)
+    action.offset = offset
+    params = sql.Params()
+    planner = Planner(cache, req.schema, options)
+    if fn.shape == "scalar":
+        columns = {fn.name: Column(fn.name, fn.return_type)}
+        from_sql = sql.call_from(fn, keys, params, payload, column_alias=fn.name)
+        root = planner.read((fn.schema, fn.name), fn.name, columns, q)
+        root.star, root.outputs = False, []
+        root_col: str | None = fn.name
+    else:
+        relation = fn.relation or (fn.schema, fn.name)
+        root = planner.read(relation, fn.name, fn.columns, q)
+        from_sql = sql.call_from(fn, keys, params, payload)
+        root_col = None
+    if fn.shape == "scalar" and root_col is not None:
+        root.outputs = [Output(AstField(root_col), root_col, None, columns[root_col])]
+    action.statement = sql.read_statement(root, count=action.count, strip_nulls=req.media.strip_nulls,
+                                          from_sql=from_sql, params=params, scalar_column=root_col,
+                                          head=req.method == "HEAD")
+    if not fn.returns_set:
+        action.single = True
+        action.object_result = not (req.media.media == "object")
+    return action
+
+
+def location_header(table: str, pk: tuple[str, ...], location_json: str | None) -> bytes | None:
+    if not location_json:
+        return None
+    values = jsonutil.loads(location_json)
+    parts = [f"{quote(k)}=eq.{quote(str(values.get(k)))}" for k in pk]
+    return f"/{quote(table)}?{'&'.join(parts)}".encode()

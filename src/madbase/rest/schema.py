@@ -1,0 +1,321 @@
+"""The schema cache model: relations, columns, keys, relationships and functions of the exposed schemas.
+
+`SchemaCache` is an immutable snapshot; the planner reads it and never does I/O. `derive_relationships`
+(pure) turns foreign keys into PostgREST's relationships: many-to-one, one-to-many, one-to-one, many-to-many
+through a junction table whose foreign-key columns are all part of its primary key, and the same
+relationships for views whose columns expose the key columns of their base tables (matched by name).
+`introspect` reads one snapshot from the catalogs in a few queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+QName = tuple[str, str]  # (schema, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str  # format_type(oid, NULL): a trusted, properly quoted type name
+    nullable: bool = True
+    default: str | None = None
+    generated: bool = False
+    description: str | None = None
+
+
+@dataclass(slots=True)
+class Table:
+    schema: str
+    name: str
+    kind: str  # r, p, f, v, m (c: composite type, not an endpoint)
+    columns: dict[str, Column] = field(default_factory=dict)
+    pk: tuple[str, ...] = ()
+    uniques: list[tuple[str, ...]] = field(default_factory=list)
+    description: str | None = None
+
+    @property
+    def qname(self) -> QName:
+        return (self.schema, self.name)
+
+    @property
+    def is_view(self) -> bool:
+        return self.kind in ("v", "m")
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    name: str
+    table: QName
+    columns: tuple[str, ...]
+    ref_table: QName
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Relationship:
+    """A way to embed `target` into rows of `source`."""
+
+    kind: Literal["m2o", "o2m", "o2o", "m2m"]
+    source: QName
+    target: QName
+    constraint: str
+    # Join pairs: (source column, target column); for m2m: (source column, junction column).
+    pairs: tuple[tuple[str, str], ...]
+    junction: QName | None = None
+    # m2m only: (junction column, target column) and the target-side constraint name.
+    target_pairs: tuple[tuple[str, str], ...] = ()
+    target_constraint: str = ""
+
+    @property
+    def to_one(self) -> bool:
+        return self.kind in ("m2o", "o2o")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: str
+    has_default: bool
+
+
+@dataclass(slots=True)
+class Function:
+    schema: str
+    name: str
+    params: tuple[Param, ...]
+    return_type: str
+    returns_set: bool
+    volatility: str  # i, s, v
+    # What comes back: 'void', 'scalar', or 'composite' (with its columns, and its relation if a table/view).
+    shape: Literal["void", "scalar", "composite"]
+    columns: dict[str, Column] = field(default_factory=dict)
+    relation: QName | None = None
+    description: str | None = None
+
+    @property
+    def single_unnamed(self) -> bool:
+        return len(self.params) == 1 and not self.params[0].name and self.params[0].type in (
+            "json", "jsonb", "text", "bytea", "xml")
+
+
+@dataclass(slots=True)
+class SchemaCache:
+    schemas: tuple[str, ...]
+    tables: dict[QName, Table] = field(default_factory=dict)
+    relationships: dict[QName, list[Relationship]] = field(default_factory=dict)
+    functions: dict[QName, list[Function]] = field(default_factory=dict)
+    version: int = 0
+
+    def table(self, schema: str, name: str) -> Table | None:
+        t = self.tables.get((schema, name))
+        return t if t is not None and t.kind != "c" else None
+
+    def table_names(self, schema: str) -> list[str]:
+        return [n for (s, n), t in self.tables.items() if s == schema and t.kind != "c"]
+
+
+def _covers(cols: Sequence[str], key: Sequence[str]) -> bool:
+    return bool(key) and set(cols) == set(key)
+
+
+def derive_relationships(tables: dict[QName, Table], fks: Sequence[ForeignKey],
+                         view_deps: dict[QName, dict[QName, set[str]]]) -> dict[QName, list[Relationship]]:
+    """Relationships of every relation, PostgREST style (see module docstring)."""
+    rels: dict[QName, list[Relationship]] = {}
+
+    def add(r: Relationship) -> None:
+        rels.setdefault(r.source, []).append(r)
+
+    # Stand-ins: a table stands for itself, and views exposing (by name) the needed base columns stand in too.
+    def standins(base: QName, cols: Sequence[str]) -> list[QName]:
+        out = [base]
+        for view, deps in view_deps.items():
+            used = deps.get(base)
+            vt = tables.get(view)
+            if used is not None and vt is not None and all(c in used and c in vt.columns for c in cols):
+                out.append(view)
+        return out
+
+    for fk in fks:
+        src = tables.get(fk.table)
+        dst = tables.get(fk.ref_table)
+        if src is None or dst is None:
+            continue
+        one_to_one = _covers(fk.columns, src.pk) or any(_covers(fk.columns, u) for u in src.uniques)
+        pairs = tuple(zip(fk.columns, fk.ref_columns, strict=True))
+        rev = tuple((b, a) for a, b in pairs)
+        for s in standins(fk.table, fk.columns):
+            for t in standins(fk.ref_table, fk.ref_columns):
+                add(Relationship("o2o" if one_to_one else "m2o", s, t, fk.name, pairs))
+                add(Relationship("o2o" if one_to_one else "o2m", t, s, fk.name, rev))
+    # many-to-many through junctions
+    by_table: dict[QName, list[ForeignKey]] = {}
+    for fk in fks:
+        by_table.setdefault(fk.table, []).append(fk)
+    for jname, jfks in by_table.items():
+        junction = tables.get(jname)
+        if junction is None or len(jfks) < 2:
+            continue
+        pk = set(junction.pk)
+        for a in jfks:
+            for b in jfks:
+                if a is b or not set(a.columns) <= pk or not set(b.columns) <= pk:
+                    continue
+                if a.ref_table not in tables or b.ref_table not in tables:
+                    continue
+                pairs = tuple((rc, c) for c, rc in zip(a.columns, a.ref_columns, strict=True))
+                tpairs = tuple(zip(b.columns, b.ref_columns, strict=True))
+                for s in standins(a.ref_table, a.ref_columns):
+                    for t in standins(b.ref_table, b.ref_columns):
+                        add(Relationship("m2m", s, t, a.name, pairs, jname, tpairs, b.name))
+    return rels
+
+
+# -- introspection ------------------------------------------------------------------------------------------
+
+COLUMNS_SQL = """
+select n.nspname::text as schema, c.relname::text as name, c.relkind::text as kind,
+       obj_description(c.oid, 'pg_class') as tdesc,
+       a.attname::text as col, format_type(a.atttypid, null) as type, not a.attnotnull as nullable,
+       pg_get_expr(d.adbin, d.adrelid) as dflt, a.attgenerated::text <> '' as generated,
+       col_description(c.oid, a.attnum) as cdesc
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'f', 'p', 'c')
+order by n.nspname, c.relname, a.attnum
+"""
+
+KEYS_SQL = """
+select n.nspname::text as schema, c.relname::text as name, con.contype::text as type,
+       array(select a.attname::text from unnest(con.conkey) with ordinality k(num, ord)
+             join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.num order by k.ord) as cols
+from pg_constraint con
+join pg_class c on c.oid = con.conrelid
+join pg_namespace n on n.oid = c.relnamespace
+where con.contype in ('p', 'u') and n.nspname = any($1::text[])
+"""
+
+FKS_SQL = """
+select con.conname::text as name, n1.nspname::text as s1, c1.relname::text as t1,
+       array(select a.attname::text from unnest(con.conkey) with ordinality k(num, ord)
+             join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.num order by k.ord) as cols1,
+       n2.nspname::text as s2, c2.relname::text as t2,
+       array(select a.attname::text from unnest(con.confkey) with ordinality k(num, ord)
+             join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.num order by k.ord) as cols2
+from pg_constraint con
+join pg_class c1 on c1.oid = con.conrelid join pg_namespace n1 on n1.oid = c1.relnamespace
+join pg_class c2 on c2.oid = con.confrelid join pg_namespace n2 on n2.oid = c2.relnamespace
+where con.contype = 'f' and (n1.nspname = any($1::text[]) or n2.nspname = any($1::text[]))
+"""
+
+VIEW_DEPS_SQL = """
+select distinct vn.nspname::text as vs, v.relname::text as vname, tn.nspname::text as ts, t.relname::text as tname,
+       a.attname::text as col
+from pg_rewrite r
+join pg_class v on v.oid = r.ev_class
+join pg_namespace vn on vn.oid = v.relnamespace
+join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass
+  and d.refclassid = 'pg_class'::regclass and d.refobjsubid > 0
+join pg_class t on t.oid = d.refobjid and t.oid <> v.oid
+join pg_namespace tn on tn.oid = t.relnamespace
+join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
+where v.relkind in ('v', 'm') and vn.nspname = any($1::text[])
+"""
+
+FUNCTIONS_SQL = """
+select n.nspname::text as schema, p.proname::text as name, p.proretset as retset, p.provolatile::text as vol,
+       format_type(p.prorettype, null) as rettype, rt.typtype::text as typtype,
+       rn.nspname::text as rel_schema, rc.relname::text as rel_name, rc.relkind::text as rel_kind,
+       coalesce(p.proargnames, '{}')::text[] as argnames,
+       array(select format_type(t, null) from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]))
+             with ordinality u(t, o) order by o) as argtypes,
+       coalesce(p.proargmodes::text[], '{}') as argmodes, p.pronargdefaults as ndefaults,
+       obj_description(p.oid, 'pg_proc') as descr
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+join pg_type rt on rt.oid = p.prorettype
+left join pg_class rc on rc.oid = rt.typrelid
+left join pg_namespace rn on rn.oid = rc.relnamespace
+where n.nspname = any($1::text[]) and p.prokind = 'f'
+"""
+
+
+def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Sequence[Any],
+                fk_rows: Sequence[Any], dep_rows: Sequence[Any], fn_rows: Sequence[Any],
+                version: int = 0) -> SchemaCache:
+    tables: dict[QName, Table] = {}
+    for r in column_rows:
+        q = (r["schema"], r["name"])
+        t = tables.get(q)
+        if t is None:
+            t = tables[q] = Table(r["schema"], r["name"], r["kind"], description=r["tdesc"])
+        if r["col"] is not None:
+            t.columns[r["col"]] = Column(r["col"], r["type"], bool(r["nullable"]), r["dflt"], bool(r["generated"]),
+                                         r["cdesc"])
+    for r in key_rows:
+        t = tables.get((r["schema"], r["name"]))
+        if t is None:
+            continue
+        if r["type"] == "p":
+            t.pk = tuple(r["cols"])
+        else:
+            t.uniques.append(tuple(r["cols"]))
+    fks = [ForeignKey(r["name"], (r["s1"], r["t1"]), tuple(r["cols1"]), (r["s2"], r["t2"]), tuple(r["cols2"]))
+           for r in fk_rows]
+    deps: dict[QName, dict[QName, set[str]]] = {}
+    for r in dep_rows:
+        deps.setdefault((r["vs"], r["vname"]), {}).setdefault((r["ts"], r["tname"]), set()).add(r["col"])
+    functions: dict[QName, list[Function]] = {}
+    for r in fn_rows:
+        fn = _function(r, tables)
+        if fn is not None:
+            functions.setdefault((fn.schema, fn.name), []).append(fn)
+    return SchemaCache(tuple(schemas), tables, derive_relationships(tables, fks, deps), functions, version)
+
+
+def _function(r: Any, tables: dict[QName, Table]) -> Function | None:
+    names: list[str] = list(r["argnames"])
+    types: list[str] = list(r["argtypes"])
+    modes: list[str] = list(r["argmodes"]) or ["i"] * len(types)
+    names += [""] * (len(types) - len(names))
+    ins = [(n, t) for n, t, m in zip(names, types, modes, strict=True) if m in ("i", "b", "v")]
+    outs = [(n, t) for n, t, m in zip(names, types, modes, strict=True) if m in ("o", "b", "t")]
+    ndef = int(r["ndefaults"] or 0)
+    params = tuple(Param(n, t, i >= len(ins) - ndef) for i, (n, t) in enumerate(ins))
+    columns: dict[str, Column] = {}
+    relation: QName | None = None
+    shape: Literal["void", "scalar", "composite"]
+    if r["rettype"] == "void":
+        shape = "void"
+    elif r["rel_name"] is not None:
+        shape = "composite"
+        relation = (r["rel_schema"], r["rel_name"])
+        rel = tables.get(relation)
+        if rel is not None:
+            columns = dict(rel.columns)
+        if r["rel_kind"] == "c":
+            relation = None
+    elif r["rettype"] == "record" and outs:
+        shape = "composite"
+        columns = {n: Column(n, t) for n, t in outs}
+    elif r["rettype"] == "record":
+        return None  # anonymous record without OUT columns cannot be described
+    else:
+        shape = "scalar"
+    return Function(r["schema"], r["name"], params, r["rettype"], bool(r["retset"]), r["vol"], shape, columns,
+                    relation, r["descr"])
+
+
+async def introspect(conn: Any, schemas: Sequence[str], version: int = 0) -> SchemaCache:
+    names = list(schemas)
+    cols = await conn.fetch(COLUMNS_SQL, names)
+    keys = await conn.fetch(KEYS_SQL, names)
+    fks = await conn.fetch(FKS_SQL, names)
+    deps = await conn.fetch(VIEW_DEPS_SQL, names)
+    fns = await conn.fetch(FUNCTIONS_SQL, names)
+    return build_cache(names, cols, keys, fks, deps, fns, version)

@@ -1,0 +1,363 @@
+"""SQL text for planned requests — the only module that writes SQL (PostgREST's `Query/SqlFragment.hs`).
+
+Identifiers come from the schema cache (through the plan) and always pass `quote_ident`; types come from
+`format_type` in the catalogs; every value is a `$n` parameter sent as text and cast with an explicit I/O
+cast to the column's type (`$1::text::integer`), so PostgreSQL, not Python, interprets it. Every statement
+returns one row `(total, page, body)` where PostgreSQL has already built the JSON body as one text value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from madbase.rest.ast import Condition, Field, Filter, Logic, OrderTerm
+from madbase.rest.plan import Output, ReadNode, RelOrder
+from madbase.rest.schema import Column, Function, QName
+
+_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE", "ilike": "ILIKE",
+        "match": "~", "imatch": "~*", "isdistinct": "IS DISTINCT FROM", "cs": "@>", "cd": "<@", "ov": "&&",
+        "sl": "<<", "sr": ">>", "nxr": "&<", "nxl": "&>", "adj": "-|-"}
+_TEXT_OPS = frozenset({"like", "ilike", "match", "imatch"})
+_FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"}
+_IS = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(q: QName) -> str:
+    return quote_ident(q[0]) + "." + quote_ident(q[1])
+
+
+def literal(text: str) -> str:
+    """A SQL string literal (for fixed, trusted text only, e.g. JSON keys of the cache's column names)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def array_type(typ: str) -> str:
+    return typ if typ.endswith("[]") else typ + "[]"
+
+
+@dataclass(slots=True)
+class Params:
+    values: list[Any] = field(default_factory=list)
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+@dataclass(slots=True)
+class Statement:
+    sql: str
+    params: list[Any]
+
+
+class _Aliases:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def next(self, prefix: str = "t") -> str:
+        self.n += 1
+        return quote_ident(f"pgrst_{prefix}{self.n}")
+
+
+# -- expressions ----------------------------------------------------------------------------------------------
+
+def field_expr(alias: str, fld: Field, params: Params) -> str:
+    expr = f"{alias}.{quote_ident(fld.name)}"
+    for op in fld.path:
+        key = params.add(int(op.key)) + "::int4" if op.index else params.add(op.key) + "::text"
+        expr = f"{expr}{op.arrow}{key}"
+    return expr
+
+
+def field_type(fld: Field, col: Column) -> str:
+    if not fld.path:
+        return col.type
+    if fld.path[-1].arrow == "->>":
+        return "text"
+    return "jsonb" if col.type == "jsonb" else "json"
+
+
+def condition_sql(alias: str, cond: Condition, columns: dict[str, Column], params: Params) -> str:
+    if isinstance(cond, Logic):
+        joiner = " AND " if cond.op == "and" else " OR "
+        inner = joiner.join(condition_sql(alias, c, columns, params) for c in cond.children) or "TRUE"
+        return f"NOT ({inner})" if cond.negated else f"({inner})"
+    return _filter_sql(alias, cond, columns, params)
+
+
+def _filter_sql(alias: str, f: Filter, columns: dict[str, Column], params: Params) -> str:
+    e = f.expr
+    expr = field_expr(alias, f.field, params)
+    typ = field_type(f.field, columns[f.field.name])
+    op = e.op
+    if op == "is":
+        sql = f"{expr} IS {_IS[str(e.value)]}"
+    elif op == "in":
+        values = list(e.value) if isinstance(e.value, tuple) else [e.value]
+        sql = f"{expr} = ANY({params.add(values)}::text[]::{array_type(typ)})"
+    elif op in _FTS:
+        cfg = f"{params.add(e.config)}::text::regconfig, " if e.config else ""
+        sql = f"{expr} @@ {_FTS[op]}({cfg}{params.add(str(e.value))}::text)"
+    else:
+        value = str(e.value)
+        target = "text" if op in _TEXT_OPS else typ
+        if op in ("like", "ilike"):
+            value = value.replace("*", "%")
+        if e.modifier is not None:
+            sql = f"{expr} {_OPS[op]} {e.modifier.upper()}({params.add(value)}::text::{array_type(target)})"
+        else:
+            sql = f"{expr} {_OPS[op]} {params.add(value)}::text::{target}"
+    return f"NOT ({sql})" if e.negated else sql
+
+
+def _order_sql(alias: str, node: ReadNode, term: OrderTerm | RelOrder, params: Params) -> str:
+    if isinstance(term, RelOrder):
+        t = term.term
+        ro = quote_ident("pgrst_ro")
+        join = " AND ".join(f"{ro}.{quote_ident(tc)} = {alias}.{quote_ident(sc)}" for sc, tc in term.rel.pairs)
+        expr = f"(SELECT {field_expr(ro, t.field, params)} FROM {qualified(term.rel.target)} AS {ro} WHERE {join})"
+    else:
+        t = term
+        expr = field_expr(alias, t.field, params)
+    if t.direction:
+        expr += " " + t.direction.upper()
+    if t.nulls:
+        expr += " NULLS " + t.nulls.upper()
+    return expr
+
+
+# -- reads ------------------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Ctx:
+    params: Params
+    aliases: _Aliases
+
+
+def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Sequence[str] = (),
+             count_only: bool = False, extra_from: str = "") -> str:
+    params = ctx.params
+    selects: list[str] = []
+    joins: list[str] = []
+    conds = list(where)
+    for c in node.conditions:
+        conds.append(condition_sql(alias, c, node.columns, params))
+    if node.star and not count_only:
+        selects.append(f"{alias}.*")
+    embed_alias: dict[str, str] = {}
+    for out in node.outputs:
+        if isinstance(out, Output):
+            if count_only:
+                continue
+            expr = field_expr(alias, out.field, params)
+            if out.cast:
+                expr = f"({expr})::{out.cast}"
+            selects.append(f"{expr} AS {quote_ident(out.name)}")
+            continue
+        la = ctx.aliases.next("e")
+        embed_alias[out.key] = la
+        joins.append(_lateral(out, alias, la, ctx))
+        if count_only:
+            continue
+        if out.spread:
+            selects.extend(f"{la}.{quote_ident(n)} AS {quote_ident(n)}" for n in out.output_names())
+        elif out.rel is not None and not out.rel.to_one:
+            selects.append(f"coalesce({la}.\"body\", '[]'::json) AS {quote_ident(out.key)}")
+        else:
+            selects.append(f"{la}.\"body\" AS {quote_ident(out.key)}")
+    for ef in node.embed_filters:
+        conds.append(f"{embed_alias[ef.key]}.\"body\" IS {'NOT ' if ef.negated else ''}NULL")
+    sql = f"SELECT {', '.join(selects) if selects else ('1' if count_only else '')} FROM {from_sql}{extra_from}"
+    if joins:
+        sql += " " + " ".join(joins)
+    if conds:
+        sql += " WHERE " + " AND ".join(conds)
+    if not count_only:
+        if node.order:
+            sql += " ORDER BY " + ", ".join(_order_sql(alias, node, t, params) for t in node.order)
+        if node.limit is not None:
+            sql += f" LIMIT {params.add(node.limit)}::int8"
+        if node.offset:
+            sql += f" OFFSET {params.add(node.offset)}::int8"
+    return sql
+
+
+def _lateral(child: ReadNode, parent_alias: str, la: str, ctx: _Ctx) -> str:
+    rel = child.rel
+    assert rel is not None
+    ca = ctx.aliases.next()
+    from_sql = f"{qualified(child.relation)} AS {ca}"
+    extra = ""
+    if rel.junction is not None:
+        ja = ctx.aliases.next("j")
+        on = " AND ".join(f"{ja}.{quote_ident(jc)} = {ca}.{quote_ident(tc)}" for jc, tc in rel.target_pairs)
+        extra = f" JOIN {qualified(rel.junction)} AS {ja} ON {on}"
+        where = [f"{ja}.{quote_ident(jc)} = {parent_alias}.{quote_ident(sc)}" for sc, jc in rel.pairs]
+    else:
+        where = [f"{ca}.{quote_ident(tc)} = {parent_alias}.{quote_ident(sc)}" for sc, tc in rel.pairs]
+    inner = node_sql(child, ca, from_sql, ctx, where=where, extra_from=extra)
+    s = quote_ident("pgrst_s")
+    kind = "JOIN LATERAL" if child.join == "inner" else "LEFT JOIN LATERAL"
+    if child.spread:
+        if rel.to_one:
+            return f"{kind} ({inner}) AS {la} ON TRUE"
+        aggs = ", ".join(f"json_agg({s}.{quote_ident(n)}) AS {quote_ident(n)}" for n in child.output_names())
+        return f"{kind} (SELECT {aggs} FROM ({inner}) AS {s}) AS {la} ON TRUE"
+    if rel.to_one:
+        return f"{kind} (SELECT row_to_json({s}) AS \"body\" FROM ({inner}) AS {s}) AS {la} ON TRUE"
+    on = f"{la}.\"body\" IS NOT NULL" if child.join == "inner" else "TRUE"
+    return f"{kind} (SELECT json_agg({s}) AS \"body\" FROM ({inner}) AS {s}) AS {la} ON {on}"
+
+
+def _body_expr(strip_nulls: bool, scalar_column: str | None = None) -> str:
+    x = quote_ident("pgrst_x")
+    if scalar_column is not None:
+        return f"coalesce(json_agg({x}.{quote_ident(scalar_column)}), '[]')::text"
+    if strip_nulls:
+        return f"coalesce(json_agg(json_strip_nulls(row_to_json({x}))), '[]')::text"
+    return f"coalesce(json_agg({x}), '[]')::text"
+
+
+def read_statement(root: ReadNode, *, count: bool, strip_nulls: bool = False, from_sql: str | None = None,
+                   params: Params | None = None, scalar_column: str | None = None, head: bool = False) -> Statement:
+    ctx = _Ctx(params or Params(), _Aliases())
+    alias = quote_ident("pgrst_t0")
+    src = from_sql if from_sql is not None else f"{qualified(root.relation)} AS {alias}"
+    body_sql = node_sql(root, alias, src, ctx)
+    total = "NULL::int8"
+    if count:
+        counted = node_sql(root, alias, src, ctx, count_only=True)
+        total = f"(SELECT count(*) FROM ({counted}) AS \"pgrst_c\")"
+    body = "NULL::text" if head else _body_expr(strip_nulls, scalar_column)
+    sql = (f"SELECT {total} AS total, count(*) AS page, {body} AS body "
+           f"FROM ({body_sql}) AS \"pgrst_x\"")
+    return Statement(sql, ctx.params.values)
+
+
+# -- mutations --------------------------------------------------------------------------------------------------
+
+def _returning(returning: bool) -> str:
+    return ' RETURNING "pgrst_t0".*' if returning else ""
+
+
+def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: bool, body: bool,
+                   strip_nulls: bool, location: Sequence[str] = ()) -> Statement:
+    if not returning:
+        return Statement(f"WITH \"pgrst_source\" AS ({mutation}) SELECT NULL::int8 AS total, NULL::int8 AS page, "
+                         "NULL::text AS body, NULL::text AS location", params.values)
+    ctx = _Ctx(params, _Aliases())
+    alias = quote_ident("pgrst_t0")
+    read_root = replace(root, conditions=[], limit=None, offset=0)
+    inner = node_sql(read_root, alias, f"\"pgrst_source\" AS {alias}", ctx)
+    body_sql = _body_expr(strip_nulls) if body else "NULL::text"
+    loc = "NULL::text"
+    if location:
+        cols = ", ".join(quote_ident(c) for c in location)
+        loc = (f"(SELECT row_to_json(\"pgrst_l\")::text FROM (SELECT {cols} FROM \"pgrst_source\" LIMIT 1) "
+               "AS \"pgrst_l\")")
+    sql = (f"WITH \"pgrst_source\" AS ({mutation}) SELECT NULL::int8 AS total, count(*) AS page, {body_sql} AS body, "
+           f"{loc} AS location FROM ({inner}) AS \"pgrst_x\"")
+    return Statement(sql, params.values)
+
+
+def insert_statement(root: ReadNode, columns: Sequence[Column], payload: str, *, missing_default: bool,
+                     on_conflict: Sequence[str] | None, merge: bool, returning: bool, body: bool,
+                     strip_nulls: bool = False, location: Sequence[str] = ()) -> Statement:
+    params = Params()
+    table = qualified(root.relation)
+    p = params.add(payload)
+    r = quote_ident("pgrst_r")
+    if not columns:
+        mutation = f"INSERT INTO {table} AS \"pgrst_t0\" SELECT FROM json_array_elements({p}::json)"
+    elif missing_default:
+        e = quote_ident("pgrst_e")
+        exprs = [f"CASE WHEN {e}.\"j\"::jsonb ? {literal(c.name)} THEN {r}.{quote_ident(c.name)} "
+                 f"ELSE {c.default or 'NULL'} END" for c in columns]
+        mutation = (f"INSERT INTO {table} AS \"pgrst_t0\" ({', '.join(quote_ident(c.name) for c in columns)}) "
+                    f"SELECT {', '.join(exprs)} FROM json_array_elements({p}::json) AS {e}(\"j\") "
+                    f"CROSS JOIN LATERAL json_populate_record(NULL::{table}, {e}.\"j\") AS {r}")
+    else:
+        names = ", ".join(quote_ident(c.name) for c in columns)
+        mutation = (f"INSERT INTO {table} AS \"pgrst_t0\" ({names}) SELECT "
+                    f"{', '.join(f'{r}.{quote_ident(c.name)}' for c in columns)} "
+                    f"FROM json_populate_recordset(NULL::{table}, {p}::json) AS {r}")
+    if on_conflict is not None:
+        target = ", ".join(quote_ident(c) for c in on_conflict)
+        if merge and columns:
+            sets = ", ".join(f"{quote_ident(c.name)} = EXCLUDED.{quote_ident(c.name)}" for c in columns)
+            mutation += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        else:
+            mutation += f" ON CONFLICT ({target}) DO NOTHING"
+    mutation += _returning(returning)
+    return _wrap_mutation(mutation, root, params, returning=returning, body=body, strip_nulls=strip_nulls,
+                          location=location)
+
+
+def update_statement(root: ReadNode, columns: Sequence[Column], payload: str, *, body: bool,
+                     strip_nulls: bool = False) -> Statement:
+    params = Params()
+    table = qualified(root.relation)
+    alias = quote_ident("pgrst_t0")
+    conds = [condition_sql(alias, c, root.columns, params) for c in root.conditions]
+    where = (" WHERE " + " AND ".join(conds)) if conds else ""
+    if not columns:
+        mutation = f"SELECT {alias}.* FROM {table} AS {alias} WHERE FALSE"
+    else:
+        p = params.add(payload)
+        r = quote_ident("pgrst_r")
+        sets = ", ".join(f"{quote_ident(c.name)} = {r}.{quote_ident(c.name)}" for c in columns)
+        mutation = (f"UPDATE {table} AS {alias} SET {sets} FROM (SELECT * FROM json_populate_record("
+                    f"NULL::{table}, {p}::json)) AS {r}{where} RETURNING {alias}.*")
+    return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls)
+
+
+def delete_statement(root: ReadNode, *, body: bool, strip_nulls: bool = False) -> Statement:
+    params = Params()
+    alias = quote_ident("pgrst_t0")
+    conds = [condition_sql(alias, c, root.columns, params) for c in root.conditions]
+    where = (" WHERE " + " AND ".join(conds)) if conds else ""
+    mutation = f"DELETE FROM {qualified(root.relation)} AS {alias}{where} RETURNING {alias}.*"
+    return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls)
+
+
+# -- functions --------------------------------------------------------------------------------------------------
+
+def call_parts(fn: Function, arg_names: Sequence[str], params: Params, payload: str | None) -> tuple[str, str]:
+    """(a FROM item decoding the JSON args or "", the call expression) for `fn` with named args."""
+    target = qualified((fn.schema, fn.name))
+    if fn.single_unnamed and payload is not None and not arg_names:
+        return "", f"{target}({params.add(payload)}::text::{fn.params[0].type})"
+    if not arg_names:
+        return "", f"{target}()"
+    p = params.add(payload or "{}")
+    types = {prm.name: prm.type for prm in fn.params}
+    a = quote_ident("pgrst_args")
+    defs = ", ".join(f"{quote_ident(n)} {types[n]}" for n in arg_names)
+    call = f"{target}({', '.join(f'{quote_ident(n)} := {a}.{quote_ident(n)}' for n in arg_names)})"
+    return f"json_to_record({p}::json) AS {a}({defs})", call
+
+
+def call_from(fn: Function, arg_names: Sequence[str], params: Params, payload: str | None,
+              column_alias: str | None = None) -> str:
+    """FROM items calling a composite/set-returning `fn`, aliased as pgrst_t0 (like a table)."""
+    args_from, call = call_parts(fn, arg_names, params, payload)
+    col = f"({quote_ident(column_alias)})" if column_alias else ""
+    item = f"{call} AS {quote_ident('pgrst_t0')}{col}"
+    return f"{args_from} CROSS JOIN LATERAL {item}" if args_from else item
+
+
+def scalar_call_statement(fn: Function, arg_names: Sequence[str], payload: str | None) -> Statement:
+    params = Params()
+    args_from, call = call_parts(fn, arg_names, params, payload)
+    body = "NULL::text" if fn.shape == "void" else f"to_json({call})::text"
+    if fn.shape == "void":
+        args_from = f"{args_from} CROSS JOIN LATERAL (SELECT {call}) AS \"pgrst_v\"" if args_from else \
+            f"(SELECT {call}) AS \"pgrst_v\""
+    src = f" FROM {args_from}" if args_from else ""
+    return Statement(f"SELECT NULL::int8 AS total, 1::int8 AS page, {body} AS body{src}", params.values)

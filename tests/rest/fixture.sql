@@ -1,0 +1,61 @@
+-- The REST test fixture: relations, relationships, functions, RLS and data every REST test reads.
+create table authors (id serial primary key, name text not null, bio text);
+create table posts (
+  id serial primary key, title text not null, body text,
+  author_id int references authors(id), editor_id int references authors(id),
+  published boolean default false, rating numeric, tags text[], meta jsonb,
+  created_at timestamptz default now(),
+  search tsvector generated always as (to_tsvector('english', title || ' ' || coalesce(body, ''))) stored
+);
+create table comments (id serial primary key, post_id int not null references posts(id) on delete cascade,
+                       body text not null, votes int default 0);
+create table tags (id serial primary key, name text unique not null);
+create table post_tags (post_id int references posts(id) on delete cascade,
+                        tag_id int references tags(id) on delete cascade, primary key (post_id, tag_id));
+create table profiles (id int primary key references authors(id), website text);
+create table reservations (id serial primary key, room text, during int4range, seats int[]);
+create table todos (id serial primary key, title text not null, done boolean not null default false,
+                    priority int default 3, owner text);
+create table kv (k text primary key, v text, n int default 7);
+create view published_posts as select id, title, author_id, rating from posts where published;
+
+create table notes (id serial primary key, owner uuid, body text);
+alter table notes enable row level security;
+create policy notes_own on notes for all to authenticated using (owner = auth.uid()) with check (owner = auth.uid());
+create policy notes_public on notes for select to anon using (owner is null);
+create table feedback (id serial primary key, msg text);
+alter table feedback enable row level security;
+create policy feedback_anon_insert on feedback for insert to anon with check (true);
+create table secrets (id int primary key, v text);
+revoke all on secrets from anon, authenticated;
+
+insert into authors (name, bio) values ('Ann', 'writes a lot'), ('Bob', null), ('Cid', 'quiet');
+insert into posts (title, body, author_id, editor_id, published, rating, tags, meta) values
+  ('Hello World', 'the first post about cats', 1, 2, true, 4.5, '{a,b}', '{"k": "v", "n": 1, "arr": [1, 2]}'),
+  ('Second post', 'dogs are great', 1, null, false, 3, '{b}', '{"k": "w", "n": 2}'),
+  ('Bob writes', 'cats and dogs', 2, 1, true, null, '{}', null),
+  ('Draft, with comma', 'nothing yet', 2, null, false, 2, '{c}', '{"k": "v"}');
+insert into comments (post_id, body, votes) values (1, 'Nice', 0), (1, 'Great', 5), (3, 'Hmm', 1);
+insert into tags (name) values ('news'), ('tech'), ('misc');
+insert into post_tags values (1, 1), (1, 2), (2, 2), (3, 3);
+insert into profiles values (1, 'ann.dev');
+insert into reservations (room, during, seats) values ('A', '[1,5)', '{1,2}'), ('B', '[10,20)', '{3}');
+insert into notes (owner, body) values (null, 'public note'),
+  ('00000000-0000-0000-0000-00000000000a', 'note of a'), ('00000000-0000-0000-0000-00000000000b', 'note of b');
+insert into secrets values (1, 'hidden');
+
+create function add(a int, b int) returns int language sql immutable as 'select a + b';
+create function hello() returns text language sql stable as $$select 'hello'$$;
+create function posts_by_author(aid int) returns setof posts language sql stable
+  as 'select * from posts where author_id = aid order by id';
+create function author_summary(aid int) returns table(name text, post_count bigint) language sql stable
+  as 'select a.name, count(p.id) from authors a left join posts p on p.author_id = a.id where a.id = aid group by a.name';
+create function get_author(aid int) returns authors language sql stable as 'select * from authors where id = aid';
+create function bump(n int) returns int language sql volatile as 'select n + 1';
+create function echo_json(jsonb) returns jsonb language sql immutable as 'select $1';
+create function do_nothing() returns void language sql volatile as '';
+create function raise_it() returns void language plpgsql as $$
+begin raise exception 'custom failure' using hint = 'a hint', detail = 'some detail'; end $$;
+create function numbers(n int) returns setof int language sql immutable as 'select generate_series(1, n)';
+create function arr_len(xs int[]) returns int language sql immutable as 'select coalesce(array_length(xs, 1), 0)';
+create function whoami() returns text language sql stable as $$select auth.role() || ':' || coalesce(auth.uid()::text, '')$$;
