@@ -7,18 +7,13 @@ from typing import Any
 from madbase.core import jsonutil
 from madbase.rest.schema import Column, SchemaCache
 
-_TYPES: dict[str, tuple[str, str | None]] = {
-    "integer": ("integer", "int32"), "smallint": ("integer", "int16"), "bigint": ("integer", "int64"),
-    "numeric": ("number", None), "real": ("number", "float"), "double precision": ("number", "double"),
-    "boolean": ("boolean", None), "json": ("object", None), "jsonb": ("object", None),
-}
+_TYPES = {"integer": "integer", "smallint": "integer", "bigint": "integer", "numeric": "number",
+          "real": "number", "double precision": "number", "boolean": "boolean"}
 
 
 def _property(col: Column, pk: bool) -> dict[str, Any]:
-    typ, fmt = _TYPES.get(col.type, ("string", None))
-    if col.type.endswith("[]"):
-        typ = "array"
-    prop: dict[str, Any] = {"type": typ, "format": fmt or col.type}
+    typ = "array" if col.type.endswith("[]") else _TYPES.get(col.type, "string")
+    prop: dict[str, Any] = {"format": col.type} if col.type in ("json", "jsonb") else {"type": typ, "format": col.type}
     if typ == "array":
         prop["items"] = {"type": "string"}
     if col.default is not None:

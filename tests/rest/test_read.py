@@ -1,0 +1,205 @@
+"""GET reads through the running server: select, filters, logic trees, order, pages, counts, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.rest.conftest import Rest
+
+
+def ids(r: Any) -> list[int]:
+    assert r.status_code in (200, 206), r.text
+    return [row["id"] for row in r.json()]
+
+
+def test_select_alias_cast_jsonpath(rest: Rest) -> None:
+    r = rest.get("/posts", select="id,heading:title,rating::text,meta->>k,n:meta->n,first:meta->arr->0",
+                 order="id", limit="2")
+    assert r.status_code == 200, r.text
+    assert r.json() == [
+        {"id": 1, "heading": "Hello World", "rating": "4.5", "k": "v", "n": 1, "first": 1},
+        {"id": 2, "heading": "Second post", "rating": "3", "k": "w", "n": 2, "first": None},
+    ]
+    assert r.headers["content-range"] == "0-1/*"
+    assert r.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"id": "eq.1"}, [1]),
+    ({"id": "neq.1"}, [2, 3, 4]),
+    ({"id": "gt.2"}, [3, 4]),
+    ({"id": "gte.2", "rating": "lte.3"}, [2, 4]),
+    ({"id": "lt.2"}, [1]),
+    ({"title": "like.*post*"}, [2]),
+    ({"title": "ilike.*WORLD"}, [1]),
+    ({"title": "match.^B"}, [3]),
+    ({"title": "imatch.^b"}, [3]),
+    ({"id": "in.(1,3)"}, [1, 3]),
+    ({"title": 'in.("Draft, with comma",Bob writes)'}, [3, 4]),
+    ({"rating": "is.null"}, [3]),
+    ({"rating": "not.is.null"}, [1, 2, 4]),
+    ({"published": "is.true"}, [1, 3]),
+    ({"published": "is.false"}, [2, 4]),
+    ({"editor_id": "isdistinct.2"}, [2, 3, 4]),
+    ({"search": "fts.cats"}, [1, 3]),
+    ({"search": "plfts(english).cats dogs"}, [3]),
+    ({"search": "phfts.cats and dogs"}, [3]),
+    ({"search": "wfts.cats -dogs"}, [1]),
+    ({"tags": "cs.{b}"}, [1, 2]),
+    ({"tags": "cd.{a,b,c}"}, [1, 2, 3, 4]),
+    ({"tags": "ov.{a,c}"}, [1, 4]),
+    ({"meta": 'cs.{"k":"v"}'}, [1, 4]),
+    ({"meta->>k": "eq.w"}, [2]),
+    ({"meta->n": "eq.2"}, [2]),
+    ({"id": "not.in.(1,2)"}, [3, 4]),
+    ({"title": "like(any).{*World,*comma}"}, [1, 4]),
+    ({"title": "ilike(all).{*o*,*e*}"}, [1, 2, 3]),
+    ({"id": "eq(any).{2,3}"}, [2, 3]),
+    ({"id": "gt(all).{1,2}"}, [3, 4]),
+    ({"or": "(id.eq.1,id.eq.4)"}, [1, 4]),
+    ({"or": "(id.eq.1,and(published.is.false,rating.gt.2))"}, [1, 2]),
+    ({"and": "(id.gt.1,or(rating.is.null,rating.eq.2))"}, [3, 4]),
+    ({"not.or": "(id.eq.1,id.eq.2)"}, [3, 4]),
+    ({"or": "(title.eq.\"Draft, with comma\",tags.cs.{a})"}, [1, 4]),
+    ({"or": "(id.in.(1,2),not.and(id.gt.0,id.lt.4))"}, [1, 2, 4]),
+    ({"or": "(meta->>k.eq.w,id.eq.3)"}, [2, 3]),
+])
+def test_filters(rest: Rest, params: dict[str, str], expected: list[int]) -> None:
+    assert ids(rest.get("/posts", select="id", order="id", **params)) == expected
+
+
+def test_range_operators(rest: Rest) -> None:
+    for op, val, expected in [("sl", "[6,8)", [1]), ("sr", "[6,8)", [2]), ("nxr", "[0,6)", [1]),
+                              ("nxl", "[3,4)", [2]), ("adj", "[5,10)", [1, 2]), ("ov", "[3,12)", [1, 2])]:
+        assert ids(rest.get("/reservations", select="id", order="id", during=f"{op}.{val}")) == expected, op
+
+
+def test_repeated_keys_and_space_plus(rest: Rest) -> None:
+    r = rest.client.get(rest.url + "/posts?select=id&id=gte.2&id=lte.3&title=neq.Hello+World&order=id",
+                        headers=rest.headers())
+    assert ids(r) == [2, 3]
+
+
+def test_order(rest: Rest) -> None:
+    assert ids(rest.get("/posts", select="id", order="rating.desc.nullslast,id")) == [1, 2, 4, 3]
+    assert ids(rest.get("/posts", select="id", order="rating.asc.nullsfirst")) == [3, 4, 2, 1]
+    assert ids(rest.get("/posts", select="id", order="meta->>k.desc,id.desc")) == [3, 2, 4, 1]
+    r = rest.get("/posts", select="id,author:authors!author_id(name)", order="author(name).desc,id")
+    assert ids(r) == [3, 4, 1, 2]
+    r = rest.get("/comments", select="id", order="posts(title).asc,id")
+    assert ids(r) == [3, 1, 2]
+    r = rest.get("/authors", select="id,posts!author_id(id)", order="posts(title)")
+    assert r.status_code == 400 and r.json()["code"] == "PGRST118"
+
+
+def test_limit_offset_and_count(rest: Rest) -> None:
+    r = rest.get("/posts", select="id", order="id", limit="2", offset="1", headers={"Prefer": "count=exact"})
+    assert r.status_code == 206
+    assert r.json() == [{"id": 2}, {"id": 3}]
+    assert r.headers["content-range"] == "1-2/4"
+    assert r.headers["preference-applied"] == "count=exact"
+    r = rest.get("/posts", select="id", headers={"Prefer": "count=exact"})
+    assert r.status_code == 200 and r.headers["content-range"] == "0-3/4"
+    r = rest.get("/posts", select="id", id="gt.100", headers={"Prefer": "count=planned"})
+    assert r.status_code == 200 and r.headers["content-range"] == "*/0" and r.json() == []
+    r = rest.get("/posts", offset="10", headers={"Prefer": "count=exact"})
+    assert r.status_code == 416
+    assert r.json()["code"] == "PGRST103"
+
+
+def test_range_header(rest: Rest) -> None:
+    r = rest.get("/posts", select="id", order="id", headers={"Range": "1-2", "Range-Unit": "items"})
+    assert r.json() == [{"id": 2}, {"id": 3}]
+    assert r.headers["content-range"] == "1-2/*"
+    r = rest.get("/posts", select="id", order="id", headers={"Range": "3-"})
+    assert r.json() == [{"id": 4}]
+
+
+def test_head_count(rest: Rest) -> None:
+    r = rest.client.head(rest.url + "/posts", headers={**rest.headers(), "Prefer": "count=exact"})
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-range"] == "0-3/4"
+
+
+def test_view(rest: Rest) -> None:
+    assert ids(rest.get("/published_posts", select="id", order="id")) == [1, 3]
+
+
+def test_unknown_table(rest: Rest) -> None:
+    r = rest.get("/postz")
+    assert r.status_code == 404
+    assert r.json() == {"code": "PGRST205", "details": None,
+                        "hint": "Perhaps you meant the table 'public.posts'",
+                        "message": "Could not find the table 'public.postz' in the schema cache"}
+
+
+def test_unknown_column(rest: Rest) -> None:
+    r = rest.get("/posts", select="id,nope")
+    assert r.status_code == 400
+    assert r.json()["code"] == "42703"
+    assert r.json()["message"] == "column posts.nope does not exist"
+    r = rest.get("/posts", nope="eq.1")
+    assert r.status_code == 400 and r.json()["code"] == "42703"
+    r = rest.get("/posts", order="nope.desc")
+    assert r.status_code == 400 and r.json()["code"] == "42703"
+
+
+@pytest.mark.parametrize("params", [
+    {"select": "id,"}, {"select": "id,author("}, {"id": "eqq.1"}, {"id": "in.(1,2"}, {"or": "(id.eq.1"},
+    {"order": "id.sideways"}, {"limit": "x"}, {"offset": "-1"}, {"rating": "is.maybe"},
+])
+def test_parse_errors(rest: Rest, params: dict[str, str]) -> None:
+    r = rest.get("/posts", **params)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["code"] == "PGRST100"
+    assert set(body) == {"code", "details", "hint", "message"}
+    assert body["message"].startswith("failed to parse")
+
+
+def test_bad_value_is_a_400_not_500(rest: Rest) -> None:
+    r = rest.get("/posts", id="eq.notanumber")
+    assert r.status_code == 400
+    assert r.json()["code"] == "22P02"
+
+
+def test_profiles(rest: Rest) -> None:
+    r = rest.get("/posts", headers={"Accept-Profile": "nope"})
+    assert r.status_code == 406 and r.json()["code"] == "PGRST106"
+    r = rest.get("/posts", select="id", limit="1", headers={"Accept-Profile": "public"})
+    assert r.status_code == 200
+
+
+def test_single_object(rest: Rest) -> None:
+    r = rest.get("/posts", select="id,title", id="eq.1", headers={"Accept": "application/vnd.pgrst.object+json"})
+    assert r.status_code == 200
+    assert r.json() == {"id": 1, "title": "Hello World"}
+    assert r.headers["content-type"].startswith("application/vnd.pgrst.object+json")
+    r = rest.get("/posts", select="id", headers={"Accept": "application/vnd.pgrst.object+json"})
+    assert r.status_code == 406
+    assert r.json() == {"code": "PGRST116", "details": "The result contains 4 rows", "hint": None,
+                        "message": "Cannot coerce the result to a single JSON object"}
+    r = rest.get("/posts", select="id", id="eq.99", headers={"Accept": "application/vnd.pgrst.object+json"})
+    assert r.status_code == 406 and r.json()["details"] == "The result contains 0 rows"
+
+
+def test_csv_and_strip_nulls(rest: Rest) -> None:
+    r = rest.get("/authors", select="id,name,bio", order="id", headers={"Accept": "text/csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.text == "id,name,bio\n1,Ann,writes a lot\n2,Bob,\n3,Cid,quiet"
+    r = rest.get("/authors", select="id,bio", id="eq.2",
+                 headers={"Accept": "application/vnd.pgrst.array+json;nulls=stripped"})
+    assert r.json() == [{"id": 2}]
+    r = rest.get("/authors", headers={"Accept": "application/xml"})
+    assert r.status_code == 406 and r.json()["code"] == "PGRST107"
+
+
+def test_openapi(rest: Rest) -> None:
+    r = rest.client.get(rest.url + "/", headers=rest.headers())
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["swagger"] == "2.0"
+    assert "/posts" in doc["paths"] and "/rpc/add" in doc["paths"]
+    assert doc["definitions"]["authors"]["properties"]["id"]["format"] == "integer"
