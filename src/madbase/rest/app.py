@@ -182,6 +182,8 @@ def _respond(req: ApiRequest, action: Action, row: Any) -> Response:
             return Response(status, to_csv(text), [(b"content-type", CSV_CT), *headers])
         return Response(status, text.encode(), [(b"content-type", JSON_CT), *headers])
     # mutations
+    if action.count:
+        total = page
     if action.kind == "update":
         headers.append((b"content-range", content_range(0, page, total) if page else b"*/*"))
     else:
