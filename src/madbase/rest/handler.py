@@ -251,6 +251,9 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
         q = parse_query(split_query(req.query), arg_names)
         args = dict(q.args)
         fn = _choose_function(req, overloads, set(args), False)
+        if fn.volatility == "v":
+            raise errors.ApiError(405, "25006", "cannot execute a volatile function in a read-only transaction",
+                                  hint="Call it with POST, or declare it STABLE or IMMUTABLE")
         payload = jsonutil.dumps_str(args)
         keys = list(args)
     else:

@@ -1,0 +1,75 @@
+"""RPC: POST/GET, scalar, composite, set-returning (with filters/order/limit), void, errors."""
+
+from __future__ import annotations
+
+from tests.rest.conftest import Rest
+
+
+def test_scalar_post_and_get(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/add", json={"a": 2, "b": 3}, role="anon")
+    assert r.status_code == 200 and r.json() == 5
+    r = rest.get("/rpc/add", a="4", b="5")
+    assert r.status_code == 200 and r.json() == 9
+    r = rest.request("POST", "/rpc/hello", role="anon")
+    assert r.json() == "hello"
+    r = rest.get("/rpc/arr_len", xs="{1,2,3}")
+    assert r.json() == 3
+    r = rest.request("POST", "/rpc/arr_len", json={"xs": [1, 2]})
+    assert r.json() == 2
+
+
+def test_single_json_param(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/echo_json", json={"any": ["thing", 1]})
+    assert r.status_code == 200 and r.json() == {"any": ["thing", 1]}
+
+
+def test_setof_table_with_filters(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/posts_by_author?select=id,title&order=id.desc", json={"aid": 1})
+    assert r.status_code == 200 and r.json() == [{"id": 2, "title": "Second post"}, {"id": 1, "title": "Hello World"}]
+    r = rest.get("/rpc/posts_by_author", aid="2", select="id,author:authors!author_id(name)", id="eq.4")
+    assert r.json() == [{"id": 4, "author": {"name": "Bob"}}]
+    r = rest.get("/rpc/posts_by_author", aid="1", select="id", limit="1", offset="1", order="id",
+                 headers={"Prefer": "count=exact"})
+    assert r.status_code == 206 and r.json() == [{"id": 2}] and r.headers["content-range"] == "1-1/2"
+
+
+def test_returns_table_and_composite(rest: Rest) -> None:
+    assert rest.get("/rpc/author_summary", aid="1").json() == [{"name": "Ann", "post_count": 2}]
+    assert rest.get("/rpc/get_author", aid="2").json() == {"id": 2, "name": "Bob", "bio": None}
+    assert rest.get("/rpc/get_author", aid="2", select="name").json() == {"name": "Bob"}
+
+
+def test_setof_scalar(rest: Rest) -> None:
+    assert rest.get("/rpc/numbers", n="4").json() == [1, 2, 3, 4]
+    assert rest.get("/rpc/numbers", n="5", numbers="gt.3").json() == [4, 5]
+
+
+def test_void_and_volatile(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/do_nothing")
+    assert r.status_code == 204 and r.content == b""
+    r = rest.request("POST", "/rpc/bump", json={"n": 1})
+    assert r.json() == 2
+    r = rest.get("/rpc/bump", n="1")
+    assert r.status_code == 405 and r.json()["code"] == "25006"
+
+
+def test_rpc_errors(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/nope", json={})
+    assert r.status_code == 404 and r.json()["code"] == "PGRST202"
+    r = rest.request("POST", "/rpc/add", json={"a": 1, "c": 2})
+    assert r.status_code == 404
+    body = r.json()
+    assert body["code"] == "PGRST202"
+    assert body["message"] == "Could not find the function public.add(a, c) in the schema cache"
+    r = rest.request("POST", "/rpc/raise_it")
+    assert r.status_code == 400
+    assert r.json() == {"code": "P0001", "details": "some detail", "hint": "a hint", "message": "custom failure"}
+    r = rest.request("POST", "/rpc/add", json={"a": "x", "b": 1})
+    assert r.status_code == 400 and r.json()["code"] == "22P02"
+
+
+def test_claims_visible_in_sql(rest: Rest) -> None:
+    assert rest.request("POST", "/rpc/whoami", role="anon").json() == "anon:"
+    token = rest.user_token("00000000-0000-0000-0000-00000000000a")
+    r = rest.client.post(rest.url + "/rpc/whoami", headers={**rest.headers(), "Authorization": f"Bearer {token}"})
+    assert r.json() == "authenticated:00000000-0000-0000-0000-00000000000a"
