@@ -1,0 +1,80 @@
+"""RLS and grants by role (anon, a signed-in user with a minted JWT, service_role) and schema-cache reload."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.rest.conftest import Rest
+
+USER_A = "00000000-0000-0000-0000-00000000000a"
+
+
+def user_headers(rest: Rest, sub: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {rest.user_token(sub)}"}
+
+
+def test_rls_reads(rest: Rest) -> None:
+    anon = rest.get("/notes", select="body", order="id")
+    assert anon.json() == [{"body": "public note"}]
+    user = rest.get("/notes", select="body", order="id", headers=user_headers(rest, USER_A))
+    assert user.json() == [{"body": "note of a"}]
+    service = rest.get("/notes", select="body", order="id", role="service_role")
+    assert [b["body"] for b in service.json()] == ["public note", "note of a", "note of b"]
+
+
+def test_rls_writes(rest: Rest) -> None:
+    h = user_headers(rest, USER_A)
+    r = rest.request("POST", "/notes?select=body", role="anon", json={"owner": USER_A, "body": "mine"},
+                     headers={**h, "Prefer": "return=representation"})
+    assert r.status_code == 201 and r.json() == [{"body": "mine"}]
+    r = rest.request("POST", "/notes", role="anon", json={"owner": str(uuid.uuid4()), "body": "not mine"},
+                     headers=h)
+    assert r.status_code == 403 and r.json()["code"] == "42501"
+    r = rest.request("PATCH", "/notes?body=eq.note of b", role="anon", json={"body": "hacked"}, headers=h)
+    assert r.status_code == 204 and r.headers["content-range"] == "*/*"
+    assert rest.get("/notes", body="eq.note of b", role="service_role").json() != []
+    r = rest.request("DELETE", "/notes?body=eq.mine", role="anon", headers=h)
+    assert r.status_code == 204
+
+
+def test_anon_insert_only(rest: Rest) -> None:
+    r = rest.request("POST", "/feedback", role="anon", json={"msg": "hi"})
+    assert r.status_code == 201
+    r = rest.request("POST", "/feedback", role="anon", json={"msg": "hi"}, headers={"Prefer": "return=representation"})
+    assert r.status_code == 401 and r.json()["code"] == "42501"
+    assert rest.get("/feedback", role="anon").json() == []
+
+
+def test_privileges(rest: Rest) -> None:
+    r = rest.get("/secrets", role="anon")
+    assert r.status_code == 401 and r.json()["code"] == "42501"
+    r = rest.get("/secrets", role="anon", headers=user_headers(rest, USER_A))
+    assert r.status_code == 403
+    assert rest.get("/secrets", role="service_role").status_code == 200
+
+
+def test_bad_jwt(rest: Rest) -> None:
+    r = rest.get("/posts", headers={"Authorization": "Bearer not.a.jwt"})
+    assert r.status_code == 401
+    assert r.json()["code"] == "PGRST301"
+
+
+def test_schema_reload_after_ddl(rest: Rest) -> None:
+    name = "t_" + uuid.uuid4().hex[:8]
+    assert rest.get(f"/{name}").status_code == 404
+    rest.sql(f"create table {name} (id int primary key, label text); insert into {name} values (1, 'x')")
+    r = rest.wait_for(f"/{name}")
+    assert r.status_code == 200 and r.json() == [{"id": 1, "label": "x"}]
+    rest.sql(f"alter table {name} add column extra int default 5")
+    deadline = 50
+    while deadline:
+        r = rest.get(f"/{name}", select="extra", role="service_role")
+        if r.status_code == 200:
+            break
+        deadline -= 1
+        import time
+
+        time.sleep(0.1)
+    assert r.json() == [{"extra": 5}]
+    rest.sql(f"drop table {name}")
+    assert rest.wait_for(f"/{name}", status=404).status_code == 404
