@@ -65,9 +65,16 @@ def test_supabase_js_upsert_and_errors(js: dict[str, Any]) -> None:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # supabase-py 2.34 passes `timeout` to postgrest itself
 def test_supabase_py(rest: Rest) -> None:
+    import httpx
     from supabase import create_client
+    from supabase.lib.client_options import SyncClientOptions
 
-    client = create_client(rest.server.url, rest.server.service_role_key)
+    with httpx.Client(timeout=30) as http:
+        _supabase_py(rest, create_client(rest.server.url, rest.server.service_role_key,
+                                         SyncClientOptions(httpx_client=http)))
+
+
+def _supabase_py(rest: Rest, client: Any) -> None:
     r = client.table("posts").select("id,title", count="exact").gte("id", 2).order("id", desc=True).limit(2).execute()
     assert [row["id"] for row in r.data] == [4, 3] and r.count == 3
     r = client.table("posts").select("id").in_("id", [1, 3]).execute()
