@@ -1,0 +1,88 @@
+"""Unit tests of the schema-cache relationships, the planner and the SQL builder (no database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from madbase.rest.errors import ApiError
+from madbase.rest.parser import parse_query, split_query
+from madbase.rest.plan import Planner
+from madbase.rest.schema import SchemaCache, build_cache
+from madbase.rest.sql import quote_ident, read_statement
+
+
+def _cols(table: str, kind: str, *cols: tuple[str, str]) -> list[dict[str, Any]]:
+    return [{"schema": "public", "name": table, "kind": kind, "tdesc": None, "col": c, "type": t, "nullable": True,
+             "dflt": None, "generated": False, "cdesc": None} for c, t in cols]
+
+
+def _fk(name: str, t1: str, c1: list[str], t2: str, c2: list[str]) -> dict[str, Any]:
+    return {"name": name, "s1": "public", "t1": t1, "cols1": c1, "s2": "public", "t2": t2, "cols2": c2}
+
+
+@pytest.fixture(scope="module")
+def cache() -> SchemaCache:
+    cols = (_cols("users", "r", ("id", "integer"), ("name", "text"))
+            + _cols("posts", "r", ("id", "integer"), ("user_id", "integer"), ("reviewer_id", "integer"),
+                    ("title", "text"), ("data", "jsonb"))
+            + _cols("tags", "r", ("id", "integer"), ("name", "text"))
+            + _cols("post_tags", "r", ("post_id", "integer"), ("tag_id", "integer"))
+            + _cols("user_posts", "v", ("id", "integer"), ("user_id", "integer")))
+    keys = [{"schema": "public", "name": t, "type": "p", "cols": c}
+            for t, c in [("users", ["id"]), ("posts", ["id"]), ("tags", ["id"]), ("post_tags", ["post_id", "tag_id"])]]
+    fks = [_fk("posts_user_id_fkey", "posts", ["user_id"], "users", ["id"]),
+           _fk("posts_reviewer_id_fkey", "posts", ["reviewer_id"], "users", ["id"]),
+           _fk("pt_post", "post_tags", ["post_id"], "posts", ["id"]),
+           _fk("pt_tag", "post_tags", ["tag_id"], "tags", ["id"])]
+    deps = [{"vs": "public", "vname": "user_posts", "ts": "public", "tname": "posts", "col": c}
+            for c in ("id", "user_id")]
+    return build_cache(["public"], cols, keys, fks, deps, [])
+
+
+def test_relationships(cache: SchemaCache) -> None:
+    kinds = sorted((r.kind, r.target[1], r.constraint) for r in cache.relationships[("public", "posts")])
+    assert ("m2m", "tags", "pt_post") in kinds
+    assert ("m2o", "users", "posts_user_id_fkey") in kinds and ("m2o", "users", "posts_reviewer_id_fkey") in kinds
+    assert ("o2m", "post_tags", "pt_post") in kinds
+    view = {(r.kind, r.target[1]) for r in cache.relationships[("public", "user_posts")]}
+    assert ("m2o", "users") in view
+    users = {(r.kind, r.target[1]) for r in cache.relationships[("public", "users")]}
+    assert ("o2m", "user_posts") in users
+
+
+def plan(cache: SchemaCache, table: str, qs: str) -> Any:
+    t = cache.tables[("public", table)]
+    return Planner(cache, "public").read(t.qname, t.name, t.columns, parse_query(split_query(qs)))
+
+
+def test_planner_errors(cache: SchemaCache) -> None:
+    with pytest.raises(ApiError) as info:
+        plan(cache, "posts", "select=id,users(*)")
+    assert info.value.code == "PGRST201" and info.value.status == 300
+    with pytest.raises(ApiError) as info:
+        plan(cache, "posts", "select=nope")
+    assert info.value.code == "42703"
+    with pytest.raises(ApiError) as info:
+        plan(cache, "posts", "select=id,comments(*)")
+    assert info.value.code == "PGRST200"
+    with pytest.raises(ApiError) as info:
+        plan(cache, "posts", "select=id&tags.name=eq.x")
+    assert info.value.code == "PGRST108"
+    assert plan(cache, "posts", "select=id,users!user_id(name)").outputs[1].rel.constraint == "posts_user_id_fkey"
+
+
+def test_sql_is_parameterised(cache: SchemaCache) -> None:
+    root = plan(cache, "posts", "select=id,data->>k,tags(name)&title=eq.x'); drop table users;--&order=id.desc"
+                "&limit=5&tags.name=in.(a,b)")
+    stmt = read_statement(root, count=True)
+    assert "drop table" not in stmt.sql
+    assert "x'); drop table users;--" in stmt.params
+    assert ["a", "b"] in stmt.params and 5 in stmt.params and "k" in stmt.params
+    assert stmt.sql.startswith("SELECT (SELECT count(*)")
+    assert '"public"."post_tags"' in stmt.sql
+
+
+def test_quote_ident() -> None:
+    assert quote_ident('we"ird') == '"we""ird"'
