@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from madbase.core import jsonutil
 from madbase.core.context import get_context
 from madbase.core.db import RequestGucs, request_gucs, request_transaction
 from madbase.core.runtime import Runtime
@@ -129,9 +130,13 @@ class RestApp:
             async with request_transaction(pool, gucs, readonly=action.readonly) as conn:
                 try:
                     row = await conn.fetchrow(action.statement.sql, *action.statement.params)
+                    planned = None
+                    if action.planned is not None:
+                        plan = await conn.fetchval(action.planned.sql, *action.planned.params)
+                        planned = int(jsonutil.loads(plan)[0]["Plan"]["Plan Rows"])
                 except asyncpg.PostgresError as exc:
                     raise errors.from_pg(exc, authenticated) from None
-                response = _respond(req, action, row)
+                response = _respond(req, action, row, planned)
                 if action.rollback:
                     raise _Rollback(response)
         except _Rollback as rb:
@@ -151,8 +156,10 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _respond(req: ApiRequest, action: Action, row: Any) -> Response:
+def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = None) -> Response:
     total: int | None = row["total"] if action.count else None
+    if planned is not None:
+        total = planned
     page: int = row["page"] or 0
     body_text: str | None = row["body"]
     headers: list[tuple[bytes, bytes]] = []

@@ -40,6 +40,7 @@ class Action:
     max_affected: int | None = None
     rollback: bool = False
     count: bool = False
+    planned: sql.Statement | None = None  # EXPLAIN giving the total for count=planned
 
 
 def plan_action(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions) -> Action:
@@ -95,9 +96,14 @@ def _apply_range(req: ApiRequest, q: QueryParams) -> int:
 def _plan_read(req: ApiRequest, planner: Planner, table: Table, q: QueryParams) -> Action:
     offset = _apply_range(req, q)
     root = planner.read(table.qname, table.name, table.columns, q)
-    count = req.prefer.get("count") is not None
-    stmt = sql.read_statement(root, count=count, strip_nulls=req.media.strip_nulls, head=req.method == "HEAD")
-    return _common(req, Action(stmt, True, "read", offset=offset))
+    count = req.prefer.get("count")
+    planned = count == "planned"
+    stmt = sql.read_statement(root, count=count is not None and not planned, strip_nulls=req.media.strip_nulls,
+                              head=req.method == "HEAD")
+    action = _common(req, Action(stmt, True, "read", offset=offset))
+    if planned:
+        action.planned = sql.planned_count_statement(root)
+    return action
 
 
 # -- writes ----------------------------------------------------------------------------------------------------

@@ -240,6 +240,14 @@ def read_statement(root: ReadNode, *, count: bool, strip_nulls: bool = False, fr
     return Statement(sql, ctx.params.values)
 
 
+def planned_count_statement(root: ReadNode) -> Statement:
+    """`EXPLAIN (FORMAT JSON)` of the rows a read would count (for `Prefer: count=planned`)."""
+    ctx = _Ctx(Params(), _Aliases())
+    alias = quote_ident("pgrst_t0")
+    counted = node_sql(root, alias, f"{qualified(root.relation)} AS {alias}", ctx, count_only=True)
+    return Statement(f"EXPLAIN (FORMAT JSON) {counted}", ctx.params.values)
+
+
 # -- mutations --------------------------------------------------------------------------------------------------
 
 def _returning(returning: bool) -> str:
