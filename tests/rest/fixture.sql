@@ -59,3 +59,4 @@ begin raise exception 'custom failure' using hint = 'a hint', detail = 'some det
 create function numbers(n int) returns setof int language sql immutable as 'select generate_series(1, n)';
 create function arr_len(xs int[]) returns int language sql immutable as 'select coalesce(array_length(xs, 1), 0)';
 create function whoami() returns text language sql stable as $$select auth.role() || ':' || coalesce(auth.uid()::text, '')$$;
+create function title_upper(posts) returns text language sql stable as 'select upper($1.title)';

@@ -117,3 +117,11 @@ def test_star_with_embed(rest: Rest) -> None:
 def test_aggregates_disabled(rest: Rest) -> None:
     r = rest.get("/posts", select="rating.sum()")
     assert r.status_code == 400 and r.json()["code"] == "PGRST123"
+
+
+def test_embedded_count(rest: Rest) -> None:
+    body = ok(rest.get("/posts", select="id,comments(count)", order="id"))
+    assert body == [{"id": 1, "comments": [{"count": 2}]}, {"id": 2, "comments": [{"count": 0}]},
+                    {"id": 3, "comments": [{"count": 1}]}, {"id": 4, "comments": [{"count": 0}]}]
+    body = ok(rest.get("/authors", select="name,posts!author_id(total:count)", id="eq.1"))
+    assert body == [{"name": "Ann", "posts": [{"total": 2}]}]

@@ -213,3 +213,9 @@ def test_planned_and_estimated_counts(rest: Rest) -> None:
     assert r.headers["preference-applied"] == "count=planned"
     r = rest.get("/posts", select="id", limit="1", headers={"Prefer": "count=estimated"})
     assert r.status_code == 206 and r.headers["content-range"] == "0-0/4"
+
+
+def test_computed_field(rest: Rest) -> None:
+    r = rest.get("/posts", select="id,title_upper", title_upper="like.*BOB*", order="title_upper")
+    assert r.status_code == 200, r.text
+    assert r.json() == [{"id": 3, "title_upper": "BOB WRITES"}]

@@ -65,12 +65,16 @@ class ReadNode:
     rel: Relationship | None = None
     join: Literal["inner", "left"] = "left"
     spread: bool = False
+    count_key: str | None = None  # `child(count)`: the embed yields [{"count": n}]
+    computed: dict[str, Column] = field(default_factory=dict)  # computed fields this request uses
 
     def embeds(self) -> list[ReadNode]:
         return [o for o in self.outputs if isinstance(o, ReadNode)]
 
     def output_names(self) -> list[str]:
         """Keys this node's rows have (what a spread of it inlines into its parent)."""
+        if self.count_key is not None:
+            return [self.count_key]
         names: list[str] = list(self.columns) if self.star else []
         for o in self.outputs:
             if isinstance(o, Output):
@@ -174,6 +178,10 @@ class Planner:
             if item.star:
                 node.star = True
                 continue
+            if (node.rel is not None and item.field.name == "count" and not item.field.path
+                    and "count" not in node.columns and len(items) == 1):
+                node.count_key = item.alias or "count"  # the long-standing `comments(count)` form
+                continue
             if item.aggregate is not None and not self.options.aggregates:
                 raise errors.aggregates_disabled()
             col = self._column(node, item.field.name)
@@ -182,7 +190,10 @@ class Planner:
     def _column(self, node: ReadNode, name: str) -> Column:
         col = node.columns.get(name)
         if col is None:
-            raise errors.undefined_column(node.name, name)
+            col = self.cache.computed.get(node.relation, {}).get(name)
+            if col is None:
+                raise errors.undefined_column(node.name, name)
+            node.computed[name] = col
         return col
 
     def _embed(self, parent: ReadNode, item: SelectEmbed) -> ReadNode:
@@ -197,7 +208,8 @@ class Planner:
     def _condition(self, node: ReadNode, cond: Condition, top: bool) -> None:
         if isinstance(cond, Filter):
             fld = cond.field
-            if not fld.path and fld.name not in node.columns:
+            if not fld.path and fld.name not in node.columns and fld.name not in self.cache.computed.get(
+                    node.relation, {}):
                 embed = next((e for e in node.embeds() if e.key == fld.name), None)
                 if embed is not None:
                     if not top or cond.expr.op != "is" or cond.expr.value not in ("null", "not_null"):

@@ -24,6 +24,7 @@ class Column:
     default: str | None = None
     generated: bool = False
     description: str | None = None
+    computed: tuple[str, str] | None = None  # (schema, function) taking the row: a computed field
 
 
 @dataclass(slots=True)
@@ -108,6 +109,7 @@ class SchemaCache:
     relationships: dict[QName, list[Relationship]] = field(default_factory=dict)
     functions: dict[QName, list[Function]] = field(default_factory=dict)
     version: int = 0
+    computed: dict[QName, dict[str, Column]] = field(default_factory=dict)  # computed fields per relation
 
     def table(self, schema: str, name: str) -> Table | None:
         t = self.tables.get((schema, name))
@@ -235,8 +237,12 @@ select n.nspname::text as schema, p.proname::text as name, p.proretset as retset
        array(select format_type(t, null) from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]))
              with ordinality u(t, o) order by o) as argtypes,
        coalesce(p.proargmodes::text[], '{}') as argmodes, p.pronargdefaults as ndefaults,
-       obj_description(p.oid, 'pg_proc') as descr
+       obj_description(p.oid, 'pg_proc') as descr,
+       an.nspname::text as arg_rel_schema, ac.relname::text as arg_rel_name
 from pg_proc p
+left join pg_type at on at.oid = p.proargtypes[0] and p.pronargs = 1
+left join pg_class ac on ac.oid = at.typrelid and ac.relkind in ('r', 'v', 'm', 'f', 'p')
+left join pg_namespace an on an.oid = ac.relnamespace
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
 left join pg_class rc on rc.oid = rt.typrelid
@@ -271,11 +277,19 @@ def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Se
     for r in dep_rows:
         deps.setdefault((r["vs"], r["vname"]), {}).setdefault((r["ts"], r["tname"]), set()).add(r["col"])
     functions: dict[QName, list[Function]] = {}
+    computed: dict[QName, dict[str, Column]] = {}
     for r in fn_rows:
         fn = _function(r, tables)
-        if fn is not None:
-            functions.setdefault((fn.schema, fn.name), []).append(fn)
-    return SchemaCache(tuple(schemas), tables, derive_relationships(tables, fks, deps), functions, version)
+        if fn is None:
+            continue
+        functions.setdefault((fn.schema, fn.name), []).append(fn)
+        rel = (r.get("arg_rel_schema"), r.get("arg_rel_name"))
+        owner = tables.get(rel) if rel[0] is not None else None
+        if owner is not None and fn.shape == "scalar" and not fn.returns_set and fn.name not in owner.columns:
+            computed.setdefault(owner.qname, {})[fn.name] = Column(fn.name, fn.return_type,
+                                                                  computed=(fn.schema, fn.name))
+    return SchemaCache(tuple(schemas), tables, derive_relationships(tables, fks, deps), functions, version,
+                       computed)
 
 
 def _function(r: Any, tables: dict[QName, Table]) -> Function | None:

@@ -67,8 +67,12 @@ class _Aliases:
 
 # -- expressions ----------------------------------------------------------------------------------------------
 
-def field_expr(alias: str, fld: Field, params: Params) -> str:
-    expr = f"{alias}.{quote_ident(fld.name)}"
+def field_expr(alias: str, fld: Field, params: Params, columns: dict[str, Column] | None = None) -> str:
+    col = columns.get(fld.name) if columns else None
+    if col is not None and col.computed is not None:
+        expr = f"{qualified(col.computed)}({alias})"
+    else:
+        expr = f"{alias}.{quote_ident(fld.name)}"
     for op in fld.path:
         key = params.add(int(op.key)) + "::int4" if op.index else params.add(op.key) + "::text"
         expr = f"{expr}{op.arrow}{key}"
@@ -93,7 +97,7 @@ def condition_sql(alias: str, cond: Condition, columns: dict[str, Column], param
 
 def _filter_sql(alias: str, f: Filter, columns: dict[str, Column], params: Params) -> str:
     e = f.expr
-    expr = field_expr(alias, f.field, params)
+    expr = field_expr(alias, f.field, params, columns)
     typ = field_type(f.field, columns[f.field.name])
     op = e.op
     if op == "is":
@@ -124,12 +128,16 @@ def _order_sql(alias: str, node: ReadNode, term: OrderTerm | RelOrder, params: P
         expr = f"(SELECT {field_expr(ro, t.field, params)} FROM {qualified(term.rel.target)} AS {ro} WHERE {join})"
     else:
         t = term
-        expr = field_expr(alias, t.field, params)
+        expr = field_expr(alias, t.field, params, _all_columns(node))
     if t.direction:
         expr += " " + t.direction.upper()
     if t.nulls:
         expr += " NULLS " + t.nulls.upper()
     return expr
+
+
+def _all_columns(node: ReadNode) -> dict[str, Column]:
+    return {**node.columns, **node.computed} if node.computed else node.columns
 
 
 # -- reads ------------------------------------------------------------------------------------------------------
@@ -147,7 +155,7 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
     joins: list[str] = []
     conds = list(where)
     for c in node.conditions:
-        conds.append(condition_sql(alias, c, node.columns, params))
+        conds.append(condition_sql(alias, c, _all_columns(node), params))
     if node.star and not count_only:
         selects.append(f"{alias}.*")
     embed_alias: dict[str, str] = {}
@@ -155,7 +163,7 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
         if isinstance(out, Output):
             if count_only:
                 continue
-            expr = field_expr(alias, out.field, params)
+            expr = field_expr(alias, out.field, params, _all_columns(node))
             if out.cast:
                 expr = f"({expr})::{out.cast}"
             selects.append(f"{expr} AS {quote_ident(out.name)}")
@@ -173,12 +181,14 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
             selects.append(f"{la}.\"body\" AS {quote_ident(out.key)}")
     for ef in node.embed_filters:
         conds.append(f"{embed_alias[ef.key]}.\"body\" IS {'NOT ' if ef.negated else ''}NULL")
+    if node.count_key is not None:
+        selects = [f"count(*) AS {quote_ident(node.count_key)}"]
     sql = f"SELECT {', '.join(selects) if selects else ('1' if count_only else '')} FROM {from_sql}{extra_from}"
     if joins:
         sql += " " + " ".join(joins)
     if conds:
         sql += " WHERE " + " AND ".join(conds)
-    if not count_only:
+    if not count_only and node.count_key is None:
         if node.order:
             sql += " ORDER BY " + ", ".join(_order_sql(alias, node, t, params) for t in node.order)
         if node.limit is not None:
@@ -312,7 +322,7 @@ def update_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
     params = Params()
     table = qualified(root.relation)
     alias = quote_ident("pgrst_t0")
-    conds = [condition_sql(alias, c, root.columns, params) for c in root.conditions]
+    conds = [condition_sql(alias, c, _all_columns(root), params) for c in root.conditions]
     where = (" WHERE " + " AND ".join(conds)) if conds else ""
     if not columns:
         mutation = f"SELECT {alias}.* FROM {table} AS {alias} WHERE FALSE"
@@ -328,7 +338,7 @@ def update_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
 def delete_statement(root: ReadNode, *, body: bool, strip_nulls: bool = False) -> Statement:
     params = Params()
     alias = quote_ident("pgrst_t0")
-    conds = [condition_sql(alias, c, root.columns, params) for c in root.conditions]
+    conds = [condition_sql(alias, c, _all_columns(root), params) for c in root.conditions]
     where = (" WHERE " + " AND ".join(conds)) if conds else ""
     mutation = f"DELETE FROM {qualified(root.relation)} AS {alias}{where} RETURNING {alias}.*"
     return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls)
