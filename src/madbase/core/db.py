@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ ALLOWED_ROLES = frozenset({"anon", "authenticated", "service_role"})
 # Roles the services themselves act as (never taken from a request), as Supabase's services connect as them.
 INTERNAL_ROLES = frozenset({"supabase_auth_admin", "supabase_storage_admin", "supabase_realtime_admin"})
 
+_GUC_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 SET_GUCS_SQL = "select set_config(k, v, true) from unnest($1::text[], $2::text[]) as g(k, v)"
 
 Bootstrap = Callable[[Project], Awaitable[None]]
@@ -56,7 +58,10 @@ def request_gucs(
     names = ["role", "request.jwt.claims", "request.method", "request.path", "request.headers"]
     values = [role, claims_json, method, path, jsonutil.dumps_str(dict(headers or {}))]
     for key, value in claims.items():
-        # request.jwt.claim.<name> exists for scalar claims only, as PostgREST < 9 set them.
+        # request.jwt.claim.<name> exists for scalar claims only, as PostgREST < 9 set them; PostgreSQL accepts
+        # only simple identifiers in custom GUC names, so a claim named e.g. "https://x/y" gets none.
+        if not _GUC_PART.match(key):
+            continue
         if isinstance(value, str):
             names.append("request.jwt.claim." + key)
             values.append(value)
@@ -69,6 +74,14 @@ def request_gucs(
 _UNAVAILABLE = (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
                 asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError,
                 asyncpg.InvalidCatalogNameError, asyncpg.ConnectionDoesNotExistError)
+
+
+async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
+    """Release without asyncpg's per-release `RESET ALL; UNLISTEN *; ...` round trip (as PostgREST's pool).
+
+    Requests change session state only with SET LOCAL inside their transaction, and asyncpg still rolls back
+    a transaction left open, so the next request starts clean; this saves one round trip per request.
+    """
 
 
 class PoolRegistry:
@@ -111,6 +124,7 @@ class PoolRegistry:
                     max_queries=10_000_000,
                     max_inactive_connection_lifetime=300,
                     timeout=10,
+                    reset=_keep_session,
                 )
             except _UNAVAILABLE as exc:
                 raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
@@ -136,6 +150,24 @@ class PoolRegistry:
                 await asyncio.wait_for(pool.close(), 10)
 
 
+def _dollar_quote(value: str) -> str:
+    """A dollar-quoted SQL literal: no escapes inside, so it is independent of standard_conforming_strings."""
+    value = value.replace("\x00", "")
+    n = 0
+    tag = "g"
+    while "$" + tag in value:
+        n += 1
+        tag = f"g{n}"
+    return f"${tag}${value}${tag}$"
+
+
+def setup_sql(gucs: RequestGucs, readonly: bool) -> str:
+    """`BEGIN; SELECT set_config(...)` as one simple-protocol message (names and values dollar-quoted)."""
+    sets = ", ".join(f"set_config({_dollar_quote(n)}, {_dollar_quote(v)}, true)"
+                     for n, v in zip(gucs.names, gucs.values, strict=True))
+    return f"BEGIN{' READ ONLY' if readonly else ''}; SELECT {sets}"
+
+
 @contextlib.asynccontextmanager
 async def request_transaction(
     pool: asyncpg.Pool,
@@ -143,16 +175,30 @@ async def request_transaction(
     *,
     acquire_timeout: float = 5.0,
     readonly: bool = False,
+    one_trip_setup: bool = False,
 ) -> AsyncIterator[DbConn]:
-    """One transaction with SET LOCAL semantics for role and claims; rolled back on any exception."""
+    """One transaction with SET LOCAL semantics for role and claims; rolled back on any exception.
+
+    `one_trip_setup` sends BEGIN and the GUCs in one simple-protocol message (one round trip instead of two).
+    """
     try:
         conn = await pool.acquire(timeout=acquire_timeout)
     except _UNAVAILABLE as exc:
         raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
     try:
-        async with conn.transaction(readonly=readonly):
-            await conn.execute(SET_GUCS_SQL, gucs.names, gucs.values)
-            yield conn
+        if one_trip_setup:
+            await conn.execute(setup_sql(gucs, readonly))
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+        else:
+            async with conn.transaction(readonly=readonly):
+                await conn.execute(SET_GUCS_SQL, gucs.names, gucs.values)
+                yield conn
     finally:
         await pool.release(conn)
 

@@ -127,20 +127,19 @@ class RestApp:
         gucs = RequestGucs([*gucs.names, "search_path"], [*gucs.values, f'"{req.schema}", public, extensions'])
         authenticated = auth.role != "anon"
         try:
-            async with request_transaction(pool, gucs, readonly=action.readonly) as conn:
-                try:
-                    row = await conn.fetchrow(action.statement.sql, *action.statement.params)
-                    planned = None
-                    if action.planned is not None:
-                        plan = await conn.fetchval(action.planned.sql, *action.planned.params)
-                        planned = int(jsonutil.loads(plan)[0]["Plan"]["Plan Rows"])
-                except asyncpg.PostgresError as exc:
-                    raise errors.from_pg(exc, authenticated) from None
+            async with request_transaction(pool, gucs, readonly=action.readonly, one_trip_setup=True) as conn:
+                row = await conn.fetchrow(action.statement.sql, *action.statement.params)
+                planned = None
+                if action.planned is not None:
+                    plan = await conn.fetchval(action.planned.sql, *action.planned.params)
+                    planned = int(jsonutil.loads(plan)[0]["Plan"]["Plan Rows"])
                 response = _respond(req, action, row, planned)
                 if action.rollback:
                     raise _Rollback(response)
         except _Rollback as rb:
             return rb.response
+        except asyncpg.PostgresError as exc:
+            raise errors.from_pg(exc, authenticated) from None
         return response
 
 

@@ -1,0 +1,186 @@
+"""`./dev bench rest`: wrk against MadBase's `/rest/v1`, pgbench on the same SQL transaction, and the bare
+reference app (../shared/perf-anchors/app_asgi.py:db, AUTH=1), all in the same run on a throwaway cluster.
+
+Env: DUR (seconds per point, default 10), CONNS (default "32 64"), SCENARIOS (default all:
+get_pk get_filtered get_embed insert_one insert_bulk), ANCHORS (perf-anchors folder), SKIP_REFS=1 to skip
+pgbench and the bare app. Prints one table; ratios are against pgbench prepared tps and the bare app,
+both measured in this run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+from tests.support.servers import MadbaseProcess, create_database, external_db_env, free_port
+
+from madbase.core.jwt import sign_hs256
+from madbase.core.pgcluster import PgCluster
+
+DUR = int(os.environ.get("DUR", "10"))
+CONNS = [int(c) for c in os.environ.get("CONNS", "32 64").split()]
+SCENARIOS = os.environ.get("SCENARIOS", "get_pk get_filtered get_embed insert_one insert_bulk").split()
+ANCHORS = Path(os.environ.get("ANCHORS", Path(__file__).resolve().parents[3] / "shared" / "perf-anchors"))
+
+SETUP = """
+create table categories (id int primary key, name text not null);
+insert into categories select g, 'cat-' || g from generate_series(1, 100) g;
+create table items (id int primary key, name text, price numeric, category_id int references categories(id),
+                    created_at timestamptz default now());
+insert into items (id, name, price, category_id)
+  select g, 'item-' || g, round((random() * 1000)::numeric, 2), 1 + g % 100 from generate_series(1, 10000) g;
+create index on items (category_id);
+create table sink (id bigserial primary key, name text, price numeric);
+"""
+
+# The statement MadBase generates for GET /items?id=eq.N (checked against the server below).
+PK_SQL = ('SELECT NULL::int8 AS total, count(*) AS page, coalesce(json_agg("pgrst_x"), \'[]\')::text AS body '
+          'FROM (SELECT "pgrst_t0".* FROM "public"."items" AS "pgrst_t0" WHERE "pgrst_t0"."id" = $1::text::integer) '
+          'AS "pgrst_x"')
+
+LUA = {
+    "get_pk": 'request = function() return wrk.format("GET", "/rest/v1/items?id=eq." .. math.random(1, 10000)) end',
+    "get_filtered": ('request = function() local c = math.random(1, 100) return wrk.format("GET", '
+                     '"/rest/v1/items?select=id,name,price&category_id=eq." .. c .. "&price=gte.0&order=price.desc'
+                     '&limit=10") end'),
+    "get_embed": ('request = function() return wrk.format("GET", "/rest/v1/items?select=id,name,categories(name)'
+                  '&id=eq." .. math.random(1, 10000)) end'),
+    "insert_one": ('wrk.method = "POST"\nwrk.body = \'{"name":"x","price":1.5}\'\n'
+                   'request = function() return wrk.format("POST", "/rest/v1/sink") end'),
+    "insert_bulk": ('wrk.method = "POST"\nlocal rows = {}\nfor i = 1, 1000 do rows[i] = \'{"name":"n\' .. i .. '
+                    '\'","price":\' .. i .. \'}\' end\nwrk.body = "[" .. table.concat(rows, ",") .. "]"\n'
+                    'request = function() return wrk.format("POST", "/rest/v1/sink") end'),
+}
+
+
+def wrk(url: str, conns: int, headers: dict[str, str], lua: str | None, dur: int) -> dict[str, float]:
+    args = ["wrk", "-t2", f"-c{conns}", f"-d{dur}s", "--latency"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    script = None
+    if lua is not None:
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(lua)
+        script.close()
+        args += ["-s", script.name]
+    out = subprocess.run([*args, url], capture_output=True, text=True, timeout=dur + 60).stdout
+    if script is not None:
+        os.unlink(script.name)
+    return {"rps": _num(r"Requests/sec:\s*([\d.]+)", out), "p50": _lat(out, "50%"), "p99": _lat(out, "99%"),
+            "non2xx": _num(r"Non-2xx or 3xx responses:\s*(\d+)", out)}
+
+
+def _num(pattern: str, text: str) -> float:
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else 0.0
+
+
+def _lat(text: str, pct: str) -> float:
+    m = re.search(rf"^\s*{re.escape(pct)}\s+([\d.]+)(us|ms|s)", text, re.M)
+    if not m:
+        return 0.0
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def pgbench(dsn_parts: dict[str, str], conns: int, claims: str, dur: int) -> float:
+    script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
+    sql = PK_SQL.replace("$1", "(:id)::text")
+    script.write("\\set id random(1, 10000)\nBEGIN;\n"
+                 f"select set_config('role','authenticated',true), set_config('request.jwt.claims','{claims}',true);\n"
+                 f"{sql};\nCOMMIT;\n")
+    script.close()
+    env = {**os.environ, "PGPASSWORD": dsn_parts.get("password", "")}
+    out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-f", script.name, "-c", str(conns), "-j", "2",
+                          "-T", str(dur), "-h", dsn_parts["host"], "-p", dsn_parts["port"], "-U", dsn_parts["user"],
+                          dsn_parts["db"]], capture_output=True, text=True, env=env, timeout=dur + 60)
+    os.unlink(script.name)
+    return _num(r"tps = ([\d.]+)", out.stdout)
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="madbase-bench-"))
+    cluster = PgCluster(root / "pg", free_port(), "postgres", fsync=False)
+    cluster.start()
+    server: MadbaseProcess | None = None
+    bare: subprocess.Popen[bytes] | None = None
+    try:
+        db_url = asyncio.run(create_database(cluster, "bench"))
+        server = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_ACCESS_LOG="false",
+                                                             LOG_LEVEL="WARNING")).start()
+        h = server.headers()
+        assert httpx.get(server.url + "/rest/v1/", headers=h, timeout=30).status_code == 200
+
+        async def setup() -> None:
+            conn = await asyncpg.connect(db_url)
+            try:
+                await conn.execute(SETUP)
+                await conn.execute("vacuum analyze")
+                await conn.execute("notify pgrst, 'reload schema'")
+            finally:
+                await conn.close()
+
+        asyncio.run(setup())
+        now = int(time.time())
+        claims = {"sub": "00000000-0000-0000-0000-000000000001", "role": "authenticated", "aud": "authenticated",
+                  "iat": now, "exp": now + 7200}
+        token = sign_hs256(claims, server.jwt_secret)
+        headers = {"apikey": server.anon_key, "Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        for _ in range(100):
+            if httpx.get(server.url + "/rest/v1/items?id=eq.1", headers=headers).status_code == 200:
+                break
+            time.sleep(0.1)
+        results: list[tuple[str, int, dict[str, float]]] = []
+        for name in SCENARIOS:
+            for c in CONNS:
+                wrk(server.url + "/", c, headers, LUA[name], 2)  # warm-up
+                results.append((name, c, wrk(server.url + "/", c, headers, LUA[name], DUR)))
+        refs: dict[int, tuple[float, float]] = {}
+        if os.environ.get("SKIP_REFS") != "1":
+            m = re.match(r"postgres(?:ql)?://(?P<user>[^:@]+)(?::(?P<password>[^@]*))?@(?P<host>[^:/]+):(?P<port>\d+)/"
+                         r"(?P<db>[^?]+)", db_url)
+            assert m is not None
+            parts = {k: v or "" for k, v in m.groupdict().items()}
+            claims_json = '{"role":"authenticated","sub":"00000000-0000-0000-0000-000000000001"}'
+            port = free_port()
+            env = {**os.environ, "DSN": db_url, "AUTH": "1", "JWT_SECRET": server.jwt_secret, "POOL_SIZE": "8"}
+            bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "app_asgi:db", "--host", "127.0.0.1", "--port",
+                                     str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                                     "--log-level", "warning"], cwd=ANCHORS, env=env)
+            time.sleep(2)
+            bare_headers = {"Authorization": f"Bearer {token}"}
+            for c in CONNS:
+                tps = pgbench(parts, c, claims_json, DUR)
+                wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, 2)
+                b = wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, DUR)
+                refs[c] = (tps, b["rps"])
+        print(f"\nMadBase /rest/v1 benchmark — {DUR}s per point, wrk -t2, JWT (authenticated), 1 server process\n")
+        print(f"{'scenario':<14}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non2xx':>8}"
+              f"{'pgbench tps':>13}{'bare req/s':>12}{'/pgbench':>10}{'/bare':>8}")
+        for name, c, r in results:
+            tps, bare_rps = refs.get(c, (0.0, 0.0))
+            ratio_pg = f"{r['rps'] / tps:.2f}" if tps and name == "get_pk" else "-"
+            ratio_bare = f"{r['rps'] / bare_rps:.2f}" if bare_rps and name == "get_pk" else "-"
+            print(f"{name:<14}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>8.0f}"
+                  f"{(f'{tps:.0f}' if name == 'get_pk' and tps else '-'):>13}"
+                  f"{(f'{bare_rps:.0f}' if name == 'get_pk' and bare_rps else '-'):>12}{ratio_pg:>10}{ratio_bare:>8}")
+        print("\npgbench: BEGIN; set_config(role, claims); the statement MadBase generates for the pk GET; COMMIT "
+              "(-M prepared, -j 2). bare: perf-anchors app_asgi:db, AUTH=1, uvicorn 1 worker, pool 8.")
+    finally:
+        if bare is not None:
+            bare.terminate()
+            bare.wait(10)
+        if server is not None:
+            server.stop()
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()
