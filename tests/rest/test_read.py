@@ -219,3 +219,34 @@ def test_computed_field(rest: Rest) -> None:
     r = rest.get("/posts", select="id,title_upper", title_upper="like.*BOB*", order="title_upper")
     assert r.status_code == 200, r.text
     assert r.json() == [{"id": 3, "title_upper": "BOB WRITES"}]
+
+
+def test_aggregates_when_enabled(rest: Rest) -> None:
+    import time
+
+    rest.sql("update madbase_control.projects set config = config || '{\"db_aggregates_enabled\": true}'")
+    try:
+        deadline = time.time() + 10
+        while True:
+            r = rest.get("/posts", select="rating.sum(),total:count()")
+            if r.status_code == 200 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200, r.text
+        assert r.json() == [{"sum": 9.5, "total": 4}]
+        r = rest.get("/posts", select="author_id,count(),rating.max()", order="author_id")
+        assert r.json() == [{"author_id": 1, "count": 2, "max": 4.5}, {"author_id": 2, "count": 2, "max": 2}]
+        r = rest.get("/authors", select="name,posts!author_id(rating.avg())", id="eq.1")
+        assert r.json() == [{"name": "Ann", "posts": [{"avg": 3.75}]}]
+    finally:
+        rest.sql("update madbase_control.projects set config = config - 'db_aggregates_enabled'")
+        deadline = time.time() + 10
+        while rest.get("/posts", select="rating.sum()").status_code == 200 and time.time() < deadline:
+            time.sleep(0.2)
+
+
+def test_timezone_preference_and_proxy_status(rest: Rest) -> None:
+    r = rest.get("/rpc/hello", headers={"Prefer": "timezone=America/New_York"})
+    assert r.status_code == 200 and "timezone=America/New_York" in r.headers["preference-applied"]
+    r = rest.get("/nope")
+    assert r.headers["proxy-status"] == "PostgREST; error=PGRST205"

@@ -7,6 +7,7 @@ body as one text value which is sent as is. Errors are rendered once, in PostgRE
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import asyncpg
@@ -73,7 +74,9 @@ class RestApp:
         try:
             response = await self._handle(scope, receive)
         except errors.ApiError as err:
-            response = Response(err.status, err.body(), [(b"content-type", JSON_CT), *err.headers])
+            response = Response(err.status, err.body(), [(b"content-type", JSON_CT),
+                                                         (b"proxy-status", b"PostgREST; error=" + err.code.encode()),
+                                                         *err.headers])
         if scope["method"] == "HEAD":
             body = b""
         else:
@@ -124,7 +127,13 @@ class RestApp:
         auth = ctx.auth
         gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=method, path=subpath,
                             headers=headers)
-        gucs = RequestGucs([*gucs.names, "search_path"], [*gucs.values, f'"{req.schema}", public, extensions'])
+        names, values = [*gucs.names, "search_path"], [*gucs.values, f'"{req.schema}", public, extensions']
+        tz = req.prefer.get("timezone")
+        if tz is not None and tz in _timezones():
+            names.append("timezone")
+            values.append(tz)
+            action.applied.append(f"timezone={tz}")
+        gucs = RequestGucs(names, values)
         authenticated = auth.role != "anon"
         try:
             async with request_transaction(pool, gucs, readonly=action.readonly, one_trip_setup=True) as conn:
@@ -141,6 +150,13 @@ class RestApp:
         except asyncpg.PostgresError as exc:
             raise errors.from_pg(exc, authenticated) from None
         return response
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
 
 
 async def _read_body(receive: Receive) -> bytes:

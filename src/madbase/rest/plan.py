@@ -34,6 +34,7 @@ class Output:
     name: str
     cast: str | None
     column: Column
+    aggregate: str | None = None  # sum/avg/max/min/count; `count()` has field "*"
 
 
 @dataclass(slots=True)
@@ -184,8 +185,13 @@ class Planner:
                 continue
             if item.aggregate is not None and not self.options.aggregates:
                 raise errors.aggregates_disabled()
+            if item.aggregate == "count" and item.field.name == "count" and "count" not in node.columns:
+                node.outputs.append(Output(Field("*"), item.alias or "count", item.cast, Column("count", "bigint"),
+                                           "count"))
+                continue
             col = self._column(node, item.field.name)
-            node.outputs.append(Output(item.field, item.alias or item.field.output_name, item.cast, col))
+            name = item.alias or (item.aggregate if item.aggregate else item.field.output_name)
+            node.outputs.append(Output(item.field, name, item.cast, col, item.aggregate))
 
     def _column(self, node: ReadNode, name: str) -> Column:
         col = node.columns.get(name)

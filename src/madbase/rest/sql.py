@@ -21,6 +21,7 @@ _OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", 
         "sl": "<<", "sr": ">>", "nxr": "&<", "nxl": "&>", "adj": "-|-"}
 _TEXT_OPS = frozenset({"like", "ilike", "match", "imatch"})
 _FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"}
+_AGGREGATES = {"sum": "sum", "avg": "avg", "max": "max", "min": "min", "count": "count"}
 _IS = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
 
 
@@ -159,11 +160,19 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
     if node.star and not count_only:
         selects.append(f"{alias}.*")
     embed_alias: dict[str, str] = {}
+    group_by: list[str] = []
+    aggregated = any(isinstance(o, Output) and o.aggregate for o in node.outputs)
     for out in node.outputs:
         if isinstance(out, Output):
+            if out.aggregate is not None:
+                expr = "count(*)" if out.field.name == "*" else \
+                    f"{_AGGREGATES[out.aggregate]}({field_expr(alias, out.field, params, _all_columns(node))})"
+            else:
+                expr = field_expr(alias, out.field, params, _all_columns(node))
+                if aggregated:
+                    group_by.append(expr)
             if count_only:
                 continue
-            expr = field_expr(alias, out.field, params, _all_columns(node))
             if out.cast:
                 expr = f"({expr})::{out.cast}"
             selects.append(f"{expr} AS {quote_ident(out.name)}")
@@ -188,6 +197,8 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
         sql += " " + " ".join(joins)
     if conds:
         sql += " WHERE " + " AND ".join(conds)
+    if group_by:
+        sql += " GROUP BY " + ", ".join(group_by)
     if not count_only and node.count_key is None:
         if node.order:
             sql += " ORDER BY " + ", ".join(_order_sql(alias, node, t, params) for t in node.order)
