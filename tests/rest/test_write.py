@@ -159,3 +159,19 @@ def test_embed_in_representation(rest: Rest) -> None:
                      headers=REP)
     assert r.status_code == 201 and r.json() == [{"body": "embedded", "posts": {"title": "Second post"}}]
     rest.request("DELETE", "/comments?body=eq.embedded")
+
+
+def test_empty_object_inserts_defaults(rest: Rest) -> None:
+    r = rest.request("POST", "/kv?select=n", json={}, headers=REP)
+    assert r.status_code == 400 and r.json()["code"] == "23502"  # kv.k has no default
+    r = rest.request("POST", "/reservations?select=room", json=[{}, {}], headers=REP)
+    assert r.status_code == 201 and r.json() == [{"room": None}, {"room": None}]
+    r = rest.request("POST", "/todos", json=[], headers=REP)
+    assert r.status_code == 201 and r.json() == []
+
+
+def test_form_body(rest: Rest) -> None:
+    t = uniq()
+    r = rest.request("POST", "/todos?select=title,priority", content=f"title={t}&priority=4",
+                     headers={**REP, "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 201 and r.json() == [{"title": t, "priority": 4}]
