@@ -60,3 +60,9 @@ create function numbers(n int) returns setof int language sql immutable as 'sele
 create function arr_len(xs int[]) returns int language sql immutable as 'select coalesce(array_length(xs, 1), 0)';
 create function whoami() returns text language sql stable as $$select auth.role() || ':' || coalesce(auth.uid()::text, '')$$;
 create function title_upper(posts) returns text language sql stable as 'select upper($1.title)';
+create function teapot() returns text language plpgsql volatile as $$
+begin
+  perform set_config('response.status', '418', true);
+  perform set_config('response.headers', '[{"X-Brew": "green"}, {"Cache-Control": "no-store"}]', true);
+  return 'short and stout';
+end $$;

@@ -73,3 +73,15 @@ def test_claims_visible_in_sql(rest: Rest) -> None:
     token = rest.user_token("00000000-0000-0000-0000-00000000000a")
     r = rest.client.post(rest.url + "/rpc/whoami", headers={**rest.headers(), "Authorization": f"Bearer {token}"})
     assert r.json() == "authenticated:00000000-0000-0000-0000-00000000000a"
+
+
+def test_response_gucs(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/teapot")
+    assert r.status_code == 418 and r.json() == "short and stout"
+    assert r.headers["x-brew"] == "green" and r.headers["cache-control"] == "no-store"
+
+
+def test_computed_field_in_representation(rest: Rest) -> None:
+    r = rest.request("PATCH", "/posts?id=eq.2&select=id,title_upper", json={"rating": 3},
+                     headers={"Prefer": "return=representation"})
+    assert r.status_code == 200 and r.json() == [{"id": 2, "title_upper": "SECOND POST"}]

@@ -143,6 +143,7 @@ class RestApp:
                     plan = await conn.fetchval(action.planned.sql, *action.planned.params)
                     planned = int(jsonutil.loads(plan)[0]["Plan"]["Plan Rows"])
                 response = _respond(req, action, row, planned)
+                _apply_response_gucs(response, row)
                 if action.rollback:
                     raise _Rollback(response)
         except _Rollback as rb:
@@ -150,6 +151,29 @@ class RestApp:
         except asyncpg.PostgresError as exc:
             raise errors.from_pg(exc, authenticated) from None
         return response
+
+
+def _apply_response_gucs(response: Response, row: Any) -> None:
+    """`response.headers` (JSON array of one-key objects) and `response.status` set by SQL during the request."""
+    raw_headers, raw_status = row["resp_headers"], row["resp_status"]
+    if raw_headers:
+        try:
+            items = jsonutil.loads(raw_headers)
+        except ValueError:
+            raise errors.ApiError(500, "PGRST111", "response.headers guc must be a JSON array composed of objects "
+                                  "with a single key and a string value") from None
+        if not isinstance(items, list):
+            items = []
+        for item in items:
+            if isinstance(item, dict) and len(item) == 1:
+                (k, v), = item.items()
+                name = str(k).lower().encode("latin-1", "replace")
+                response.headers = [h for h in response.headers if h[0] != name]
+                response.headers.append((name, str(v).encode("latin-1", "replace")))
+    if raw_status:
+        if not raw_status.isdigit() or not 100 <= int(raw_status) <= 599:
+            raise errors.ApiError(500, "PGRST112", "response.status guc must be a valid status code")
+        response.status = int(raw_status)
 
 
 @functools.cache

@@ -24,7 +24,7 @@ class Column:
     default: str | None = None
     generated: bool = False
     description: str | None = None
-    computed: tuple[str, str] | None = None  # (schema, function) taking the row: a computed field
+    computed: tuple[QName, QName] | None = None  # ((schema, function), its row's relation): a computed field
 
 
 @dataclass(slots=True)
@@ -287,7 +287,7 @@ def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Se
         owner = tables.get(rel) if rel[0] is not None else None
         if owner is not None and fn.shape == "scalar" and not fn.returns_set and fn.name not in owner.columns:
             computed.setdefault(owner.qname, {})[fn.name] = Column(fn.name, fn.return_type,
-                                                                  computed=(fn.schema, fn.name))
+                                                                  computed=((fn.schema, fn.name), owner.qname))
     return SchemaCache(tuple(schemas), tables, derive_relationships(tables, fks, deps), functions, version,
                        computed)
 

@@ -21,6 +21,9 @@ _OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", 
         "sl": "<<", "sr": ">>", "nxr": "&<", "nxl": "&>", "adj": "-|-"}
 _TEXT_OPS = frozenset({"like", "ilike", "match", "imatch"})
 _FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"}
+# What SQL may set for the response (PostgREST's response.headers / response.status GUCs), read last.
+RESPONSE_GUCS = ("current_setting('response.headers', true) AS resp_headers, "
+                 "current_setting('response.status', true) AS resp_status")
 _AGGREGATES = {"sum": "sum", "avg": "avg", "max": "max", "min": "min", "count": "count"}
 _IS = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
 
@@ -71,7 +74,8 @@ class _Aliases:
 def field_expr(alias: str, fld: Field, params: Params, columns: dict[str, Column] | None = None) -> str:
     col = columns.get(fld.name) if columns else None
     if col is not None and col.computed is not None:
-        expr = f"{qualified(col.computed)}({alias})"
+        fn, rel = col.computed
+        expr = f"{qualified(fn)}({alias}::{qualified(rel)})"
     else:
         expr = f"{alias}.{quote_ident(fld.name)}"
     for op in fld.path:
@@ -256,7 +260,7 @@ def read_statement(root: ReadNode, *, count: bool, strip_nulls: bool = False, fr
         counted = node_sql(root, alias, src, ctx, count_only=True)
         total = f"(SELECT count(*) FROM ({counted}) AS \"pgrst_c\")"
     body = "NULL::text" if head else _body_expr(strip_nulls, scalar_column)
-    sql = (f"SELECT {total} AS total, count(*) AS page, {body} AS body "
+    sql = (f"SELECT {total} AS total, count(*) AS page, {body} AS body, {RESPONSE_GUCS} "
            f"FROM ({body_sql}) AS \"pgrst_x\"")
     return Statement(sql, ctx.params.values)
 
@@ -279,7 +283,7 @@ def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: 
                    strip_nulls: bool, location: Sequence[str] = ()) -> Statement:
     if not returning:
         return Statement(f"WITH \"pgrst_source\" AS ({mutation}) SELECT NULL::int8 AS total, NULL::int8 AS page, "
-                         "NULL::text AS body, NULL::text AS location", params.values)
+                         f"NULL::text AS body, NULL::text AS location, {RESPONSE_GUCS}", params.values)
     ctx = _Ctx(params, _Aliases())
     alias = quote_ident("pgrst_t0")
     read_root = replace(root, conditions=[], limit=None, offset=0)
@@ -291,6 +295,7 @@ def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: 
         loc = (f"(SELECT row_to_json(\"pgrst_l\")::text FROM (SELECT {cols} FROM \"pgrst_source\" LIMIT 1) "
                "AS \"pgrst_l\")")
     sql = (f"WITH \"pgrst_source\" AS ({mutation}) SELECT NULL::int8 AS total, count(*) AS page, {body_sql} AS body, "
+           f"{RESPONSE_GUCS}, "
            f"{loc} AS location FROM ({inner}) AS \"pgrst_x\"")
     return Statement(sql, params.values)
 
@@ -389,4 +394,5 @@ def scalar_call_statement(fn: Function, arg_names: Sequence[str], payload: str |
         args_from = f"{args_from} CROSS JOIN LATERAL (SELECT {call}) AS \"pgrst_v\"" if args_from else \
             f"(SELECT {call}) AS \"pgrst_v\""
     src = f" FROM {args_from}" if args_from else ""
-    return Statement(f"SELECT NULL::int8 AS total, 1::int8 AS page, {body} AS body{src}", params.values)
+    return Statement(f"SELECT NULL::int8 AS total, 1::int8 AS page, {body} AS body, {RESPONSE_GUCS}{src}",
+                     params.values)
