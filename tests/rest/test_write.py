@@ -175,3 +175,16 @@ def test_form_body(rest: Rest) -> None:
     r = rest.request("POST", "/todos?select=title,priority", content=f"title={t}&priority=4",
                      headers={**REP, "Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 201 and r.json() == [{"title": t, "priority": 4}]
+
+
+def test_patch_delete_with_order_limit(rest: Rest) -> None:
+    t = uniq()
+    rest.request("POST", "/todos", json=[{"title": t, "priority": p} for p in (1, 2, 3, 4)])
+    r = rest.request("PATCH", f"/todos?title=eq.{t}&order=priority.desc&limit=2&select=priority", json={"done": True},
+                     headers=REP)
+    assert r.status_code == 200 and sorted(x["priority"] for x in r.json()) == [3, 4]
+    r = rest.request("DELETE", f"/todos?title=eq.{t}&order=priority&limit=1&select=priority", headers=REP)
+    assert r.json() == [{"priority": 1}]
+    left = rest.get("/todos", title=f"eq.{t}", select="priority,done", order="priority", role="service_role")
+    assert left.json() == [{"priority": 2, "done": False}, {"priority": 3, "done": True},
+                           {"priority": 4, "done": True}]

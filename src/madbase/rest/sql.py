@@ -333,13 +333,30 @@ def insert_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
                           location=location)
 
 
+def _mutation_where(root: ReadNode, alias: str, params: Params) -> str:
+    """WHERE of an UPDATE/DELETE: the filters, and with `limit` the ctids of the first rows by `order`."""
+    conds = [condition_sql(alias, c, _all_columns(root), params) for c in root.conditions]
+    if root.limit is not None:
+        la = quote_ident("pgrst_l")
+        inner = [condition_sql(la, c, _all_columns(root), params) for c in root.conditions]
+        sub = f"SELECT {la}.ctid FROM {qualified(root.relation)} AS {la}"
+        if inner:
+            sub += " WHERE " + " AND ".join(inner)
+        if root.order:
+            sub += " ORDER BY " + ", ".join(_order_sql(la, root, t, params) for t in root.order)
+        sub += f" LIMIT {params.add(root.limit)}::int8"
+        if root.offset:
+            sub += f" OFFSET {params.add(root.offset)}::int8"
+        conds.append(f"{alias}.ctid = ANY(ARRAY({sub}))")
+    return (" WHERE " + " AND ".join(conds)) if conds else ""
+
+
 def update_statement(root: ReadNode, columns: Sequence[Column], payload: str, *, body: bool,
                      strip_nulls: bool = False) -> Statement:
     params = Params()
     table = qualified(root.relation)
     alias = quote_ident("pgrst_t0")
-    conds = [condition_sql(alias, c, _all_columns(root), params) for c in root.conditions]
-    where = (" WHERE " + " AND ".join(conds)) if conds else ""
+    where = _mutation_where(root, alias, params)
     if not columns:
         mutation = f"SELECT {alias}.* FROM {table} AS {alias} WHERE FALSE"
     else:
@@ -354,8 +371,7 @@ def update_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
 def delete_statement(root: ReadNode, *, body: bool, strip_nulls: bool = False) -> Statement:
     params = Params()
     alias = quote_ident("pgrst_t0")
-    conds = [condition_sql(alias, c, _all_columns(root), params) for c in root.conditions]
-    where = (" WHERE " + " AND ".join(conds)) if conds else ""
+    where = _mutation_where(root, alias, params)
     mutation = f"DELETE FROM {qualified(root.relation)} AS {alias}{where} RETURNING {alias}.*"
     return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls)
 
