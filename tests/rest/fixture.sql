@@ -66,3 +66,5 @@ begin
   perform set_config('response.headers', '[{"X-Brew": "green"}, {"Cache-Control": "no-store"}]', true);
   return 'short and stout';
 end $$;
+create view post_cards as select p.id as post_key, p.author_id as writer, p.title from posts p;
+create view post_cards2 as select post_key, writer as by_whom from post_cards;

@@ -125,3 +125,10 @@ def test_embedded_count(rest: Rest) -> None:
                     {"id": 3, "comments": [{"count": 1}]}, {"id": 4, "comments": [{"count": 0}]}]
     body = ok(rest.get("/authors", select="name,posts!author_id(total:count)", id="eq.1"))
     assert body == [{"name": "Ann", "posts": [{"total": 2}]}]
+
+
+def test_view_with_aliased_columns_and_view_of_view(rest: Rest) -> None:
+    body = ok(rest.get("/post_cards", select="post_key,authors(name)", post_key="eq.3"))
+    assert body == [{"post_key": 3, "authors": {"name": "Bob"}}]
+    body = ok(rest.get("/post_cards2", select="post_key,authors(name),comments(body)", post_key="eq.3"))
+    assert body == [{"post_key": 3, "authors": {"name": "Bob"}, "comments": [{"body": "Hmm"}]}]

@@ -36,7 +36,7 @@ def cache() -> SchemaCache:
            _fk("posts_reviewer_id_fkey", "posts", ["reviewer_id"], "users", ["id"]),
            _fk("pt_post", "post_tags", ["post_id"], "posts", ["id"]),
            _fk("pt_tag", "post_tags", ["tag_id"], "tags", ["id"])]
-    deps = [{"vs": "public", "vname": "user_posts", "ts": "public", "tname": "posts", "col": c}
+    deps = [{"vs": "public", "vname": "user_posts", "vcol": c, "ts": "public", "tname": "posts", "col": c}
             for c in ("id", "user_id")]
     return build_cache(["public"], cols, keys, fks, deps, [])
 

@@ -123,22 +123,48 @@ def _covers(cols: Sequence[str], key: Sequence[str]) -> bool:
     return bool(key) and set(cols) == set(key)
 
 
+ViewColumns = dict[QName, dict[str, tuple[QName, str]]]  # view → {view column: (base relation, base column)}
+
+
+def resolve_view_columns(raw: ViewColumns) -> ViewColumns:
+    """Follow views of views down to base relations (bounded depth)."""
+    out: ViewColumns = {}
+    for view, cols in raw.items():
+        resolved: dict[str, tuple[QName, str]] = {}
+        for vcol, (rel, col) in cols.items():
+            for _ in range(8):
+                inner = raw.get(rel)
+                if inner is None or col not in inner:
+                    break
+                rel, col = inner[col]
+            resolved[vcol] = (rel, col)
+        out[view] = resolved
+    return out
+
+
 def derive_relationships(tables: dict[QName, Table], fks: Sequence[ForeignKey],
-                         view_deps: dict[QName, dict[QName, set[str]]]) -> dict[QName, list[Relationship]]:
+                         view_cols: ViewColumns) -> dict[QName, list[Relationship]]:
     """Relationships of every relation, PostgREST style (see module docstring)."""
     rels: dict[QName, list[Relationship]] = {}
 
     def add(r: Relationship) -> None:
         rels.setdefault(r.source, []).append(r)
 
-    # Stand-ins: a table stands for itself, and views exposing (by name) the needed base columns stand in too.
-    def standins(base: QName, cols: Sequence[str]) -> list[QName]:
-        out = [base]
-        for view, deps in view_deps.items():
-            used = deps.get(base)
-            vt = tables.get(view)
-            if used is not None and vt is not None and all(c in used and c in vt.columns for c in cols):
-                out.append(view)
+    # Stand-ins: a relation stands for itself; a view exposing all the key columns of its base stands in too,
+    # with its own column names.
+    def standins(base: QName, cols: Sequence[str]) -> list[tuple[QName, dict[str, str]]]:
+        out = [(base, {c: c for c in cols})]
+        for view, mapping in view_cols.items():
+            if view not in tables:
+                continue
+            names: dict[str, str] = {}
+            for c in cols:
+                vcol = next((v for v, (r, bc) in mapping.items() if r == base and bc == c), None)
+                if vcol is None:
+                    break
+                names[c] = vcol
+            else:
+                out.append((view, names))
         return out
 
     for fk in fks:
@@ -147,10 +173,10 @@ def derive_relationships(tables: dict[QName, Table], fks: Sequence[ForeignKey],
         if src is None or dst is None:
             continue
         one_to_one = _covers(fk.columns, src.pk) or any(_covers(fk.columns, u) for u in src.uniques)
-        pairs = tuple(zip(fk.columns, fk.ref_columns, strict=True))
-        rev = tuple((b, a) for a, b in pairs)
-        for s in standins(fk.table, fk.columns):
-            for t in standins(fk.ref_table, fk.ref_columns):
+        for s, sm in standins(fk.table, fk.columns):
+            for t, tm in standins(fk.ref_table, fk.ref_columns):
+                pairs = tuple((sm[a], tm[b]) for a, b in zip(fk.columns, fk.ref_columns, strict=True))
+                rev = tuple((b, a) for a, b in pairs)
                 add(Relationship("o2o" if one_to_one else "m2o", s, t, fk.name, pairs))
                 add(Relationship("o2o" if one_to_one else "o2m", t, s, fk.name, rev))
     # many-to-many through junctions
@@ -168,10 +194,10 @@ def derive_relationships(tables: dict[QName, Table], fks: Sequence[ForeignKey],
                     continue
                 if a.ref_table not in tables or b.ref_table not in tables:
                     continue
-                pairs = tuple((rc, c) for c, rc in zip(a.columns, a.ref_columns, strict=True))
-                tpairs = tuple(zip(b.columns, b.ref_columns, strict=True))
-                for s in standins(a.ref_table, a.ref_columns):
-                    for t in standins(b.ref_table, b.ref_columns):
+                for s, sm in standins(a.ref_table, a.ref_columns):
+                    for t, tm in standins(b.ref_table, b.ref_columns):
+                        pairs = tuple((sm[rc], c) for c, rc in zip(a.columns, a.ref_columns, strict=True))
+                        tpairs = tuple((c, tm[rc]) for c, rc in zip(b.columns, b.ref_columns, strict=True))
                         add(Relationship("m2m", s, t, a.name, pairs, jname, tpairs, b.name))
     return rels
 
@@ -215,18 +241,21 @@ join pg_class c2 on c2.oid = con.confrelid join pg_namespace n2 on n2.oid = c2.r
 where con.contype = 'f' and (n1.nspname = any($1::text[]) or n2.nspname = any($1::text[]))
 """
 
-VIEW_DEPS_SQL = """
-select distinct vn.nspname::text as vs, v.relname::text as vname, tn.nspname::text as ts, t.relname::text as tname,
-       a.attname::text as col
+# View columns → base columns, from the stored rewrite rule's target entries (the last entry of a name wins:
+# the view's own target list is printed after its range table and subqueries).
+VIEW_DEPS_SQL = r"""
+select vn.nspname::text as vs, v.relname::text as vname, m.e[1] as vcol,
+       tn.nspname::text as ts, t.relname::text as tname, a.attname::text as col
 from pg_rewrite r
 join pg_class v on v.oid = r.ev_class
 join pg_namespace vn on vn.oid = v.relnamespace
-join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass
-  and d.refclassid = 'pg_class'::regclass and d.refobjsubid > 0
-join pg_class t on t.oid = d.refobjid and t.oid <> v.oid
+cross join lateral regexp_matches(r.ev_action::text,
+  ':resname (\S+) :ressortgroupref \d+ :resorigtbl (\d+) :resorigcol (\d+)', 'g') with ordinality as m(e, ord)
+join pg_class t on t.oid = m.e[2]::oid
 join pg_namespace tn on tn.oid = t.relnamespace
-join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
-where v.relkind in ('v', 'm') and vn.nspname = any($1::text[])
+join pg_attribute a on a.attrelid = t.oid and a.attnum = m.e[3]::int
+where v.relkind in ('v', 'm') and r.rulename = '_RETURN' and vn.nspname = any($1::text[]) and m.e[2] <> '0'
+order by 1, 2, m.ord
 """
 
 FUNCTIONS_SQL = """
@@ -273,9 +302,10 @@ def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Se
             t.uniques.append(tuple(r["cols"]))
     fks = [ForeignKey(r["name"], (r["s1"], r["t1"]), tuple(r["cols1"]), (r["s2"], r["t2"]), tuple(r["cols2"]))
            for r in fk_rows]
-    deps: dict[QName, dict[QName, set[str]]] = {}
+    raw_views: ViewColumns = {}
     for r in dep_rows:
-        deps.setdefault((r["vs"], r["vname"]), {}).setdefault((r["ts"], r["tname"]), set()).add(r["col"])
+        raw_views.setdefault((r["vs"], r["vname"]), {})[r["vcol"]] = ((r["ts"], r["tname"]), r["col"])
+    deps = resolve_view_columns(raw_views)
     functions: dict[QName, list[Function]] = {}
     computed: dict[QName, dict[str, Column]] = {}
     for r in fn_rows:
