@@ -68,3 +68,10 @@ begin
 end $$;
 create view post_cards as select p.id as post_key, p.author_id as writer, p.title from posts p;
 create view post_cards2 as select post_key, writer as by_whom from post_cards;
+create function check_request() returns void language plpgsql as $$
+begin
+  if current_setting('request.headers', true)::json->>'x-block' = 'yes' then
+    raise sqlstate 'PGRST' using message = '{"code":"BLOCKED","message":"blocked by pre-request"}',
+                               detail = '{"status":403,"headers":{"X-Reason":"pre"}}';
+  end if;
+end $$;

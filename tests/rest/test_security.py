@@ -78,3 +78,25 @@ def test_schema_reload_after_ddl(rest: Rest) -> None:
     assert r.json() == [{"extra": 5}]
     rest.sql(f"drop table {name}")
     assert rest.wait_for(f"/{name}", status=404).status_code == 404
+
+
+def test_pre_request_and_raise_pgrst(rest: Rest) -> None:
+    import time
+
+    rest.sql("update madbase_control.projects set config = config || '{\"db_pre_request\": \"public.check_request\"}'")
+    try:
+        deadline = time.time() + 10
+        while True:
+            r = rest.get("/authors", select="id", headers={"X-Block": "yes"})
+            if r.status_code == 403 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 403
+        assert r.json() == {"code": "BLOCKED", "message": "blocked by pre-request", "details": None, "hint": None}
+        assert r.headers["x-reason"] == "pre"
+        assert rest.get("/authors", select="id", id="eq.1").json() == [{"id": 1}]
+    finally:
+        rest.sql("update madbase_control.projects set config = config - 'db_pre_request'")
+        deadline = time.time() + 10
+        while rest.get("/authors", headers={"X-Block": "yes"}).status_code == 403 and time.time() < deadline:
+            time.sleep(0.2)

@@ -35,6 +35,7 @@ from madbase.rest.response import (
     single_object,
     to_csv,
 )
+from madbase.rest.sql import pre_request_call, quote_ident
 
 log = structlog.get_logger("madbase.rest")
 
@@ -109,7 +110,12 @@ class RestApp:
             body = await _read_body(receive)
         pool = await ctx.runtime.pools.get(ctx.project)
         entry = self.registry.for_project(ctx.project, schemas)
-        cache = await entry.get(pool)
+        try:
+            cache = await entry.get(pool)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("schema_cache_load_failed", project_ref=ctx.project.ref, error=str(exc))
+            raise errors.ApiError(503, "PGRST002", "Could not query the database for the schema cache. Retrying.",
+                                  ) from None
         options = PlanOptions(aggregates=bool(ctx.project.config.get("db_aggregates_enabled", False)))
         if not req.target:
             if method not in ("GET", "HEAD"):
@@ -127,7 +133,7 @@ class RestApp:
         auth = ctx.auth
         gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=method, path=subpath,
                             headers=headers)
-        names, values = [*gucs.names, "search_path"], [*gucs.values, f'"{req.schema}", public, extensions']
+        names, values = [*gucs.names, "search_path"], [*gucs.values, f"{quote_ident(req.schema)}, public, extensions"]
         tz = req.prefer.get("timezone")
         if tz is not None and tz in _timezones():
             names.append("timezone")
@@ -137,6 +143,9 @@ class RestApp:
         authenticated = auth.role != "anon"
         try:
             async with request_transaction(pool, gucs, readonly=action.readonly, one_trip_setup=True) as conn:
+                pre = ctx.project.config.get("db_pre_request")
+                if isinstance(pre, str) and pre:
+                    await conn.execute(f"SELECT {pre_request_call(pre)}")
                 row = await conn.fetchrow(action.statement.sql, *action.statement.params)
                 planned = None
                 if action.planned is not None:
@@ -150,6 +159,9 @@ class RestApp:
             return rb.response
         except asyncpg.PostgresError as exc:
             raise errors.from_pg(exc, authenticated) from None
+        except (asyncpg.InterfaceError, OSError) as exc:
+            log.warning("database_client_error", project_ref=ctx.project.ref, error=str(exc))
+            raise errors.ApiError(503, "PGRST001", "Database client error. Retrying the connection.") from None
         return response
 
 

@@ -41,6 +41,12 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def pre_request_call(name: str) -> str:
+    """The call of the configured `db-pre-request` function ("fn" or "schema.fn", from project config)."""
+    schema, _, fn = name.rpartition(".")
+    return (f"{quote_ident(schema)}." if schema else "") + f"{quote_ident(fn)}()"
+
+
 def array_type(typ: str) -> str:
     return typ if typ.endswith("[]") else typ + "[]"
 
