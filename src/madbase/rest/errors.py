@@ -43,9 +43,9 @@ def invalid_range(details: str = "") -> ApiError:
     return ApiError(416, "PGRST103", "Requested range not satisfiable", details or None)
 
 
-def unacceptable_schema(schemas: Iterable[str]) -> ApiError:
-    return ApiError(406, "PGRST106", "Invalid schema: the schema must be one of the following: "
-                    + ", ".join(schemas), hint=None)
+def unacceptable_schema(schema: str, schemas: Iterable[str]) -> ApiError:
+    return ApiError(406, "PGRST106", f"Invalid schema: {schema}",
+                    hint="Only the following schemas are exposed: " + ", ".join(schemas))
 
 
 def unacceptable_media(accept: str) -> ApiError:
@@ -98,12 +98,15 @@ def _suggest(name: str, candidates: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def no_relationship(parent: str, child: str, schema: str, candidates: Iterable[str] = ()) -> ApiError:
-    guess = _suggest(child, candidates)
+def no_relationship(parent: str, child: str, schema: str, candidates: Iterable[str] = (),
+                    hint: str | None = None) -> ApiError:
+    names = set(candidates)
+    guess = None if child in names else _suggest(child, names)
+    using = f"' using the hint '{hint}" if hint else ""
     return ApiError(400, "PGRST200", f"Could not find a relationship between '{parent}' and '{child}' in the "
                     "schema cache",
-                    f"Searched for a foreign key relationship between '{parent}' and '{child}' in the schema "
-                    f"'{schema}', but no matches were found.",
+                    f"Searched for a foreign key relationship between '{parent}' and '{child}{using}' in the "
+                    f"schema '{schema}', but no matches were found.",
                     f"Perhaps you meant '{guess}' instead of '{child}'." if guess else None)
 
 
@@ -116,19 +119,30 @@ def ambiguous_relationship(parent: str, child: str, options: list[dict[str, str]
     return err
 
 
-def no_function(schema: str, name: str, args: Iterable[str], candidates: Iterable[str] = ()) -> ApiError:
-    arg_list = ", ".join(sorted(args))
-    guess = _suggest(name, candidates)
-    return ApiError(404, "PGRST202", f"Could not find the function {schema}.{name}({arg_list}) in the schema cache",
-                    f"Searched for the function {schema}.{name} with parameters {arg_list} or with a single "
-                    "unnamed json/jsonb parameter, but no matches were found in the schema cache.",
+def no_function(schema: str, name: str, args: Iterable[str], candidates: Iterable[str] = (),
+                post: bool = True) -> ApiError:
+    keys = sorted(args)
+    arg_list = ", ".join(keys)
+    shown = f"({arg_list})" if keys else " without parameters"
+    searched = (f" with parameter{'s' if len(keys) > 1 else ''} {arg_list}" if keys else " without parameters")
+    if post:
+        searched += " or with a single unnamed json/jsonb parameter"
+    guess = _suggest(name, [c for c in candidates if c != name])
+    return ApiError(404, "PGRST202", f"Could not find the function {schema}.{name}{shown} in the schema cache",
+                    f"Searched for the function {schema}.{name}{searched}, but no matches were found in the schema "
+                    "cache.",
                     f"Perhaps you meant to call the function {schema}.{guess}" if guess else None)
 
 
-def ambiguous_function(schema: str, name: str) -> ApiError:
-    return ApiError(300, "PGRST203", f"Could not choose the best candidate function between: {schema}.{name}",
+def ambiguous_function(schema: str, name: str, signatures: Iterable[str]) -> ApiError:
+    return ApiError(300, "PGRST203", "Could not choose the best candidate function between: "
+                    + ", ".join(f"{schema}.{name}({sig})" for sig in signatures),
                     hint="Try renaming the parameters or the function itself in the database so function "
                     "overloading can be resolved")
+
+
+def rpc_method(method: str) -> ApiError:
+    return ApiError(405, "PGRST101", f"Cannot use the {method} method on RPC")
 
 
 def no_column(column: str, table: str) -> ApiError:
@@ -152,15 +166,19 @@ def not_allowed(message: str, code: str = "PGRST100", status: int = 400) -> ApiE
 # -- SQLSTATE → HTTP (PostgREST's mapSQLtoHTTP) --------------------------------------------------------------
 
 _EXACT = {"23503": 409, "23505": 409, "25006": 405, "53400": 500, "P0001": 400, "42883": 404, "42P01": 404,
-          "42P17": 500, "57014": 500}
+          "42P17": 500, "57014": 500, "57P01": 503}
 _CLASS = {"08": 503, "09": 500, "0L": 403, "0P": 403, "25": 500, "28": 403, "2D": 500, "38": 500, "39": 500,
           "3B": 500, "40": 500, "53": 503, "54": 500, "55": 500, "57": 500, "58": 500, "F0": 500, "HV": 500,
           "P0": 500, "XX": 500}
 
 
-def status_for_sqlstate(sqlstate: str, authenticated: bool) -> int:
+def status_for_sqlstate(sqlstate: str, authenticated: bool, message: str = "") -> int:
     if sqlstate == "42501":
         return 403 if authenticated else 401
+    if sqlstate == "21000":  # pg-safeupdate's "requires a WHERE clause" is the client's fault
+        return 400 if message.endswith("requires a WHERE clause") else 500
+    if sqlstate == "22023":  # a JWT role that does not exist
+        return 401 if message.startswith("role") and message.endswith("does not exist") else 400
     exact = _EXACT.get(sqlstate)
     if exact is not None:
         return exact
@@ -183,9 +201,9 @@ def from_pg(exc: Any, authenticated: bool) -> ApiError:
             return ApiError(int(extra.get("status", 400)), str(spec.get("code", "PGRST")),
                             str(spec.get("message", "")), spec.get("details"), spec.get("hint"), headers)
         except (ValueError, AttributeError, TypeError):
-            return ApiError(500, "PGRST121", "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error")
-    status = status_for_sqlstate(sqlstate, authenticated)
+            return ApiError(500, "PGRST121", "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error")
+    status = status_for_sqlstate(sqlstate, authenticated, message)
     err = ApiError(status, sqlstate, message, detail, hint)
-    if sqlstate == "42501" and not authenticated:
+    if status == 401:
         err.headers.append((b"www-authenticate", b"Bearer"))
     return err

@@ -182,6 +182,8 @@ def _plan_insert(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
 
 
 def _plan_put(req: ApiRequest, planner: Planner, table: Table, q: QueryParams, body: bytes) -> Action:
+    if () in q.limit or () in q.offset:
+        raise errors.ApiError(400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT")
     conds = q.conditions.get((), [])
     eqs = {c.field.name: str(c.expr.value) for c in conds
            if isinstance(c, Filter) and c.expr.op == "eq" and not c.expr.negated and not c.field.path}
@@ -234,12 +236,13 @@ def _choose_function(req: ApiRequest, overloads: list[Function], keys: set[str],
     if not fits and raw_body:
         fits = [f for f in overloads if f.single_unnamed]
     if not fits:
-        raise errors.no_function(req.schema, req.target, keys)
+        raise errors.no_function(req.schema, req.target, keys, post=raw_body)
     if len(fits) > 1:
         exact = [f for f in fits if {p.name for p in f.params} == keys]
         if len(exact) == 1:
             return exact[0]
-        raise errors.ambiguous_function(req.schema, req.target)
+        raise errors.ambiguous_function(req.schema, req.target,
+                                        [", ".join(f"{p.name} => {p.type}" for p in f.params) for f in fits])
     return fits[0]
 
 
@@ -247,10 +250,10 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
     overloads = cache.functions.get((req.schema, req.target))
     if not overloads:
         names = [n for (s, n) in cache.functions if s == req.schema]
-        raise errors.no_function(req.schema, req.target, [], names)
+        raise errors.no_function(req.schema, req.target, [], names, post=req.method == "POST")
     readonly = req.method in ("GET", "HEAD")
     if req.method not in ("GET", "HEAD", "POST"):
-        raise errors.bad_method(req.method)
+        raise errors.rpc_method(req.method)
     payload: str | None
     if readonly:
         arg_names = {p.name for f in overloads for p in f.params if p.name}

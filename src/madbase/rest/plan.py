@@ -94,14 +94,13 @@ class PlanOptions:
 
 def _rel_label(r: Relationship) -> dict[str, str]:
     card = {"m2o": "many-to-one", "o2m": "one-to-many", "o2o": "one-to-one", "m2m": "many-to-many"}[r.kind]
-    src = f"{r.source[0]}.{r.source[1]}"
-    tgt = f"{r.target[0]}.{r.target[1]}"
     if r.junction is not None:
-        rel = f"{r.constraint}, {r.target_constraint} using {src} and {tgt}"
+        rel = (f"{r.junction[1]} using {r.constraint}({', '.join(j for _, j in r.pairs)}) and "
+               f"{r.target_constraint}({', '.join(j for j, _ in r.target_pairs)})")
         hint = r.junction[1]
     else:
-        rel = (f"{r.constraint} using {src}({', '.join(a for a, _ in r.pairs)}) and "
-               f"{tgt}({', '.join(b for _, b in r.pairs)})")
+        rel = (f"{r.constraint} using {r.source[1]}({', '.join(a for a, _ in r.pairs)}) and "
+               f"{r.target[1]}({', '.join(b for _, b in r.pairs)})")
         hint = r.constraint
     return {"cardinality": card, "embedding": f"{r.source[1]} with {r.target[1]}", "relationship": rel,
             "hint": hint}
@@ -118,10 +117,10 @@ def find_relationship(cache: SchemaCache, source: QName, name: str, hint: str | 
     if hint is not None:
         found = [r for r in found if _matches_hint(r, hint)]
     if not found:
-        raise errors.no_relationship(source[1], name, source[0], [r.target[1] for r in rels])
+        raise errors.no_relationship(source[1], name, source[0], [r.target[1] for r in rels], hint)
     if len(found) > 1:
         options = [_rel_label(r) for r in found]
-        hints = [f"{name}!{o.pop('hint')}" for o in options]
+        hints = [f"{r.target[1]}!{o.pop('hint')}" for r, o in zip(found, options, strict=True)]
         raise errors.ambiguous_relationship(source[1], name, options, hints)
     return found[0]
 
@@ -219,8 +218,9 @@ class Planner:
                 embed = next((e for e in node.embeds() if e.key == fld.name), None)
                 if embed is not None:
                     if not top or cond.expr.op != "is" or cond.expr.value not in ("null", "not_null"):
-                        raise errors.ApiError(400, "PGRST120", "Only is null or not is null filters are allowed "
-                                              "on embedded resources")
+                        raise errors.ApiError(400, "PGRST120", f"Bad operator on the '{embed.key}' embedded "
+                                              "resource", "Only is null or not is null filters are allowed on "
+                                              "embedded resources")
                     negated = cond.expr.negated != (cond.expr.value == "not_null")
                     node.embed_filters.append(EmbedFilter(embed.key, negated))
                     return

@@ -70,7 +70,8 @@ def parse_range(raw: str | None) -> tuple[int, int | None] | None:
         return lower, None
     upper = int(m.group(2))
     if upper < lower:
-        raise errors.invalid_range("The lower boundary must be lower than or equal to the upper boundary")
+        raise errors.invalid_range("The lower boundary must be lower than or equal to the upper boundary in the "
+                                   "Range header.")
     return lower, upper - lower + 1
 
 
@@ -121,7 +122,7 @@ def resolve_schema(headers: dict[str, str], method: str, schemas: tuple[str, ...
     if name is None:
         return schemas[0]
     if name not in schemas:
-        raise errors.unacceptable_schema(schemas)
+        raise errors.unacceptable_schema(name, schemas)
     return name
 
 
