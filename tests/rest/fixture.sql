@@ -75,3 +75,9 @@ begin
                                detail = '{"status":403,"headers":{"X-Reason":"pre"}}';
   end if;
 end $$;
+create function top_comment(posts) returns setof comments rows 1 language sql stable
+  as 'select * from comments where post_id = $1.id order by votes desc limit 1';
+create function recent_posts(authors) returns setof posts language sql stable
+  as 'select * from posts where author_id = $1.id order by id desc';
+create function main_author(posts) returns authors language sql stable
+  as 'select * from authors where id = $1.author_id';

@@ -132,3 +132,12 @@ def test_view_with_aliased_columns_and_view_of_view(rest: Rest) -> None:
     assert body == [{"post_key": 3, "authors": {"name": "Bob"}}]
     body = ok(rest.get("/post_cards2", select="post_key,authors(name),comments(body)", post_key="eq.3"))
     assert body == [{"post_key": 3, "authors": {"name": "Bob"}, "comments": [{"body": "Hmm"}]}]
+
+
+def test_computed_relationships(rest: Rest) -> None:
+    body = ok(rest.get("/authors", select="name,recent_posts(id)", id="eq.1"))
+    assert body == [{"name": "Ann", "recent_posts": [{"id": 2}, {"id": 1}]}]
+    body = ok(rest.get("/posts", select="id,main_author(name)", id="eq.3"))
+    assert body == [{"id": 3, "main_author": {"name": "Bob"}}]
+    body = ok(rest.get("/posts", select="id,top_comment(body)", id="eq.1"))
+    assert body == [{"id": 1, "top_comment": [{"body": "Great"}]}]

@@ -108,6 +108,10 @@ def _rel_label(r: Relationship) -> dict[str, str]:
 
 def find_relationship(cache: SchemaCache, source: QName, name: str, hint: str | None) -> Relationship:
     rels = [r for r in cache.relationships.get(source, ()) if r.target[0] == source[0]]
+    found = [r for r in rels if r.function is not None and r.function[1] == name]
+    if found:
+        return found[0]  # a computed relationship is chosen by its function's name, as in PostgREST
+    rels = [r for r in rels if r.function is None]
     found = [r for r in rels if r.target[1] == name]
     if not found:
         # Embedding through a foreign-key column or constraint name (`client_id(*)`, `fk_name(*)`).

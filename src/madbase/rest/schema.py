@@ -69,6 +69,7 @@ class Relationship:
     # m2m only: (junction column, target column) and the target-side constraint name.
     target_pairs: tuple[tuple[str, str], ...] = ()
     target_constraint: str = ""
+    function: QName | None = None  # a computed relationship: fn(source row) returns target rows
 
     @property
     def to_one(self) -> bool:
@@ -308,6 +309,7 @@ def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Se
     deps = resolve_view_columns(raw_views)
     functions: dict[QName, list[Function]] = {}
     computed: dict[QName, dict[str, Column]] = {}
+    computed_rels: list[Relationship] = []
     for r in fn_rows:
         fn = _function(r, tables)
         if fn is None:
@@ -315,11 +317,18 @@ def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Se
         functions.setdefault((fn.schema, fn.name), []).append(fn)
         rel = (r.get("arg_rel_schema"), r.get("arg_rel_name"))
         owner = tables.get(rel) if rel[0] is not None else None
-        if owner is not None and fn.shape == "scalar" and not fn.returns_set and fn.name not in owner.columns:
+        if owner is None:
+            continue
+        if fn.shape == "scalar" and not fn.returns_set and fn.name not in owner.columns:
             computed.setdefault(owner.qname, {})[fn.name] = Column(fn.name, fn.return_type,
                                                                   computed=((fn.schema, fn.name), owner.qname))
-    return SchemaCache(tuple(schemas), tables, derive_relationships(tables, fks, deps), functions, version,
-                       computed)
+        elif fn.shape == "composite" and fn.relation is not None and fn.relation in tables:
+            computed_rels.append(Relationship("o2m" if fn.returns_set else "m2o", owner.qname, fn.relation,
+                                              fn.name, (), function=(fn.schema, fn.name)))
+    relationships = derive_relationships(tables, fks, deps)
+    for crel in computed_rels:
+        relationships.setdefault(crel.source, []).append(crel)
+    return SchemaCache(tuple(schemas), tables, relationships, functions, version, computed)
 
 
 def _function(r: Any, tables: dict[QName, Table]) -> Function | None:

@@ -225,7 +225,11 @@ def _lateral(child: ReadNode, parent_alias: str, la: str, ctx: _Ctx) -> str:
     ca = ctx.aliases.next()
     from_sql = f"{qualified(child.relation)} AS {ca}"
     extra = ""
-    if rel.junction is not None:
+    where: list[str]
+    if rel.function is not None:
+        from_sql = f"{qualified(rel.function)}({parent_alias}::{qualified(rel.source)}) AS {ca}"
+        where = []
+    elif rel.junction is not None:
         ja = ctx.aliases.next("j")
         on = " AND ".join(f"{ja}.{quote_ident(jc)} = {ca}.{quote_ident(tc)}" for jc, tc in rel.target_pairs)
         extra = f" JOIN {qualified(rel.junction)} AS {ja} ON {on}"
