@@ -39,6 +39,8 @@ insert into items (id, name, price, category_id)
   select g, 'item-' || g, round((random() * 1000)::numeric, 2), 1 + g % 100 from generate_series(1, 10000) g;
 create index on items (category_id);
 create table sink (id bigserial primary key, name text, price numeric);
+create table big (id int primary key, name text, price numeric, note text);
+insert into big select g, 'big-' || g, g * 1.5, repeat('x', 40) from generate_series(1, 100000) g;
 """
 
 # The statement MadBase generates for GET /items?id=eq.N (checked against the server below).
@@ -105,6 +107,15 @@ def pgbench(dsn_parts: dict[str, str], conns: int, claims: str, dur: int) -> flo
     return _num(r"tps = ([\d.]+)", out.stdout)
 
 
+def _rss_kb(server: MadbaseProcess) -> int:
+    """Peak resident set (VmHWM) of the server process, in kB."""
+    assert server.proc is not None
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="madbase-bench-"))
     cluster = PgCluster(root / "pg", free_port(), "postgres", fsync=False)
@@ -137,6 +148,13 @@ def main() -> None:
             if httpx.get(server.url + "/rest/v1/items?id=eq.1", headers=headers).status_code == 200:
                 break
             time.sleep(0.1)
+        rss_before = _rss_kb(server)
+        big = httpx.get(server.url + "/rest/v1/big", headers=headers, timeout=120)
+        assert big.status_code == 200 and big.content.startswith(b"[")
+        rss_after = _rss_kb(server)
+        rss_line = (f"100k-row GET: {len(big.content) / 1e6:.1f} MB body; server peak RSS growth "
+                    f"{(rss_after - rss_before) / 1024:.1f} MB (VmHWM {rss_before / 1024:.0f} → {rss_after / 1024:.0f} MB)")
+        del big
         results: list[tuple[str, int, dict[str, float]]] = []
         for name in SCENARIOS:
             for c in CONNS:
@@ -171,6 +189,7 @@ def main() -> None:
             print(f"{name:<14}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>8.0f}"
                   f"{(f'{tps:.0f}' if name == 'get_pk' and tps else '-'):>13}"
                   f"{(f'{bare_rps:.0f}' if name == 'get_pk' and bare_rps else '-'):>12}{ratio_pg:>10}{ratio_bare:>8}")
+        print("\n" + rss_line)
         print("\npgbench: BEGIN; set_config(role, claims); the statement MadBase generates for the pk GET; COMMIT "
               "(-M prepared, -j 2). bare: perf-anchors app_asgi:db, AUTH=1, uvicorn 1 worker, pool 8.")
     finally:

@@ -212,7 +212,7 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
     if planned is not None:
         total = planned
     page: int = row["page"] or 0
-    body_text: str | None = row["body"]
+    body_text: bytes | None = row["body"]
     headers: list[tuple[bytes, bytes]] = []
     if action.max_affected is not None and page > action.max_affected:
         raise errors.max_affected(page)
@@ -221,7 +221,7 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
     if action.kind == "call" and action.scalar:
         if action.void:
             return Response(204, b"", headers)
-        return Response(200, (body_text or "null").encode(), [(b"content-type", JSON_CT), *headers])
+        return Response(200, body_text or b"null", [(b"content-type", JSON_CT), *headers])
     media = req.media.media
     if action.kind == "read" or action.kind == "call":
         status = range_status(action.offset, page, total)
@@ -229,16 +229,16 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
             raise errors.invalid_range(f"An offset of {action.offset} was requested, but there are only "
                                        f"{total} rows.")
         headers.append((b"content-range", content_range(action.offset, page, total)))
-        text = body_text or "[]"
+        text = body_text or b"[]"
         if action.single:
             if action.object_result and page == 0:
                 return Response(200, b"null", [(b"content-type", JSON_CT), *headers])
             text = single_object(text, page)
             ctype = JSON_CT if action.object_result else OBJECT_CT
-            return Response(status, text.encode(), [(b"content-type", ctype), *headers])
+            return Response(status, text, [(b"content-type", ctype), *headers])
         if media == "csv":
             return Response(status, to_csv(text), [(b"content-type", CSV_CT), *headers])
-        return Response(status, text.encode(), [(b"content-type", JSON_CT), *headers])
+        return Response(status, text, [(b"content-type", JSON_CT), *headers])
     # mutations
     if action.count:
         total = page
@@ -251,17 +251,17 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
         if loc is not None:
             headers.append((b"location", loc))
     if action.single:
-        text = single_object(body_text or "[]", page)
+        text = single_object(body_text or b"[]", page)
         if action.body_wanted:
-            return Response(200 if action.status != 201 else 201, text.encode(),
+            return Response(200 if action.status != 201 else 201, text,
                             [(b"content-type", OBJECT_CT), *headers])
     if not action.body_wanted:
         return Response(action.status if action.status != 200 else 204, b"", headers)
     status = 201 if action.status == 201 else 200
-    text = body_text or "[]"
+    text = body_text or b"[]"
     if media == "csv":
         return Response(status, to_csv(text), [(b"content-type", CSV_CT), *headers])
-    return Response(status, text.encode(), [(b"content-type", JSON_CT), *headers])
+    return Response(status, text, [(b"content-type", JSON_CT), *headers])
 
 
 def build(runtime: Runtime) -> RestApp:

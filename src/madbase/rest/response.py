@@ -40,16 +40,16 @@ def content_range(offset: int, page: int, total: int | None) -> bytes:
     return f"{offset}-{offset + page - 1}/{total_s}".encode()
 
 
-def single_object(body: str, page: int) -> str:
+def single_object(body: bytes, page: int) -> bytes:
     """The one row of a JSON array built by json_agg, or PGRST116 (406)."""
     if page != 1:
         raise errors.singular(page)
-    start = body.index("[") + 1
-    end = body.rindex("]")
+    start = body.index(b"[") + 1
+    end = body.rindex(b"]")
     return body[start:end].strip()
 
 
-def to_csv(body: str) -> bytes:
+def to_csv(body: bytes) -> bytes:
     rows: list[dict[str, Any]] = jsonutil.loads(body) if body else []
     if not rows:
         return b""

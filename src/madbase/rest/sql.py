@@ -3,7 +3,8 @@
 Identifiers come from the schema cache (through the plan) and always pass `quote_ident`; types come from
 `format_type` in the catalogs; every value is a `$n` parameter sent as text and cast with an explicit I/O
 cast to the column's type (`$1::text::integer`), so PostgreSQL, not Python, interprets it. Every statement
-returns one row `(total, page, body)` where PostgreSQL has already built the JSON body as one text value.
+returns one row `(total, page, body)` where PostgreSQL has already built the JSON body as one UTF-8 bytea
+value (handed to the socket without decoding it into a Python str).
 """
 
 from __future__ import annotations
@@ -253,10 +254,10 @@ def _lateral(child: ReadNode, parent_alias: str, la: str, ctx: _Ctx) -> str:
 def _body_expr(strip_nulls: bool, scalar_column: str | None = None) -> str:
     x = quote_ident("pgrst_x")
     if scalar_column is not None:
-        return f"coalesce(json_agg({x}.{quote_ident(scalar_column)}), '[]')::text"
+        return f"convert_to(coalesce(json_agg({x}.{quote_ident(scalar_column)}), '[]')::text, 'UTF8')"
     if strip_nulls:
-        return f"coalesce(json_agg(json_strip_nulls(row_to_json({x}))), '[]')::text"
-    return f"coalesce(json_agg({x}), '[]')::text"
+        return f"convert_to(coalesce(json_agg(json_strip_nulls(row_to_json({x}))), '[]')::text, 'UTF8')"
+    return f"convert_to(coalesce(json_agg({x}), '[]')::text, 'UTF8')"
 
 
 def read_statement(root: ReadNode, *, count: bool, strip_nulls: bool = False, from_sql: str | None = None,
@@ -269,7 +270,7 @@ def read_statement(root: ReadNode, *, count: bool, strip_nulls: bool = False, fr
     if count:
         counted = node_sql(root, alias, src, ctx, count_only=True)
         total = f"(SELECT count(*) FROM ({counted}) AS \"pgrst_c\")"
-    body = "NULL::text" if head else _body_expr(strip_nulls, scalar_column)
+    body = "NULL::bytea" if head else _body_expr(strip_nulls, scalar_column)
     sql = (f"SELECT {total} AS total, count(*) AS page, {body} AS body, {RESPONSE_GUCS} "
            f"FROM ({body_sql}) AS \"pgrst_x\"")
     return Statement(sql, ctx.params.values)
@@ -293,12 +294,12 @@ def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: 
                    strip_nulls: bool, location: Sequence[str] = ()) -> Statement:
     if not returning:
         return Statement(f"WITH \"pgrst_source\" AS ({mutation}) SELECT NULL::int8 AS total, NULL::int8 AS page, "
-                         f"NULL::text AS body, NULL::text AS location, {RESPONSE_GUCS}", params.values)
+                         f"NULL::bytea AS body, NULL::text AS location, {RESPONSE_GUCS}", params.values)
     ctx = _Ctx(params, _Aliases())
     alias = quote_ident("pgrst_t0")
     read_root = replace(root, conditions=[], limit=None, offset=0)
     inner = node_sql(read_root, alias, f"\"pgrst_source\" AS {alias}", ctx)
-    body_sql = _body_expr(strip_nulls) if body else "NULL::text"
+    body_sql = _body_expr(strip_nulls) if body else "NULL::bytea"
     loc = "NULL::text"
     if location:
         cols = ", ".join(quote_ident(c) for c in location)
@@ -415,7 +416,7 @@ def call_from(fn: Function, arg_names: Sequence[str], params: Params, payload: s
 def scalar_call_statement(fn: Function, arg_names: Sequence[str], payload: str | None) -> Statement:
     params = Params()
     args_from, call = call_parts(fn, arg_names, params, payload)
-    body = "NULL::text" if fn.shape == "void" else f"to_json({call})::text"
+    body = "NULL::bytea" if fn.shape == "void" else f"convert_to(to_json({call})::text, 'UTF8')"
     if fn.shape == "void":
         args_from = f"{args_from} CROSS JOIN LATERAL (SELECT {call}) AS \"pgrst_v\"" if args_from else \
             f"(SELECT {call}) AS \"pgrst_v\""
