@@ -153,7 +153,8 @@ def main() -> None:
         assert big.status_code == 200 and big.content.startswith(b"[")
         rss_after = _rss_kb(server)
         rss_line = (f"100k-row GET: {len(big.content) / 1e6:.1f} MB body; server peak RSS growth "
-                    f"{(rss_after - rss_before) / 1024:.1f} MB (VmHWM {rss_before / 1024:.0f} → {rss_after / 1024:.0f} MB)")
+                    f"{(rss_after - rss_before) / 1024:.1f} MB "
+                    f"(VmHWM {rss_before / 1024:.0f} → {rss_after / 1024:.0f} MB)")
         del big
         results: list[tuple[str, int, dict[str, float]]] = []
         for name in SCENARIOS:
