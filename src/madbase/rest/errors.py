@@ -159,10 +159,6 @@ def undefined_column(table: str, column: str) -> ApiError:
     return ApiError(400, "42703", f"column {table}.{column} does not exist")
 
 
-def not_allowed(message: str, code: str = "PGRST100", status: int = 400) -> ApiError:
-    return ApiError(status, code, message)
-
-
 # -- SQLSTATE → HTTP (PostgREST's mapSQLtoHTTP) --------------------------------------------------------------
 
 _EXACT = {"23503": 409, "23505": 409, "25006": 405, "53400": 500, "P0001": 400, "42883": 404, "42P01": 404,

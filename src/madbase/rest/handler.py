@@ -138,7 +138,7 @@ def _columns(table: Table, q: QueryParams, rows: list[dict[str, Any]]) -> list[C
     return cols
 
 
-def _return(req: ApiRequest, action: Action, q: QueryParams) -> None:
+def _return(req: ApiRequest, action: Action) -> None:
     ret = req.prefer.get("return")
     action.body_wanted = ret == "representation"
     if ret is not None:
@@ -160,7 +160,7 @@ def _plan_insert(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
                 raise errors.no_column(c, table.name)
     missing_default = prefer.get("missing") == "default"
     action = Action(sql.Statement("", []), False, "insert", status=201)
-    _return(req, action, q)
+    _return(req, action)
     if resolution is not None:
         action.applied.append(f"resolution={resolution}")
     if missing_default:
@@ -211,7 +211,7 @@ def _plan_update(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
     cols = _columns(table, q, rows)
     root = planner.read(table.qname, table.name, table.columns, q)
     action = Action(sql.Statement("", []), False, "update", status=204)
-    _return(req, action, q)
+    _return(req, action)
     _common(req, action)
     action.statement = sql.update_statement(root, cols, jsonutil.dumps_str(rows[0]), body=action.body_wanted,
                                             strip_nulls=req.media.strip_nulls)
@@ -221,7 +221,7 @@ def _plan_update(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
 def _plan_delete(req: ApiRequest, planner: Planner, table: Table, q: QueryParams) -> Action:
     root = planner.read(table.qname, table.name, table.columns, q)
     action = Action(sql.Statement("", []), False, "delete", status=204)
-    _return(req, action, q)
+    _return(req, action)
     _common(req, action)
     action.statement = sql.delete_statement(root, body=action.body_wanted, strip_nulls=req.media.strip_nulls)
     return action

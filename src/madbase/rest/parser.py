@@ -26,7 +26,7 @@ from madbase.rest.ast import (
     SelectField,
     SelectItem,
 )
-from madbase.rest.errors import ApiError, parse_error
+from madbase.rest.errors import parse_error
 
 OPERATORS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch", "in", "is",
                        "isdistinct", "fts", "plfts", "phfts", "wfts", "cs", "cd", "ov", "sl", "sr", "nxr",
@@ -279,7 +279,7 @@ def _operator(cur: Cursor) -> tuple[str, bool, Literal["any", "all"] | None, str
     return op, negated, modifier, config
 
 
-def _list_value(cur: Cursor, stop_after: bool) -> tuple[str, ...]:
+def _list_value(cur: Cursor) -> tuple[str, ...]:
     cur.expect("(")
     values: list[str] = []
     if cur.take(")"):
@@ -304,7 +304,7 @@ def parse_op_expr(value: str, *, in_logic: bool = False, cur: Cursor | None = No
     op, negated, modifier, config = _operator(cur)
     val: str | tuple[str, ...]
     if op == "in":
-        val = _list_value(cur, in_logic)
+        val = _list_value(cur)
     elif op == "is":
         raw = _logic_value(cur) if in_logic else cur.s[cur.i:]
         if not in_logic:
@@ -523,11 +523,3 @@ def parse_query(pairs: Iterable[tuple[str, str]], arg_names: Container[str] = ()
         path, fld = parse_tree_path(key)
         q.conditions.setdefault(path, []).append(parse_filter_value(fld, value))
     return q
-
-
-def reserved(key: str) -> bool:
-    return key.rpartition(".")[2] in RESERVED
-
-
-def make_error(details: str, what: str, value: str) -> ApiError:
-    return parse_error(what, value, details)
