@@ -81,3 +81,5 @@ create function recent_posts(authors) returns setof posts language sql stable
   as 'select * from posts where author_id = $1.id order by id desc';
 create function main_author(posts) returns authors language sql stable
   as 'select * from authors where id = $1.author_id';
+create function my_cookie() returns text language sql stable
+  as $$select current_setting('request.cookies', true)::json->>'flavour'$$;

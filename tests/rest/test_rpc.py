@@ -85,3 +85,8 @@ def test_computed_field_in_representation(rest: Rest) -> None:
     r = rest.request("PATCH", "/posts?id=eq.2&select=id,title_upper", json={"rating": 3},
                      headers={"Prefer": "return=representation"})
     assert r.status_code == 200 and r.json() == [{"id": 2, "title_upper": "SECOND POST"}]
+
+
+def test_request_cookies_guc(rest: Rest) -> None:
+    r = rest.get("/rpc/my_cookie", headers={"Cookie": "a=1; flavour=oat"})
+    assert r.json() == "oat"

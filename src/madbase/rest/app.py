@@ -134,6 +134,10 @@ class RestApp:
         gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=method, path=subpath,
                             headers=headers)
         names, values = [*gucs.names, "search_path"], [*gucs.values, f"{quote_ident(req.schema)}, public, extensions"]
+        cookie = headers.get("cookie")
+        if cookie:
+            names.append("request.cookies")
+            values.append(jsonutil.dumps_str(_cookies(cookie)))
         tz = req.prefer.get("timezone")
         if tz is not None and tz in _timezones():
             names.append("timezone")
@@ -186,6 +190,15 @@ def _apply_response_gucs(response: Response, row: Any) -> None:
         if not raw_status.isdigit() or not 100 <= int(raw_status) <= 599:
             raise errors.ApiError(500, "PGRST112", "response.status guc must be a valid status code")
         response.status = int(raw_status)
+
+
+def _cookies(raw: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in raw.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name:
+            out[name] = value
+    return out
 
 
 @functools.cache
