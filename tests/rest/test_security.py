@@ -100,3 +100,33 @@ def test_pre_request_and_raise_pgrst(rest: Rest) -> None:
         deadline = time.time() + 10
         while rest.get("/authors", headers={"X-Block": "yes"}).status_code == 403 and time.time() < deadline:
             time.sleep(0.2)
+
+
+def test_custom_exposed_schema(rest: Rest) -> None:
+    import time
+
+    rest.sql("create schema if not exists api; create table if not exists api.widgets (id int primary key, name text);"
+             "insert into api.widgets values (1, 'cog') on conflict do nothing;"
+             "grant usage on schema api to anon, authenticated, service_role;"
+             "grant all on api.widgets to anon, authenticated, service_role;")
+    rest.sql("update madbase_control.projects set config = config || '{\"db_schemas\": \"public,api\"}'")
+    try:
+        deadline = time.time() + 10
+        while True:
+            r = rest.get("/widgets", headers={"Accept-Profile": "api"})
+            if r.status_code == 200 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200 and r.json() == [{"id": 1, "name": "cog"}]
+        r = rest.request("POST", "/widgets?select=name", json={"id": 2, "name": "gear"},
+                         headers={"Content-Profile": "api", "Prefer": "return=representation"})
+        assert r.status_code == 201 and r.json() == [{"name": "gear"}]
+        r = rest.get("/widgets")
+        assert r.status_code == 404 and r.json()["code"] == "PGRST205"
+        r = rest.get("/widgets", headers={"Accept-Profile": "graphql_public"})
+        assert r.status_code == 406 and r.json()["hint"] == "Only the following schemas are exposed: public, api"
+    finally:
+        rest.sql("update madbase_control.projects set config = config - 'db_schemas'")
+        deadline = time.time() + 10
+        while rest.get("/widgets", headers={"Accept-Profile": "api"}).status_code != 406 and time.time() < deadline:
+            time.sleep(0.2)

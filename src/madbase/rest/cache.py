@@ -113,11 +113,16 @@ class ProjectSchema:
 class SchemaRegistry:
     def __init__(self) -> None:
         self._by_project: dict[tuple[str, str], ProjectSchema] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def for_project(self, project: Project, schemas: tuple[str, ...]) -> ProjectSchema:
         key = (project.ref, project.record.db_url)
         entry = self._by_project.get(key)
         if entry is None or entry.schemas != schemas:
+            if entry is not None:  # exposed schemas changed: a new cache, and the old listener goes
+                task = asyncio.get_running_loop().create_task(entry.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
             entry = self._by_project[key] = ProjectSchema(project, schemas)
         return entry
 
