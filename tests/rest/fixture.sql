@@ -83,3 +83,6 @@ create function main_author(posts) returns authors language sql stable
   as 'select * from authors where id = $1.author_id';
 create function my_cookie() returns text language sql stable
   as $$select current_setting('request.cookies', true)::json->>'flavour'$$;
+create table codes (code char(5) primary key, flags bit(4));
+insert into codes values ('AB', B'1010'), ('XYZ12', B'0001');
+create function pad_len(c char) returns int language sql immutable as 'select octet_length(c)';

@@ -250,3 +250,11 @@ def test_timezone_preference_and_proxy_status(rest: Rest) -> None:
     assert r.status_code == 200 and "timezone=America/New_York" in r.headers["preference-applied"]
     r = rest.get("/nope")
     assert r.headers["proxy-status"] == "PostgREST; error=PGRST205"
+
+
+def test_char_and_bit_columns(rest: Rest) -> None:
+    assert rest.get("/codes", select="code", code="eq.XYZ12").json() == [{"code": "XYZ12"}]
+    assert rest.get("/codes", select="code", code="in.(AB,XYZ12)", order="code").json() == [
+        {"code": "AB   "}, {"code": "XYZ12"}]
+    assert rest.get("/codes", select="code", flags="eq.1010").json() == [{"code": "AB   "}]
+    assert rest.get("/rpc/pad_len", c="abc").json() == 3

@@ -208,7 +208,11 @@ def derive_relationships(tables: dict[QName, Table], fks: Sequence[ForeignKey],
 COLUMNS_SQL = """
 select n.nspname::text as schema, c.relname::text as name, c.relkind::text as kind,
        obj_description(c.oid, 'pg_class') as tdesc,
-       a.attname::text as col, format_type(a.atttypid, null) as type, not a.attnotnull as nullable,
+       a.attname::text as col,
+       -- without typmod (values are cast to it), except where that would mean length 1 (char, bit)
+       case when a.atttypid in ('bpchar'::regtype, 'bit'::regtype, '_bpchar'::regtype, '_bit'::regtype)
+            then format_type(a.atttypid, a.atttypmod) else format_type(a.atttypid, null) end as type,
+       not a.attnotnull as nullable,
        pg_get_expr(d.adbin, d.adrelid) as dflt, a.attgenerated::text <> '' as generated,
        col_description(c.oid, a.attnum) as cdesc
 from pg_class c
@@ -331,6 +335,11 @@ def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Se
     return SchemaCache(tuple(schemas), tables, relationships, functions, version, computed)
 
 
+def _param_type(t: str) -> str:
+    """Parameter types have no length; `character` alone would mean char(1) in a cast, so use bpchar."""
+    return {"character": "bpchar", "character[]": "bpchar[]", "bit": "varbit", "bit[]": "varbit[]"}.get(t, t)
+
+
 def _function(r: Any, tables: dict[QName, Table]) -> Function | None:
     names: list[str] = list(r["argnames"])
     types: list[str] = list(r["argtypes"])
@@ -339,7 +348,7 @@ def _function(r: Any, tables: dict[QName, Table]) -> Function | None:
     ins = [(n, t) for n, t, m in zip(names, types, modes, strict=True) if m in ("i", "b", "v")]
     outs = [(n, t) for n, t, m in zip(names, types, modes, strict=True) if m in ("o", "b", "t")]
     ndef = int(r["ndefaults"] or 0)
-    params = tuple(Param(n, t, i >= len(ins) - ndef) for i, (n, t) in enumerate(ins))
+    params = tuple(Param(n, _param_type(t), i >= len(ins) - ndef) for i, (n, t) in enumerate(ins))
     columns: dict[str, Column] = {}
     relation: QName | None = None
     shape: Literal["void", "scalar", "composite"]
