@@ -86,3 +86,5 @@ create function my_cookie() returns text language sql stable
 create table codes (code char(5) primary key, flags bit(4));
 insert into codes values ('AB', B'1010'), ('XYZ12', B'0001');
 create function pad_len(c char) returns int language sql immutable as 'select octet_length(c)';
+create function keys_of(payload jsonb) returns text[] language sql immutable
+  as 'select array(select jsonb_object_keys(payload) order by 1)';

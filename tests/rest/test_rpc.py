@@ -90,3 +90,10 @@ def test_computed_field_in_representation(rest: Rest) -> None:
 def test_request_cookies_guc(rest: Rest) -> None:
     r = rest.get("/rpc/my_cookie", headers={"Cookie": "a=1; flavour=oat"})
     assert r.json() == "oat"
+
+
+def test_params_single_object(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/keys_of", json={"b": 1, "a": 2}, headers={"Prefer": "params=single-object"})
+    assert r.status_code == 200 and r.json() == ["a", "b"]
+    r = rest.request("POST", "/rpc/keys_of", json={"payload": {"z": 1}})
+    assert r.json() == ["z"]

@@ -274,7 +274,15 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
             except jsonutil.JSONDecodeError:
                 raise errors.invalid_body() from None
         keys_set = set(data) if isinstance(data, dict) else set()
-        fn = _choose_function(req, overloads, keys_set, True)
+        single = [f for f in overloads if len(f.params) == 1 and f.params[0].type in ("json", "jsonb")]
+        if req.prefer.get("params") == "single-object" and single:
+            # legacy `Prefer: params=single-object`: the whole body is the one json argument, whatever its name
+            fn = single[0]
+            keys_set = {fn.params[0].name} if fn.params[0].name else set()
+            data = {fn.params[0].name: data} if fn.params[0].name else data
+            body = jsonutil.dumps(data) if fn.params[0].name else body
+        else:
+            fn = _choose_function(req, overloads, keys_set, True)
         if fn.single_unnamed:
             payload, keys = body.decode() or "{}", []
         else:
