@@ -130,3 +130,13 @@ def test_custom_exposed_schema(rest: Rest) -> None:
         deadline = time.time() + 10
         while rest.get("/widgets", headers={"Accept-Profile": "api"}).status_code != 406 and time.time() < deadline:
             time.sleep(0.2)
+
+
+def test_reload_survives_listener_loss(rest: Rest) -> None:
+    killed = rest.sql("select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'listen%pgrst%' "
+                      "and datname = current_database()", fetch=True)
+    assert len(killed) >= 1
+    name = "t_" + uuid.uuid4().hex[:8]
+    rest.sql(f"create table {name} (id int primary key)")
+    assert rest.wait_for(f"/{name}", timeout=15).status_code == 200
+    rest.sql(f"drop table {name}")

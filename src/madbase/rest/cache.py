@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import asyncpg
@@ -32,10 +33,13 @@ class ProjectSchema:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection[Any] | None = None
         self._pool: asyncpg.Pool | None = None
+        self._listen_tried = 0.0
 
     async def get(self, pool: asyncpg.Pool) -> SchemaCache:
         cache = self.cache
         if cache is not None:
+            if self._listener is None and not self.reloading and time.monotonic() - self._listen_tried > 5.0:
+                self.schedule_reload(relisten=True)  # the LISTEN connection is gone: reconnect and catch up
             return cache
         async with self._lock:
             if self.cache is None:
@@ -64,6 +68,7 @@ class ProjectSchema:
                  relations=len(self.cache.tables), functions=len(self.cache.functions))
 
     async def _listen(self) -> None:
+        self._listen_tried = time.monotonic()
         try:
             conn = await asyncpg.connect(self.project.record.db_url, timeout=10)
             await conn.add_listener("pgrst", self._on_notify)
@@ -91,7 +96,6 @@ class ProjectSchema:
             self._dirty = False
             try:
                 if relisten and self._listener is None:
-                    await asyncio.sleep(0.5)
                     await self._listen()
                 await self._load()
             except Exception as exc:
