@@ -140,3 +140,29 @@ def test_reload_survives_listener_loss(rest: Rest) -> None:
     rest.sql(f"create table {name} (id int primary key)")
     assert rest.wait_for(f"/{name}", timeout=15).status_code == 200
     rest.sql(f"drop table {name}")
+
+
+def test_reloads_do_not_fail_requests_in_flight(rest: Rest) -> None:
+    import threading
+
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            statuses.append(rest.get("/posts", select="id,comments(id)", order="id").status_code)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(8):
+            rest.sql("notify pgrst, 'reload schema'")
+            import time
+
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert statuses and set(statuses) == {200}
