@@ -1,7 +1,8 @@
 """`./dev bench rest`: wrk against MadBase's `/rest/v1`, pgbench on the same SQL transaction, and the bare
 reference app (../shared/perf-anchors/app_asgi.py:db, AUTH=1), all in the same run on a throwaway cluster.
 
-Env: DUR (seconds per point, default 10), CONNS (default "32 64"), SCENARIOS (default all:
+Env: DUR (seconds per point, default 10), ROUNDS (get_pk rounds, default 3), CONNS (default "32 64"),
+SCENARIOS (default all:
 get_pk get_filtered get_embed insert_one insert_bulk), ANCHORS (perf-anchors folder), SKIP_REFS=1 to skip
 pgbench and the bare app. Prints one table; ratios are against pgbench prepared tps and the bare app,
 both measured in this run.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from madbase.core.jwt import sign_hs256
 from madbase.core.pgcluster import PgCluster
 
 DUR = int(os.environ.get("DUR", "10"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "32 64").split()]
 SCENARIOS = os.environ.get("SCENARIOS", "get_pk get_filtered get_embed insert_one insert_bulk").split()
 ANCHORS = Path(os.environ.get("ANCHORS", Path(__file__).resolve().parents[3] / "shared" / "perf-anchors"))
@@ -158,38 +161,58 @@ def main() -> None:
         del big
         results: list[tuple[str, int, dict[str, float]]] = []
         for name in SCENARIOS:
+            if name == "get_pk":
+                continue  # measured below, interleaved with the references
             for c in CONNS:
                 wrk(server.url + "/", c, headers, LUA[name], 2)  # warm-up
                 results.append((name, c, wrk(server.url + "/", c, headers, LUA[name], DUR)))
-        refs: dict[int, tuple[float, float]] = {}
-        if os.environ.get("SKIP_REFS") != "1":
-            m = re.match(r"postgres(?:ql)?://(?P<user>[^:@]+)(?::(?P<password>[^@]*))?@(?P<host>[^:/]+):(?P<port>\d+)/"
-                         r"(?P<db>[^?]+)", db_url)
-            assert m is not None
-            parts = {k: v or "" for k, v in m.groupdict().items()}
+        # get_pk: ROUNDS rounds of (MadBase, bare app, pgbench) back to back per connection count; ratios are
+        # taken within each round (the machine is shared and noisy), then the median is reported.
+        rounds: dict[int, list[tuple[dict[str, float], float, float]]] = {c: [] for c in CONNS}
+        if "get_pk" in SCENARIOS:
+            parts: dict[str, str] = {}
+            port = 0
+            if os.environ.get("SKIP_REFS") != "1":
+                m = re.match(r"postgres(?:ql)?://(?P<user>[^:@]+)(?::(?P<password>[^@]*))?@(?P<host>[^:/]+):"
+                             r"(?P<port>\d+)/(?P<db>[^?]+)", db_url)
+                assert m is not None
+                parts = {k: v or "" for k, v in m.groupdict().items()}
+                port = free_port()
+                env = {**os.environ, "DSN": db_url, "AUTH": "1", "JWT_SECRET": server.jwt_secret, "POOL_SIZE": "8"}
+                bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "app_asgi:db", "--host", "127.0.0.1",
+                                         "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+                                         "--no-access-log", "--log-level", "warning"], cwd=ANCHORS, env=env)
+                time.sleep(2)
             claims_json = '{"role":"authenticated","sub":"00000000-0000-0000-0000-000000000001"}'
-            port = free_port()
-            env = {**os.environ, "DSN": db_url, "AUTH": "1", "JWT_SECRET": server.jwt_secret, "POOL_SIZE": "8"}
-            bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "app_asgi:db", "--host", "127.0.0.1", "--port",
-                                     str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                                     "--log-level", "warning"], cwd=ANCHORS, env=env)
-            time.sleep(2)
             bare_headers = {"Authorization": f"Bearer {token}"}
-            for c in CONNS:
-                tps = pgbench(parts, c, claims_json, DUR)
-                wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, 2)
-                b = wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, DUR)
-                refs[c] = (tps, b["rps"])
+            for _ in range(ROUNDS):
+                for c in CONNS:
+                    wrk(server.url + "/", c, headers, LUA["get_pk"], 2)
+                    mine = wrk(server.url + "/", c, headers, LUA["get_pk"], DUR)
+                    tps = bare_rps = 0.0
+                    if port:
+                        wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, 2)
+                        bare_rps = wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, DUR)["rps"]
+                        tps = pgbench(parts, c, claims_json, DUR)
+                    rounds[c].append((mine, tps, bare_rps))
         print(f"\nMadBase /rest/v1 benchmark — {DUR}s per point, wrk -t2, JWT (authenticated), 1 server process\n")
         print(f"{'scenario':<14}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non2xx':>8}"
               f"{'pgbench tps':>13}{'bare req/s':>12}{'/pgbench':>10}{'/bare':>8}")
+        med = statistics.median
+        for c, runs in rounds.items():
+            for i, (r, tps, bare_rps) in enumerate(runs):
+                print(f"{f'get_pk r{i + 1}':<14}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
+                      f"{r['non2xx']:>8.0f}{tps:>13.0f}{bare_rps:>12.0f}"
+                      f"{(r['rps'] / tps if tps else 0):>10.2f}{(r['rps'] / bare_rps if bare_rps else 0):>8.2f}")
+            if runs:
+                print(f"{'get_pk median':<14}{c:>6}{med(r['rps'] for r, _, _ in runs):>10.0f}"
+                      f"{med(r['p50'] for r, _, _ in runs):>9.2f}{med(r['p99'] for r, _, _ in runs):>9.2f}{'':>8}"
+                      f"{med(t for _, t, _ in runs):>13.0f}{med(b for _, _, b in runs):>12.0f}"
+                      f"{med(r['rps'] / t if t else 0 for r, t, _ in runs):>10.2f}"
+                      f"{med(r['rps'] / b if b else 0 for r, _, b in runs):>8.2f}")
         for name, c, r in results:
-            tps, bare_rps = refs.get(c, (0.0, 0.0))
-            ratio_pg = f"{r['rps'] / tps:.2f}" if tps and name == "get_pk" else "-"
-            ratio_bare = f"{r['rps'] / bare_rps:.2f}" if bare_rps and name == "get_pk" else "-"
             print(f"{name:<14}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>8.0f}"
-                  f"{(f'{tps:.0f}' if name == 'get_pk' and tps else '-'):>13}"
-                  f"{(f'{bare_rps:.0f}' if name == 'get_pk' and bare_rps else '-'):>12}{ratio_pg:>10}{ratio_bare:>8}")
+                  f"{'-':>13}{'-':>12}{'-':>10}{'-':>8}")
         print("\n" + rss_line)
         print("\npgbench: BEGIN; set_config(role, claims); the statement MadBase generates for the pk GET; COMMIT "
               "(-M prepared, -j 2). bare: perf-anchors app_asgi:db, AUTH=1, uvicorn 1 worker, pool 8.")
