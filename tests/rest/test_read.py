@@ -258,3 +258,25 @@ def test_char_and_bit_columns(rest: Rest) -> None:
         {"code": "AB   "}, {"code": "XYZ12"}]
     assert rest.get("/codes", select="code", flags="eq.1010").json() == [{"code": "AB   "}]
     assert rest.get("/rpc/pad_len", c="abc").json() == 3
+
+
+def test_max_rows(rest: Rest) -> None:
+    import time
+
+    rest.sql("update madbase_control.projects set config = config || '{\"db_max_rows\": 2}'")
+    try:
+        deadline = time.time() + 10
+        while True:
+            r = rest.get("/posts", select="id", order="id", headers={"Prefer": "count=exact"})
+            if len(r.json()) == 2 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.json() == [{"id": 1}, {"id": 2}] and r.headers["content-range"] == "0-1/4"
+        assert r.status_code == 206
+        assert len(rest.get("/posts", select="id", limit="1").json()) == 1
+        assert len(rest.get("/rpc/numbers", n="10").json()) == 2
+    finally:
+        rest.sql("update madbase_control.projects set config = config - 'db_max_rows'")
+        deadline = time.time() + 10
+        while len(rest.get("/posts", select="id").json()) != 4 and time.time() < deadline:
+            time.sleep(0.2)

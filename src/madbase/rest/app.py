@@ -116,7 +116,10 @@ class RestApp:
             log.warning("schema_cache_load_failed", project_ref=ctx.project.ref, error=str(exc))
             raise errors.ApiError(503, "PGRST002", "Could not query the database for the schema cache. Retrying.",
                                   ) from None
-        options = PlanOptions(aggregates=bool(ctx.project.config.get("db_aggregates_enabled", False)))
+        config = ctx.project.config
+        max_rows = config.get("db_max_rows")
+        options = PlanOptions(aggregates=bool(config.get("db_aggregates_enabled", False)),
+                              max_rows=max_rows if isinstance(max_rows, int) and max_rows > 0 else None)
         if not req.target:
             if method not in ("GET", "HEAD"):
                 raise errors.bad_method(method)

@@ -83,18 +83,20 @@ def _common(req: ApiRequest, action: Action) -> Action:
     return action
 
 
-def _apply_range(req: ApiRequest, q: QueryParams) -> int:
+def _apply_range(req: ApiRequest, q: QueryParams, max_rows: int | None = None) -> int:
     if req.range is not None:
         lower, limit = req.range
         if () not in q.offset:
             q.offset[()] = lower
         if limit is not None and () not in q.limit:
             q.limit[()] = limit
+    if max_rows is not None:
+        q.limit[()] = min(q.limit.get((), max_rows), max_rows)
     return q.offset.get((), 0)
 
 
 def _plan_read(req: ApiRequest, planner: Planner, table: Table, q: QueryParams) -> Action:
-    offset = _apply_range(req, q)
+    offset = _apply_range(req, q, planner.options.max_rows)
     root = planner.read(table.qname, table.name, table.columns, q)
     count = req.prefer.get("count")
     planned = count == "planned"
@@ -297,7 +299,7 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
         action.scalar = True
         action.void = fn.shape == "void"
         return action
-    offset = _apply_range(req, q)
+    offset = _apply_range(req, q, options.max_rows)
     action.offset = offset
     params = sql.Params()
     planner = Planner(cache, req.schema, options)

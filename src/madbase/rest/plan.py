@@ -90,6 +90,7 @@ class ReadNode:
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
     aggregates: bool = False
+    max_rows: int | None = None  # db-max-rows: a cap on the rows of a read / set-returning call
 
 
 def _rel_label(r: Relationship) -> dict[str, str]:
