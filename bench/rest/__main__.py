@@ -46,10 +46,23 @@ create table big (id int primary key, name text, price numeric, note text);
 insert into big select g, 'big-' || g, g * 1.5, repeat('x', 40) from generate_series(1, 100000) g;
 """
 
-# The statement MadBase generates for GET /items?id=eq.N (checked against the server below).
-PK_SQL = ('SELECT NULL::int8 AS total, count(*) AS page, coalesce(json_agg("pgrst_x"), \'[]\')::text AS body '
-          'FROM (SELECT "pgrst_t0".* FROM "public"."items" AS "pgrst_t0" WHERE "pgrst_t0"."id" = $1::text::integer) '
-          'AS "pgrst_x"')
+def pk_statement(db_url: str) -> str:
+    """The exact statement MadBase generates for `GET /items?id=eq.N` (planned against the bench database)."""
+    from madbase.rest.handler import plan_action
+    from madbase.rest.plan import PlanOptions
+    from madbase.rest.request import parse_request
+    from madbase.rest.schema import introspect
+
+    async def run() -> str:
+        conn = await asyncpg.connect(db_url)
+        try:
+            cache = await introspect(conn, ["public"])
+        finally:
+            await conn.close()
+        req = parse_request("GET", "/items", "id=eq.1", {}, [], ("public",))
+        return plan_action(req, cache, b"", PlanOptions()).statement.sql
+
+    return asyncio.run(run())
 
 LUA = {
     "get_pk": 'request = function() return wrk.format("GET", "/rest/v1/items?id=eq." .. math.random(1, 10000)) end',
@@ -95,9 +108,9 @@ def _lat(text: str, pct: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-def pgbench(dsn_parts: dict[str, str], conns: int, claims: str, dur: int) -> float:
+def pgbench(dsn_parts: dict[str, str], conns: int, claims: str, dur: int, statement: str) -> float:
     script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
-    sql = PK_SQL.replace("$1", "(:id)::text")
+    sql = statement.replace("$1", ":id")
     script.write("\\set id random(1, 10000)\nBEGIN;\n"
                  f"select set_config('role','authenticated',true), set_config('request.jwt.claims','{claims}',true);\n"
                  f"{sql};\nCOMMIT;\n")
@@ -184,6 +197,7 @@ def main() -> None:
                                          "--no-access-log", "--log-level", "warning"], cwd=ANCHORS, env=env)
                 time.sleep(2)
             claims_json = '{"role":"authenticated","sub":"00000000-0000-0000-0000-000000000001"}'
+            statement = pk_statement(db_url)
             bare_headers = {"Authorization": f"Bearer {token}"}
             for _ in range(ROUNDS):
                 for c in CONNS:
@@ -193,7 +207,7 @@ def main() -> None:
                     if port:
                         wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, 2)
                         bare_rps = wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, DUR)["rps"]
-                        tps = pgbench(parts, c, claims_json, DUR)
+                        tps = pgbench(parts, c, claims_json, DUR, statement)
                     rounds[c].append((mine, tps, bare_rps))
         print(f"\nMadBase /rest/v1 benchmark — {DUR}s per point, wrk -t2, JWT (authenticated), 1 server process\n")
         print(f"{'scenario':<14}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non2xx':>8}"
