@@ -166,3 +166,20 @@ def test_reloads_do_not_fail_requests_in_flight(rest: Rest) -> None:
         for t in threads:
             t.join()
     assert statuses and set(statuses) == {200}
+
+
+def test_jwt_errors_in_postgrest_shape(rest: Rest) -> None:
+    import time
+
+    from madbase.core.jwt import sign_hs256
+
+    expired = sign_hs256({"sub": USER_A, "role": "authenticated", "exp": int(time.time()) - 60},
+                         rest.server.jwt_secret)
+    r = rest.get("/posts", headers={"Authorization": f"Bearer {expired}"})
+    assert r.status_code == 401
+    body = r.json()
+    assert body["code"] == "PGRST303" and set(body) == {"code", "details", "hint", "message"}
+    assert r.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    forged = sign_hs256({"sub": USER_A, "role": "authenticated"}, "not-the-project-secret-at-all-0123456789")
+    r = rest.get("/posts", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401 and r.json()["code"] == "PGRST301"
