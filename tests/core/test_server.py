@@ -74,6 +74,15 @@ def test_claims_reach_sql(server: MadbaseProcess) -> None:
     assert r.json()["db"]["current_user"] == "service_role"
 
 
+def test_project_from_subdomain(server: MadbaseProcess) -> None:
+    host = {"Host": f"{server.project_ref}.madbase.localhost:{server.port}"}
+    r = httpx.get(server.url + "/gateway/v1/whoami", headers={**server.headers(), **host})
+    assert r.status_code == 200 and r.json()["project_ref"] == server.project_ref
+    r = httpx.get(server.url + "/gateway/v1/whoami",
+                  headers={**server.headers(), "Host": "nosuchproject.madbase.localhost"})
+    assert r.status_code == 404 and r.json()["message"] == "Project not found"
+
+
 def test_cors(server: MadbaseProcess) -> None:
     r = httpx.options(server.url + "/rest/v1/items", headers={
         "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
@@ -137,6 +146,17 @@ async def test_two_projects_are_isolated(server: MadbaseProcess, pg_cluster: PgC
             user_a = sign_hs256({"role": "authenticated", "sub": "x"}, server.jwt_secret)
             r = await client.get("/gateway/v1/whoami", headers={**headers_b, "Authorization": f"Bearer {user_a}"})
             assert r.status_code == 401
+            # A project whose database is down answers 503 in the service's shape, no internals.
+            c = await store.create(name="b", db_url="postgresql://postgres:pw@127.0.0.1:1/gone",
+                                   login_role="authenticator_c")
+            headers_c = {"apikey": c.anon_key, "x-project-ref": c.ref}
+            for _ in range(50):
+                r = await client.get("/gateway/v1/whoami", headers=headers_c)
+                if r.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            r = await client.get("/gateway/v1/whoami?db=1", headers=headers_c)
+            assert r.status_code == 503 and r.json() == {"message": "Database is not available"}
             # Disabled and deleted projects are refused.
             await store.set_status(b.ref, "disabled")
             await asyncio.sleep(0.5)
