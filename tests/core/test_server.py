@@ -305,3 +305,33 @@ def test_migration_runner_records_control_track(server: MadbaseProcess) -> None:
     recorded = asyncio.run(check())
     assert "control/0001" in recorded and "tenant/0001" in recorded
     assert len(recorded) == len(migrations.load("control")) + len(migrations.load("tenant"))
+
+
+def test_several_worker_processes(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    db_url = asyncio.run(create_database(pg_cluster, "workers"))
+    proc = MadbaseProcess(tmp_path / "srv", external_db_env(db_url, MADBASE_WORKERS="2")).start()
+    assert proc.proc is not None
+    try:
+        def workers() -> list[int]:
+            out = subprocess.run(["pgrep", "-P", str(proc.proc.pid)], capture_output=True, text=True)  # type: ignore[union-attr]
+            return [int(p) for p in out.stdout.split()]
+
+        deadline = time.time() + 30
+        while len(workers()) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        first = workers()
+        assert len(first) == 2
+        with httpx.Client(base_url=proc.url) as client:
+            assert all(client.get("/gateway/v1/whoami?db=1", headers=proc.headers()).status_code == 200
+                       for _ in range(40))
+        os.kill(first[0], signal.SIGKILL)  # a crashed worker is replaced
+        deadline = time.time() + 30
+        while (len(workers()) < 2 or first[0] in workers()) and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(workers()) == 2 and first[0] not in workers()
+        for _ in range(50):
+            if httpx.get(proc.url + "/health").status_code == 200:
+                break
+    finally:
+        assert proc.stop() == 0
+    assert not (tmp_path / "srv" / "state.json").exists()
