@@ -80,7 +80,8 @@ async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
     """Release without asyncpg's per-release `RESET ALL; UNLISTEN *; ...` round trip (as PostgREST's pool).
 
     Requests change session state only with SET LOCAL inside their transaction, and asyncpg still rolls back
-    a transaction left open, so the next request starts clean; this saves one round trip per request.
+    a transaction left open, so the next request starts clean; this saves one round trip per request. Work
+    that needs session state (LISTEN, session advisory locks) uses its own connection, not a pool's.
     """
 
 
@@ -169,25 +170,17 @@ def setup_sql(gucs: RequestGucs, readonly: bool) -> str:
 
 
 @contextlib.asynccontextmanager
-async def request_transaction(
-    pool: asyncpg.Pool,
-    gucs: RequestGucs,
-    *,
-    acquire_timeout: float = 5.0,
-    readonly: bool = False,
+async def _transaction(
+    pool: asyncpg.Pool, names: list[str], values: list[str], *, acquire_timeout: float, readonly: bool = False,
     one_trip_setup: bool = False,
 ) -> AsyncIterator[DbConn]:
-    """One transaction with SET LOCAL semantics for role and claims; rolled back on any exception.
-
-    `one_trip_setup` sends BEGIN and the GUCs in one simple-protocol message (one round trip instead of two).
-    """
     try:
         conn = await pool.acquire(timeout=acquire_timeout)
     except _UNAVAILABLE as exc:
         raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
     try:
         if one_trip_setup:
-            await conn.execute(setup_sql(gucs, readonly))
+            await conn.execute(setup_sql(RequestGucs(names, values), readonly))
             try:
                 yield conn
             except BaseException:
@@ -197,34 +190,36 @@ async def request_transaction(
             await conn.execute("COMMIT")
         else:
             async with conn.transaction(readonly=readonly):
-                await conn.execute(SET_GUCS_SQL, gucs.names, gucs.values)
+                await conn.execute(SET_GUCS_SQL, names, values)
                 yield conn
     finally:
         await pool.release(conn)
 
 
-@contextlib.asynccontextmanager
-async def internal_transaction(
+def request_transaction(
+    pool: asyncpg.Pool, gucs: RequestGucs, *, acquire_timeout: float = 5.0, readonly: bool = False,
+    one_trip_setup: bool = False,
+) -> contextlib.AbstractAsyncContextManager[DbConn]:
+    """One transaction with SET LOCAL semantics for role and claims; rolled back on any exception.
+
+    `one_trip_setup` sends BEGIN and the GUCs as one simple-protocol message (dollar-quoted literals), so the
+    setup costs one round trip instead of two.
+    """
+    return _transaction(pool, gucs.names, gucs.values, acquire_timeout=acquire_timeout, readonly=readonly,
+                        one_trip_setup=one_trip_setup)
+
+
+def internal_transaction(
     pool: asyncpg.Pool, role: str, *, acquire_timeout: float = 5.0, claims_json: str | None = None
-) -> AsyncIterator[DbConn]:
+) -> contextlib.AbstractAsyncContextManager[DbConn]:
     """A transaction acting as one of a service's own roles (e.g. auth writing `auth.users`)."""
     if role not in INTERNAL_ROLES:
         raise ValueError(f"{role!r} is not an internal role")
-    names = ["role"]
-    values = [role]
+    names, values = ["role"], [role]
     if claims_json is not None:
         names.append("request.jwt.claims")
         values.append(claims_json)
-    try:
-        conn = await pool.acquire(timeout=acquire_timeout)
-    except _UNAVAILABLE as exc:
-        raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
-    try:
-        async with conn.transaction():
-            await conn.execute(SET_GUCS_SQL, names, values)
-            yield conn
-    finally:
-        await pool.release(conn)
+    return _transaction(pool, names, values, acquire_timeout=acquire_timeout)
 
 
 async def fetch_in_request(
