@@ -1,7 +1,8 @@
 """`./dev bench rest`: wrk against MadBase's `/rest/v1`, pgbench on the same SQL transaction, and the bare
 reference app (../shared/perf-anchors/app_asgi.py:db, AUTH=1), all in the same run on a throwaway cluster.
 
-Env: DUR (seconds per point, default 10), ROUNDS (get_pk rounds, default 3), CONNS (default "32 64"),
+Env: DUR (seconds per point, default 10), ROUNDS (get_pk rounds, default 3), WORKERS (server processes for
+MadBase and the bare app alike, default 1), CONNS (default "32 64"),
 SCENARIOS (default all:
 get_pk get_filtered get_embed insert_one insert_bulk), ANCHORS (perf-anchors folder), SKIP_REFS=1 to skip
 pgbench and the bare app. Prints one table; ratios are against pgbench prepared tps and the bare app,
@@ -29,6 +30,7 @@ from madbase.core.pgcluster import PgCluster
 
 DUR = int(os.environ.get("DUR", "10"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
+WORKERS = int(os.environ.get("WORKERS", "1"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "32 64").split()]
 SCENARIOS = os.environ.get("SCENARIOS", "get_pk get_filtered get_embed insert_one insert_bulk").split()
 ANCHORS = Path(os.environ.get("ANCHORS", Path(__file__).resolve().parents[3] / "shared" / "perf-anchors"))
@@ -124,12 +126,22 @@ def pgbench(dsn_parts: dict[str, str], conns: int, claims: str, dur: int, statem
 
 
 def _rss_kb(server: MadbaseProcess) -> int:
-    """Peak resident set (VmHWM) of the server process, in kB."""
+    """Peak resident set (VmHWM) of the server process and its worker processes, in kB."""
     assert server.proc is not None
-    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+    pids = [server.proc.pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()]
+    except OSError:
+        pass
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
 
 
 def main() -> None:
@@ -140,8 +152,8 @@ def main() -> None:
     bare: subprocess.Popen[bytes] | None = None
     try:
         db_url = asyncio.run(create_database(cluster, "bench"))
-        server = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_ACCESS_LOG="false",
-                                                             LOG_LEVEL="WARNING")).start()
+        server = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_ACCESS_LOG="false", LOG_LEVEL="WARNING",
+                                                             MADBASE_WORKERS=str(WORKERS))).start()
         h = server.headers()
         assert httpx.get(server.url + "/rest/v1/", headers=h, timeout=30).status_code == 200
 
@@ -194,7 +206,8 @@ def main() -> None:
                 env = {**os.environ, "DSN": db_url, "AUTH": "1", "JWT_SECRET": server.jwt_secret, "POOL_SIZE": "8"}
                 bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "app_asgi:db", "--host", "127.0.0.1",
                                          "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-                                         "--no-access-log", "--log-level", "warning"], cwd=ANCHORS, env=env)
+                                         "--workers", str(WORKERS), "--no-access-log", "--log-level", "warning"],
+                                        cwd=ANCHORS, env=env)
                 time.sleep(2)
             claims_json = '{"role":"authenticated","sub":"00000000-0000-0000-0000-000000000001"}'
             statement = pk_statement(db_url)
@@ -209,7 +222,8 @@ def main() -> None:
                         bare_rps = wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, DUR)["rps"]
                         tps = pgbench(parts, c, claims_json, DUR, statement)
                     rounds[c].append((mine, tps, bare_rps))
-        print(f"\nMadBase /rest/v1 benchmark — {DUR}s per point, wrk -t2, JWT (authenticated), 1 server process\n")
+        print(f"\nMadBase /rest/v1 benchmark — {DUR}s per point, wrk -t2, JWT (authenticated), "
+              f"{WORKERS} server process(es)\n")
         print(f"{'scenario':<14}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non2xx':>8}"
               f"{'pgbench tps':>13}{'bare req/s':>12}{'/pgbench':>10}{'/bare':>8}")
         med = statistics.median
@@ -229,7 +243,7 @@ def main() -> None:
                   f"{'-':>13}{'-':>12}{'-':>10}{'-':>8}")
         print("\n" + rss_line)
         print("\npgbench: BEGIN; set_config(role, claims); the statement MadBase generates for the pk GET; COMMIT "
-              "(-M prepared, -j 2). bare: perf-anchors app_asgi:db, AUTH=1, uvicorn 1 worker, pool 8.")
+              f"(-M prepared, -j 2). bare: perf-anchors app_asgi:db, AUTH=1, uvicorn {WORKERS} worker(s), pool 8.")
     finally:
         if bare is not None:
             bare.terminate()
