@@ -280,3 +280,20 @@ def test_max_rows(rest: Rest) -> None:
         deadline = time.time() + 10
         while len(rest.get("/posts", select="id").json()) != 4 and time.time() < deadline:
             time.sleep(0.2)
+
+
+def test_server_timing(rest: Rest) -> None:
+    import time
+
+    rest.sql("update madbase_control.projects set config = config || '{\"server_timing_enabled\": true}'")
+    try:
+        deadline = time.time() + 10
+        while "server-timing" not in rest.get("/posts", select="id").headers and time.time() < deadline:
+            time.sleep(0.2)
+        timing = rest.get("/posts", select="id").headers["server-timing"]
+        assert [p.split(";")[0] for p in timing.split(", ")] == ["plan", "transaction", "response"]
+    finally:
+        rest.sql("update madbase_control.projects set config = config - 'server_timing_enabled'")
+        deadline = time.time() + 10
+        while "server-timing" in rest.get("/posts", select="id").headers and time.time() < deadline:
+            time.sleep(0.2)

@@ -8,6 +8,7 @@ body as one text value which is sent as is. Errors are rendered once, in PostgRE
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 import asyncpg
@@ -125,6 +126,7 @@ class RestApp:
                 raise errors.bad_method(method)
             doc = openapi_document(cache, req.schema, headers.get("host", ""), PREFIX)
             return Response(200, doc, [(b"content-type", OPENAPI_CT)])
+        started = time.perf_counter()
         try:
             action = plan_action(req, cache, body, options)
         except errors.ApiError as err:
@@ -148,6 +150,7 @@ class RestApp:
             action.applied.append(f"timezone={tz}")
         gucs = RequestGucs(names, values)
         authenticated = auth.role != "anon"
+        planned_at = time.perf_counter()
         try:
             async with request_transaction(pool, gucs, readonly=action.readonly, one_trip_setup=True) as conn:
                 pre = ctx.project.config.get("db_pre_request")
@@ -158,17 +161,24 @@ class RestApp:
                 if action.planned is not None:
                     plan = await conn.fetchval(action.planned.sql, *action.planned.params)
                     planned = int(jsonutil.loads(plan)[0]["Plan"]["Plan Rows"])
+                queried_at = time.perf_counter()
                 response = _respond(req, action, row, planned)
                 _apply_response_gucs(response, row)
                 if action.rollback:
                     raise _Rollback(response)
         except _Rollback as rb:
-            return rb.response
+            response = rb.response
         except asyncpg.PostgresError as exc:
             raise errors.from_pg(exc, authenticated) from None
         except (asyncpg.InterfaceError, OSError) as exc:
             log.warning("database_client_error", project_ref=ctx.project.ref, error=str(exc))
             raise errors.ApiError(503, "PGRST001", "Database client error. Retrying the connection.") from None
+        if config.get("server_timing_enabled"):
+            done = time.perf_counter()
+            timing = (f"plan;dur={(planned_at - started) * 1000:.3f}, "
+                      f"transaction;dur={(queried_at - planned_at) * 1000:.3f}, "
+                      f"response;dur={(done - queried_at) * 1000:.3f}")
+            response.headers.append((b"server-timing", timing.encode()))
         return response
 
 
