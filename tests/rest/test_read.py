@@ -297,3 +297,29 @@ def test_server_timing(rest: Rest) -> None:
         deadline = time.time() + 10
         while "server-timing" in rest.get("/posts", select="id").headers and time.time() < deadline:
             time.sleep(0.2)
+
+
+def test_explain_media(rest: Rest) -> None:
+    import time
+
+    plan = {"Accept": 'application/vnd.pgrst.plan+text; for="application/json"; options=analyze'}
+    r = rest.get("/posts", select="id", headers=plan)
+    assert r.status_code == 406 and r.json()["code"] == "PGRST107"
+    rest.sql("update madbase_control.projects set config = config || '{\"db_plan_enabled\": true}'")
+    try:
+        deadline = time.time() + 10
+        while rest.get("/posts", headers=plan).status_code != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        r = rest.get("/posts", select="id", id="eq.1", headers=plan)
+        assert r.status_code == 200 and "actual time" in r.text
+        assert r.headers["content-type"].startswith("application/vnd.pgrst.plan+text")
+        r = rest.get("/posts", select="id", headers={"Accept": "application/vnd.pgrst.plan+json"})
+        assert r.json()[0]["Plan"]["Node Type"] == "Aggregate"
+        r = rest.request("DELETE", "/posts?id=eq.1", headers=plan)
+        assert r.status_code == 200 and "Delete" in r.text
+        assert rest.get("/posts", id="eq.1", select="id").json() == [{"id": 1}]  # ANALYZE effects rolled back
+    finally:
+        rest.sql("update madbase_control.projects set config = config - 'db_plan_enabled'")
+        deadline = time.time() + 10
+        while rest.get("/posts", headers=plan).status_code == 200 and time.time() < deadline:
+            time.sleep(0.2)

@@ -36,7 +36,7 @@ from madbase.rest.response import (
     single_object,
     to_csv,
 )
-from madbase.rest.sql import pre_request_call, quote_ident
+from madbase.rest.sql import explain_statement, pre_request_call, quote_ident
 
 log = structlog.get_logger("madbase.rest")
 
@@ -135,6 +135,8 @@ class RestApp:
             await entry.wait_reload()
             assert entry.cache is not None
             action = plan_action(req, entry.cache, body, options)
+        if req.media.media == "plan" and not config.get("db_plan_enabled"):
+            raise errors.unacceptable_media(headers.get("accept", ""))
         auth = ctx.auth
         gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=method, path=subpath,
                             headers=headers)
@@ -150,12 +152,14 @@ class RestApp:
             action.applied.append(f"timezone={tz}")
         gucs = RequestGucs(names, values)
         authenticated = auth.role != "anon"
-        planned_at = time.perf_counter()
+        planned_at = queried_at = time.perf_counter()
         try:
             async with request_transaction(pool, gucs, readonly=action.readonly, one_trip_setup=True) as conn:
                 pre = ctx.project.config.get("db_pre_request")
                 if isinstance(pre, str) and pre:
                     await conn.execute(f"SELECT {pre_request_call(pre)}")
+                if req.media.media == "plan":
+                    raise _Rollback(await _explain(conn, req, action))  # never keeps an ANALYZE's effects
                 row = await conn.fetchrow(action.statement.sql, *action.statement.params)
                 planned = None
                 if action.planned is not None:
@@ -180,6 +184,19 @@ class RestApp:
                       f"response;dur={(done - queried_at) * 1000:.3f}")
             response.headers.append((b"server-timing", timing.encode()))
         return response
+
+
+async def _explain(conn: Any, req: ApiRequest, action: Action) -> Response:
+    media = req.media
+    stmt = explain_statement(action.statement, media.plan_json, media.plan_options)
+    rows = await conn.fetch(stmt.sql, *stmt.params)
+    if media.plan_json:
+        body = str(rows[0][0]).encode()
+        ctype = b'application/vnd.pgrst.plan+json; for="application/json"; charset=utf-8'
+    else:
+        body = "\n".join(str(r[0]) for r in rows).encode()
+        ctype = b'application/vnd.pgrst.plan+text; for="application/json"; charset=utf-8'
+    return Response(200, body, [(b"content-type", ctype)])
 
 
 def _apply_response_gucs(response: Response, row: Any) -> None:

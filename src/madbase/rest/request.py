@@ -12,7 +12,9 @@ from typing import Literal
 
 from madbase.rest import errors
 
-Media = Literal["json", "object", "csv", "openapi"]
+Media = Literal["json", "object", "csv", "openapi", "plan"]
+PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
+_PLAN_TYPES = ("application/vnd.pgrst.plan", "application/vnd.pgrst.plan+text", "application/vnd.pgrst.plan+json")
 
 _PREF_VALUES = {
     "return": {"minimal", "representation", "headers-only"},
@@ -79,6 +81,8 @@ def parse_range(raw: str | None) -> tuple[int, int | None] | None:
 class MediaChoice:
     media: Media
     strip_nulls: bool = False
+    plan_json: bool = False  # vnd.pgrst.plan+json (else text)
+    plan_options: tuple[str, ...] = ()
 
 
 def choose_media(accept: str | None, *, root: bool = False) -> MediaChoice:
@@ -100,6 +104,14 @@ def choose_media(accept: str | None, *, root: bool = False) -> MediaChoice:
             return MediaChoice("object", strip)
         if mtype == "text/csv":
             return MediaChoice("csv")
+        if mtype in _PLAN_TYPES:
+            opts: tuple[str, ...] = ()
+            for p in params:
+                key, _, value = p.partition("=")
+                if key.strip().lower() == "options":
+                    wanted = value.strip().strip('"').lower().split("|")
+                    opts = tuple(o for o in PLAN_OPTIONS if o in wanted)
+            return MediaChoice("plan", plan_json=mtype.endswith("+json"), plan_options=opts)
     raise errors.unacceptable_media(accept)
 
 

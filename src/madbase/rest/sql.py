@@ -276,6 +276,13 @@ def read_statement(root: ReadNode, *, count: bool, strip_nulls: bool = False, fr
     return Statement(sql, ctx.params.values)
 
 
+def explain_statement(stmt: Statement, as_json: bool, options: Sequence[str]) -> Statement:
+    """EXPLAIN of a planned statement (`Accept: application/vnd.pgrst.plan`); options from a fixed list."""
+    allowed = ("analyze", "verbose", "settings", "buffers", "wal")
+    opts = ", ".join(["FORMAT JSON" if as_json else "FORMAT TEXT", *(o.upper() for o in options if o in allowed)])
+    return Statement(f"EXPLAIN ({opts}) {stmt.sql}", stmt.params)
+
+
 def planned_count_statement(root: ReadNode) -> Statement:
     """`EXPLAIN (FORMAT JSON)` of the rows a read would count (for `Prefer: count=planned`)."""
     ctx = _Ctx(Params(), _Aliases())
