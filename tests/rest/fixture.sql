@@ -88,3 +88,7 @@ insert into codes values ('AB', B'1010'), ('XYZ12', B'0001');
 create function pad_len(c char) returns int language sql immutable as 'select octet_length(c)';
 create function keys_of(payload jsonb) returns text[] language sql immutable
   as 'select array(select jsonb_object_keys(payload) order by 1)';
+create table accounts (id serial primary key, name text, secret text default 's3cret');
+revoke all on accounts from anon, authenticated;
+grant select (id, name), insert (name), update (name) on accounts to authenticated;
+grant usage on sequence accounts_id_seq to authenticated;

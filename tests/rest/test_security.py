@@ -183,3 +183,18 @@ def test_jwt_errors_in_postgrest_shape(rest: Rest) -> None:
     forged = sign_hs256({"sub": USER_A, "role": "authenticated"}, "not-the-project-secret-at-all-0123456789")
     r = rest.get("/posts", headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401 and r.json()["code"] == "PGRST301"
+
+
+def test_column_privileges_with_representation(rest: Rest) -> None:
+    h = user_headers(rest, USER_A)
+    r = rest.request("POST", "/accounts?select=id,name", role="anon", json={"name": "acme"},
+                     headers={**h, "Prefer": "return=representation"})
+    assert r.status_code == 201, r.text
+    new_id = r.json()[0]["id"]
+    r = rest.request("PATCH", f"/accounts?id=eq.{new_id}&select=name", role="anon", json={"name": "acme2"},
+                     headers={**h, "Prefer": "return=representation"})
+    assert r.status_code == 200 and r.json() == [{"name": "acme2"}]
+    r = rest.request("PATCH", f"/accounts?id=eq.{new_id}", role="anon", json={"name": "acme3"}, headers=h)
+    assert r.status_code == 204
+    r = rest.get("/accounts", role="anon", select="secret", headers=h)
+    assert r.status_code == 403 and r.json()["code"] == "42501"

@@ -293,8 +293,35 @@ def planned_count_statement(root: ReadNode) -> Statement:
 
 # -- mutations --------------------------------------------------------------------------------------------------
 
-def _returning(returning: bool) -> str:
-    return ' RETURNING "pgrst_t0".*' if returning else ""
+def returning_columns(root: ReadNode, body: bool, location: Sequence[str]) -> list[str] | None:
+    """The columns a mutation must return: what the representation reads (None: the whole row), else only
+    the Location key. Returning no more than that keeps column privileges and RLS SELECT checks to what the
+    request asked for, as PostgREST does."""
+    needed: dict[str, None] = dict.fromkeys(location)
+    if not body:
+        return list(needed)
+    if root.star or root.computed:
+        return None
+    for out in root.outputs:
+        if isinstance(out, Output):
+            if out.field.name != "*":
+                needed[out.field.name] = None
+        elif out.rel is None or out.rel.function is not None:
+            return None
+        else:
+            needed.update(dict.fromkeys(a for a, _ in out.rel.pairs))
+    for term in root.order:
+        if isinstance(term, RelOrder):
+            needed.update(dict.fromkeys(a for a, _ in term.rel.pairs))
+        else:
+            needed[term.field.name] = None
+    return list(needed)
+
+
+def _returning(columns: list[str] | None) -> str:
+    if columns is None:
+        return ' RETURNING "pgrst_t0".*'
+    return " RETURNING " + (", ".join(f'"pgrst_t0".{quote_ident(c)}' for c in columns) or "1")
 
 
 def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: bool, body: bool,
@@ -304,8 +331,11 @@ def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: 
                          f"NULL::bytea AS body, NULL::text AS location, {RESPONSE_GUCS}", params.values)
     ctx = _Ctx(params, _Aliases())
     alias = quote_ident("pgrst_t0")
-    read_root = replace(root, conditions=[], limit=None, offset=0)
-    inner = node_sql(read_root, alias, f"\"pgrst_source\" AS {alias}", ctx)
+    if body:
+        read_root = replace(root, conditions=[], limit=None, offset=0)
+        inner = node_sql(read_root, alias, f"\"pgrst_source\" AS {alias}", ctx)
+    else:
+        inner = "SELECT 1 FROM \"pgrst_source\""
     body_sql = _body_expr(strip_nulls) if body else "NULL::bytea"
     loc = "NULL::text"
     if location:
@@ -346,7 +376,8 @@ def insert_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
             mutation += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
         else:
             mutation += f" ON CONFLICT ({target}) DO NOTHING"
-    mutation += _returning(returning)
+    if returning:
+        mutation += _returning(returning_columns(root, body, location))
     return _wrap_mutation(mutation, root, params, returning=returning, body=body, strip_nulls=strip_nulls,
                           location=location)
 
@@ -375,14 +406,16 @@ def update_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
     table = qualified(root.relation)
     alias = quote_ident("pgrst_t0")
     where = _mutation_where(root, alias, params)
+    wanted = returning_columns(root, body, ())
     if not columns:
-        mutation = f"SELECT {alias}.* FROM {table} AS {alias} WHERE FALSE"
+        cols = "*" if wanted is None else (", ".join(quote_ident(c) for c in wanted) or "1")
+        mutation = f"SELECT {cols} FROM {table} AS {alias} WHERE FALSE"
     else:
         p = params.add(payload)
         r = quote_ident("pgrst_r")
         sets = ", ".join(f"{quote_ident(c.name)} = {r}.{quote_ident(c.name)}" for c in columns)
         mutation = (f"UPDATE {table} AS {alias} SET {sets} FROM (SELECT * FROM json_populate_record("
-                    f"NULL::{table}, {p}::json)) AS {r}{where} RETURNING {alias}.*")
+                    f"NULL::{table}, {p}::json)) AS {r}{where}{_returning(wanted)}")
     return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls)
 
 
@@ -390,7 +423,8 @@ def delete_statement(root: ReadNode, *, body: bool, strip_nulls: bool = False) -
     params = Params()
     alias = quote_ident("pgrst_t0")
     where = _mutation_where(root, alias, params)
-    mutation = f"DELETE FROM {qualified(root.relation)} AS {alias}{where} RETURNING {alias}.*"
+    returning = _returning(returning_columns(root, body, ()))
+    mutation = f"DELETE FROM {qualified(root.relation)} AS {alias}{where}{returning}"
     return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls)
 
 
