@@ -198,3 +198,17 @@ def test_column_privileges_with_representation(rest: Rest) -> None:
     assert r.status_code == 204
     r = rest.get("/accounts", role="anon", select="secret", headers=h)
     assert r.status_code == 403 and r.json()["code"] == "42501"
+
+
+def test_miss_refreshes_a_stale_cache_without_event_triggers(rest: Rest) -> None:
+    import time
+
+    name = "t_" + uuid.uuid4().hex[:8]
+    rest.sql("alter event trigger pgrst_ddl_watch disable")
+    try:
+        rest.sql(f"create table {name} (id int primary key)")
+        time.sleep(2.2)
+        assert rest.get(f"/{name}", role="service_role").status_code == 200
+    finally:
+        rest.sql("alter event trigger pgrst_ddl_watch enable")
+        rest.sql(f"drop table if exists {name}")

@@ -130,7 +130,7 @@ class RestApp:
         try:
             action = plan_action(req, cache, body, options)
         except errors.ApiError as err:
-            if err.code not in _RETRY_CODES or not entry.reloading:
+            if err.code not in _RETRY_CODES or not entry.refresh_on_miss():
                 raise
             await entry.wait_reload()
             assert entry.cache is not None

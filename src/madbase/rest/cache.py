@@ -34,6 +34,7 @@ class ProjectSchema:
         self._listener: asyncpg.Connection[Any] | None = None
         self._pool: asyncpg.Pool | None = None
         self._listen_tried = 0.0
+        self._loaded_at = 0.0
 
     async def get(self, pool: asyncpg.Pool) -> SchemaCache:
         cache = self.cache
@@ -48,6 +49,16 @@ class ProjectSchema:
                 await self._load()
         assert self.cache is not None
         return self.cache
+
+    def refresh_on_miss(self) -> bool:
+        """A name missed: reload now unless a reload is running or the snapshot is under 2 s old (catches DDL
+        when no event trigger could be installed). True when a reload is (now) in progress."""
+        if self.reloading:
+            return True
+        if time.monotonic() - self._loaded_at < 2.0:
+            return False
+        self.schedule_reload()
+        return True
 
     @property
     def reloading(self) -> bool:
@@ -64,6 +75,7 @@ class ProjectSchema:
         self._version += 1
         async with self._pool.acquire() as conn:
             self.cache = await introspect(conn, self.schemas, self._version)
+        self._loaded_at = time.monotonic()
         log.info("schema_cache_loaded", project_ref=self.project.ref, version=self._version,
                  relations=len(self.cache.tables), functions=len(self.cache.functions))
 

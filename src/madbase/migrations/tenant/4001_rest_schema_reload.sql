@@ -32,8 +32,15 @@ begin
   end loop;
 end $$;
 
-drop event trigger if exists pgrst_ddl_watch;
-create event trigger pgrst_ddl_watch on ddl_command_end execute procedure extensions.pgrst_ddl_watch();
-
-drop event trigger if exists pgrst_drop_watch;
-create event trigger pgrst_drop_watch on sql_drop execute procedure extensions.pgrst_drop_watch();
+-- Event triggers need a superuser; without one the cache still reloads on an explicit NOTIFY.
+do $$
+begin
+  if (select rolsuper from pg_roles where rolname = current_user) then
+    drop event trigger if exists pgrst_ddl_watch;
+    create event trigger pgrst_ddl_watch on ddl_command_end execute procedure extensions.pgrst_ddl_watch();
+    drop event trigger if exists pgrst_drop_watch;
+    create event trigger pgrst_drop_watch on sql_drop execute procedure extensions.pgrst_drop_watch();
+  else
+    raise notice 'not a superuser: schema cache reloads only on NOTIFY pgrst';
+  end if;
+end $$;
