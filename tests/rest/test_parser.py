@@ -113,3 +113,11 @@ def test_rpc_args_are_not_filters() -> None:
     q = parse_query([("a", "1"), ("b", "{1,2}"), ("c", "eq.3")], arg_names={"a", "b"})
     assert q.args == [("a", "1"), ("b", "{1,2}")]
     assert q.conditions[()] == [Filter(Field("c"), OpExpr("eq", "3"))]
+
+
+def test_nesting_is_bounded() -> None:
+    for fn in (lambda: parse_logic("or", False, "(" + "and(" * 500 + "a.eq.1" + ")" * 500 + ")"),
+               lambda: parse_select("a(" * 500 + "b" + ")" * 500)):
+        with pytest.raises(ApiError) as info:
+            fn()
+        assert info.value.code == "PGRST100"

@@ -45,12 +45,24 @@ class _Fail(Exception):
         self.details = details
 
 
+MAX_DEPTH = 40  # nesting of embeds and logic trees; deeper input is refused rather than recursed into
+
+
 class Cursor:
-    __slots__ = ("i", "s")
+    __slots__ = ("depth", "i", "s")
 
     def __init__(self, s: str) -> None:
         self.s = s
         self.i = 0
+        self.depth = 0
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Fail(f"nesting deeper than {MAX_DEPTH} levels")
+
+    def leave(self) -> None:
+        self.depth -= 1
 
     def eof(self) -> bool:
         return self.i >= len(self.s)
@@ -217,10 +229,12 @@ def _embed(cur: Cursor, name: str, alias: str | None, spread: bool) -> SelectEmb
         else:
             cur.fail('"(" after embedding hint')
     cur.expect("(")
+    cur.enter()
     items: tuple[SelectItem, ...] = ()
     if cur.peek() != ")":
         items = _select_items(cur, nested=True)
     cur.expect(")")
+    cur.leave()
     return SelectEmbed(name, alias, hint, join, spread, items or STAR)
 
 
@@ -348,12 +362,14 @@ def _logic_value(cur: Cursor) -> str:
 
 def _logic_items(cur: Cursor) -> tuple[Condition, ...]:
     cur.expect("(")
+    cur.enter()
     items: list[Condition] = []
     while True:
         items.append(_logic_item(cur))
         if cur.take(","):
             continue
         cur.expect(")")
+        cur.leave()
         return tuple(items)
 
 
