@@ -12,6 +12,7 @@ from tests.rest.conftest import Rest
     "select=meta->%00", "tags=cs.notanarray", "during=ov.garbage", "search=fts(nonexistent_cfg).x",
     "order=meta->0.desc", "id=in.()", "select=*,authors!nope(*)", "select=%22%22", "id=like(any).notarray",
     "select=id,comments(id)&comments.limit=5&comments.offset=2&comments.order=nope",
+    "select=meta->99999999999999999999999", "select=meta->-99999999999", "order=meta->>99999999999999.desc",
 ])
 def test_never_500(rest: Rest, qs: str) -> None:
     r = rest.client.get(f"{rest.url}/posts?{qs}", headers=rest.headers())

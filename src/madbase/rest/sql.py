@@ -86,7 +86,7 @@ def field_expr(alias: str, fld: Field, params: Params, columns: dict[str, Column
     else:
         expr = f"{alias}.{quote_ident(fld.name)}"
     for op in fld.path:
-        key = params.add(int(op.key)) + "::int4" if op.index else params.add(op.key) + "::text"
+        key = params.add(op.key) + ("::text::int4" if op.index else "::text")
         expr = f"{expr}{op.arrow}{key}"
     return expr
 
