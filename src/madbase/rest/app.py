@@ -174,8 +174,6 @@ class RestApp:
             response = rb.response
         except asyncpg.PostgresError as exc:
             raise errors.from_pg(exc, authenticated) from None
-        except asyncpg.DataError as exc:  # a value the driver could not encode: the client's input
-            raise errors.ApiError(400, "22023", str(exc)) from None
         except (asyncpg.InterfaceError, OSError) as exc:
             log.warning("database_client_error", project_ref=ctx.project.ref, error=str(exc))
             raise errors.ApiError(503, "PGRST001", "Database client error. Retrying the connection.") from None
