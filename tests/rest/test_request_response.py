@@ -86,3 +86,8 @@ def test_sqlstate_table() -> None:
     err = from_pg(Exc(), True)
     assert (err.status, err.code, err.message, err.hint) == (402, "X1", "m", "h")
     assert err.headers == [(b"x-a", b"b")]
+
+
+def test_offset_at_total_is_partial_not_416() -> None:
+    assert range_status(4, 0, 4) == 206
+    assert range_status(0, 0, 0) == 200

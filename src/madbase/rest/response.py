@@ -26,7 +26,7 @@ class Response:
 def range_status(offset: int, page: int, total: int | None) -> int:
     if total is None:
         return 200
-    if offset > total or (offset > 0 and offset == total and page == 0 and total > 0):
+    if offset > total:
         return 416
     if page < total:
         return 206
