@@ -194,6 +194,7 @@ def main() -> None:
         # get_pk: ROUNDS rounds of (MadBase, bare app, pgbench) back to back per connection count; ratios are
         # taken within each round (the machine is shared and noisy), then the median is reported.
         rounds: dict[int, list[tuple[dict[str, float], float, float]]] = {c: [] for c in CONNS}
+        bare_lat: dict[int, list[dict[str, float]]] = {c: [] for c in CONNS}
         if "get_pk" in SCENARIOS:
             parts: dict[str, str] = {}
             port = 0
@@ -219,7 +220,9 @@ def main() -> None:
                     tps = bare_rps = 0.0
                     if port:
                         wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, 2)
-                        bare_rps = wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, DUR)["rps"]
+                        b = wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, DUR)
+                        bare_rps = b["rps"]
+                        bare_lat[c].append(b)
                         tps = pgbench(parts, c, claims_json, DUR, statement)
                     rounds[c].append((mine, tps, bare_rps))
         print(f"\nMadBase /rest/v1 benchmark — {DUR}s per point, wrk -t2, JWT (authenticated), "
@@ -238,6 +241,10 @@ def main() -> None:
                       f"{med(t for _, t, _ in runs):>13.0f}{med(b for _, _, b in runs):>12.0f}"
                       f"{med(r['rps'] / t if t else 0 for r, t, _ in runs):>10.2f}"
                       f"{med(r['rps'] / b if b else 0 for r, _, b in runs):>8.2f}")
+        for c, lats in bare_lat.items():
+            if lats:
+                print(f"{'bare app':<14}{c:>6}{med(b['rps'] for b in lats):>10.0f}{med(b['p50'] for b in lats):>9.2f}"
+                      f"{med(b['p99'] for b in lats):>9.2f}{'':>8}  (median of {len(lats)} rounds)")
         for name, c, r in results:
             print(f"{name:<14}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>8.0f}"
                   f"{'-':>13}{'-':>12}{'-':>10}{'-':>8}")
