@@ -92,3 +92,4 @@ create table accounts (id serial primary key, name text, secret text default 's3
 revoke all on accounts from anon, authenticated;
 grant select (id, name), insert (name), update (name) on accounts to authenticated;
 grant usage on sequence accounts_id_seq to authenticated;
+create function shout(text) returns text language sql immutable as 'select upper($1)';

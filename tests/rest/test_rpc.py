@@ -97,3 +97,11 @@ def test_params_single_object(rest: Rest) -> None:
     assert r.status_code == 200 and r.json() == ["a", "b"]
     r = rest.request("POST", "/rpc/keys_of", json={"payload": {"z": 1}})
     assert r.json() == ["z"]
+
+
+def test_rpc_form_and_raw_text_bodies(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/add", content="a=2&b=40",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json() == 42
+    r = rest.request("POST", "/rpc/shout", content="quiet please", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200 and r.json() == "QUIET PLEASE"

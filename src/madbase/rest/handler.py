@@ -270,14 +270,24 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
     else:
         q = parse_query(split_query(req.query))
         data: Any = {}
-        if body.strip():
+        if req.content_type == "application/x-www-form-urlencoded":
+            data = dict(split_query(body.decode("utf-8", "replace")))
+            body = jsonutil.dumps(data)
+        elif req.content_type in ("text/plain", "application/octet-stream", "text/xml") and body:
+            raw = [f for f in overloads if f.single_unnamed]
+            if raw:  # the whole body is the one unnamed text/bytea/xml argument
+                fn = raw[0]
+                data = None
+        elif body.strip():
             try:
                 data = jsonutil.loads(body)
             except jsonutil.JSONDecodeError:
                 raise errors.invalid_body() from None
         keys_set = set(data) if isinstance(data, dict) else set()
         single = [f for f in overloads if len(f.params) == 1 and f.params[0].type in ("json", "jsonb")]
-        if req.prefer.get("params") == "single-object" and single:
+        if data is None:
+            pass  # raw body for a single unnamed text/bytea/xml parameter, chosen above
+        elif req.prefer.get("params") == "single-object" and single:
             # legacy `Prefer: params=single-object`: the whole body is the one json argument, whatever its name
             fn = single[0]
             keys_set = {fn.params[0].name} if fn.params[0].name else set()
