@@ -93,3 +93,4 @@ revoke all on accounts from anon, authenticated;
 grant select (id, name), insert (name), update (name) on accounts to authenticated;
 grant usage on sequence accounts_id_seq to authenticated;
 create function shout(text) returns text language sql immutable as 'select upper($1)';
+create function sum_all(variadic xs int[]) returns int language sql immutable as 'select sum(x)::int from unnest(xs) x';

@@ -105,3 +105,9 @@ def test_rpc_form_and_raw_text_bodies(rest: Rest) -> None:
     assert r.status_code == 200 and r.json() == 42
     r = rest.request("POST", "/rpc/shout", content="quiet please", headers={"Content-Type": "text/plain"})
     assert r.status_code == 200 and r.json() == "QUIET PLEASE"
+
+
+def test_variadic(rest: Rest) -> None:
+    assert rest.request("POST", "/rpc/sum_all", json={"xs": [1, 2, 3]}).json() == 6
+    r = rest.client.get(rest.url + "/rpc/sum_all?xs=4&xs=5", headers=rest.headers())
+    assert r.status_code == 200 and r.json() == 9

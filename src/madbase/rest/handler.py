@@ -260,7 +260,13 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
     if readonly:
         arg_names = {p.name for f in overloads for p in f.params if p.name}
         q = parse_query(split_query(req.query), arg_names)
-        args = dict(q.args)
+        variadic = {p.name for f in overloads for p in f.params if p.variadic}
+        args: dict[str, Any] = {}
+        for k, v in q.args:
+            if k in variadic:  # `?xs=1&xs=2` is the variadic array
+                args.setdefault(k, []).append(v)
+            else:
+                args[k] = v
         fn = _choose_function(req, overloads, set(args), False)
         if fn.volatility == "v":
             raise errors.ApiError(405, "25006", "cannot execute a volatile function in a read-only transaction",

@@ -81,6 +81,7 @@ class Param:
     name: str
     type: str
     has_default: bool
+    variadic: bool = False
 
 
 @dataclass(slots=True)
@@ -345,10 +346,10 @@ def _function(r: Any, tables: dict[QName, Table]) -> Function | None:
     types: list[str] = list(r["argtypes"])
     modes: list[str] = list(r["argmodes"]) or ["i"] * len(types)
     names += [""] * (len(types) - len(names))
-    ins = [(n, t) for n, t, m in zip(names, types, modes, strict=True) if m in ("i", "b", "v")]
+    ins = [(n, t, m == "v") for n, t, m in zip(names, types, modes, strict=True) if m in ("i", "b", "v")]
     outs = [(n, t) for n, t, m in zip(names, types, modes, strict=True) if m in ("o", "b", "t")]
     ndef = int(r["ndefaults"] or 0)
-    params = tuple(Param(n, _param_type(t), i >= len(ins) - ndef) for i, (n, t) in enumerate(ins))
+    params = tuple(Param(n, _param_type(t), i >= len(ins) - ndef, v) for i, (n, t, v) in enumerate(ins))
     columns: dict[str, Column] = {}
     relation: QName | None = None
     shape: Literal["void", "scalar", "composite"]

@@ -439,9 +439,11 @@ def call_parts(fn: Function, arg_names: Sequence[str], params: Params, payload: 
         return "", f"{target}()"
     p = params.add(payload or "{}")
     types = {prm.name: prm.type for prm in fn.params}
+    variadic = {prm.name for prm in fn.params if prm.variadic}
     a = quote_ident("pgrst_args")
     defs = ", ".join(f"{quote_ident(n)} {types[n]}" for n in arg_names)
-    call = f"{target}({', '.join(f'{quote_ident(n)} := {a}.{quote_ident(n)}' for n in arg_names)})"
+    args = [("VARIADIC " if n in variadic else "") + f"{quote_ident(n)} := {a}.{quote_ident(n)}" for n in arg_names]
+    call = f"{target}({', '.join(args)})"
     return f"json_to_record({p}::json) AS {a}({defs})", call
 
 
