@@ -65,8 +65,31 @@ class Rest:
             time.sleep(0.1)
 
 
+def resync_login_password(server: MadbaseProcess) -> None:
+    """Login roles are cluster-wide and every default project's is "authenticator": a server another test
+    started on the same cluster re-set its password, and this server could no longer open connections.
+    Put this project's password back (a test-isolation workaround; see the report)."""
+    from madbase.core.control import ControlStore
+    from madbase.core.secretbox import SecretBox
+    from madbase.core.tenants import ensure_login_role
+    from tests.support.servers import MASTER_KEY
+
+    async def run() -> None:
+        pool = await asyncpg.create_pool(server.db_url, min_size=1, max_size=1)
+        try:
+            record = await ControlStore(pool, SecretBox(MASTER_KEY)).get(server.project_ref)
+            assert record is not None
+            async with pool.acquire() as conn:
+                await ensure_login_role(conn, record.login_role, record.login_password)  # type: ignore[arg-type]
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
 @pytest.fixture(scope="session")
 def rest(server: MadbaseProcess) -> Iterator[Rest]:
+    resync_login_password(server)
     client = httpx.Client(timeout=30)
     r = Rest(server, client)
     boot = client.get(r.url + "/", headers=r.headers())  # bootstraps the tenant (migrations, roles)
