@@ -275,6 +275,8 @@ def test_max_rows(rest: Rest) -> None:
         assert r.status_code == 206
         assert len(rest.get("/posts", select="id", limit="1").json()) == 1
         assert len(rest.get("/rpc/numbers", n="10").json()) == 2
+        r = rest.get("/posts", select="id", headers={"Prefer": "count=estimated"})
+        assert r.headers["content-range"].split("/")[1].isdigit()  # the planner's estimate (exact 4 > 2)
     finally:
         rest.sql("update madbase_control.projects set config = config - 'db_max_rows'")
         deadline = time.time() + 10

@@ -55,6 +55,7 @@ class RestApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.registry = SchemaRegistry()
+        self._openapi: dict[tuple[int, str, str], bytes] = {}  # per cache snapshot, schema and host
         default = runtime.settings.db_schemas
         self._default_schemas = tuple(s.strip() for s in default.split(",") if s.strip()) or ("public",)
 
@@ -124,7 +125,12 @@ class RestApp:
         if not req.target:
             if method not in ("GET", "HEAD"):
                 raise errors.bad_method(method)
-            doc = openapi_document(cache, req.schema, headers.get("host", ""), PREFIX)
+            key = (id(cache), req.schema, headers.get("host", ""))
+            doc = self._openapi.get(key)
+            if doc is None:
+                if len(self._openapi) > 32:
+                    self._openapi.clear()
+                doc = self._openapi[key] = openapi_document(cache, req.schema, key[2], PREFIX)
             return Response(200, doc, [(b"content-type", OPENAPI_CT)])
         started = time.perf_counter()
         try:
@@ -252,7 +258,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = None) -> Response:
     total: int | None = row["total"] if action.count else None
-    if planned is not None:
+    if planned is not None and (action.estimate_above is None or (total or 0) > action.estimate_above):
         total = planned
     page: int = row["page"] or 0
     body_text: bytes | None = row["body"]

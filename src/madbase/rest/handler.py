@@ -41,6 +41,7 @@ class Action:
     rollback: bool = False
     count: bool = False
     planned: sql.Statement | None = None  # EXPLAIN giving the total for count=planned
+    estimate_above: int | None = None  # count=estimated: use the plan's estimate when exact > this
 
 
 def plan_action(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions) -> Action:
@@ -99,12 +100,17 @@ def _plan_read(req: ApiRequest, planner: Planner, table: Table, q: QueryParams) 
     offset = _apply_range(req, q, planner.options.max_rows)
     root = planner.read(table.qname, table.name, table.columns, q)
     count = req.prefer.get("count")
-    planned = count == "planned"
+    # estimated: the exact count up to db-max-rows, the planner's estimate beyond it (PostgREST's rule)
+    planned = count == "planned" or (count == "estimated" and planner.options.max_rows is not None)
     stmt = sql.read_statement(root, count=count is not None and not planned, strip_nulls=req.media.strip_nulls,
                               head=req.method == "HEAD")
     action = _common(req, Action(stmt, True, "read", offset=offset))
     if planned:
         action.planned = sql.planned_count_statement(root)
+        if count == "estimated":  # keep the exact count too; the response picks
+            action.statement = sql.read_statement(root, count=True, strip_nulls=req.media.strip_nulls,
+                                                  head=req.method == "HEAD")
+            action.estimate_above = planner.options.max_rows
     return action
 
 
