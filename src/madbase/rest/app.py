@@ -55,7 +55,6 @@ class RestApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.registry = SchemaRegistry()
-        self._openapi: dict[tuple[int, str, str], bytes] = {}  # per cache snapshot, schema and host
         default = runtime.settings.db_schemas
         self._default_schemas = tuple(s.strip() for s in default.split(",") if s.strip()) or ("public",)
 
@@ -125,12 +124,12 @@ class RestApp:
         if not req.target:
             if method not in ("GET", "HEAD"):
                 raise errors.bad_method(method)
-            key = (id(cache), req.schema, headers.get("host", ""))
-            doc = self._openapi.get(key)
+            key = ("openapi", req.schema, headers.get("host", ""))
+            doc = cache.memo.get(key)
             if doc is None:
-                if len(self._openapi) > 32:
-                    self._openapi.clear()
-                doc = self._openapi[key] = openapi_document(cache, req.schema, key[2], PREFIX)
+                if len(cache.memo) > 32:
+                    cache.memo.clear()
+                doc = cache.memo[key] = openapi_document(cache, req.schema, key[2], PREFIX)
             return Response(200, doc, [(b"content-type", OPENAPI_CT)])
         started = time.perf_counter()
         try:

@@ -112,6 +112,7 @@ class SchemaCache:
     functions: dict[QName, list[Function]] = field(default_factory=dict)
     version: int = 0
     computed: dict[QName, dict[str, Column]] = field(default_factory=dict)  # computed fields per relation
+    memo: dict[tuple[str, ...], bytes] = field(default_factory=dict)  # derived documents (OpenAPI) of this snapshot
 
     def table(self, schema: str, name: str) -> Table | None:
         t = self.tables.get((schema, name))
