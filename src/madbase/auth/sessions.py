@@ -1,0 +1,177 @@
+"""Sessions, refresh-token rotation and the Session JSON (GoTrue's token issuing rules).
+
+A session is a row in auth.sessions with its AMR claims in auth.mfa_amr_claims and a chain of refresh
+tokens in auth.refresh_tokens (only SHA-256 digests stored). Refresh locks the session row, so two
+concurrent refreshes of one token serialise: the second sees the token revoked with its child active and
+gets that same child back (never a second live branch).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from madbase.auth import tokens, users
+from madbase.auth.errors import AuthError
+from madbase.auth.http import Req
+from madbase.core.types import DbConn
+
+
+async def _amr(conn: DbConn, session_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch("select authentication_method, updated_at from auth.mfa_amr_claims "
+                            "where session_id = $1 order by updated_at desc", session_id)
+    return [{"method": r["authentication_method"], "timestamp": int(r["updated_at"].timestamp())} for r in rows]
+
+
+async def add_amr(conn: DbConn, session_id: uuid.UUID, method: str) -> None:
+    await conn.execute(
+        """insert into auth.mfa_amr_claims (session_id, created_at, updated_at, authentication_method, id)
+           values ($1, now(), now(), $2, $3)
+           on conflict (session_id, authentication_method) do update set updated_at = now()""",
+        session_id, method, uuid.uuid4())
+
+
+async def new_refresh_token(conn: DbConn, req: Req, session_id: uuid.UUID, user_id: uuid.UUID,
+                             parent: str | None) -> str:
+    row_id: int = await conn.fetchval("select nextval('auth.refresh_tokens_id_seq')")
+    token = tokens.refresh_token_for(req.ctx.project.record.jwt_secret, str(session_id), row_id)
+    await conn.execute(
+        """insert into auth.refresh_tokens (instance_id, id, token, user_id, revoked, created_at, updated_at, parent,
+             session_id) values ('00000000-0000-0000-0000-000000000000', $1, $2, $3, false, now(), now(), $4, $5)""",
+        row_id, tokens.token_digest(token), str(user_id), parent, session_id)
+    return token
+
+
+def _ip(req: Req) -> str | None:
+    ip = req.ctx.client_ip
+    return ip if ip and ip != "unknown" else None
+
+
+async def create_session(conn: DbConn, req: Req, user_id: uuid.UUID, method: str, *, aal: str = "aal1",
+                         factor_id: uuid.UUID | None = None,
+                         extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A new session with one AMR method and its first refresh token; returns the Session JSON."""
+    session_id = uuid.uuid4()
+    try:
+        await conn.execute(
+            """insert into auth.sessions (id, user_id, created_at, updated_at, factor_id, aal, refreshed_at, user_agent,
+                 ip) values ($1, $2, now(), now(), $3, $4::auth.aal_level, now() at time zone 'utc', $5, $6::inet)""",
+            session_id, user_id, factor_id, aal, req.user_agent, _ip(req))
+    except asyncpg.DataError:
+        await conn.execute(
+            """insert into auth.sessions (id, user_id, created_at, updated_at, factor_id, aal, refreshed_at,
+                 user_agent) values ($1, $2, now(), now(), $3, $4::auth.aal_level, now() at time zone 'utc', $5)""",
+            session_id, user_id, factor_id, aal, req.user_agent)
+    await add_amr(conn, session_id, method)
+    await conn.execute("update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1", user_id)
+    await conn.execute("update auth.identities set last_sign_in_at = now() where user_id = $1", user_id)
+    refresh = await new_refresh_token(conn, req, session_id, user_id, None)
+    return await session_json(conn, req, user_id, session_id, aal, refresh, extra)
+
+
+async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: uuid.UUID, aal: str,
+                       refresh_token: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    row = await users.load(conn, user_id)
+    if row is None:
+        raise AuthError("user_not_found", "User not found")
+    user = users.user_json(row)
+    amr = await _amr(conn, session_id)
+    lifetime = req.config.jwt_exp
+    claims = tokens.access_token_claims(user=user, session_id=str(session_id), aal=aal, amr=amr,
+                                        issuer=req.issuer, lifetime=lifetime)
+    access = tokens.sign_access_token(claims, req.ctx.project.record.jwt_secret)
+    out: dict[str, Any] = {"access_token": access, "token_type": "bearer", "expires_in": lifetime,
+                           "expires_at": claims["exp"], "refresh_token": refresh_token, "user": user}
+    if extra:
+        out.update(extra)
+    return out
+
+
+async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any]:
+    """GoTrue's RefreshTokenGrant with rotation and the reuse interval."""
+    digest = tokens.token_digest(token)
+    row = await conn.fetchrow("select session_id from auth.refresh_tokens where token = $1", digest)
+    if row is None:
+        raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+    session_id: uuid.UUID | None = row["session_id"]
+    if session_id is None:
+        raise AuthError("session_not_found", "Invalid Refresh Token: No Valid Session Found", status=400)
+    session = await conn.fetchrow("select * from auth.sessions where id = $1 for update", session_id)
+    if session is None:
+        raise AuthError("session_not_found", "Invalid Refresh Token: No Valid Session Found", status=400)
+    current = await conn.fetchrow("select id, revoked, updated_at, user_id from auth.refresh_tokens where token = $1",
+                                  digest)
+    if current is None:
+        raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+    user_id: uuid.UUID = session["user_id"]
+    user = await conn.fetchrow("select banned_until, deleted_at from auth.users where id = $1", user_id)
+    if user is None or user["deleted_at"] is not None:
+        raise AuthError("user_not_found", "Invalid Refresh Token: User Not Found", status=400)
+    if users.is_banned(user):
+        raise AuthError("user_banned", "Invalid Refresh Token: User Banned")
+    not_after = session["not_after"]
+    if not_after is not None and not_after < users.now():
+        raise AuthError("session_expired", "Invalid Refresh Token: Session Expired")
+    aal: str = session["aal"] or "aal1"
+    issued: str | None = None
+    if current["revoked"]:
+        active = await conn.fetchrow(
+            "select id, parent from auth.refresh_tokens where session_id = $1 and revoked = false "
+            "order by id desc limit 1", session_id)
+        interval = timedelta(seconds=req.config.refresh_token_reuse_interval)
+        if active is not None and active["parent"] == digest:
+            issued = tokens.refresh_token_for(req.ctx.project.record.jwt_secret, str(session_id), active["id"])
+        elif current["updated_at"] + interval >= users.now():
+            issued = None  # inside the reuse interval: a fresh child below
+        else:
+            if req.config.refresh_token_rotation_enabled:
+                await conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() "
+                                   "where session_id = $1 and revoked = false", session_id)
+            raise AuthError("refresh_token_already_used", "Invalid Refresh Token: Already Used")
+    else:
+        await conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1",
+                           current["id"])
+    if issued is None:
+        issued = await new_refresh_token(conn, req, session_id, user_id, digest)
+    await conn.execute("update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now(), "
+                       "user_agent = $2 where id = $1", session_id, req.user_agent)
+    return await session_json(conn, req, user_id, session_id, aal, issued)
+
+
+async def require_session(conn: DbConn, req: Req) -> tuple[uuid.UUID, uuid.UUID | None, asyncpg.Record]:
+    """The bearer's user (must exist) and session (if the token names one, it must exist); GoTrue's rules."""
+    claims = req.ctx.auth.claims
+    sub = claims.get("sub")
+    uid = users.parse_uuid(sub) if isinstance(sub, str) else None
+    if uid is None:
+        raise AuthError("bad_jwt", "invalid claim: missing sub claim")
+    user = await users.load(conn, uid)
+    if user is None:
+        raise AuthError("user_not_found", "User from sub claim in JWT does not exist", status=403)
+    sid_raw = claims.get("session_id")
+    sid: uuid.UUID | None = None
+    if isinstance(sid_raw, str) and sid_raw:
+        sid = users.parse_uuid(sid_raw)
+        exists = sid is not None and await conn.fetchval("select 1 from auth.sessions where id = $1", sid)
+        if not exists:
+            raise AuthError("session_not_found", "Session from session_id claim in JWT does not exist")
+    return uid, sid, user
+
+
+async def logout(conn: DbConn, user_id: uuid.UUID, session_id: uuid.UUID | None, scope: str) -> None:
+    if scope == "local":
+        if session_id is not None:
+            await conn.execute("delete from auth.sessions where id = $1", session_id)
+    elif scope == "others":
+        await conn.execute("delete from auth.sessions where user_id = $1 and id is distinct from $2",
+                           user_id, session_id)
+    else:
+        await conn.execute("delete from auth.sessions where user_id = $1", user_id)
+
+
+def now_unix() -> int:
+    return int(time.time())
