@@ -91,8 +91,8 @@ async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: u
     return out
 
 
-async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any]:
-    """GoTrue's RefreshTokenGrant with rotation and the reuse interval."""
+async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthError:
+    """GoTrue's RefreshTokenGrant with rotation and the reuse interval (an error to commit-then-raise)."""
     digest = tokens.token_digest(token)
     row = await conn.fetchrow("select session_id from auth.refresh_tokens where token = $1", digest)
     if row is None:
@@ -129,9 +129,10 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any]:
             issued = None  # inside the reuse interval: a fresh child below
         else:
             if req.config.refresh_token_rotation_enabled:
-                await conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() "
-                                   "where session_id = $1 and revoked = false", session_id)
-            raise AuthError("refresh_token_already_used", "Invalid Refresh Token: Already Used")
+                # Reuse outside the interval means the token leaked: end the whole session (its token family).
+                await conn.execute("delete from auth.sessions where id = $1", session_id)
+            # Returned, not raised: the caller commits the revocation before answering with the error.
+            return AuthError("refresh_token_already_used", "Invalid Refresh Token: Already Used")
     else:
         await conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1",
                            current["id"])

@@ -91,7 +91,10 @@ async def _refresh(req: Req) -> Resp:
     if not isinstance(token, str) or not token:
         raise OAuthError("invalid_request", "refresh_token required")
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        return json_resp(await sessions.refresh(conn, req, token))
+        result = await sessions.refresh(conn, req, token)
+    if isinstance(result, AuthError):
+        raise result
+    return json_resp(result)
 
 
 async def _pkce(req: Req) -> Resp:

@@ -1,0 +1,270 @@
+"""Signup, password and refresh grants, /user, logout, anonymous sign-in, claims and error shapes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+import bcrypt
+import jwt
+import pytest
+
+from madbase.core.db import SET_GUCS_SQL, request_gucs
+from madbase.core.jwt import sign_hs256
+from tests.auth.conftest import AuthEnv, new_email
+
+PASSWORD = "secret-pass-1"
+
+
+def claims(auth: AuthEnv, token: str) -> dict[str, Any]:
+    decoded: dict[str, Any] = jwt.decode(token, auth.server.jwt_secret, algorithms=["HS256"],
+                                         options={"verify_aud": False})
+    return decoded
+
+
+async def test_signup_autoconfirm_returns_session_with_gotrue_claims(auth: AuthEnv) -> None:
+    email = new_email()
+    before = int(time.time())
+    s = await auth.signup(email, data={"name": "Ada"})
+    assert s["token_type"] == "bearer" and s["expires_in"] == 3600
+    assert s["expires_at"] >= before + 3600
+    user = s["user"]
+    assert user["email"] == email and user["phone"] == "" and user["aud"] == "authenticated"
+    assert user["role"] == "authenticated" and user["is_anonymous"] is False
+    assert user["user_metadata"] == {"name": "Ada"}
+    assert user["app_metadata"] == {"provider": "email", "providers": ["email"]}
+    assert user["email_confirmed_at"] and user["confirmed_at"] and user["last_sign_in_at"]
+    [identity] = user["identities"]
+    assert identity["provider"] == "email" and identity["id"] == user["id"] and identity["user_id"] == user["id"]
+    assert identity["identity_data"]["email"] == email and identity["identity_id"] != user["id"]
+    c = claims(auth, s["access_token"])
+    assert list(c) == ["aud", "exp", "iat", "iss", "sub", "email", "phone", "app_metadata", "user_metadata",
+                       "role", "aal", "amr", "session_id", "is_anonymous"]
+    assert c["aud"] == "authenticated" and c["sub"] == user["id"] and c["role"] == "authenticated"
+    assert c["aal"] == "aal1" and c["amr"][0]["method"] == "password" and c["is_anonymous"] is False
+    assert c["iss"] == auth.url and c["exp"] - c["iat"] == 3600
+    assert jwt.get_unverified_header(s["access_token"])["alg"] == "HS256"
+
+
+async def test_error_shapes_new_and_legacy(auth: AuthEnv) -> None:
+    email = new_email()
+    await auth.signup(email)
+    r = await auth.post("/signup", {"email": email, "password": PASSWORD})
+    assert r.status_code == 422
+    assert r.json() == {"code": "user_already_exists", "message": "User already registered"}
+    assert r.headers["x-supabase-api-version"] == "2024-01-01"
+    legacy = await auth.client.post("/signup", json={"email": email, "password": PASSWORD},
+                                    headers=auth.headers(legacy=True))
+    assert legacy.status_code == 422
+    assert legacy.json() == {"code": 422, "error_code": "user_already_exists", "msg": "User already registered"}
+    assert legacy.headers["x-sb-error-code"] == "user_already_exists"
+    bad = await auth.client.post("/signup", content=b"{nope", headers=auth.headers())
+    assert bad.status_code == 400 and bad.json()["code"] == "bad_json"
+
+
+async def test_weak_password_and_validation(auth: AuthEnv) -> None:
+    r = await auth.post("/signup", {"email": new_email(), "password": "123"})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["code"] == "weak_password" and body["weak_password"] == {"reasons": ["length"]}
+    r = await auth.post("/signup", {"email": "not-an-email", "password": PASSWORD})
+    assert r.status_code == 400 and r.json()["code"] == "validation_failed"
+    r = await auth.post("/signup", {"email": new_email()})
+    assert r.status_code == 400 and r.json()["message"] == "Signup requires a valid password"
+
+
+async def test_password_rules_per_project(auth: AuthEnv) -> None:
+    await auth.set_config(password_min_length=10, password_required_characters=["0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"])
+    try:
+        r = await auth.post("/signup", {"email": new_email(), "password": "abcdefghijk"})
+        assert r.status_code == 422 and r.json()["weak_password"]["reasons"] == ["characters"]
+        r = await auth.post("/signup", {"email": new_email(), "password": "abc"})
+        assert r.json()["weak_password"]["reasons"] == ["length", "characters"]
+        await auth.signup(password="Abcdefghij1")
+    finally:
+        await auth.set_config()
+
+
+async def test_password_grant(auth: AuthEnv) -> None:
+    email = new_email()
+    await auth.signup(email)
+    r = await auth.post("/token?grant_type=password", {"email": email.upper(), "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["email"] == email and "weak_password" not in r.json()
+    for body in ({"email": email, "password": "wrong-password"}, {"email": new_email(), "password": PASSWORD}):
+        r = await auth.post("/token?grant_type=password", body)
+        assert r.status_code == 400
+        assert r.json() == {"code": "invalid_credentials", "message": "Invalid login credentials"}
+    r = await auth.post("/token?grant_type=nope", {})
+    assert r.status_code == 400
+
+
+async def test_bcrypt_hash_verifies_and_is_rehashed(auth: AuthEnv) -> None:
+    email = new_email()
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    r = await auth.post("/admin/users", {"email": email, "password_hash": legacy, "email_confirm": True},
+                        service=True)
+    assert r.status_code == 200, r.text
+    r = await auth.post("/token?grant_type=password", {"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        stored = await conn.fetchval("select encrypted_password from auth.users where email = $1", email)
+    finally:
+        await conn.close()
+    assert stored.startswith("$argon2id$")
+    r = await auth.post("/token?grant_type=password", {"email": email, "password": PASSWORD})
+    assert r.status_code == 200
+
+
+async def test_refresh_rotation_and_reuse(auth: AuthEnv) -> None:
+    s = await auth.signup()
+    first = s["refresh_token"]
+    r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": first})
+    assert r.status_code == 200, r.text
+    second = r.json()["refresh_token"]
+    assert second != first
+    assert claims(auth, r.json()["access_token"])["session_id"] == claims(auth, s["access_token"])["session_id"]
+    # The parent reused inside the interval while its child is still current: the same child again.
+    again = await auth.post("/token?grant_type=refresh_token", {"refresh_token": first})
+    assert again.status_code == 200 and again.json()["refresh_token"] == second
+    # Rotate once more, then reuse the first token after the reuse interval: the whole session is revoked.
+    third = (await auth.post("/token?grant_type=refresh_token", {"refresh_token": second})).json()["refresh_token"]
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        await conn.execute("update auth.refresh_tokens set updated_at = now() - interval '1 hour' where revoked")
+    finally:
+        await conn.close()
+    r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": first})
+    assert r.status_code == 400 and r.json() == {"code": "refresh_token_already_used",
+                                                  "message": "Invalid Refresh Token: Already Used"}
+    r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": third})
+    assert r.status_code == 400 and r.json()["code"] == "refresh_token_not_found"
+    assert (await auth.get("/user", s["access_token"])).json()["code"] == "session_not_found"
+    r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": "not-a-token"})
+    assert r.status_code == 400 and r.json()["code"] == "refresh_token_not_found"
+    r = await auth.post("/token?grant_type=refresh_token", {})
+    assert r.status_code == 400 and r.json() == {"error": "invalid_request",
+                                                  "error_description": "refresh_token required"}
+
+
+async def test_concurrent_refresh_yields_one_live_token(auth: AuthEnv) -> None:
+    s = await auth.signup()
+    results = await asyncio.gather(*[
+        auth.post("/token?grant_type=refresh_token", {"refresh_token": s["refresh_token"]}) for _ in range(8)])
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    assert len({r.json()["refresh_token"] for r in results}) == 1
+    sid = claims(auth, s["access_token"])["session_id"]
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        live = await conn.fetchval("select count(*) from auth.refresh_tokens where session_id = $1 and not revoked",
+                                   sid)
+        sessions = await conn.fetchval("select count(*) from auth.sessions where user_id = $1::uuid",
+                                       s["user"]["id"])
+    finally:
+        await conn.close()
+    assert live == 1 and sessions == 1
+
+
+async def test_get_and_update_user(auth: AuthEnv) -> None:
+    s = await auth.signup(data={"a": 1, "b": 2})
+    token = s["access_token"]
+    r = await auth.get("/user", token)
+    assert r.status_code == 200 and r.json()["id"] == s["user"]["id"]
+    r = await auth.client.put("/user", json={"data": {"b": None, "c": 3}}, headers=auth.headers(token))
+    assert r.status_code == 200 and r.json()["user_metadata"] == {"a": 1, "c": 3}
+    r = await auth.client.put("/user", json={"password": PASSWORD}, headers=auth.headers(token))
+    assert r.status_code == 422 and r.json()["code"] == "same_password"
+    r = await auth.client.put("/user", json={"password": "another-pass-2"}, headers=auth.headers(token))
+    assert r.status_code == 200
+    r = await auth.post("/token?grant_type=password", {"email": s["user"]["email"], "password": "another-pass-2"})
+    assert r.status_code == 200
+    new = new_email()
+    r = await auth.client.put("/user", json={"email": new}, headers=auth.headers(token))
+    assert r.status_code == 200 and r.json()["email"] == new  # autoconfirm: applied at once
+
+
+async def test_user_endpoint_auth_errors(auth: AuthEnv) -> None:
+    r = await auth.client.get("/user", headers={"apikey": auth.server.anon_key, "X-Supabase-Api-Version": "2024-01-01"})
+    assert r.status_code == 401 and r.json()["code"] == "no_authorization"
+    r = await auth.get("/user")
+    assert r.status_code == 403 and r.json()["code"] == "bad_jwt"
+    s = await auth.signup()
+    c = claims(auth, s["access_token"])
+    expired = sign_hs256({**c, "exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200},
+                         auth.server.jwt_secret)
+    r = await auth.get("/user", expired)
+    assert r.status_code == 403 and r.json()["code"] == "bad_jwt"
+    assert r.headers["x-supabase-api-version"] == "2024-01-01"
+    bogus = sign_hs256({**c, "session_id": "00000000-0000-0000-0000-000000000001"}, auth.server.jwt_secret)
+    r = await auth.get("/user", bogus)
+    assert r.status_code == 403 and r.json()["code"] == "session_not_found"
+
+
+@pytest.mark.parametrize("scope", ["local", "others", "global"])
+async def test_logout_scopes(auth: AuthEnv, scope: str) -> None:
+    email = new_email()
+    a = await auth.signup(email)
+    b = (await auth.post("/token?grant_type=password", {"email": email, "password": PASSWORD})).json()
+    r = await auth.post(f"/logout?scope={scope}", {}, token=a["access_token"])
+    assert r.status_code == 204 and r.content == b""
+    a_alive = (await auth.get("/user", a["access_token"])).status_code == 200
+    b_alive = (await auth.get("/user", b["access_token"])).status_code == 200
+    assert (a_alive, b_alive) == {"local": (False, True), "others": (True, False), "global": (False, False)}[scope]
+    if not a_alive:
+        r = await auth.get("/user", a["access_token"])
+        assert r.status_code == 403 and r.json()["code"] == "session_not_found"
+        r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": a["refresh_token"]})
+        assert r.status_code == 400 and r.json()["code"] in ("refresh_token_not_found", "session_not_found")
+
+
+async def test_anonymous_sign_in(auth: AuthEnv) -> None:
+    r = await auth.post("/signup", {"data": {"k": "v"}, "gotrue_meta_security": {}})
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["user"]["is_anonymous"] is True and s["user"]["email"] == "" and s["user"]["identities"] == []
+    c = claims(auth, s["access_token"])
+    assert c["is_anonymous"] is True and c["role"] == "authenticated" and c["amr"][0]["method"] == "anonymous"
+    await auth.set_config(external_anonymous_users_enabled=False)
+    try:
+        r = await auth.post("/signup", {"data": {}})
+        assert r.status_code == 422 and r.json()["code"] == "anonymous_provider_disabled"
+    finally:
+        await auth.set_config()
+
+
+async def test_settings_and_health(auth: AuthEnv) -> None:
+    r = await auth.client.get("/settings")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["external"]["email"] is True and body["mailer_autoconfirm"] is True
+    assert body["disable_signup"] is False and "phone_autoconfirm" in body and body["saml_enabled"] is False
+    r = await auth.client.get("/health")
+    assert r.status_code == 200 and r.json()["name"] == "GoTrue"
+    r = await auth.client.get("/.well-known/jwks.json")
+    assert r.status_code == 200 and r.json() == {"keys": []}
+
+
+async def test_rls_policy_sees_signed_in_user(auth: AuthEnv) -> None:
+    a = await auth.signup()
+    b = await auth.signup()
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        await conn.execute("""
+            create table if not exists public.auth_notes (id serial primary key, owner uuid not null, body text);
+            alter table public.auth_notes enable row level security;
+            drop policy if exists own_notes on public.auth_notes;
+            create policy own_notes on public.auth_notes for select using (owner = auth.uid());
+            grant select on public.auth_notes to authenticated;""")
+        await conn.execute("insert into public.auth_notes (owner, body) values ($1::uuid, 'a'), ($2::uuid, 'b')",
+                           a["user"]["id"], b["user"]["id"])
+        token_claims = claims(auth, a["access_token"])
+        gucs = request_gucs("authenticated", token_claims, __import__("json").dumps(token_claims))
+        async with conn.transaction():
+            await conn.execute(SET_GUCS_SQL, gucs.names, gucs.values)
+            rows = await conn.fetch("select body, auth.uid()::text as uid from public.auth_notes")
+        assert [(r["body"], r["uid"]) for r in rows] == [("a", a["user"]["id"])]
+    finally:
+        await conn.close()
