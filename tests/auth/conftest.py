@@ -25,7 +25,7 @@ from tests.support.servers import MadbaseProcess, free_port
 class Mailbox:
     messages: list[email.message.EmailMessage] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(msg, email.message.EmailMessage)
         self.messages.append(msg)
@@ -36,8 +36,8 @@ class Mailbox:
         assert part is not None
         return str(part.get_content())
 
-    async def wait_for(self, to: str, subject: str | None = None, timeout: float = 15) -> email.message.EmailMessage:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, to: str, subject: str | None = None, wait: float = 15) -> email.message.EmailMessage:
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             for msg in reversed(self.messages):
                 if msg["To"] == to and (subject is None or subject in str(msg["Subject"])):

@@ -225,5 +225,5 @@ async def test_outbox_keeps_mail_while_smtp_is_down(mail_auth: AuthEnv) -> None:
             await conn.close()
     finally:
         await auth.set_config(mailer_autoconfirm=False)
-    msg = await auth.mail.wait_for(email, timeout=20)
+    msg = await auth.mail.wait_for(email, wait=20)
     assert auth.mail.code(msg)

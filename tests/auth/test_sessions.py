@@ -76,7 +76,8 @@ async def test_weak_password_and_validation(auth: AuthEnv) -> None:
 
 
 async def test_password_rules_per_project(auth: AuthEnv) -> None:
-    await auth.set_config(password_min_length=10, password_required_characters=["0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"])
+    await auth.set_config(password_min_length=10,
+                          password_required_characters=["0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"])
     try:
         r = await auth.post("/signup", {"email": new_email(), "password": "abcdefghijk"})
         assert r.status_code == 422 and r.json()["weak_password"]["reasons"] == ["characters"]
