@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import structlog
 
-from madbase.auth import admin, config, meta, mfa, otp, signup, token, user, verify
+from madbase.auth import admin, config, meta, mfa, oauth, otp, providers, signup, token, user, verify
 from madbase.auth.errors import AuthError, OAuthError, render, render_oauth
 from madbase.auth.http import Req, Resp, parse_query
 from madbase.auth.mailer import Sender
@@ -52,6 +52,9 @@ ROUTES: tuple[Route, ...] = (
     route("POST", "/token", token.token),
     route("POST", "/verify", verify.verify_post),
     route("GET", "/verify", verify.verify_get),
+    route("GET", "/authorize", oauth.authorize),
+    route("GET", "/callback", oauth.callback),
+    route("POST", "/callback", oauth.callback),
     route("POST", "/otp", otp.otp, mails=True),
     route("POST", "/magiclink", otp.otp, mails=True),
     route("POST", "/recover", otp.recover, mails=True),
@@ -117,6 +120,7 @@ class AuthApp:
 
     async def shutdown(self) -> None:
         await self.sender.stop()
+        await providers.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

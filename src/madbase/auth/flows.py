@@ -98,10 +98,14 @@ async def create_flow_state(conn: DbConn, req: Req, method: str, provider: str =
                             user_id: uuid.UUID | None = None) -> uuid.UUID | None:
     """A PKCE flow state when the body carries a code_challenge; None for the implicit flow."""
     body = req.json()
-    challenge = body.get("code_challenge")
+    return await create_flow_state_from(conn, body.get("code_challenge"), body.get("code_challenge_method"), method,
+                                        provider, user_id)
+
+
+async def create_flow_state_from(conn: DbConn, challenge: object, raw_method: object, method: str, provider: str,
+                                 user_id: uuid.UUID | None = None) -> uuid.UUID | None:
     if not challenge:
         return None
-    raw_method = body.get("code_challenge_method")
     cc_method = str(raw_method or "").lower()
     if cc_method not in ("s256", "plain") or not isinstance(challenge, str):
         raise AuthError("validation_failed", "PKCE flow requires code_challenge_method and code_challenge")

@@ -1,14 +1,177 @@
-"""External identity providers: `grant_type=id_token` (OpenID Connect ID tokens).
+"""OAuth sign-in: GET /authorize → provider → GET|POST /callback, and POST /token?grant_type=id_token.
 
-Not implemented yet: every provider answers GoTrue's provider-not-supported error.
+State lives in auth.madbase_oauth_state (random id sent as `state`), with the client's PKCE flow state
+when it sent a code_challenge. Accounts are linked as GoTrue does: a known (provider, provider user id)
+signs in its user; otherwise a user with the same email, when the provider says the email is verified,
+gets the identity linked; otherwise a new user is created.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from madbase.auth import flows, providers, redirects, sessions, users
+from madbase.auth.config import OAuthProvider
 from madbase.auth.errors import AuthError
-from madbase.auth.http import Req, Resp
+from madbase.auth.http import Req, Resp, json_resp, redirect
+from madbase.core import jsonutil
+from madbase.core.db import internal_transaction
+from madbase.core.types import DbConn
+
+_OWN_PARAMS = {"provider", "redirect_to", "scopes", "code_challenge", "code_challenge_method", "apikey",
+               "skip_http_redirect"}
+
+
+def _provider(req: Req, name: str) -> OAuthProvider:
+    p = req.config.providers.get(name)
+    if p is None:
+        raise AuthError("validation_failed", f"Unsupported provider: provider {name} could not be found")
+    return p
+
+
+async def authorize(req: Req) -> Resp:
+    name = req.query.get("provider", "")
+    p = _provider(req, name)
+    ep = await providers.endpoints(p)
+    target = redirects.choose(req.query.get("redirect_to"), req.config)
+    state = secrets.token_urlsafe(24)
+    nonce = secrets.token_urlsafe(16) if p.kind != "github" else None
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        flow_id = await flows.create_flow_state_from(conn, req.query.get("code_challenge"),
+                                                     req.query.get("code_challenge_method"), "oauth", name)
+        await conn.execute(
+            "insert into auth.madbase_oauth_state (id, provider, redirect_to, flow_state_id, nonce) "
+            "values ($1, $2, $3, $4, $5)", state, name, target, flow_id, nonce)
+        await conn.execute("delete from auth.madbase_oauth_state where created_at < now() - interval '1 hour'")
+    scopes = " ".join(x for x in (ep.scopes, req.query.get("scopes", "").replace(",", " ")) if x)
+    params = {"client_id": p.client_id, "redirect_uri": p.redirect_uri or req.external_url + "/callback",
+              "response_type": "code", "scope": scopes, "state": state}
+    if nonce:
+        params["nonce"] = nonce
+    for key, value in req.query.items():
+        if key not in _OWN_PARAMS and key not in params:
+            params[key] = value
+    sep = "&" if "?" in ep.authorization_url else "?"
+    return redirect(ep.authorization_url + sep + urlencode(params), status=302)
+
+
+def _error_redirect(target: str, error: str, code: str, description: str) -> Resp:
+    return redirect(target + "#" + urlencode({"error": error, "error_code": code, "error_description": description}),
+                    status=302)
+
+
+async def callback(req: Req) -> Resp:
+    params = dict(req.query)
+    if req.method == "POST" and req.body:
+        from urllib.parse import parse_qsl
+        params.update(dict(parse_qsl(req.body.decode("latin-1"))))
+    state_id = params.get("state", "")
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        state = await conn.fetchrow("delete from auth.madbase_oauth_state where id = $1 "
+                                    "and created_at > now() - interval '10 minutes' returning *", state_id)
+    if state is None:
+        raise AuthError("bad_oauth_state", "OAuth callback with invalid state")
+    target: str = state["redirect_to"]
+    if params.get("error"):
+        return _error_redirect(target, params["error"], "provider_error",
+                               params.get("error_description") or "Provider returned an error")
+    code = params.get("code", "")
+    if not code:
+        return _error_redirect(target, "invalid_request", "bad_oauth_callback", "OAuth callback without a code")
+    p = _provider(req, state["provider"])
+    try:
+        ep = await providers.endpoints(p)
+        tokens = await providers.exchange_code(p, ep, code, p.redirect_uri or req.external_url + "/callback", None)
+        data = await providers.user_data(p, ep, tokens, state["nonce"])
+        async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+            uid = await link_account(conn, req, p.name, data)
+            if state["flow_state_id"] is not None:
+                auth_code = await conn.fetchval(
+                    """update auth.flow_state set user_id = $2, provider_access_token = $3, provider_refresh_token = $4,
+                         auth_code_issued_at = now(), updated_at = now() where id = $1 returning auth_code""",
+                    state["flow_state_id"], uid, tokens.get("access_token"), tokens.get("refresh_token"))
+                sep = "&" if "?" in target else "?"
+                return redirect(f"{target}{sep}{urlencode({'code': auth_code})}", status=302)
+            s = await sessions.create_session(conn, req, uid, "oauth")
+    except AuthError as err:
+        return _error_redirect(target, "server_error" if err.status >= 500 else "access_denied", err.code,
+                               err.message)
+    frag: dict[str, Any] = {"access_token": s["access_token"], "expires_at": s["expires_at"],
+                            "expires_in": s["expires_in"], "provider_token": tokens.get("access_token", ""),
+                            "refresh_token": s["refresh_token"], "token_type": "bearer"}
+    if tokens.get("refresh_token"):
+        frag["provider_refresh_token"] = tokens["refresh_token"]
+    return redirect(f"{target}#{urlencode(frag)}", status=302)
+
+
+async def link_account(conn: DbConn, req: Req, provider: str, data: providers.UserData) -> uuid.UUID:
+    """GoTrue's account linking: existing identity, else verified-email match, else a new user."""
+    identity_json = jsonutil.dumps_str(data.claims)
+    row = await conn.fetchrow("select user_id from auth.identities where provider_id = $1 and provider = $2",
+                              data.provider_id, provider)
+    if row is not None:
+        uid: uuid.UUID = row["user_id"]
+        await conn.execute("update auth.identities set identity_data = $3::jsonb, last_sign_in_at = now(), "
+                           "updated_at = now() where provider_id = $1 and provider = $2",
+                           data.provider_id, provider, identity_json)
+        user = await users.load(conn, uid)
+        if user is None or user["deleted_at"] is not None:
+            raise AuthError("user_not_found", "User not found")
+        if users.is_banned(user):
+            raise AuthError("user_banned", "User is banned")
+        return uid
+    existing = await users.find_by_email(conn, data.email) if data.email else None
+    if existing is not None:
+        if not data.email_verified:
+            raise AuthError("provider_email_needs_verification",
+                            f"Unverified email with {provider}. Verify the email with {provider} first")
+        if users.is_banned(existing):
+            raise AuthError("user_banned", "User is banned")
+        uid = existing["id"]
+        await conn.execute(
+            """insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
+                 updated_at) values ($1, $2, $3::jsonb, $4, now(), now(), now())""",
+            data.provider_id, uid, identity_json, provider)
+        await conn.execute(
+            """update auth.users set raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'::jsonb),
+                 '{providers}', (select coalesce(jsonb_agg(distinct p), '[]'::jsonb) from (
+                   select jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]'::jsonb)) as p
+                   union select $2) s)),
+               email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now() where id = $1""",
+            uid, provider)
+        return uid
+    if req.config.disable_signup:
+        raise AuthError("signup_disabled", "Signups not allowed for this instance")
+    meta = {k: v for k, v in data.claims.items() if k not in ("provider_id",)}
+    return await users.create(conn, email=data.email or None, phone=None, password_hash=None, provider=provider,
+                              user_metadata=meta, email_confirmed=data.email_verified and bool(data.email),
+                              identity_data=data.claims, provider_id=data.provider_id)
 
 
 async def id_token_grant(req: Req) -> Resp:
-    provider = req.str_field("provider")
-    raise AuthError("oauth_provider_not_supported", f"Custom OIDC provider \"{provider}\" not allowed")
+    name = req.str_field("provider")
+    id_token = req.str_field("id_token")
+    if not id_token:
+        raise AuthError("validation_failed", "id_token required")
+    p = req.config.providers.get(name)
+    if p is None or p.kind == "github":
+        raise AuthError("validation_failed", f'Custom OIDC provider "{name}" not allowed')
+    ep = await providers.endpoints(p)
+    nonce = req.str_field("nonce") or None
+    claims = await providers.verify_id_token(p, ep, id_token, nonce)
+    access_token = req.str_field("access_token")
+    at_hash = claims.get("at_hash")
+    if access_token and isinstance(at_hash, str):
+        digest = hashlib.sha256(access_token.encode()).digest()
+        import base64
+        expected = base64.urlsafe_b64encode(digest[: len(digest) // 2]).decode().rstrip("=")
+        if expected != at_hash:
+            raise AuthError("validation_failed", "Invalid access token hash")
+    data = providers.from_oidc_claims(claims)
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        uid = await link_account(conn, req, name, data)
+        return json_resp(await sessions.create_session(conn, req, uid, "oauth"))

@@ -154,6 +154,19 @@ const scenarios = {
     return { error: err(r.error), email: r.data.user?.email, hasSession: !!r.data.session }
   },
 
+  async oauthStart({ provider, storage, redirectTo }) {
+    const sb = client(process.env.ANON_KEY, { flowType: 'pkce', storage: fileStorage(storage) })
+    const r = await sb.auth.signInWithOAuth({ provider, options: { redirectTo, skipBrowserRedirect: true,
+      queryParams: { prompt: 'consent' } } })
+    return { error: err(r.error), url: r.data.url }
+  },
+
+  async idToken({ provider, token, nonce }) {
+    const r = await anon().auth.signInWithIdToken({ provider, token, nonce })
+    return { error: err(r.error), email: r.data.user?.email, hasSession: !!r.data.session,
+      providers: r.data.user?.app_metadata?.providers }
+  },
+
   async recoverStart({ email }) {
     const r = await anon().auth.resetPasswordForEmail(email, { redirectTo: 'http://app.example.com/reset' })
     return { error: err(r.error) }
