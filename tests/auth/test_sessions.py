@@ -269,3 +269,51 @@ async def test_rls_policy_sees_signed_in_user(auth: AuthEnv) -> None:
         assert [(r["body"], r["uid"]) for r in rows] == [("a", a["user"]["id"])]
     finally:
         await conn.close()
+
+
+async def test_anonymous_user_becomes_permanent_with_email(auth: AuthEnv) -> None:
+    s = (await auth.post("/signup", {"data": {}})).json()
+    email = new_email()
+    r = await auth.client.put("/user", json={"email": email, "password": "perm-pass-1"},
+                              headers=auth.headers(s["access_token"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["email"] == email and body["is_anonymous"] is False
+    assert body["app_metadata"]["providers"] == ["email"] and body["identities"][0]["provider"] == "email"
+    r = await auth.post("/token?grant_type=password", {"email": email, "password": "perm-pass-1"})
+    assert r.status_code == 200 and claims(auth, r.json()["access_token"])["is_anonymous"] is False
+
+
+async def test_admin_soft_and_hard_delete(auth: AuthEnv) -> None:
+    email = new_email()
+    created = (await auth.post("/admin/users", {"email": email, "password": PASSWORD, "email_confirm": True},
+                               service=True)).json()
+    s = (await auth.post("/token?grant_type=password", {"email": email, "password": PASSWORD})).json()
+    r = await auth.client.request("DELETE", f"/admin/users/{created['id']}", json={"should_soft_delete": True},
+                                  headers=auth.headers(service=True))
+    assert r.status_code == 200
+    got = (await auth.get(f"/admin/users/{created['id']}", service=True)).json()
+    assert got["deleted_at"] and got["email"] != email and got["identities"] == []
+    assert (await auth.get("/user", s["access_token"])).json()["code"] == "session_not_found"
+    r = await auth.post("/token?grant_type=password", {"email": email, "password": PASSWORD})
+    assert r.json()["code"] == "invalid_credentials"
+    r = await auth.client.request("DELETE", f"/admin/users/{created['id']}", json={},
+                                  headers=auth.headers(service=True))
+    assert r.status_code == 200
+    r = await auth.get(f"/admin/users/{created['id']}", service=True)
+    assert r.status_code == 404 and r.json()["code"] == "user_not_found"
+
+
+async def test_admin_list_pagination_headers(auth: AuthEnv) -> None:
+    for _ in range(3):
+        await auth.post("/admin/users", {"email": new_email(), "password": PASSWORD}, service=True)
+    r = await auth.get("/admin/users?page=&per_page=", service=True)
+    assert r.status_code == 200 and int(r.headers["x-total-count"]) >= 3
+    r = await auth.get("/admin/users?page=1&per_page=2", service=True)
+    total = int(r.headers["x-total-count"])
+    last = -(-total // 2)
+    assert len(r.json()["users"]) == 2 and r.json()["aud"] == "authenticated"
+    assert r.headers["link"] == (f'<{auth.url}/admin/users?page=2&per_page=2>; rel="next", '
+                                 f'<{auth.url}/admin/users?page={last}&per_page=2>; rel="last"')
+    r = await auth.get("/admin/users", token=(await auth.signup())["access_token"])
+    assert r.status_code == 403 and r.json() == {"code": "not_admin", "message": "User not allowed"}

@@ -110,9 +110,24 @@ async def apply_email_change(c: DbConn, uid: uuid.UUID, new_email: str) -> None:
         """update auth.users set email = $2, email_change = '', email_change_token_new = '',
              email_change_token_current = '', email_change_confirm_status = 0, email_confirmed_at = now(),
              updated_at = now() where id = $1""", uid, new_email)
-    await c.execute(
+    updated = await c.execute(
         """update auth.identities set identity_data = identity_data || jsonb_build_object('email', $2::text),
              updated_at = now() where user_id = $1 and provider = 'email'""", uid, new_email)
+    if updated == "UPDATE 0":
+        # An anonymous (or OAuth-only) user gains an email identity; anonymous users become permanent.
+        await c.execute(
+            """insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
+                 updated_at) values ($3, $1, jsonb_build_object('sub', $3::text, 'email', $2::text,
+                 'email_verified', true, 'phone_verified', false), 'email', now(), now(), now())
+               on conflict (provider_id, provider) do nothing""", uid, new_email, str(uid))
+        await c.execute(
+            """update auth.users set is_anonymous = false, raw_app_meta_data = coalesce(raw_app_meta_data, '{}'::jsonb)
+                 || jsonb_build_object('provider', case when is_anonymous then 'email'
+                      else coalesce(raw_app_meta_data->>'provider', 'email') end,
+                    'providers', (select coalesce(jsonb_agg(distinct p), '[]'::jsonb) from (
+                      select jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]'::jsonb)) as p
+                      union select 'email') s where p <> 'anonymous'))
+               where id = $1""", uid)
     await c.execute("delete from auth.one_time_tokens where user_id = $1 and token_type in "
                     "('email_change_token_new', 'email_change_token_current')", uid)
 
