@@ -47,7 +47,8 @@ def test_argon2_and_bcrypt() -> None:
 
 
 def test_password_strength() -> None:
-    cfg = config.parse({"password_min_length": 8, "password_required_characters": "0123456789,abcdefghijklmnopqrstuvwxyz"})
+    cfg = config.parse({"password_min_length": 8,
+                        "password_required_characters": "0123456789:abcdefghijklmnopqrstuvwxyz"})
     assert passwords.check_strength("abcdefgh", cfg) == ["characters"]
     assert passwords.check_strength("a1", cfg) == ["length"]
     assert passwords.check_strength("abcdefg1", cfg) == []

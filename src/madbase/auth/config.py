@@ -116,10 +116,11 @@ def _providers(raw: Any) -> dict[str, OAuthProvider]:
 def parse(raw: dict[str, Any]) -> AuthConfig:
     names = set(AuthConfig.__dataclass_fields__) - {"rate_limits", "smtp", "argon2", "providers", "templates"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k in names}
-    for key in ("uri_allow_list", "password_required_characters"):
+    # As GoTrue's env: the allow-list is comma separated, required character sets colon separated.
+    for key, sep in (("uri_allow_list", ","), ("password_required_characters", ":")):
         if key in values:
             item = values[key]
-            values[key] = tuple(x.strip() for x in item.split(",") if x.strip()) if isinstance(item, str) \
+            values[key] = tuple(x.strip() for x in item.split(sep) if x.strip()) if isinstance(item, str) \
                 else tuple(item)
     return AuthConfig(
         **values,
