@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import structlog
 
-from madbase.auth import admin, config, meta, mfa, oauth, otp, providers, signup, token, user, verify
+from madbase.auth import admin, config, keys, meta, mfa, oauth, otp, providers, signup, token, user, verify
 from madbase.auth.errors import AuthError, OAuthError, render, render_oauth
 from madbase.auth.http import Req, Resp, parse_query
 from madbase.auth.mailer import Sender
@@ -47,7 +47,7 @@ def route(method: str, path: str, handler: Handler, *guards: str, mails: bool = 
 ROUTES: tuple[Route, ...] = (
     route("GET", "/health", meta.health),
     route("GET", "/settings", meta.settings),
-    route("GET", "/.well-known/jwks.json", meta.jwks),
+    route("GET", "/.well-known/jwks.json", keys.jwks),
     route("POST", "/signup", signup.signup, mails=True),
     route("POST", "/token", token.token),
     route("POST", "/verify", verify.verify_post),
@@ -76,6 +76,8 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/admin/users/{user_id}/factors", admin.list_factors, ADMIN),
     route("DELETE", "/admin/users/{user_id}/factors/{factor_id}", admin.delete_factor, ADMIN),
     route("POST", "/admin/generate_link", admin.generate_link, ADMIN),
+    route("POST", "/admin/signing_keys", keys.rotate, ADMIN),
+    route("DELETE", "/admin/signing_keys/{kid}", keys.revoke, ADMIN),
 )
 
 

@@ -67,6 +67,7 @@ class AuthConfig:
     jwt_exp: int = 3600
     jwt_aud: str = "authenticated"
     jwt_issuer: str = ""
+    jwt_signing_alg: str = "HS256"
     disable_signup: bool = False
     external_email_enabled: bool = True
     external_phone_enabled: bool = False

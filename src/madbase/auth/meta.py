@@ -27,8 +27,3 @@ async def settings(req: Req) -> Resp:
 async def health(req: Req) -> Resp:
     return json_resp({"version": VERSION, "name": "GoTrue",
                       "description": "GoTrue is a user registration and authentication API"})
-
-
-async def jwks(req: Req) -> Resp:
-    # Tokens are signed with the project's HS256 secret, which is never published.
-    return json_resp({"keys": []}, headers=[(b"cache-control", b"public, max-age=600")])

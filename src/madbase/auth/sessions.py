@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from madbase.auth import tokens, users
+from madbase.auth import keys, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req
 from madbase.core.types import DbConn
@@ -83,7 +83,9 @@ async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: u
     lifetime = req.config.jwt_exp
     claims = tokens.access_token_claims(user=user, session_id=str(session_id), aal=aal, amr=amr,
                                         issuer=req.issuer, lifetime=lifetime)
-    access = tokens.sign_access_token(claims, req.ctx.project.record.jwt_secret)
+    key = await keys.current(req)
+    access = keys.sign(claims, key) if key is not None else tokens.sign_access_token(
+        claims, req.ctx.project.record.jwt_secret)
     out: dict[str, Any] = {"access_token": access, "token_type": "bearer", "expires_in": lifetime,
                            "expires_at": claims["exp"], "refresh_token": refresh_token, "user": user}
     if extra:

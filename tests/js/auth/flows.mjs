@@ -167,6 +167,13 @@ const scenarios = {
       providers: r.data.user?.app_metadata?.providers }
   },
 
+  async claimsFor({ accessToken, refreshToken }) {
+    const sb = anon()
+    await sb.auth.setSession({ access_token: accessToken, refresh_token: refreshToken })
+    const r = await sb.auth.getClaims()
+    return { error: err(r.error), sub: r.data?.claims?.sub, alg: r.data?.header?.alg }
+  },
+
   async recoverStart({ email }) {
     const r = await anon().auth.resetPasswordForEmail(email, { redirectTo: 'http://app.example.com/reset' })
     return { error: err(r.error) }
