@@ -317,3 +317,19 @@ async def test_admin_list_pagination_headers(auth: AuthEnv) -> None:
                                  f'<{auth.url}/admin/users?page={last}&per_page=2>; rel="last"')
     r = await auth.get("/admin/users", token=(await auth.signup())["access_token"])
     assert r.status_code == 403 and r.json() == {"code": "not_admin", "message": "User not allowed"}
+
+
+async def test_audit_log_entries(auth: AuthEnv) -> None:
+    s = await auth.signup()
+    await auth.post("/token?grant_type=refresh_token", {"refresh_token": s["refresh_token"]})
+    await auth.post("/logout", {}, token=s["access_token"])
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        rows = await conn.fetch("select payload::jsonb as p from auth.audit_log_entries "
+                                "where payload->>'actor_id' = $1 order by created_at", s["user"]["id"])
+    finally:
+        await conn.close()
+    import json as _json
+    payloads = [_json.loads(r["p"]) for r in rows]
+    assert [p["action"] for p in payloads] == ["user_signedup", "login", "token_refreshed", "logout"]
+    assert payloads[1]["log_type"] == "account" and payloads[1]["actor_username"] == s["user"]["email"]

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 
-from madbase.auth import flows, passwords, redirects, users
+from madbase.auth import audit, flows, passwords, redirects, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 from madbase.auth.signup import check_password, validate_email, validate_phone
@@ -66,6 +66,11 @@ async def list_users(req: Req) -> Resp:
     links.append(f'<{base}?{urlencode({"page": last, "per_page": per_page})}>; rel="last"')
     headers = [(b"x-total-count", str(total).encode()), (b"link", ", ".join(links).encode())]
     return json_resp({"users": [users.user_json(r) for r in rows], "aud": "authenticated"}, headers=headers)
+
+
+def _admin_id(req: Req) -> str:
+    sub = req.ctx.auth.claims.get("sub")
+    return sub if isinstance(sub, str) else ""
 
 
 def _user_id(req: Req) -> uuid.UUID:
@@ -141,6 +146,8 @@ async def create_user(req: Req) -> Resp:
             raise AuthError("user_already_exists", "User already registered") from None
         if banned:
             await conn.execute("update auth.users set banned_until = $2 where id = $1", new_id, until)
+        await audit.log(conn, req, "user_signedup", _admin_id(req), "service_role",
+                        {"user_id": str(new_id), "user_email": email, "user_phone": phone})
         return json_resp(users.user_json(await _load_or_404(conn, new_id)))
 
 
@@ -214,6 +221,7 @@ async def delete_user(req: Req) -> Resp:
             await conn.execute("delete from auth.mfa_factors where user_id = $1", uid)
         else:
             await conn.execute("delete from auth.users where id = $1", uid)
+        await audit.log(conn, req, "user_deleted", _admin_id(req), "service_role", {"user_id": str(uid)})
     return json_resp({})
 
 
@@ -253,6 +261,8 @@ async def invite(req: Req) -> Resp:
         await conn.execute("update auth.users set invited_at = now() where id = $1", uid)
         fresh = await _load_or_404(conn, uid)
         await flows.send(conn, req, fresh, "invite", email, check_frequency=False)
+        await audit.log(conn, req, "user_invited", _admin_id(req), "service_role",
+                        {"user_id": str(uid), "user_email": email})
         return json_resp(users.user_json(await _load_or_404(conn, uid)))
 
 

@@ -6,7 +6,7 @@ otherwise (`create_user: false` for an unknown address → otp_disabled).
 
 from __future__ import annotations
 
-from madbase.auth import flows, ratelimit, users
+from madbase.auth import audit, flows, ratelimit, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 from madbase.auth.signup import metadata, validate_email
@@ -64,6 +64,7 @@ async def recover(req: Req) -> Resp:
         if user is not None:
             flow = await flows.create_flow_state(conn, req, "recovery", user_id=user["id"])
             await flows.send(conn, req, user, "recovery", email, pkce=flow is not None)
+            await audit.log(conn, req, "user_recovery_requested", user["id"], email)
     return json_resp({})
 
 

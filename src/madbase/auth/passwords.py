@@ -60,13 +60,6 @@ async def verify_password(encoded: str | None, password: str, params: Argon2Para
     return await asyncio.to_thread(verify_sync, encoded, password, params)
 
 
-_CHARSETS = {
-    "abcdefghijklmnopqrstuvwxyz": "lower_case",
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ": "upper_case",
-    "0123456789": "digits",
-}
-
-
 def check_strength(password: str, config: AuthConfig) -> list[str]:
     """GoTrue's weak_password reasons: "length", "characters" (and "pwned" is not checked here)."""
     reasons: list[str] = []
@@ -86,6 +79,6 @@ def weak_message(reasons: list[str], config: AuthConfig) -> str:
     if "length" in reasons:
         parts.append(f"Password should be at least {config.password_min_length} characters.")
     if "characters" in reasons:
-        groups = ", ".join(_CHARSETS.get(g, g) for g in config.password_required_characters)
+        groups = ", ".join(config.password_required_characters)
         parts.append(f"Password should contain at least one character of each: {groups}.")
     return " ".join(parts) or "Password is too weak"

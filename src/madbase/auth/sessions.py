@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from madbase.auth import keys, tokens, users
+from madbase.auth import audit, keys, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req
 from madbase.core.types import DbConn
@@ -70,7 +70,10 @@ async def create_session(conn: DbConn, req: Req, user_id: uuid.UUID, method: str
     await conn.execute("update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1", user_id)
     await conn.execute("update auth.identities set last_sign_in_at = now() where user_id = $1", user_id)
     refresh = await new_refresh_token(conn, req, session_id, user_id, None)
-    return await session_json(conn, req, user_id, session_id, aal, refresh, extra)
+    out = await session_json(conn, req, user_id, session_id, aal, refresh, extra)
+    await audit.log(conn, req, "login", user_id, out["user"]["email"] or out["user"]["phone"],
+                    {"provider": out["user"]["app_metadata"].get("provider", method), "method": method})
+    return out
 
 
 async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: uuid.UUID, aal: str,
@@ -142,6 +145,7 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
         issued = await new_refresh_token(conn, req, session_id, user_id, digest)
     await conn.execute("update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now(), "
                        "user_agent = $2 where id = $1", session_id, req.user_agent)
+    await audit.log(conn, req, "token_refreshed", user_id)
     return await session_json(conn, req, user_id, session_id, aal, issued)
 
 

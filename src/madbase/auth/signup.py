@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from madbase.auth import flows, passwords, sessions, users
+from madbase.auth import audit, flows, passwords, sessions, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 from madbase.core.db import internal_transaction
@@ -82,6 +82,8 @@ async def signup(req: Req) -> Resp:
         uid = await users.create(conn, email=email or None, phone=phone or None, password_hash=hashed,
                                  provider=provider, user_metadata=data, email_confirmed=autoconfirm and bool(email),
                                  phone_confirmed=autoconfirm and not email)
+        await audit.log(conn, req, "user_signedup" if autoconfirm else "user_confirmation_requested", uid,
+                        email or phone, {"provider": provider})
         if autoconfirm:
             return json_resp(await sessions.create_session(conn, req, uid, "password"))
         flow = await flows.create_flow_state(conn, req, "email/signup", user_id=uid)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from madbase.auth import flows, passwords, sessions, tokens, users
+from madbase.auth import audit, flows, passwords, sessions, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, no_content
 from madbase.auth.signup import check_password, validate_email, validate_phone
@@ -57,6 +57,7 @@ async def update_user(req: Req) -> Resp:
                                "updated_at = now() where id = $1", uid, new_hash)
             # GoTrue signs the user out everywhere else on a password change.
             await sessions.logout(conn, uid, sid, "others")
+            await audit.log(conn, req, "user_updated_password", uid, user["email"] or "")
         if email and email.lower() != (user["email"] or "").lower():
             new_email = validate_email(email)
             taken = await users.find_by_email(conn, new_email)
@@ -91,6 +92,7 @@ async def update_user(req: Req) -> Resp:
                                    "where id = $1", uid, new_phone)
         fresh = await users.load(conn, uid)
         assert fresh is not None
+        await audit.log(conn, req, "user_modified", uid, fresh["email"] or fresh["phone"] or "")
         return json_resp(users.user_json(fresh))
 
 
@@ -137,8 +139,9 @@ async def logout(req: Req) -> Resp:
     if scope not in ("global", "local", "others"):
         raise AuthError("validation_failed", "Unsupported logout scope " + repr(scope))
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        uid, sid, _ = await sessions.require_session(conn, req)
+        uid, sid, user = await sessions.require_session(conn, req)
         await sessions.logout(conn, uid, sid, scope)
+        await audit.log(conn, req, "logout", uid, user["email"] or user["phone"] or "", {"scope": scope})
     return no_content()
 
 
