@@ -145,3 +145,30 @@ async def test_oauth_errors(oauth_auth: AuthEnv) -> None:
     assert r.status_code == 400 and r.json()["error_code"] == "validation_failed"
     r = await auth.client.get("/settings")
     assert r.json()["external"]["github"] is True and r.json()["external"]["myoidc"] is True
+
+
+async def test_manual_identity_linking_with_supabase_js(oauth_auth: AuthEnv, idp: OidcProvider) -> None:
+    auth = oauth_auth
+    r = await auth.client.get("/user/identities/authorize?provider=github",
+                              headers=auth.headers((await auth.signup())["access_token"]))
+    assert r.status_code == 404 and r.json()["code"] == "manual_linking_disabled"
+    cfg_external = {"github": {"client_id": idp.client_id, "secret": idp.secret,
+                               "authorization_url": idp.base + "/login/oauth/authorize",
+                               "token_url": idp.base + "/login/oauth/access_token",
+                               "userinfo_url": idp.base + "/api/user"}}
+    await auth.set_config(external=cfg_external, security_manual_linking_enabled=True)
+    try:
+        email = new_email()
+        idp.next_user = user("777", "other-" + email)  # a different address: linking is explicit
+        out = await js(auth, "linkStart", email=email, password="secret-pass-1", provider="github", redirectTo=APP)
+        assert out["error"] is None and out["url"].startswith(idp.base)
+        final = await run_redirects(auth, out["url"])
+        linked = (await auth.get("/user", fragment(final)["access_token"])).json()
+        assert linked["email"] == email
+        assert sorted(i["provider"] for i in linked["identities"]) == ["email", "github"]
+        res = await js(auth, "unlink", accessToken=out["accessToken"], refreshToken=out["refreshToken"],
+                       provider="github")
+        assert res["before"] == ["email", "github"] and res["error"] is None and res["after"] == ["email"]
+        assert res["last"]["code"] == "single_identity_not_deletable"
+    finally:
+        await auth.set_config(external=cfg_external)

@@ -63,6 +63,8 @@ ROUTES: tuple[Route, ...] = (
     route("PUT", "/user", user.update_user, USER, mails=True),
     route("POST", "/logout", user.logout, USER),
     route("GET", "/reauthenticate", user.reauthenticate, USER, mails=True),
+    route("GET", "/user/identities/authorize", oauth.link_authorize, USER),
+    route("DELETE", "/user/identities/{identity_id}", oauth.unlink, USER),
     route("POST", "/factors", mfa.enroll, USER),
     route("POST", "/factors/{factor_id}/challenge", mfa.challenge, USER),
     route("POST", "/factors/{factor_id}/verify", mfa.verify, USER),

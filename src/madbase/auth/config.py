@@ -77,6 +77,7 @@ class AuthConfig:
     mailer_otp_exp: int = 86400
     mailer_secure_email_change_enabled: bool = True
     security_update_password_require_reauthentication: bool = False
+    security_manual_linking_enabled: bool = False
     refresh_token_rotation_enabled: bool = True
     refresh_token_reuse_interval: int = 10
     password_min_length: int = 6

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from madbase.auth import flows, providers, redirects, sessions, users
+from madbase.auth import audit, flows, providers, redirects, sessions, users
 from madbase.auth.config import OAuthProvider
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, redirect
@@ -34,6 +34,26 @@ def _provider(req: Req, name: str) -> OAuthProvider:
 
 
 async def authorize(req: Req) -> Resp:
+    return redirect(await _authorize_url(req, None), status=302)
+
+
+async def link_authorize(req: Req) -> Resp:
+    """GET /user/identities/authorize: like /authorize, but the identity is linked to the signed-in user."""
+    _require_manual_linking(req)
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        uid, _, _ = await sessions.require_session(conn, req)
+    url = await _authorize_url(req, uid)
+    if req.query.get("skip_http_redirect") == "true":
+        return json_resp({"url": url})
+    return redirect(url, status=302)
+
+
+def _require_manual_linking(req: Req) -> None:
+    if not req.config.security_manual_linking_enabled:
+        raise AuthError("manual_linking_disabled", "Manual linking is disabled")
+
+
+async def _authorize_url(req: Req, link_user: uuid.UUID | None) -> str:
     name = req.query.get("provider", "")
     p = _provider(req, name)
     ep = await providers.endpoints(p)
@@ -44,8 +64,8 @@ async def authorize(req: Req) -> Resp:
         flow_id = await flows.create_flow_state_from(conn, req.query.get("code_challenge"),
                                                      req.query.get("code_challenge_method"), "oauth", name)
         await conn.execute(
-            "insert into auth.madbase_oauth_state (id, provider, redirect_to, flow_state_id, nonce) "
-            "values ($1, $2, $3, $4, $5)", state, name, target, flow_id, nonce)
+            "insert into auth.madbase_oauth_state (id, provider, redirect_to, flow_state_id, nonce, link_user_id) "
+            "values ($1, $2, $3, $4, $5, $6)", state, name, target, flow_id, nonce, link_user)
         await conn.execute("delete from auth.madbase_oauth_state where created_at < now() - interval '1 hour'")
     scopes = " ".join(x for x in (ep.scopes, req.query.get("scopes", "").replace(",", " ")) if x)
     params = {"client_id": p.client_id, "redirect_uri": p.redirect_uri or req.external_url + "/callback",
@@ -56,7 +76,7 @@ async def authorize(req: Req) -> Resp:
         if key not in _OWN_PARAMS and key not in params:
             params[key] = value
     sep = "&" if "?" in ep.authorization_url else "?"
-    return redirect(ep.authorization_url + sep + urlencode(params), status=302)
+    return ep.authorization_url + sep + urlencode(params)
 
 
 def _error_redirect(target: str, error: str, code: str, description: str) -> Resp:
@@ -88,7 +108,10 @@ async def callback(req: Req) -> Resp:
         tokens = await providers.exchange_code(p, ep, code, p.redirect_uri or req.external_url + "/callback", None)
         data = await providers.user_data(p, ep, tokens, state["nonce"])
         async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-            uid = await link_account(conn, req, p.name, data)
+            if state["link_user_id"] is not None:
+                uid = await link_to_user(conn, p.name, data, state["link_user_id"])
+            else:
+                uid = await link_account(conn, req, p.name, data)
             if state["flow_state_id"] is not None:
                 auth_code = await conn.fetchval(
                     """update auth.flow_state set user_id = $2, provider_access_token = $3, provider_refresh_token = $4,
@@ -106,6 +129,51 @@ async def callback(req: Req) -> Resp:
     if tokens.get("refresh_token"):
         frag["provider_refresh_token"] = tokens["refresh_token"]
     return redirect(f"{target}#{urlencode(frag)}", status=302)
+
+
+async def _add_provider(conn: DbConn, uid: uuid.UUID, provider: str) -> None:
+    await conn.execute(
+        """update auth.users set raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'::jsonb),
+             '{providers}', (select coalesce(jsonb_agg(distinct p), '[]'::jsonb) from (
+               select jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]'::jsonb)) as p
+               union select $2) s)), updated_at = now() where id = $1""", uid, provider)
+
+
+async def link_to_user(conn: DbConn, provider: str, data: providers.UserData, uid: uuid.UUID) -> uuid.UUID:
+    """Manual linking: attach the provider identity to `uid` (never to an identity owned by someone else)."""
+    owner = await conn.fetchval("select user_id from auth.identities where provider_id = $1 and provider = $2",
+                                data.provider_id, provider)
+    if owner is not None and owner != uid:
+        raise AuthError("identity_already_exists", "Identity is already linked to another user")
+    if owner is None:
+        await conn.execute(
+            """insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
+                 updated_at) values ($1, $2, $3::jsonb, $4, now(), now(), now())""",
+            data.provider_id, uid, jsonutil.dumps_str(data.claims), provider)
+        await _add_provider(conn, uid, provider)
+    return uid
+
+
+async def unlink(req: Req) -> Resp:
+    """DELETE /user/identities/{identity_id}."""
+    _require_manual_linking(req)
+    identity_id = users.parse_uuid(req.params["identity_id"])
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        uid, _, _ = await sessions.require_session(conn, req)
+        await conn.execute("select 1 from auth.users where id = $1 for update", uid)
+        rows = await conn.fetch("select id, provider from auth.identities where user_id = $1", uid)
+        target = next((r for r in rows if r["id"] == identity_id), None)
+        if target is None:
+            raise AuthError("identity_not_found", "Identity doesn't exist")
+        if len(rows) <= 1:
+            raise AuthError("single_identity_not_deletable", "User must have at least 1 identity after unlinking")
+        await conn.execute("delete from auth.identities where id = $1", identity_id)
+        await conn.execute(
+            """update auth.users set raw_app_meta_data = jsonb_set(raw_app_meta_data, '{providers}',
+                 (select coalesce(jsonb_agg(distinct provider), '[]'::jsonb) from auth.identities where user_id = $1)),
+                 updated_at = now() where id = $1""", uid)
+        await audit.log(conn, req, "identity_unlinked", uid, "", {"provider": target["provider"]})
+    return json_resp({})
 
 
 async def link_account(conn: DbConn, req: Req, provider: str, data: providers.UserData) -> uuid.UUID:
@@ -136,13 +204,9 @@ async def link_account(conn: DbConn, req: Req, provider: str, data: providers.Us
             """insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
                  updated_at) values ($1, $2, $3::jsonb, $4, now(), now(), now())""",
             data.provider_id, uid, identity_json, provider)
-        await conn.execute(
-            """update auth.users set raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'::jsonb),
-                 '{providers}', (select coalesce(jsonb_agg(distinct p), '[]'::jsonb) from (
-                   select jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]'::jsonb)) as p
-                   union select $2) s)),
-               email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now() where id = $1""",
-            uid, provider)
+        await _add_provider(conn, uid, provider)
+        await conn.execute("update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()) "
+                           "where id = $1", uid)
         return uid
     if req.config.disable_signup:
         raise AuthError("signup_disabled", "Signups not allowed for this instance")
@@ -172,6 +236,15 @@ async def id_token_grant(req: Req) -> Resp:
         if expected != at_hash:
             raise AuthError("validation_failed", "Invalid access token hash")
     data = providers.from_oidc_claims(claims)
+    link = req.json().get("link_identity") is True
+    if link:
+        _require_manual_linking(req)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        uid = await link_account(conn, req, name, data)
+        if link:
+            if not isinstance(req.ctx.auth.claims.get("sub"), str):
+                raise AuthError("no_authorization", "Linking an identity requires a signed-in user's Bearer token")
+            me, _, _ = await sessions.require_session(conn, req)
+            uid = await link_to_user(conn, name, data, me)
+        else:
+            uid = await link_account(conn, req, name, data)
         return json_resp(await sessions.create_session(conn, req, uid, "oauth"))

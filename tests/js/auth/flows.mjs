@@ -174,6 +174,26 @@ const scenarios = {
     return { error: err(r.error), sub: r.data?.claims?.sub, alg: r.data?.header?.alg }
   },
 
+  async linkStart({ email, password, provider, redirectTo }) {
+    const sb = anon()
+    const up = await sb.auth.signUp({ email, password })
+    const r = await sb.auth.linkIdentity({ provider, options: { redirectTo, skipBrowserRedirect: true } })
+    return { error: err(r.error), url: r.data?.url, accessToken: up.data.session.access_token,
+      refreshToken: up.data.session.refresh_token }
+  },
+
+  async unlink({ accessToken, refreshToken, provider }) {
+    const sb = anon()
+    await sb.auth.setSession({ access_token: accessToken, refresh_token: refreshToken })
+    const before = await sb.auth.getUserIdentities()
+    const identity = before.data.identities.find((i) => i.provider === provider)
+    const r = await sb.auth.unlinkIdentity(identity)
+    const after = await sb.auth.getUserIdentities()
+    const last = await sb.auth.unlinkIdentity(after.data.identities[0])
+    return { before: before.data.identities.map((i) => i.provider).sort(), error: err(r.error),
+      after: after.data.identities.map((i) => i.provider), last: err(last.error) }
+  },
+
   async recoverStart({ email }) {
     const r = await anon().auth.resetPasswordForEmail(email, { redirectTo: 'http://app.example.com/reset' })
     return { error: err(r.error) }
