@@ -18,13 +18,8 @@ import asyncpg
 from madbase.auth import audit, keys, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req
+from madbase.core import jsonutil
 from madbase.core.types import DbConn
-
-
-async def _amr(conn: DbConn, session_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await conn.fetch("select authentication_method, updated_at from auth.mfa_amr_claims "
-                            "where session_id = $1 order by updated_at desc", session_id)
-    return [{"method": r["authentication_method"], "timestamp": int(r["updated_at"].timestamp())} for r in rows]
 
 
 async def add_amr(conn: DbConn, session_id: uuid.UUID, method: str) -> None:
@@ -36,8 +31,10 @@ async def add_amr(conn: DbConn, session_id: uuid.UUID, method: str) -> None:
 
 
 async def new_refresh_token(conn: DbConn, req: Req, session_id: uuid.UUID, user_id: uuid.UUID,
-                             parent: str | None) -> str:
-    row_id: int = await conn.fetchval("select nextval('auth.refresh_tokens_id_seq')")
+                            parent: str | None, *, row_id: int | None = None) -> str:
+    if row_id is None:
+        row_id = await conn.fetchval("select nextval('auth.refresh_tokens_id_seq')")
+        assert row_id is not None
     token = tokens.refresh_token_for(req.ctx.project.record.jwt_secret, str(session_id), row_id)
     await conn.execute(
         """insert into auth.refresh_tokens (instance_id, id, token, user_id, revoked, created_at, updated_at, parent,
@@ -78,11 +75,12 @@ async def create_session(conn: DbConn, req: Req, user_id: uuid.UUID, method: str
 
 async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: uuid.UUID, aal: str,
                        refresh_token: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    row = await users.load(conn, user_id)
+    row = await users.load_with_session(conn, user_id, session_id)
     if row is None:
         raise AuthError("user_not_found", "User not found")
     user = users.user_json(row)
-    amr = await _amr(conn, session_id)
+    raw_amr = row["_amr"]
+    amr: list[dict[str, Any]] = (jsonutil.loads(raw_amr) if isinstance(raw_amr, str) else raw_amr) or []
     lifetime = req.config.jwt_exp
     claims = tokens.access_token_claims(user=user, session_id=str(session_id), aal=aal, amr=amr,
                                         issuer=req.issuer, lifetime=lifetime)
@@ -105,7 +103,8 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
     session_id: uuid.UUID | None = row["session_id"]
     if session_id is None:
         raise AuthError("session_not_found", "Invalid Refresh Token: No Valid Session Found", status=400)
-    session = await conn.fetchrow("select * from auth.sessions where id = $1 for update", session_id)
+    session = await conn.fetchrow("select s.*, u.banned_until, u.deleted_at from auth.sessions s "
+                                  "join auth.users u on u.id = s.user_id where s.id = $1 for update of s", session_id)
     if session is None:
         raise AuthError("session_not_found", "Invalid Refresh Token: No Valid Session Found", status=400)
     current = await conn.fetchrow("select id, revoked, updated_at, user_id from auth.refresh_tokens where token = $1",
@@ -113,10 +112,9 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
     if current is None:
         raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
     user_id: uuid.UUID = session["user_id"]
-    user = await conn.fetchrow("select banned_until, deleted_at from auth.users where id = $1", user_id)
-    if user is None or user["deleted_at"] is not None:
+    if session["deleted_at"] is not None:
         raise AuthError("user_not_found", "Invalid Refresh Token: User Not Found", status=400)
-    if users.is_banned(user):
+    if users.is_banned(session):
         raise AuthError("user_banned", "Invalid Refresh Token: User Banned")
     not_after = session["not_after"]
     if not_after is not None and not_after < users.now():
@@ -138,11 +136,12 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
                 await conn.execute("delete from auth.sessions where id = $1", session_id)
             # Returned, not raised: the caller commits the revocation before answering with the error.
             return AuthError("refresh_token_already_used", "Invalid Refresh Token: Already Used")
-    else:
-        await conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1",
-                           current["id"])
     if issued is None:
-        issued = await new_refresh_token(conn, req, session_id, user_id, digest)
+        # Revoke the presented token and reserve the child's id in one round trip.
+        row_id: int = await conn.fetchval(
+            "with r as (update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1 "
+            "and not revoked) select nextval('auth.refresh_tokens_id_seq')", current["id"])
+        issued = await new_refresh_token(conn, req, session_id, user_id, digest, row_id=row_id)
     await conn.execute("update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now(), "
                        "user_agent = $2 where id = $1", session_id, req.user_agent)
     await audit.log(conn, req, "token_refreshed", user_id)
@@ -156,16 +155,14 @@ async def require_session(conn: DbConn, req: Req) -> tuple[uuid.UUID, uuid.UUID 
     uid = users.parse_uuid(sub) if isinstance(sub, str) else None
     if uid is None:
         raise AuthError("bad_jwt", "invalid claim: missing sub claim")
-    user = await users.load(conn, uid)
+    sid_raw = claims.get("session_id")
+    named = isinstance(sid_raw, str) and bool(sid_raw)
+    sid = users.parse_uuid(sid_raw) if isinstance(sid_raw, str) and sid_raw else None
+    user = await users.load_with_session(conn, uid, sid)
     if user is None:
         raise AuthError("user_not_found", "User from sub claim in JWT does not exist", status=403)
-    sid_raw = claims.get("session_id")
-    sid: uuid.UUID | None = None
-    if isinstance(sid_raw, str) and sid_raw:
-        sid = users.parse_uuid(sid_raw)
-        exists = sid is not None and await conn.fetchval("select 1 from auth.sessions where id = $1", sid)
-        if not exists:
-            raise AuthError("session_not_found", "Session from session_id claim in JWT does not exist")
+    if named and not user["_session_ok"]:
+        raise AuthError("session_not_found", "Session from session_id claim in JWT does not exist")
     return uid, sid, user
 
 

@@ -29,6 +29,15 @@ select u.*,
 from auth.users u
 """
 
+# The user plus, in the same round trip, whether session $2 is live and that session's AMR claims.
+_LOAD_WITH_SESSION_SQL = _LOAD_SQL.replace("\nfrom auth.users u", """,
+  exists(select 1 from auth.sessions s where s.id = $2 and s.user_id = u.id) as _session_ok,
+  (select s.aal::text from auth.sessions s where s.id = $2) as _aal,
+  (select json_agg(json_build_object('method', c.authentication_method,
+      'timestamp', extract(epoch from c.updated_at)::bigint) order by c.updated_at desc)
+    from auth.mfa_amr_claims c where c.session_id = $2) as _amr
+from auth.users u""") + " where u.id = $1"
+
 
 def ts(value: datetime | None) -> str | None:
     if value is None:
@@ -95,6 +104,11 @@ async def load(conn: DbConn, user_id: uuid.UUID | str, *, for_update: bool = Fal
     if for_update:
         await conn.execute("select 1 from auth.users where id = $1 for update", _uuid(user_id))
     return await conn.fetchrow(_LOAD_SQL + " where u.id = $1", _uuid(user_id))
+
+
+async def load_with_session(conn: DbConn, user_id: uuid.UUID, session_id: uuid.UUID | None
+                            ) -> asyncpg.Record | None:
+    return await conn.fetchrow(_LOAD_WITH_SESSION_SQL, user_id, session_id)
 
 
 async def find_by_email(conn: DbConn, email: str, aud: str = "authenticated") -> asyncpg.Record | None:
