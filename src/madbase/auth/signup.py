@@ -69,15 +69,13 @@ async def signup(req: Req) -> Resp:
         existing = await (users.find_by_email(conn, email) if email else users.find_by_phone(conn, phone))
         if existing is not None:
             confirmed = existing["email_confirmed_at"] if email else existing["phone_confirmed_at"]
-            if autoconfirm:
+            # GoTrue: with either autoconfirm on, say so; otherwise an obfuscated user (no enumeration).
+            if cfg.mailer_autoconfirm or cfg.phone_autoconfirm:
                 raise AuthError("user_already_exists", "User already registered")
             if confirmed is None and email:
                 await flows.send(conn, req, existing, "confirmation", email,
                                  pkce=await flows.create_flow_state(conn, req, "email/signup",
                                                                     user_id=existing["id"]) is not None)
-                fresh = await users.load(conn, existing["id"])
-                assert fresh is not None
-                return json_resp(users.user_json(fresh))
             return json_resp(users.obfuscated_user(email, phone, provider, data))
         uid = await users.create(conn, email=email or None, phone=phone or None, password_hash=hashed,
                                  provider=provider, user_metadata=data, email_confirmed=autoconfirm and bool(email),
