@@ -22,6 +22,7 @@ class RateLimits:
     otp: int = 30  # per IP per window: /otp, /magiclink, /recover, /resend
     email_sent: int = 30  # per project per hour (GoTrue counts mails sent, not requests)
     email_per_address_seconds: int = 60  # minimum interval between two mails to one address
+    sms_sent: int = 30  # per project per hour
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,8 @@ class AuthConfig:
     refresh_token_reuse_interval: int = 10
     password_min_length: int = 6
     password_required_characters: tuple[str, ...] = ()
+    sms_otp_exp: int = 60
+    hook_send_sms: dict[str, Any] = field(default_factory=dict)
     mfa_max_enrolled_factors: int = 10
     mfa_challenge_expiry: int = 300
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -116,7 +119,8 @@ def _providers(raw: Any) -> dict[str, OAuthProvider]:
 
 
 def parse(raw: dict[str, Any]) -> AuthConfig:
-    names = set(AuthConfig.__dataclass_fields__) - {"rate_limits", "smtp", "argon2", "providers", "templates"}
+    names = set(AuthConfig.__dataclass_fields__) - {"rate_limits", "smtp", "argon2", "providers", "templates",
+                                                     "hook_send_sms"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k in names}
     # As GoTrue's env: the allow-list is comma separated, required character sets colon separated.
     for key, sep in (("uri_allow_list", ","), ("password_required_characters", ":")):
@@ -130,6 +134,7 @@ def parse(raw: dict[str, Any]) -> AuthConfig:
         smtp=_sub(Smtp, raw.get("smtp")),
         argon2=_sub(Argon2Params, raw.get("argon2")),
         templates=dict(raw.get("templates") or {}),
+        hook_send_sms=dict(raw.get("hook_send_sms") or {}),
         providers=_providers(raw.get("external")),
     )
 

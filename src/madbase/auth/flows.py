@@ -38,6 +38,8 @@ KINDS = {
                              "email_change_token_new", "email_change"),
     "email_change_current": Kind("email_change", "email_change_token_current", "email_change_sent_at",
                                  "email_change_token_current", "email_change"),
+    "sms": Kind("sms", "confirmation_token", "confirmation_sent_at", "confirmation_token", "sms"),
+    "phone_change": Kind("sms", "phone_change_token", "phone_change_sent_at", "phone_change_token", "phone_change"),
     "reauthentication": Kind("reauthentication", "reauthentication_token", "reauthentication_sent_at",
                              "reauthentication_token", "reauthentication"),
 }

@@ -6,10 +6,10 @@ otherwise (`create_user: false` for an unknown address → otp_disabled).
 
 from __future__ import annotations
 
-from madbase.auth import audit, flows, ratelimit, users
+from madbase.auth import audit, flows, ratelimit, sms, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
-from madbase.auth.signup import metadata, validate_email
+from madbase.auth.signup import metadata, validate_email, validate_phone
 from madbase.core.db import internal_transaction
 
 
@@ -29,7 +29,7 @@ async def otp(req: Req) -> Resp:
     await _limit(req)
     body = req.json()
     if body.get("phone") and not body.get("email"):
-        raise AuthError("sms_send_failed", "Error sending sms OTP: no SMS provider is configured", status=422)
+        return await _phone_otp(req)
     email = _email(req)
     if not req.config.external_email_enabled:
         raise AuthError("email_provider_disabled", "Email logins are disabled")
@@ -56,6 +56,27 @@ async def otp(req: Req) -> Resp:
     return json_resp({})
 
 
+async def _phone_otp(req: Req) -> Resp:
+    phone = validate_phone(req.str_field("phone"))
+    if not req.config.external_phone_enabled:
+        raise AuthError("phone_provider_disabled", "Unsupported phone provider")
+    sms.require(req)
+    create_user = req.json().get("create_user")
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        user = await users.find_by_phone(conn, phone)
+        if user is None:
+            if create_user is False or req.config.disable_signup:
+                raise AuthError("otp_disabled", "Signups not allowed for otp")
+            uid = await users.create(conn, email=None, phone=phone, password_hash=None, provider="phone",
+                                     user_metadata=metadata(req))
+            user = await users.load(conn, uid)
+            assert user is not None
+            message_id = await sms.send(conn, req, user, "sms", phone, check_frequency=False)
+        else:
+            message_id = await sms.send(conn, req, user, "sms", phone)
+    return json_resp({"message_id": message_id})
+
+
 async def recover(req: Req) -> Resp:
     await _limit(req)
     email = _email(req)
@@ -68,11 +89,27 @@ async def recover(req: Req) -> Resp:
     return json_resp({})
 
 
+async def _resend_sms(req: Req, resend_type: str) -> Resp:
+    phone = validate_phone(req.str_field("phone"))
+    message_id = ""
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        if resend_type == "sms":
+            user = await users.find_by_phone(conn, phone)
+            if user is not None and user["phone_confirmed_at"] is None:
+                message_id = await sms.send(conn, req, user, "sms", phone)
+        else:
+            row = await conn.fetchrow("select id from auth.users where phone_change = $1", phone)
+            full = None if row is None else await users.load(conn, row["id"])
+            if full is not None:
+                message_id = await sms.send(conn, req, full, "phone_change", phone)
+    return json_resp({"message_id": message_id})
+
+
 async def resend(req: Req) -> Resp:
     await _limit(req)
     resend_type = req.str_field("type")
     if resend_type in ("sms", "phone_change"):
-        raise AuthError("sms_send_failed", "Error sending sms OTP: no SMS provider is configured", status=422)
+        return await _resend_sms(req, resend_type)
     if resend_type not in ("signup", "email_change"):
         raise AuthError("validation_failed", "Missing one of these types: signup, email_change, sms, phone_change")
     email = _email(req)

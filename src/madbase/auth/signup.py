@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from madbase.auth import audit, flows, passwords, sessions, users
+from madbase.auth import audit, flows, passwords, sessions, sms, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 from madbase.core.db import internal_transaction
@@ -62,8 +62,7 @@ async def signup(req: Req) -> Resp:
         phone = validate_phone(phone)
     autoconfirm = cfg.mailer_autoconfirm if provider == "email" else cfg.phone_autoconfirm
     if provider == "phone" and not autoconfirm:
-        raise AuthError("sms_send_failed", "Error sending confirmation OTP: no SMS provider is configured",
-                        status=422)
+        sms.require(req)
     hashed = await passwords.hash_password(password, cfg.argon2)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         existing = await (users.find_by_email(conn, email) if email else users.find_by_phone(conn, phone))
@@ -76,6 +75,8 @@ async def signup(req: Req) -> Resp:
                 await flows.send(conn, req, existing, "confirmation", email,
                                  pkce=await flows.create_flow_state(conn, req, "email/signup",
                                                                     user_id=existing["id"]) is not None)
+            elif confirmed is None:
+                await sms.send(conn, req, existing, "sms", phone)
             return json_resp(users.obfuscated_user(email, phone, provider, data))
         uid = await users.create(conn, email=email or None, phone=phone or None, password_hash=hashed,
                                  provider=provider, user_metadata=data, email_confirmed=autoconfirm and bool(email),
@@ -84,10 +85,13 @@ async def signup(req: Req) -> Resp:
                         email or phone, {"provider": provider})
         if autoconfirm:
             return json_resp(await sessions.create_session(conn, req, uid, "password"))
-        flow = await flows.create_flow_state(conn, req, "email/signup", user_id=uid)
         row = await users.load(conn, uid)
         assert row is not None
-        await flows.send(conn, req, row, "confirmation", email, pkce=flow is not None, check_frequency=False)
+        if provider == "phone":
+            await sms.send(conn, req, row, "sms", phone, check_frequency=False)
+        else:
+            flow = await flows.create_flow_state(conn, req, "email/signup", user_id=uid)
+            await flows.send(conn, req, row, "confirmation", email, pkce=flow is not None, check_frequency=False)
         row = await users.load(conn, uid)
         assert row is not None
         return json_resp(users.user_json(row))

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from madbase.auth import audit, flows, passwords, sessions, tokens, users
+from madbase.auth import audit, flows, passwords, sessions, sms, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, no_content
 from madbase.auth.signup import check_password, validate_email, validate_phone
@@ -85,11 +85,17 @@ async def update_user(req: Req) -> Resp:
         if phone:
             new_phone = validate_phone(phone)
             if new_phone != (user["phone"] or ""):
-                if not cfg.phone_autoconfirm:
-                    raise AuthError("sms_send_failed", "Error sending phone change OTP: no SMS provider is "
-                                    "configured", status=422)
-                await conn.execute("update auth.users set phone = $2, phone_confirmed_at = now(), updated_at = now() "
-                                   "where id = $1", uid, new_phone)
+                taken = await users.find_by_phone(conn, new_phone)
+                if taken is not None and taken["id"] != uid:
+                    raise AuthError("phone_exists", "A user with this phone number has already been registered")
+                if cfg.phone_autoconfirm:
+                    await conn.execute("update auth.users set phone = $2, phone_confirmed_at = now(), "
+                                       "updated_at = now() where id = $1", uid, new_phone)
+                else:
+                    await conn.execute("update auth.users set phone_change = $2 where id = $1", uid, new_phone)
+                    fresh = await users.load(conn, uid)
+                    assert fresh is not None
+                    await sms.send(conn, req, fresh, "phone_change", new_phone)
         fresh = await users.load(conn, uid)
         assert fresh is not None
         await audit.log(conn, req, "user_modified", uid, fresh["email"] or fresh["phone"] or "")

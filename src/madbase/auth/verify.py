@@ -12,6 +12,7 @@ import asyncpg
 from madbase.auth import ratelimit, redirects, sessions, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, redirect
+from madbase.auth.signup import validate_phone
 from madbase.auth.user import apply_email_change
 from madbase.core.db import internal_transaction
 from madbase.core.types import DbConn
@@ -23,11 +24,14 @@ _COLUMNS = {
     "recovery": ("recovery_token",),
     "email": ("confirmation_token", "recovery_token"),
     "email_change": ("email_change_token_new", "email_change_token_current"),
+    "sms": ("confirmation_token",),
+    "phone_change": ("phone_change_token",),
 }
 _SENT_AT = {"confirmation_token": "confirmation_sent_at", "recovery_token": "recovery_sent_at",
+            "phone_change_token": "phone_change_sent_at",
             "email_change_token_new": "email_change_sent_at", "email_change_token_current": "email_change_sent_at"}
 _AMR = {"signup": "otp", "email": "otp", "invite": "invite", "magiclink": "magiclink", "recovery": "recovery",
-        "email_change": "email_change"}
+        "email_change": "email_change", "sms": "otp", "phone_change": "phone_change"}
 _FLOW_METHOD = {"signup": "email/signup", "invite": "invite", "magiclink": "magiclink", "recovery": "recovery",
                 "email_change": "email_change", "email": "email/signup"}
 _EXPIRED = "Token has expired or is invalid"
@@ -50,12 +54,14 @@ async def _find(conn: DbConn, verify_type: str, token_hash: str) -> tuple[asyncp
 
 
 async def run(conn: DbConn, req: Req, verify_type: str, *, token: str = "", token_hash: str = "",
-              email: str = "", for_redirect: bool = False) -> Outcome:
+              email: str = "", phone: str = "", for_redirect: bool = False) -> Outcome:
     if verify_type not in _COLUMNS:
         raise AuthError("validation_failed", "Verify requires a verification type")
     found: tuple[asyncpg.Record, str] | None = None
     if token_hash:
         found = await _find(conn, verify_type, token_hash)
+    elif token and phone and verify_type in ("sms", "phone_change"):
+        found = await _find(conn, verify_type, tokens.otp_hash(phone, token))
     elif token and email:
         for address in (email.lower(), email):
             digest = tokens.otp_hash(address, token)
@@ -68,14 +74,23 @@ async def run(conn: DbConn, req: Req, verify_type: str, *, token: str = "", toke
         raise AuthError("otp_expired", _EXPIRED)
     user, column = found
     sent = user[_SENT_AT[column]]
-    if sent is None or sent + timedelta(seconds=req.config.mailer_otp_exp) < users.now():
+    lifetime = req.config.sms_otp_exp if verify_type in ("sms", "phone_change") else req.config.mailer_otp_exp
+    if sent is None or sent + timedelta(seconds=lifetime) < users.now():
         raise AuthError("otp_expired", _EXPIRED)
     if users.is_banned(user):
         raise AuthError("user_banned", "User is banned")
     uid: uuid.UUID = user["id"]
     stored: str = user[column]
     await conn.execute("select 1 from auth.users where id = $1 for update", uid)
-    if column == "confirmation_token" or column == "recovery_token":
+    if verify_type == "sms":
+        await conn.execute("""update auth.users set confirmation_token = '',
+              phone_confirmed_at = coalesce(phone_confirmed_at, now()), updated_at = now() where id = $1""", uid)
+        await conn.execute("""update auth.identities set identity_data = identity_data ||
+                                '{"phone_verified": true}'::jsonb where user_id = $1 and provider = 'phone'""", uid)
+    elif verify_type == "phone_change":
+        await conn.execute("""update auth.users set phone = phone_change, phone_change = '', phone_change_token = '',
+              phone_confirmed_at = now(), updated_at = now() where id = $1""", uid)
+    elif column == "confirmation_token" or column == "recovery_token":
         await conn.execute(
             f"""update auth.users set "{column}" = '', email_confirmed_at = coalesce(email_confirmed_at, now()),
                   updated_at = now() where id = $1""", uid)
@@ -109,12 +124,12 @@ async def verify_post(req: Req) -> Resp:
     limits = req.config.rate_limits
     await ratelimit.enforce(req.pool, f"verify:{req.ctx.client_ip}", limits.verify, limits.window_seconds)
     verify_type = req.str_field("type")
-    if req.json().get("phone") or verify_type in ("sms", "phone_change"):
-        raise AuthError("sms_send_failed", "Phone verification is not available: no SMS provider is configured",
-                        status=422)
+    phone = req.str_field("phone")
+    if phone:
+        phone = validate_phone(phone)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         outcome = await run(conn, req, verify_type, token=req.str_field("token"),
-                            token_hash=req.str_field("token_hash"), email=req.str_field("email"))
+                            token_hash=req.str_field("token_hash"), email=req.str_field("email"), phone=phone)
     if outcome.message is not None:
         return json_resp({"msg": outcome.message, "code": 200})
     return json_resp(outcome.session)

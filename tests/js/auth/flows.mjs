@@ -148,6 +148,11 @@ const scenarios = {
     return { error: err(r.error), email: r.data.user?.email, hasSession: !!r.data.session }
   },
 
+  async verifyPhone({ phone, token, type }) {
+    const r = await anon().auth.verifyOtp({ phone, token, type })
+    return { error: err(r.error), phone: r.data.user?.phone, hasSession: !!r.data.session }
+  },
+
   async exchange({ code, storage }) {
     const sb = client(process.env.ANON_KEY, { flowType: 'pkce', storage: fileStorage(storage) })
     const r = await sb.auth.exchangeCodeForSession(code)
