@@ -333,3 +333,34 @@ async def test_audit_log_entries(auth: AuthEnv) -> None:
     payloads = [_json.loads(r["p"]) for r in rows]
     assert [p["action"] for p in payloads] == ["user_signedup", "login", "token_refreshed", "logout"]
     assert payloads[1]["log_type"] == "account" and payloads[1]["actor_username"] == s["user"]["email"]
+
+
+async def test_custom_access_token_hook(auth: AuthEnv) -> None:
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        await conn.execute("""
+            create or replace function public.custom_access_token_hook(event jsonb) returns jsonb
+            language plpgsql stable as $$
+            declare claims jsonb := event->'claims';
+            begin
+              claims := jsonb_set(claims, '{plan}', to_jsonb(coalesce(
+                (select raw_user_meta_data->>'plan' from auth.users where id = (event->>'user_id')::uuid), 'none')));
+              claims := jsonb_set(claims, '{via}', to_jsonb(event->>'authentication_method'));
+              return jsonb_build_object('claims', claims);
+            end $$;
+            grant execute on function public.custom_access_token_hook(jsonb) to supabase_auth_admin;""")
+    finally:
+        await conn.close()
+    await auth.set_config(hook_custom_access_token={
+        "uri": "pg-functions://postgres/public/custom_access_token_hook"})
+    try:
+        s = await auth.signup(data={"plan": "gold"})
+        c = claims(auth, s["access_token"])
+        assert c["plan"] == "gold" and c["via"] == "password" and c["role"] == "authenticated"
+        r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": s["refresh_token"]})
+        assert claims(auth, r.json()["access_token"])["via"] == "token_refresh"
+        await auth.set_config(hook_custom_access_token={"uri": "pg-functions://postgres/public/missing_hook"})
+        r = await auth.post("/signup", {"email": new_email(), "password": PASSWORD})
+        assert r.status_code == 500 and r.json()["code"] == "unexpected_failure"
+    finally:
+        await auth.set_config()

@@ -85,6 +85,7 @@ class AuthConfig:
     password_required_characters: tuple[str, ...] = ()
     sms_otp_exp: int = 60
     hook_send_sms: dict[str, Any] = field(default_factory=dict)
+    hook_custom_access_token: dict[str, Any] = field(default_factory=dict)
     mfa_max_enrolled_factors: int = 10
     mfa_challenge_expiry: int = 300
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -120,7 +121,7 @@ def _providers(raw: Any) -> dict[str, OAuthProvider]:
 
 def parse(raw: dict[str, Any]) -> AuthConfig:
     names = set(AuthConfig.__dataclass_fields__) - {"rate_limits", "smtp", "argon2", "providers", "templates",
-                                                     "hook_send_sms"}
+                                                     "hook_send_sms", "hook_custom_access_token"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k in names}
     # As GoTrue's env: the allow-list is comma separated, required character sets colon separated.
     for key, sep in (("uri_allow_list", ","), ("password_required_characters", ":")):
@@ -135,6 +136,7 @@ def parse(raw: dict[str, Any]) -> AuthConfig:
         argon2=_sub(Argon2Params, raw.get("argon2")),
         templates=dict(raw.get("templates") or {}),
         hook_send_sms=dict(raw.get("hook_send_sms") or {}),
+        hook_custom_access_token=dict(raw.get("hook_custom_access_token") or {}),
         providers=_providers(raw.get("external")),
     )
 

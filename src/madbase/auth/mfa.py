@@ -108,7 +108,7 @@ async def verify(req: Req) -> Resp:
         await conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() "
                            "where session_id = $1 and revoked = false", sid)
         refresh = await sessions.new_refresh_token(conn, req, sid, uid, None)
-        return json_resp(await sessions.session_json(conn, req, uid, sid, "aal2", refresh))
+        return json_resp(await sessions.session_json(conn, req, uid, sid, "aal2", refresh, method="totp"))
 
 
 async def unenroll(req: Req) -> Resp:

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from madbase.auth import audit, keys, tokens, users
+from madbase.auth import audit, hooks, keys, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req
 from madbase.core import jsonutil
@@ -67,14 +67,15 @@ async def create_session(conn: DbConn, req: Req, user_id: uuid.UUID, method: str
     await conn.execute("update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1", user_id)
     await conn.execute("update auth.identities set last_sign_in_at = now() where user_id = $1", user_id)
     refresh = await new_refresh_token(conn, req, session_id, user_id, None)
-    out = await session_json(conn, req, user_id, session_id, aal, refresh, extra)
+    out = await session_json(conn, req, user_id, session_id, aal, refresh, extra, method=method)
     await audit.log(conn, req, "login", user_id, out["user"]["email"] or out["user"]["phone"],
                     {"provider": out["user"]["app_metadata"].get("provider", method), "method": method})
     return out
 
 
 async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: uuid.UUID, aal: str,
-                       refresh_token: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                       refresh_token: str, extra: dict[str, Any] | None = None, *,
+                       method: str = "token_refresh") -> dict[str, Any]:
     row = await users.load_with_session(conn, user_id, session_id)
     if row is None:
         raise AuthError("user_not_found", "User not found")
@@ -84,6 +85,7 @@ async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: u
     lifetime = req.config.jwt_exp
     claims = tokens.access_token_claims(user=user, session_id=str(session_id), aal=aal, amr=amr,
                                         issuer=req.issuer, lifetime=lifetime)
+    claims = await hooks.custom_access_token(conn, req, claims, method)
     key = await keys.current(req)
     access = keys.sign(claims, key) if key is not None else tokens.sign_access_token(
         claims, req.ctx.project.record.jwt_secret)
