@@ -364,3 +364,37 @@ async def test_custom_access_token_hook(auth: AuthEnv) -> None:
         assert r.status_code == 500 and r.json()["code"] == "unexpected_failure"
     finally:
         await auth.set_config()
+
+
+async def test_session_timebox_inactivity_and_single_session(auth: AuthEnv) -> None:
+    email = new_email()
+    first = await auth.signup(email)
+    second = (await auth.post("/token?grant_type=password", {"email": email, "password": PASSWORD})).json()
+    await auth.set_config(sessions_single_per_user=True)
+    try:
+        r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": first["refresh_token"]})
+        assert r.status_code == 400 and r.json()["code"] == "session_expired"
+        r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": second["refresh_token"]})
+        assert r.status_code == 200
+        latest = r.json()["refresh_token"]
+    finally:
+        await auth.set_config()
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        await conn.execute("update auth.sessions set created_at = now() - interval '2 hours', "
+                           "refreshed_at = (now() - interval '2 hours') at time zone 'utc' where user_id = $1::uuid",
+                           first["user"]["id"])
+    finally:
+        await conn.close()
+    await auth.set_config(sessions_inactivity_timeout=3600)
+    try:
+        r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": latest})
+        assert r.status_code == 400 and r.json()["message"].endswith("(Inactivity)")
+    finally:
+        await auth.set_config()
+    await auth.set_config(sessions_timebox=60)
+    try:
+        r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": latest})
+        assert r.status_code == 400 and r.json()["code"] == "session_expired"
+    finally:
+        await auth.set_config()

@@ -80,6 +80,9 @@ class AuthConfig:
     security_update_password_require_reauthentication: bool = False
     security_manual_linking_enabled: bool = False
     refresh_token_rotation_enabled: bool = True
+    sessions_timebox: int = 0  # seconds a session may live (0: forever)
+    sessions_inactivity_timeout: int = 0  # seconds without a refresh before a session ends (0: never)
+    sessions_single_per_user: bool = False  # only the newest session of a user can refresh
     refresh_token_reuse_interval: int = 10
     password_min_length: int = 6
     password_required_characters: tuple[str, ...] = ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import asyncpg
@@ -118,9 +118,24 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
         raise AuthError("user_not_found", "Invalid Refresh Token: User Not Found", status=400)
     if users.is_banned(session):
         raise AuthError("user_banned", "Invalid Refresh Token: User Banned")
+    now = users.now()
     not_after = session["not_after"]
-    if not_after is not None and not_after < users.now():
+    if not_after is not None and not_after < now:
         raise AuthError("session_expired", "Invalid Refresh Token: Session Expired")
+    cfg = req.config
+    created = session["created_at"]
+    if cfg.sessions_timebox > 0 and created is not None and created + timedelta(seconds=cfg.sessions_timebox) < now:
+        raise AuthError("session_expired", "Invalid Refresh Token: Session Expired")
+    if cfg.sessions_inactivity_timeout > 0:
+        last = session["refreshed_at"]
+        last_at = last.replace(tzinfo=UTC) if last is not None else created
+        if last_at is not None and last_at + timedelta(seconds=cfg.sessions_inactivity_timeout) < now:
+            raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Inactivity)")
+    if cfg.sessions_single_per_user:
+        newest = await conn.fetchval("select id from auth.sessions where user_id = $1 "
+                                     "order by created_at desc, id desc limit 1", user_id)
+        if newest != session_id:
+            raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Revoked by Newer Login)")
     aal: str = session["aal"] or "aal1"
     issued: str | None = None
     if current["revoked"]:
