@@ -398,3 +398,41 @@ async def test_session_timebox_inactivity_and_single_session(auth: AuthEnv) -> N
         assert r.status_code == 400 and r.json()["code"] == "session_expired"
     finally:
         await auth.set_config()
+
+
+async def test_mfa_rules_over_http(auth: AuthEnv) -> None:
+    import pyotp
+    email = new_email()
+    s = await auth.signup(email)
+    h = auth.headers(s["access_token"])
+    enrolled = (await auth.client.post("/factors", json={"factor_type": "totp", "friendly_name": "app"},
+                                       headers=h)).json()
+    r = await auth.client.post("/factors", json={"factor_type": "totp", "friendly_name": "app"}, headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "mfa_factor_name_conflict"
+    fid = enrolled["id"]
+    chal = (await auth.client.post(f"/factors/{fid}/challenge", json={}, headers=h)).json()
+    code = pyotp.TOTP(enrolled["totp"]["secret"]).now()
+    r = await auth.client.post(f"/factors/{fid}/verify", json={"challenge_id": chal["id"], "code": code}, headers=h)
+    assert r.status_code == 200
+    aal2 = r.json()
+    c = claims(auth, aal2["access_token"])
+    assert c["aal"] == "aal2" and [m["method"] for m in c["amr"]] == ["totp", "password"]
+    # The challenge is single-use.
+    r = await auth.client.post(f"/factors/{fid}/verify", json={"challenge_id": chal["id"], "code": code}, headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "mfa_challenge_expired"
+    # A fresh aal1 session may not change the password nor drop the factor.
+    aal1 = (await auth.post("/token?grant_type=password", {"email": email, "password": PASSWORD})).json()
+    h1 = auth.headers(aal1["access_token"])
+    r = await auth.client.put("/user", json={"password": "changed-pass-1"}, headers=h1)
+    assert r.status_code == 401 and r.json()["code"] == "insufficient_aal"
+    r = await auth.client.delete(f"/factors/{fid}", headers=h1)
+    assert r.status_code == 403 and r.json()["code"] == "insufficient_aal"
+    # Refreshing an aal2 session keeps aal2.
+    r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": aal2["refresh_token"]})
+    assert claims(auth, r.json()["access_token"])["aal"] == "aal2"
+    listed = (await auth.get(f"/admin/users/{s['user']['id']}/factors", service=True)).json()
+    assert [f["id"] for f in listed] == [fid] and listed[0]["status"] == "verified"
+    r = await auth.client.delete(f"/admin/users/{s['user']['id']}/factors/{fid}", headers=auth.headers(service=True))
+    assert r.status_code == 200 and r.json()["id"] == fid
+    r = await auth.client.put("/user", json={"password": "changed-pass-1"}, headers=h1)
+    assert r.status_code == 200

@@ -38,6 +38,11 @@ async def update_user(req: Req) -> Resp:
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid, sid, user = await sessions.require_session(conn, req)
         await conn.execute("select 1 from auth.users where id = $1 for update", uid)
+        changes_secret = bool(password) or bool(email and email.lower() != (user["email"] or "").lower())
+        if changes_secret and user["_aal"] != "aal2" and await conn.fetchval(
+                "select exists(select 1 from auth.mfa_factors where user_id = $1 and status = 'verified')", uid):
+            raise AuthError("insufficient_aal", "AAL2 session is required to update email or password when MFA is "
+                            "enabled.", status=401)
         if data is not None:
             merged = users.merge_metadata(jsonutil.loads(user["raw_user_meta_data"] or "{}")
                                           if isinstance(user["raw_user_meta_data"], str)
