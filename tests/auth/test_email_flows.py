@@ -227,3 +227,33 @@ async def test_outbox_keeps_mail_while_smtp_is_down(mail_auth: AuthEnv) -> None:
         await auth.set_config(mailer_autoconfirm=False)
     msg = await auth.mail.wait_for(email, wait=20)
     assert auth.mail.code(msg)
+
+
+async def test_invite_link_and_generated_links(mail_auth: AuthEnv) -> None:
+    auth = mail_auth
+    email = new_email()
+    r = await auth.post("/invite?redirect_to=http%3A%2F%2Fapp.example.com%2Fjoin", {"email": email, "data": {"t": 1}},
+                        service=True)
+    assert r.status_code == 200 and r.json()["invited_at"] and r.json()["user_metadata"] == {"t": 1}
+    msg = await auth.mail.wait_for(email, "invited")
+    r = await follow(auth, auth.mail.link(msg))
+    assert r.status_code == 303 and r.headers["location"].startswith("http://app.example.com/join#")
+    frag = fragment(r.headers["location"])
+    assert frag["type"] == "invite"
+    me = (await auth.get("/user", frag["access_token"])).json()
+    assert me["email"] == email and me["email_confirmed_at"]
+    # generate_link: signup (creates the user) and recovery; the hashed token verifies via POST /verify.
+    other = new_email()
+    r = await auth.post("/admin/generate_link", {"type": "signup", "email": other, "password": PASSWORD},
+                        service=True)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["email"] == other and body["verification_type"] == "signup"
+    assert body["action_link"].startswith(auth.url + "/verify?token=" + body["hashed_token"])
+    r = await auth.post("/verify", {"type": "signup", "token_hash": body["hashed_token"]})
+    assert r.status_code == 200 and r.json()["user"]["email"] == other
+    r = await auth.post("/admin/generate_link", {"type": "recovery", "email": other}, service=True)
+    r = await follow(auth, r.json()["action_link"])
+    assert fragment(r.headers["location"])["type"] == "recovery"
+    r = await auth.post("/admin/generate_link", {"type": "recovery", "email": new_email()}, service=True)
+    assert r.status_code == 404 and r.json()["code"] == "user_not_found"
