@@ -1,4 +1,5 @@
-"""Rate limits are counted in Postgres, so two server processes on one project share them."""
+"""Rate limits are counted in Postgres (the control plane's counter table), so two server processes on one
+project share them."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def second_server(auth: AuthEnv, tmp_path_factory: pytest.TempPathFactory) -> It
 async def reset_counters(auth: AuthEnv) -> None:
     conn = await asyncpg.connect(auth.server.db_url)
     try:
-        await conn.execute("delete from auth.madbase_rate_limits")
+        await conn.execute("delete from madbase_control.rate_counters where key like 'auth:%'")
     finally:
         await conn.close()
 
@@ -44,6 +45,7 @@ async def test_signup_limit_is_shared_across_processes(auth: AuthEnv, second_ser
                                       json={"email": new_email(), "password": "whatever-1"},
                                       headers=auth.headers())
                 statuses.append(r.status_code)
+                await asyncio.sleep(0.35)  # one sync interval: the processes agree from here on
                 if r.status_code == 429:
                     assert r.json() == {"code": "over_request_rate_limit", "message": "Request rate limit reached"}
         assert statuses == [400, 400, 400, 400, 429, 429]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import structlog
 
-from madbase.auth import admin, config, keys, meta, mfa, oauth, otp, providers, signup, token, user, verify
+from madbase.auth import admin, config, keys, meta, mfa, oauth, otp, providers, ratelimit, signup, token, user, verify
 from madbase.auth.errors import AuthError, OAuthError, render, render_oauth
 from madbase.auth.http import Req, Resp, parse_query
 from madbase.auth.mailer import Sender
@@ -125,6 +125,7 @@ class AuthApp:
     async def shutdown(self) -> None:
         await self.sender.stop()
         await providers.close()
+        await ratelimit.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -86,7 +86,7 @@ async def send(conn: DbConn, req: Req, user: asyncpg.Record, kind_name: str, add
     kind = KINDS[kind_name]
     if check_frequency:
         check_interval(user, kind, req)
-    await ratelimit.enforce_email(req.pool, req.config.rate_limits.email_sent)
+    ratelimit.enforce_email(req)
     target = redirects.choose(redirect_to or req.query.get("redirect_to"), req.config)
     otp, token_hash = await prepare_token(conn, user["id"], kind, address, pkce=pkce)
     values = {"ConfirmationURL": action_link(req, token_hash, kind.verify_type, target), "Token": otp,

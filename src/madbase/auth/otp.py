@@ -14,8 +14,7 @@ from madbase.core.db import internal_transaction
 
 
 async def _limit(req: Req) -> None:
-    limits = req.config.rate_limits
-    await ratelimit.enforce(req.pool, f"otp:{req.ctx.client_ip}", limits.otp, limits.window_seconds)
+    ratelimit.enforce_ip(req, "otp", req.config.rate_limits.otp)
 
 
 def _email(req: Req) -> str:

@@ -1,45 +1,60 @@
-"""Auth rate limits (per IP, per address, per project) as fixed-window counters in the project's database.
+"""Auth rate limits (per IP, per project) shared by every server process.
 
-Counters live in `auth.madbase_rate_limits`, so every server process serving the project shares them.
-One upsert per check; old windows are pruned now and then.
+Built on the core's fixed-window `RateLimiter`: each process counts locally and syncs its hits into the
+control database's counter table every 0.25 s, reading back the cluster-wide totals, so a decision costs no
+database round trip and all processes agree within one sync interval. One limiter per window length;
+keys are namespaced by project (`auth:<ref>:<name>`).
 """
 
 from __future__ import annotations
 
-import random
-import time
-
-import asyncpg
-
 from madbase.auth.errors import AuthError
-from madbase.core.db import internal_transaction
+from madbase.auth.http import Req
+from madbase.core.ratelimit import RateLimiter
 
-_HIT_SQL = """
-insert into auth.madbase_rate_limits as r (key, window_start, count) values ($1, $2, 1)
-on conflict (key, window_start) do update set count = r.count + 1
-returning count
-"""
+_limiters: dict[tuple[int, int], RateLimiter] = {}
 
 
-async def hit(pool: asyncpg.Pool, key: str, limit: int, window: int) -> bool:
-    """Count one event; False when the limit for the current window is exceeded."""
+def _limiter(req: Req, window: int) -> RateLimiter:
+    runtime = req.ctx.runtime
+    slot = (id(runtime), window)
+    limiter = _limiters.get(slot)
+    if limiter is None:
+        limiter = RateLimiter(runtime.control_pool, window_seconds=window)
+        limiter.start()
+        _limiters[slot] = limiter
+    return limiter
+
+
+def hit(req: Req, name: str, limit: int, window: int) -> int | None:
+    """Count one event; None when allowed, else seconds until the window resets."""
     if limit <= 0:
-        return True
-    start = int(time.time()) // window * window
-    async with internal_transaction(pool, "supabase_auth_admin") as conn:
-        count: int = await conn.fetchval(_HIT_SQL, key, start)
-        if random.random() < 0.01:
-            await conn.execute("delete from auth.madbase_rate_limits where window_start < $1",
-                               int(time.time()) - 86400)
-    return count <= limit
+        return None
+    return _limiter(req, window).hit(f"auth:{req.ctx.project.ref}:{name}", limit)
 
 
-async def enforce(pool: asyncpg.Pool, key: str, limit: int, window: int) -> None:
-    if not await hit(pool, key, limit, window):
-        raise AuthError("over_request_rate_limit", "Request rate limit reached")
+def enforce(req: Req, name: str, limit: int, window: int) -> None:
+    retry = hit(req, name, limit, window)
+    if retry is not None:
+        raise AuthError("over_request_rate_limit", "Request rate limit reached", headers={"retry-after": str(retry)})
 
 
-async def enforce_email(pool: asyncpg.Pool, limit: int) -> None:
+def enforce_ip(req: Req, name: str, limit: int) -> None:
+    enforce(req, f"{name}:{req.ctx.client_ip}", limit, req.config.rate_limits.window_seconds)
+
+
+def enforce_email(req: Req) -> None:
     """The project-wide hourly budget of auth mails."""
-    if not await hit(pool, "email_sent", limit, 3600):
+    if hit(req, "email_sent", req.config.rate_limits.email_sent, 3600) is not None:
         raise AuthError("over_email_send_rate_limit", "Email rate limit exceeded")
+
+
+def enforce_sms(req: Req) -> None:
+    if hit(req, "sms_sent", req.config.rate_limits.sms_sent, 3600) is not None:
+        raise AuthError("over_sms_send_rate_limit", "SMS rate limit exceeded")
+
+
+async def close() -> None:
+    for limiter in list(_limiters.values()):
+        await limiter.close()
+    _limiters.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from madbase.auth import audit, flows, passwords, sessions, sms, users
+from madbase.auth import audit, flows, passwords, ratelimit, sessions, sms, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 from madbase.core.db import internal_transaction
@@ -44,6 +44,7 @@ async def signup(req: Req) -> Resp:
     phone = req.str_field("phone")
     if cfg.disable_signup:
         raise AuthError("signup_disabled", "Signups not allowed for this instance")
+    ratelimit.enforce_ip(req, "signin", cfg.rate_limits.sign_in_sign_ups)
     if not email and not phone:
         return await _anonymous(req)
     password = req.str_field("password")

@@ -79,8 +79,7 @@ async def send(conn: DbConn, req: Req, user: asyncpg.Record, kind_name: str, pho
     kind = flows.KINDS[kind_name]
     if check_frequency:
         flows.check_interval(user, kind, req)
-    limits = req.config.rate_limits
-    await ratelimit.enforce(req.pool, "sms_sent", limits.sms_sent, 3600)
+    ratelimit.enforce_sms(req)
     otp, _ = await flows.prepare_token(conn, user["id"], kind, phone)
     fresh = await users.load(conn, user["id"])
     assert fresh is not None

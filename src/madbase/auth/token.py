@@ -18,10 +18,9 @@ async def token(req: Req) -> Resp:
         raise AuthError("validation_failed", "unsupported_grant_type")
     limits = req.config.rate_limits
     if grant == "refresh_token":
-        await ratelimit.enforce(req.pool, f"refresh:{req.ctx.client_ip}", limits.token_refresh, limits.window_seconds)
+        ratelimit.enforce_ip(req, "refresh", limits.token_refresh)
     else:
-        await ratelimit.enforce(req.pool, f"signin:{req.ctx.client_ip}", limits.sign_in_sign_ups,
-                                limits.window_seconds)
+        ratelimit.enforce_ip(req, "signin", limits.sign_in_sign_ups)
     return await handler(req)
 
 

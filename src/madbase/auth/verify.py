@@ -121,8 +121,7 @@ async def run(conn: DbConn, req: Req, verify_type: str, *, token: str = "", toke
 
 
 async def verify_post(req: Req) -> Resp:
-    limits = req.config.rate_limits
-    await ratelimit.enforce(req.pool, f"verify:{req.ctx.client_ip}", limits.verify, limits.window_seconds)
+    ratelimit.enforce_ip(req, "verify", req.config.rate_limits.verify)
     verify_type = req.str_field("type")
     phone = req.str_field("phone")
     if phone:
@@ -139,8 +138,7 @@ async def verify_get(req: Req) -> Resp:
     target = redirects.choose(req.query.get("redirect_to"), req.config)
     verify_type = req.query.get("type", "")
     try:
-        limits = req.config.rate_limits
-        await ratelimit.enforce(req.pool, f"verify:{req.ctx.client_ip}", limits.verify, limits.window_seconds)
+        ratelimit.enforce_ip(req, "verify", req.config.rate_limits.verify)
         async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
             outcome = await run(conn, req, verify_type, token_hash=req.query.get("token", ""), for_redirect=True)
     except AuthError as err:

@@ -1,6 +1,6 @@
 -- GoTrue's auth schema (table and column names as in supabase/auth), so triggers, RLS policies and
--- queries written against auth.users keep working. Plus MadBase's own auth tables (mail outbox, rate
--- counters), prefixed `madbase_`. The service acts as supabase_auth_admin, which owns nothing but gets
+-- queries written against auth.users keep working. Plus MadBase's own auth tables (mail outbox, OAuth
+-- state), prefixed `madbase_`. The service acts as supabase_auth_admin, which owns nothing but gets
 -- exactly the grants below.
 
 do $$ begin
@@ -201,14 +201,6 @@ create table if not exists auth.madbase_mail_outbox (
 create index if not exists madbase_mail_outbox_pending_idx on auth.madbase_mail_outbox (next_attempt_at)
   where sent_at is null;
 
--- MadBase: fixed-window rate-limit counters shared by every server process.
-create unlogged table if not exists auth.madbase_rate_limits (
-  key text not null,
-  window_start bigint not null,
-  count int not null,
-  primary key (key, window_start)
-);
-
 -- OAuth state for /authorize → /callback (random state id → where to go back and the PKCE data).
 create table if not exists auth.madbase_oauth_state (
   id text primary key,
@@ -224,7 +216,7 @@ create table if not exists auth.madbase_oauth_state (
 grant usage on schema auth to supabase_auth_admin;
 grant select, insert, update, delete on auth.users, auth.identities, auth.sessions, auth.refresh_tokens,
   auth.mfa_factors, auth.mfa_challenges, auth.mfa_amr_claims, auth.one_time_tokens, auth.flow_state,
-  auth.audit_log_entries, auth.madbase_mail_outbox, auth.madbase_rate_limits, auth.madbase_oauth_state
+  auth.audit_log_entries, auth.madbase_mail_outbox, auth.madbase_oauth_state
   to supabase_auth_admin;
 grant usage, select on all sequences in schema auth to supabase_auth_admin;
 -- As in Supabase: the dashboard/service role may read users; API roles cannot.
