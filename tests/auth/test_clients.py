@@ -109,3 +109,40 @@ def _py_flow(auth: AuthEnv, http: httpx.Client) -> None:
     users = admin.auth.admin.list_users(page=1, per_page=5)
     assert len(users) >= 1
     sb.auth.sign_out()
+
+
+def test_supabase_py_otp_mfa_admin(auth: AuthEnv) -> None:
+    import asyncio as _asyncio
+
+    import pyotp
+
+    with httpx.Client(timeout=30) as http:
+        admin = create_client(auth.server.url, auth.server.service_role_key, ClientOptions(httpx_client=http))
+        sb = create_client(auth.server.url, auth.server.anon_key, ClientOptions(httpx_client=http))
+        email = new_email()
+        created = admin.auth.admin.create_user({"email": email, "password": "secret-pass-1", "email_confirm": True,
+                                                "user_metadata": {"from": "py"}})
+        assert created.user.email == email and created.user.user_metadata == {"from": "py"}
+        # Magic-link OTP through a real mail.
+        sb.auth.sign_in_with_otp({"email": email})
+        msg = _asyncio.run(auth.mail.wait_for(email, "Magic"))
+        res = sb.auth.verify_otp({"email": email, "token": auth.mail.code(msg), "type": "email"})
+        assert res.session is not None and res.user is not None and res.user.email == email
+        updated = sb.auth.update_user({"data": {"nick": "p"}})
+        assert updated is not None and updated.user.user_metadata == {"from": "py", "nick": "p"}
+        # TOTP MFA.
+        enrolled = sb.auth.mfa.enroll({"factor_type": "totp", "friendly_name": "py"})
+        challenge = sb.auth.mfa.challenge({"factor_id": enrolled.id})
+        verified = sb.auth.mfa.verify({"factor_id": enrolled.id, "challenge_id": challenge.id,
+                                       "code": pyotp.TOTP(enrolled.totp.secret).now()})
+        assert verified.access_token
+        level = sb.auth.mfa.get_authenticator_assurance_level()
+        assert level.current_level == "aal2"
+        # Admin update, list and delete.
+        admin.auth.admin.update_user_by_id(created.user.id, {"app_metadata": {"tier": 2}})
+        fetched = admin.auth.admin.get_user_by_id(created.user.id)
+        assert fetched.user.app_metadata["tier"] == 2 and fetched.user.app_metadata["provider"] == "email"
+        admin.auth.admin.delete_user(created.user.id)
+        anon_session = create_client(auth.server.url, auth.server.anon_key, ClientOptions(httpx_client=http))
+        res = anon_session.auth.sign_in_anonymously()
+        assert res.user is not None and res.user.is_anonymous

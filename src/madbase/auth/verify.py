@@ -106,16 +106,18 @@ async def run(conn: DbConn, req: Req, verify_type: str, *, token: str = "", toke
             return Outcome(message="Confirmation link accepted. Please proceed to confirm link sent to the other "
                                    "email")
         await apply_email_change(conn, uid, user["email_change"])
-    if stored.startswith("pkce_"):
+    if stored.startswith("pkce_") and for_redirect:
+        # The link leads back with ?code=; the client exchanges it with its verifier (grant_type=pkce).
+        # A code entered in the app (POST /verify) gets the session directly, as GoTrue does.
         code = await conn.fetchval(
             """update auth.flow_state set auth_code_issued_at = now(), updated_at = now()
-               where id = (select id from auth.flow_state where user_id = $1 and authentication_method = $2
-                           order by created_at desc limit 1) returning auth_code""",
+               where id = (select id from auth.flow_state where user_id = $1
+                           order by (authentication_method = $2) desc, created_at desc limit 1)
+               returning auth_code""",
             uid, _FLOW_METHOD[verify_type])
         if code is None:
             raise AuthError("flow_state_not_found", "invalid flow state, no valid flow state found")
-        if for_redirect:
-            return Outcome(auth_code=code)
+        return Outcome(auth_code=code)
     session = await sessions.create_session(conn, req, uid, _AMR[verify_type])
     return Outcome(session=session)
 
