@@ -110,6 +110,10 @@ class Sender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 2.0)
             self._wake.clear()
+            # Projects this process already has a pool for (any service) are drained too, so mail queued
+            # before a restart goes out without waiting for the project's next auth request.
+            with contextlib.suppress(Exception):
+                self._refs.update(ref for ref, *_ in self._runtime.pools.stats())
             for ref in list(self._refs):
                 try:
                     project = self._runtime.projects.resolve(ref)
