@@ -20,6 +20,7 @@ import structlog
 
 from madbase.auth import config as auth_config
 from madbase.core.db import internal_transaction
+from madbase.core.errors import GatewayError
 from madbase.core.types import DbConn
 
 if TYPE_CHECKING:
@@ -117,6 +118,10 @@ class Sender:
             for ref in list(self._refs):
                 try:
                     project = self._runtime.projects.resolve(ref)
+                except GatewayError:  # deleted or disabled: nothing to send for it
+                    self._refs.discard(ref)
+                    continue
+                try:
                     await self.drain(project)
                 except asyncio.CancelledError:
                     raise
