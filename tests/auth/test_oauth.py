@@ -140,7 +140,8 @@ async def test_id_token_grant_with_supabase_js(oauth_auth: AuthEnv, idp: OidcPro
 async def test_oauth_errors(oauth_auth: AuthEnv) -> None:
     auth = oauth_auth
     r = await auth.client.get("/callback?code=x&state=unknown")
-    assert r.status_code == 400 and r.json()["error_code"] == "bad_oauth_state"
+    assert r.status_code == 302 and r.headers["location"].startswith("http://localhost:3000#")
+    assert fragment(r.headers["location"])["error_code"] == "bad_oauth_state"
     r = await auth.client.get("/authorize?provider=nope")
     assert r.status_code == 400 and r.json()["error_code"] == "validation_failed"
     r = await auth.client.get("/settings")

@@ -55,6 +55,7 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/authorize", oauth.authorize),
     route("GET", "/callback", oauth.callback),
     route("POST", "/callback", oauth.callback),
+    route("POST", "/sso", meta.sso),
     route("POST", "/otp", otp.otp, mails=True),
     route("POST", "/magiclink", otp.otp, mails=True),
     route("POST", "/recover", otp.recover, mails=True),

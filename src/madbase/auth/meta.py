@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 
 VERSION = "v2.180.0-madbase"
@@ -27,3 +28,7 @@ async def settings(req: Req) -> Resp:
 async def health(req: Req) -> Resp:
     return json_resp({"version": VERSION, "name": "GoTrue",
                       "description": "GoTrue is a user registration and authentication API"})
+
+
+async def sso(req: Req) -> Resp:
+    raise AuthError("saml_provider_disabled", "SAML 2.0 is disabled", status=404)

@@ -94,7 +94,9 @@ async def callback(req: Req) -> Resp:
         state = await conn.fetchrow("delete from auth.madbase_oauth_state where id = $1 "
                                     "and created_at > now() - interval '10 minutes' returning *", state_id)
     if state is None:
-        raise AuthError("bad_oauth_state", "OAuth callback with invalid state")
+        # A browser is waiting: send it to the site URL with the error, as GoTrue's callback does.
+        return _error_redirect(req.config.site_url, "invalid_request", "bad_oauth_state",
+                               "OAuth callback with invalid state")
     target: str = state["redirect_to"]
     if params.get("error"):
         return _error_redirect(target, params["error"], "provider_error",
