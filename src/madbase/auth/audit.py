@@ -19,15 +19,25 @@ _LOG_TYPES = {"login": "account", "logout": "account", "invite_accepted": "accou
               "generate_recovery_codes": "user"}
 
 
-async def log(conn: DbConn, req: Req, action: str, actor_id: Any, actor_username: str = "",
-              traits: dict[str, Any] | None = None) -> None:
+# Appended to other statements (as `with … insert …`) by hot paths, with the values at $3..$5.
+INSERT_SQL = ("insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address) "
+              "values ('00000000-0000-0000-0000-000000000000', $3, $4::json, now(), $5)")
+
+
+def values(req: Req, action: str, actor_id: Any, actor_username: str = "",
+           traits: dict[str, Any] | None = None) -> tuple[uuid.UUID, str, str]:
     payload: dict[str, Any] = {"actor_id": str(actor_id) if actor_id else "", "actor_username": actor_username or "",
                                "actor_via_sso": False, "action": action,
                                "log_type": _LOG_TYPES.get(action, "user")}
     if traits:
         payload["traits"] = traits
     ip = req.ctx.client_ip if req.ctx.client_ip != "unknown" else ""
+    return uuid.uuid4(), jsonutil.dumps_str(payload), ip[:64]
+
+
+async def log(conn: DbConn, req: Req, action: str, actor_id: Any, actor_username: str = "",
+              traits: dict[str, Any] | None = None) -> None:
     await conn.execute(
         "insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address) "
         "values ('00000000-0000-0000-0000-000000000000', $1, $2::json, now(), $3)",
-        uuid.uuid4(), jsonutil.dumps_str(payload), ip[:64])
+        *values(req, action, actor_id, actor_username, traits))

@@ -99,16 +99,16 @@ async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: u
 async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthError:
     """GoTrue's RefreshTokenGrant with rotation and the reuse interval (an error to commit-then-raise)."""
     digest = tokens.token_digest(token)
-    row = await conn.fetchrow("select session_id from auth.refresh_tokens where token = $1", digest)
-    if row is None:
-        raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
-    session_id: uuid.UUID | None = row["session_id"]
-    if session_id is None:
-        raise AuthError("session_not_found", "Invalid Refresh Token: No Valid Session Found", status=400)
-    session = await conn.fetchrow("select s.*, u.banned_until, u.deleted_at from auth.sessions s "
-                                  "join auth.users u on u.id = s.user_id where s.id = $1 for update of s", session_id)
+    # Find the token's session and lock it in one statement; the token row is re-read after the lock.
+    session = await conn.fetchrow(
+        "select s.*, u.banned_until, u.deleted_at from auth.sessions s join auth.users u on u.id = s.user_id "
+        "where s.id = (select session_id from auth.refresh_tokens where token = $1) for update of s", digest)
     if session is None:
+        known = await conn.fetchval("select true from auth.refresh_tokens where token = $1", digest)
+        if not known:
+            raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
         raise AuthError("session_not_found", "Invalid Refresh Token: No Valid Session Found", status=400)
+    session_id: uuid.UUID = session["id"]
     current = await conn.fetchrow("select id, revoked, updated_at, user_id from auth.refresh_tokens where token = $1",
                                   digest)
     if current is None:
@@ -159,9 +159,10 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
             "with r as (update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1 "
             "and not revoked) select nextval('auth.refresh_tokens_id_seq')", current["id"])
         issued = await new_refresh_token(conn, req, session_id, user_id, digest, row_id=row_id)
-    await conn.execute("update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now(), "
-                       "user_agent = $2 where id = $1", session_id, req.user_agent)
-    await audit.log(conn, req, "token_refreshed", user_id)
+    await conn.execute(
+        "with s as (update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now(), "
+        "user_agent = $2 where id = $1) " + audit.INSERT_SQL, session_id, req.user_agent,
+        *audit.values(req, "token_refreshed", user_id))
     return await session_json(conn, req, user_id, session_id, aal, issued)
 
 
