@@ -436,3 +436,27 @@ async def test_mfa_rules_over_http(auth: AuthEnv) -> None:
     assert r.status_code == 200 and r.json()["id"] == fid
     r = await auth.client.put("/user", json={"password": "changed-pass-1"}, headers=h1)
     assert r.status_code == 200
+
+
+async def test_supabase_style_trigger_on_auth_users(auth: AuthEnv) -> None:
+    """The usual Supabase pattern: a security-definer trigger on auth.users fills public.profiles."""
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        await conn.execute("""
+            create table if not exists public.profiles (id uuid primary key references auth.users on delete cascade,
+                                                        full_name text);
+            create or replace function public.handle_new_user() returns trigger
+            language plpgsql security definer set search_path = '' as $$
+            begin
+              insert into public.profiles (id, full_name) values (new.id, new.raw_user_meta_data->>'full_name');
+              return new;
+            end $$;
+            drop trigger if exists on_auth_user_created on auth.users;
+            create trigger on_auth_user_created after insert on auth.users
+              for each row execute procedure public.handle_new_user();""")
+        s = await auth.signup(data={"full_name": "Ada Lovelace"})
+        name = await conn.fetchval("select full_name from public.profiles where id = $1::uuid", s["user"]["id"])
+        assert name == "Ada Lovelace"
+        await conn.execute("drop trigger on_auth_user_created on auth.users")
+    finally:
+        await conn.close()
