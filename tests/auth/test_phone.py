@@ -120,3 +120,27 @@ async def test_phone_without_hook(auth: AuthEnv) -> None:
         assert r.status_code == 422 and r.json()["code"] == "sms_send_failed"
     finally:
         await auth.set_config()
+
+
+async def test_mfa_phone_factor(auth: AuthEnv, hook: SmsHook) -> None:
+    import jwt
+    s = await auth.signup()
+    h = auth.headers(s["access_token"])
+    r = await auth.client.post("/factors", json={"factor_type": "phone", "phone": new_phone()}, headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "mfa_phone_enroll_not_enabled"
+    await auth.set_config(mfa_phone_enroll_enabled=True, mfa_phone_verify_enabled=True, hook_send_sms={
+        "uri": f"http://127.0.0.1:{hook.port}/sms", "secrets": "v1,whsec_" + SECRET})
+    try:
+        phone = new_phone()
+        r = await auth.client.post("/factors", json={"factor_type": "phone", "phone": phone}, headers=h)
+        assert r.status_code == 200 and r.json()["type"] == "phone" and r.json()["phone"] == phone
+        fid = r.json()["id"]
+        chal = (await auth.client.post(f"/factors/{fid}/challenge", json={}, headers=h)).json()
+        assert chal["type"] == "phone"
+        r = await auth.client.post(f"/factors/{fid}/verify", json={"challenge_id": chal["id"],
+                                                                   "code": hook.otp_for(phone)}, headers=h)
+        assert r.status_code == 200, r.text
+        c = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
+        assert c["aal"] == "aal2" and c["amr"][0]["method"] == "mfa/phone"
+    finally:
+        await auth.set_config()

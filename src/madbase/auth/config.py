@@ -91,6 +91,8 @@ class AuthConfig:
     hook_custom_access_token: dict[str, Any] = field(default_factory=dict)
     mfa_max_enrolled_factors: int = 10
     mfa_challenge_expiry: int = 300
+    mfa_phone_enroll_enabled: bool = False
+    mfa_phone_verify_enabled: bool = False
     rate_limits: RateLimits = field(default_factory=RateLimits)
     smtp: Smtp = field(default_factory=Smtp)
     argon2: Argon2Params = field(default_factory=Argon2Params)

@@ -83,6 +83,7 @@ STATUS: dict[str, int] = {
     "mfa_totp_enroll_not_enabled": 422,
     "mfa_totp_verify_not_enabled": 422,
     "mfa_phone_enroll_not_enabled": 422,
+    "mfa_phone_verify_not_enabled": 422,
     "mfa_verified_factor_exists": 422,
     "not_found": 404,
 }

@@ -8,6 +8,7 @@ gets that same child back (never a second live branch).
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
 from datetime import UTC, timedelta
@@ -43,9 +44,12 @@ async def new_refresh_token(conn: DbConn, req: Req, session_id: uuid.UUID, user_
     return token
 
 
-def _ip(req: Req) -> str | None:
-    ip = req.ctx.client_ip
-    return ip if ip and ip != "unknown" else None
+def client_inet(req: Req) -> str | None:
+    """The client IP if it is a valid address (for inet columns)."""
+    try:
+        return str(ipaddress.ip_address(req.ctx.client_ip))
+    except ValueError:
+        return None
 
 
 async def create_session(conn: DbConn, req: Req, user_id: uuid.UUID, method: str, *, aal: str = "aal1",
@@ -53,16 +57,10 @@ async def create_session(conn: DbConn, req: Req, user_id: uuid.UUID, method: str
                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """A new session with one AMR method and its first refresh token; returns the Session JSON."""
     session_id = uuid.uuid4()
-    try:
-        await conn.execute(
-            """insert into auth.sessions (id, user_id, created_at, updated_at, factor_id, aal, refreshed_at, user_agent,
-                 ip) values ($1, $2, now(), now(), $3, $4::auth.aal_level, now() at time zone 'utc', $5, $6::inet)""",
-            session_id, user_id, factor_id, aal, req.user_agent, _ip(req))
-    except asyncpg.DataError:
-        await conn.execute(
-            """insert into auth.sessions (id, user_id, created_at, updated_at, factor_id, aal, refreshed_at,
-                 user_agent) values ($1, $2, now(), now(), $3, $4::auth.aal_level, now() at time zone 'utc', $5)""",
-            session_id, user_id, factor_id, aal, req.user_agent)
+    await conn.execute(
+        """insert into auth.sessions (id, user_id, created_at, updated_at, factor_id, aal, refreshed_at, user_agent,
+             ip) values ($1, $2, now(), now(), $3, $4::auth.aal_level, now() at time zone 'utc', $5, $6::inet)""",
+        session_id, user_id, factor_id, aal, req.user_agent, client_inet(req))
     await add_amr(conn, session_id, method)
     await conn.execute("update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1", user_id)
     await conn.execute("update auth.identities set last_sign_in_at = now() where user_id = $1", user_id)
