@@ -144,3 +144,22 @@ async def test_mfa_phone_factor(auth: AuthEnv, hook: SmsHook) -> None:
         assert c["aal"] == "aal2" and c["amr"][0]["method"] == "mfa/phone"
     finally:
         await auth.set_config()
+
+
+async def test_send_email_hook_replaces_smtp(auth: AuthEnv, hook: SmsHook) -> None:
+    from tests.auth.conftest import new_email
+    await auth.set_config(mailer_autoconfirm=False, hook_send_email={
+        "uri": f"http://127.0.0.1:{hook.port}/email", "secrets": "v1,whsec_" + SECRET})
+    try:
+        email = new_email()
+        r = await auth.post("/signup?redirect_to=http%3A%2F%2Fapp.example.com%2Fx", {"email": email,
+                                                                                     "password": "secret-pass-1"})
+        assert r.status_code == 200
+        call = next(c for c in reversed(hook.calls) if c["payload"]["user"].get("email") == email)
+        assert call["signature_ok"]
+        data = call["payload"]["email_data"]
+        assert data["email_action_type"] == "signup" and data["redirect_to"] == "http://app.example.com/x"
+        r = await auth.post("/verify", {"type": "signup", "email": email, "token": data["token"]})
+        assert r.status_code == 200 and r.json()["user"]["email"] == email
+    finally:
+        await auth.set_config()

@@ -89,6 +89,7 @@ class AuthConfig:
     sms_otp_exp: int = 60
     hook_send_sms: dict[str, Any] = field(default_factory=dict)
     hook_custom_access_token: dict[str, Any] = field(default_factory=dict)
+    hook_send_email: dict[str, Any] = field(default_factory=dict)
     mfa_max_enrolled_factors: int = 10
     mfa_challenge_expiry: int = 300
     mfa_phone_enroll_enabled: bool = False
@@ -126,7 +127,7 @@ def _providers(raw: Any) -> dict[str, OAuthProvider]:
 
 def parse(raw: dict[str, Any]) -> AuthConfig:
     names = set(AuthConfig.__dataclass_fields__) - {"rate_limits", "smtp", "argon2", "providers", "templates",
-                                                     "hook_send_sms", "hook_custom_access_token"}
+                                                     "hook_send_sms", "hook_custom_access_token", "hook_send_email"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k in names}
     # As GoTrue's env: the allow-list is comma separated, required character sets colon separated.
     for key, sep in (("uri_allow_list", ","), ("password_required_characters", ":")):
@@ -142,6 +143,7 @@ def parse(raw: dict[str, Any]) -> AuthConfig:
         templates=dict(raw.get("templates") or {}),
         hook_send_sms=dict(raw.get("hook_send_sms") or {}),
         hook_custom_access_token=dict(raw.get("hook_custom_access_token") or {}),
+        hook_send_email=dict(raw.get("hook_send_email") or {}),
         providers=_providers(raw.get("external")),
     )
 

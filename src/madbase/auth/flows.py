@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 
 import asyncpg
 
-from madbase.auth import mailer, ratelimit, redirects, tokens, users
+from madbase.auth import mailer, ratelimit, redirects, sms, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req
 from madbase.core.types import DbConn
@@ -92,8 +92,23 @@ async def send(conn: DbConn, req: Req, user: asyncpg.Record, kind_name: str, add
     values = {"ConfirmationURL": action_link(req, token_hash, kind.verify_type, target), "Token": otp,
               "TokenHash": token_hash, "SiteURL": req.config.site_url, "Email": user["email"] or address,
               "NewEmail": new_email, "RedirectTo": target}
+    hook = req.config.hook_send_email
+    if hook.get("uri") and hook.get("enabled", True) is not False:
+        # GoTrue's Send Email Hook: the project's own mailer gets the token data instead of our SMTP outbox.
+        fresh = await users.load(conn, user["id"])
+        assert fresh is not None
+        email_data = {"token": otp, "token_hash": token_hash, "redirect_to": target,
+                      "email_action_type": _HOOK_ACTION[kind_name], "site_url": req.config.site_url,
+                      "token_new": "", "token_hash_new": ""}
+        await sms.call_hook(req, hook, {"user": users.user_json(fresh), "email_data": email_data}, "sending email")
+        return
     subject, body = mailer.render(kind.template, req.config, values)
     await mailer.enqueue(conn, address, kind.template, subject, body)
+
+
+_HOOK_ACTION = {"confirmation": "signup", "invite": "invite", "magic_link": "magiclink", "recovery": "recovery",
+                "email_change_new": "email_change", "email_change_current": "email_change",
+                "reauthentication": "reauthentication"}
 
 
 async def create_flow_state(conn: DbConn, req: Req, method: str, provider: str = "email",

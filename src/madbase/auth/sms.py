@@ -54,22 +54,29 @@ def signature_headers(secrets: str, body: bytes) -> dict[str, str]:
     return headers
 
 
-async def deliver(req: Req, user: dict[str, Any], otp: str) -> str:
-    """Call the hook; returns a message id (the hook may answer `{"message_id": …}`)."""
-    hook = req.config.hook_send_sms
-    body = jsonutil.dumps({"user": user, "sms": {"otp": otp}})
+async def call_hook(req: Req, hook: dict[str, Any], payload: dict[str, Any], what: str,
+                    code: str = "unexpected_failure") -> dict[str, Any]:
+    """POST a signed hook payload; a failure is a 500 `code` (as GoTrue's hook errors)."""
+    body = jsonutil.dumps(payload)
     headers = signature_headers(str(hook.get("secrets") or ""), body)
     try:
         resp = await providers.client().post(str(hook["uri"]), content=body, headers=headers)
     except httpx.HTTPError as exc:
-        raise AuthError("sms_send_failed", f"Error sending SMS OTP: {exc}", status=500) from None
+        raise AuthError(code, f"Error {what}: {exc}", status=500) from None
     if resp.status_code >= 300:
-        raise AuthError("sms_send_failed", f"Error sending SMS OTP: hook answered {resp.status_code}", status=500)
+        raise AuthError(code, f"Error {what}: hook answered {resp.status_code}", status=500)
     try:
         answer = resp.json()
     except ValueError:
         answer = {}
-    return str(answer.get("message_id") or "") if isinstance(answer, dict) else ""
+    return answer if isinstance(answer, dict) else {}
+
+
+async def deliver(req: Req, user: dict[str, Any], otp: str) -> str:
+    """Call the SMS hook; returns a message id (the hook may answer `{"message_id": …}`)."""
+    answer = await call_hook(req, req.config.hook_send_sms, {"user": user, "sms": {"otp": otp}}, "sending SMS OTP",
+                             "sms_send_failed")
+    return str(answer.get("message_id") or "")
 
 
 async def send(conn: DbConn, req: Req, user: asyncpg.Record, kind_name: str, phone: str, *,
