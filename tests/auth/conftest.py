@@ -74,7 +74,8 @@ BASE_CONFIG: dict[str, Any] = {
     "site_url": "http://localhost:3000",
     "uri_allow_list": ["http://app.example.com/**"],
     "rate_limits": {"sign_in_sign_ups": 100000, "token_refresh": 100000, "verify": 100000, "otp": 100000,
-                    "email_sent": 100000, "email_per_address_seconds": 0},
+                    "email_sent": 100000, "email_per_address_seconds": 0, "anonymous_users": 100000,
+                    "sms_sent": 100000},
     "argon2": {"time_cost": 1, "memory_cost": 8192, "parallelism": 1},
 }
 

@@ -23,6 +23,7 @@ class RateLimits:
     email_sent: int = 30  # per project per hour (GoTrue counts mails sent, not requests)
     email_per_address_seconds: int = 60  # minimum interval between two mails to one address
     sms_sent: int = 30  # per project per hour
+    anonymous_users: int = 30  # anonymous sign-ins per IP per hour
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,7 @@ class Sender:
         self._refs: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._warned: set[str] = set()
 
     def watch(self, project: Project) -> None:
         if project.ref not in self._refs:
@@ -131,6 +132,11 @@ class Sender:
     async def drain(self, project: Project) -> None:
         cfg = auth_config.for_project(project)
         if not cfg.smtp.host:
+            if project.ref not in self._warned:
+                self._warned.add(project.ref)
+                log.warning("auth_smtp_not_configured", project_ref=project.ref,
+                            hint="auth mails stay queued in auth.madbase_mail_outbox until auth.smtp is set "
+                                 "(or set auth.mailer_autoconfirm)")
             return
         pool = await self._runtime.pools.get(project)
         while True:

@@ -3,7 +3,7 @@
 Built on the core's fixed-window `RateLimiter`: each process counts locally and syncs its hits into the
 control database's counter table every 0.25 s, reading back the cluster-wide totals, so a decision costs no
 database round trip and all processes agree within one sync interval. One limiter per window length;
-keys are namespaced by project (`auth:<ref>:<name>`).
+keys are namespaced by project and window (`auth:<ref>:<window>:<name>`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def hit(req: Req, name: str, limit: int, window: int) -> int | None:
     """Count one event; None when allowed, else seconds until the window resets."""
     if limit <= 0:
         return None
-    return _limiter(req, window).hit(f"auth:{req.ctx.project.ref}:{name}", limit)
+    # The window length is part of the key: limiters of different lengths share one counter table.
+    return _limiter(req, window).hit(f"auth:{req.ctx.project.ref}:{window}:{name}", limit)
 
 
 def enforce(req: Req, name: str, limit: int, window: int) -> None:

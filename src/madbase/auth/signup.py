@@ -101,6 +101,7 @@ async def signup(req: Req) -> Resp:
 async def _anonymous(req: Req) -> Resp:
     if not req.config.external_anonymous_users_enabled:
         raise AuthError("anonymous_provider_disabled", "Anonymous sign-ins are disabled")
+    ratelimit.enforce(req, f"anonymous:{req.ctx.client_ip}", req.config.rate_limits.anonymous_users, 3600)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid = await users.create(conn, email=None, phone=None, password_hash=None, provider="anonymous",
                                  user_metadata=metadata(req), is_anonymous=True)
