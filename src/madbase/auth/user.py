@@ -162,8 +162,8 @@ async def reauthenticate(req: Req) -> Resp:
         if not user["email"] and not user["phone"]:
             raise AuthError("validation_failed", "Reauthentication requires the user to have an email or a phone "
                             "number")
-        if not user["email"]:
-            raise AuthError("sms_send_failed", "Error sending reauthentication OTP: no SMS provider is configured",
-                            status=422)
-        await flows.send(conn, req, user, "reauthentication", user["email"])
+        if user["email"]:
+            await flows.send(conn, req, user, "reauthentication", user["email"])
+        else:
+            await sms.send(conn, req, user, "reauthentication", user["phone"])
     return json_resp({})
