@@ -114,6 +114,8 @@ async def run(args: argparse.Namespace) -> None:
         results = []
         for name, op in ((ref_name, reference), ("GET /user", get_user), ("grant_type=refresh_token", refresh_op),
                          ("grant_type=password", password)):
+            if args.only and args.only not in name and name != ref_name:
+                continue
             results.append(await measure(name, op, seconds=args.seconds, connections=args.connections))
         print(f"\n{args.connections} connections, {args.seconds:g} s each, argon2id t={args.argon2_time} "
               f"m={args.argon2_memory} KiB p=1\n")
@@ -121,9 +123,9 @@ async def run(args: argparse.Namespace) -> None:
         print("|---|---:|---:|---:|---:|---:|")
         for r in results:
             print(f"| {r['name']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['n']} | {r['errors']} |")
-        ref_rps = float(results[0]["rps"])  # type: ignore[arg-type]
-        user_rps = float(results[1]["rps"])  # type: ignore[arg-type]
-        print(f"\nGET /user / reference = {user_rps / ref_rps:.2f}")
+        by_name = {str(r["name"]): float(r["rps"]) for r in results}  # type: ignore[arg-type]
+        if "GET /user" in by_name:
+            print(f"\nGET /user / reference = {by_name['GET /user'] / by_name[ref_name]:.2f}")
     finally:
         if server is not None:
             server.stop()
@@ -136,6 +138,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--argon2-time", type=int, default=2)
     parser.add_argument("--argon2-memory", type=int, default=19456)
+    parser.add_argument("--only", default="", help="run only operations whose name contains this text")
     asyncio.run(run(parser.parse_args()))
 
 
