@@ -460,3 +460,23 @@ async def test_supabase_style_trigger_on_auth_users(auth: AuthEnv) -> None:
         await conn.execute("drop trigger on_auth_user_created on auth.users")
     finally:
         await conn.close()
+
+
+async def test_refresh_reuse_inside_interval_of_an_older_token(auth: AuthEnv) -> None:
+    s = await auth.signup()
+    t1 = s["refresh_token"]
+    t2 = (await auth.post("/token?grant_type=refresh_token", {"refresh_token": t1})).json()["refresh_token"]
+    t3 = (await auth.post("/token?grant_type=refresh_token", {"refresh_token": t2})).json()["refresh_token"]
+    r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": t1})
+    assert r.status_code == 200, r.text
+    t4 = r.json()["refresh_token"]
+    assert t4 not in (t1, t2, t3)
+    r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": t4})
+    assert r.status_code == 200
+    conn = await asyncpg.connect(auth.server.db_url)
+    try:
+        live = await conn.fetchval("select count(*) from auth.refresh_tokens where session_id = $1::uuid "
+                                   "and not revoked", claims(auth, s["access_token"])["session_id"])
+    finally:
+        await conn.close()
+    assert live == 1

@@ -56,9 +56,11 @@ def test_password_strength() -> None:
 
 
 def test_refresh_tokens_are_derived_and_hashed() -> None:
-    a = tokens.refresh_token_for("secret", "sid", 1)
-    assert a == tokens.refresh_token_for("secret", "sid", 1)
-    assert a != tokens.refresh_token_for("secret", "sid", 2) and a != tokens.refresh_token_for("other", "sid", 1)
+    a = tokens.root_refresh_token("secret", "sid")
+    assert a == tokens.root_refresh_token("secret", "sid")
+    assert a != tokens.root_refresh_token("secret", "sid2") and a != tokens.root_refresh_token("other", "sid")
+    child = tokens.child_refresh_token("secret", tokens.token_digest(a))
+    assert child not in (a, tokens.child_refresh_token("other", tokens.token_digest(a)))
     assert len(a) == 24 and tokens.token_digest(a) == hashlib.sha256(a.encode()).hexdigest()
 
 

@@ -142,9 +142,9 @@ async def verify(req: Req) -> Resp:
         await conn.execute("update auth.sessions set aal = 'aal2', factor_id = $2, updated_at = now() where id = $1",
                            sid, factor["id"])
         await sessions.add_amr(conn, sid, "totp" if factor["factor_type"] == "totp" else "mfa/phone")
-        await conn.execute("update auth.refresh_tokens set revoked = true, updated_at = now() "
-                           "where session_id = $1 and revoked = false", sid)
-        refresh = await sessions.new_refresh_token(conn, req, sid, uid, None)
+        refresh = await sessions.rotate_active(conn, req, sid, uid)
+        if refresh is None:
+            raise AuthError("session_not_found", "Session has no live refresh token")
         return json_resp(await sessions.session_json(conn, req, uid, sid, "aal2", refresh, method="totp"))
 
 

@@ -31,17 +31,44 @@ async def add_amr(conn: DbConn, session_id: uuid.UUID, method: str) -> None:
         session_id, method, uuid.uuid4())
 
 
+def token_after(req: Req, session_id: uuid.UUID, parent: str | None) -> str:
+    secret = req.ctx.project.record.jwt_secret
+    return tokens.child_refresh_token(secret, parent) if parent else tokens.root_refresh_token(secret, str(session_id))
+
+
 async def new_refresh_token(conn: DbConn, req: Req, session_id: uuid.UUID, user_id: uuid.UUID,
-                            parent: str | None, *, row_id: int | None = None) -> str:
-    if row_id is None:
-        row_id = await conn.fetchval("select nextval('auth.refresh_tokens_id_seq')")
-        assert row_id is not None
-    token = tokens.refresh_token_for(req.ctx.project.record.jwt_secret, str(session_id), row_id)
+                            parent: str | None) -> str:
+    """Insert the session's next refresh token (child of `parent`, a digest; root when None)."""
+    token = token_after(req, session_id, parent)
     await conn.execute(
-        """insert into auth.refresh_tokens (instance_id, id, token, user_id, revoked, created_at, updated_at, parent,
-             session_id) values ('00000000-0000-0000-0000-000000000000', $1, $2, $3, false, now(), now(), $4, $5)""",
-        row_id, tokens.token_digest(token), str(user_id), parent, session_id)
+        """insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent,
+             session_id) values ('00000000-0000-0000-0000-000000000000', $1, $2, false, now(), now(), $3, $4)""",
+        tokens.token_digest(token), str(user_id), parent, session_id)
     return token
+
+
+async def rotate_active(conn: DbConn, req: Req, session_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
+    """Revoke every live token of the session and issue the child of the newest one (MFA step-up, retries)."""
+    active = await conn.fetchval(
+        "with r as (update auth.refresh_tokens set revoked = true, updated_at = now() "
+        "where session_id = $1 and not revoked returning id, token) select token from r order by id desc limit 1",
+        session_id)
+    if active is None:
+        return None
+    return await new_refresh_token(conn, req, session_id, user_id, active)
+
+
+# After the session lock: re-read the presented token and, if it is live, revoke it and insert its child in the
+# same statement (CTEs share the statement's snapshot, taken after the lock).
+_ROTATE_SQL = """
+with cur as (select id, revoked, updated_at from auth.refresh_tokens where token = $1),
+upd as (update auth.refresh_tokens t set revoked = true, updated_at = now() from cur
+        where t.id = cur.id and not cur.revoked returning t.id),
+ins as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent,
+          session_id)
+        select '00000000-0000-0000-0000-000000000000', $2, $3, false, now(), now(), $1, $4 from upd returning id)
+select cur.revoked, cur.updated_at, (select count(*) from ins) as inserted from cur
+"""
 
 
 def client_inet(req: Req) -> str | None:
@@ -107,10 +134,6 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
             raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
         raise AuthError("session_not_found", "Invalid Refresh Token: No Valid Session Found", status=400)
     session_id: uuid.UUID = session["id"]
-    current = await conn.fetchrow("select id, revoked, updated_at, user_id from auth.refresh_tokens where token = $1",
-                                  digest)
-    if current is None:
-        raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
     user_id: uuid.UUID = session["user_id"]
     if session["deleted_at"] is not None:
         raise AuthError("user_not_found", "Invalid Refresh Token: User Not Found", status=400)
@@ -135,28 +158,25 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
         if newest != session_id:
             raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Revoked by Newer Login)")
     aal: str = session["aal"] or "aal1"
-    issued: str | None = None
-    if current["revoked"]:
-        active = await conn.fetchrow(
-            "select id, parent from auth.refresh_tokens where session_id = $1 and revoked = false "
-            "order by id desc limit 1", session_id)
+    child = token_after(req, session_id, digest)
+    current = await conn.fetchrow(_ROTATE_SQL, digest, tokens.token_digest(child), str(user_id), session_id)
+    if current is None:
+        raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+    issued: str | None = child if current["inserted"] else None
+    if issued is None:  # the presented token was already rotated
+        active = await conn.fetchrow("select parent from auth.refresh_tokens where session_id = $1 and not revoked "
+                                     "order by id desc limit 1", session_id)
         interval = timedelta(seconds=req.config.refresh_token_reuse_interval)
         if active is not None and active["parent"] == digest:
-            issued = tokens.refresh_token_for(req.ctx.project.record.jwt_secret, str(session_id), active["id"])
+            issued = child  # the client lost our answer: the same child again
         elif current["updated_at"] + interval >= users.now():
-            issued = None  # inside the reuse interval: a fresh child below
-        else:
+            issued = await rotate_active(conn, req, session_id, user_id)  # inside the reuse interval: a fresh one
+        if issued is None:
             if req.config.refresh_token_rotation_enabled:
                 # Reuse outside the interval means the token leaked: end the whole session (its token family).
                 await conn.execute("delete from auth.sessions where id = $1", session_id)
             # Returned, not raised: the caller commits the revocation before answering with the error.
             return AuthError("refresh_token_already_used", "Invalid Refresh Token: Already Used")
-    if issued is None:
-        # Revoke the presented token and reserve the child's id in one round trip.
-        row_id: int = await conn.fetchval(
-            "with r as (update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1 "
-            "and not revoked) select nextval('auth.refresh_tokens_id_seq')", current["id"])
-        issued = await new_refresh_token(conn, req, session_id, user_id, digest, row_id=row_id)
     await conn.execute(
         "with s as (update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now(), "
         "user_agent = $2 where id = $1) " + audit.INSERT_SQL, session_id, req.user_agent,

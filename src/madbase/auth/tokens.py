@@ -1,8 +1,9 @@
 """Pure token helpers: access-token claims, opaque refresh tokens, email OTP/token hashes, PKCE.
 
-Refresh tokens are opaque strings derived as HMAC(project secret, "<session id>:<row id>"), so the database
-stores only their SHA-256 (a database dump reveals no usable token) while the server can still hand back a
-session's current token when a client retries with its parent (GoTrue's reuse rule).
+Refresh tokens are opaque strings derived with HMAC(project secret): a session's first token from the session
+id, every later one from its parent's digest. The database stores only their SHA-256 (a dump reveals no
+usable token), while the server can still hand back a session's current token when a client retries with
+its parent (GoTrue's reuse rule), and knows a child's value before inserting it (one statement per rotation).
 """
 
 from __future__ import annotations
@@ -43,9 +44,19 @@ def sign_access_token(claims: dict[str, Any], secret: str) -> str:
     return sign_hs256(claims, secret)
 
 
-def refresh_token_for(secret: str, session_id: str, row_id: int) -> str:
-    mac = hmac.new(secret.encode(), f"refresh:{session_id}:{row_id}".encode(), hashlib.sha256).digest()
+def _mac(secret: str, text: str) -> str:
+    mac = hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:18]).decode().rstrip("=")
+
+
+def root_refresh_token(secret: str, session_id: str) -> str:
+    """A session's first refresh token."""
+    return _mac(secret, f"refresh:root:{session_id}")
+
+
+def child_refresh_token(secret: str, parent_digest: str) -> str:
+    """The token that replaces the one whose digest is `parent_digest` (one child per token)."""
+    return _mac(secret, f"refresh:child:{parent_digest}")
 
 
 def token_digest(token: str) -> str:
