@@ -219,5 +219,8 @@ grant select, insert, update, delete on auth.users, auth.identities, auth.sessio
   auth.audit_log_entries, auth.madbase_mail_outbox, auth.madbase_oauth_state
   to supabase_auth_admin;
 grant usage, select on all sequences in schema auth to supabase_auth_admin;
--- As in Supabase: the dashboard/service role may read users; API roles cannot.
-grant select on auth.users to service_role;
+-- As in Supabase: API roles (anon, authenticated, service_role) get no direct access to the auth tables;
+-- dashboard_user does.
+grant all on auth.users, auth.identities, auth.sessions, auth.refresh_tokens, auth.mfa_factors,
+  auth.mfa_challenges, auth.mfa_amr_claims, auth.one_time_tokens, auth.flow_state, auth.audit_log_entries
+  to dashboard_user;
