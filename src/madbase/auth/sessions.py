@@ -153,8 +153,10 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
         if last_at is not None and last_at + timedelta(seconds=cfg.sessions_inactivity_timeout) < now:
             raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Inactivity)")
     if cfg.sessions_single_per_user:
-        newest = await conn.fetchval("select id from auth.sessions where user_id = $1 "
-                                     "order by created_at desc, id desc limit 1", user_id)
+        # GoTrue: only the user's most recently refreshed (or created) session may refresh.
+        newest = await conn.fetchval(
+            "select id from auth.sessions where user_id = $1 "
+            "order by coalesce(refreshed_at, created_at at time zone 'utc') desc, created_at desc limit 1", user_id)
         if newest != session_id:
             raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Revoked by Newer Login)")
     aal: str = session["aal"] or "aal1"
