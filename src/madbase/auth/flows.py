@@ -7,6 +7,7 @@ transaction. PKCE flow states (auth.flow_state) are created here too.
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -127,6 +128,8 @@ async def create_flow_state_from(conn: DbConn, challenge: object, raw_method: ob
     if cc_method not in ("s256", "plain") or not isinstance(challenge, str):
         raise AuthError("validation_failed", "PKCE flow requires code_challenge_method and code_challenge")
     flow_id = uuid.uuid4()
+    if random.random() < 0.02:  # housekeeping: abandoned PKCE flows
+        await conn.execute("delete from auth.flow_state where created_at < now() - interval '24 hours'")
     await conn.execute(
         """insert into auth.flow_state (id, user_id, auth_code, code_challenge_method, code_challenge, provider_type,
              created_at, updated_at, authentication_method)

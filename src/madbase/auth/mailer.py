@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import random
 from email.message import EmailMessage
 from email.utils import formataddr
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,9 @@ class Sender:
                                  "(or set auth.mailer_autoconfirm)")
             return
         pool = await self._runtime.pools.get(project)
+        if random.random() < 0.01:  # housekeeping: delivered mail is kept for a week
+            async with internal_transaction(pool, "supabase_auth_admin") as conn:
+                await conn.execute("delete from auth.madbase_mail_outbox where sent_at < now() - interval '7 days'")
         while True:
             async with internal_transaction(pool, "supabase_auth_admin") as conn:
                 rows = await conn.fetch(_CLAIM_SQL)
