@@ -34,8 +34,8 @@ class Smtp:
     password: str = ""
     sender: str = "noreply@madbase.local"
     sender_name: str = ""
-    use_tls: bool = False
-    start_tls: bool = False
+    use_tls: bool = False  # implicit TLS (port 465)
+    start_tls: bool | None = None  # None: upgrade when the server offers STARTTLS
 
 
 @dataclass(frozen=True, slots=True)
