@@ -257,3 +257,32 @@ async def test_invite_link_and_generated_links(mail_auth: AuthEnv) -> None:
     assert fragment(r.headers["location"])["type"] == "recovery"
     r = await auth.post("/admin/generate_link", {"type": "recovery", "email": new_email()}, service=True)
     assert r.status_code == 404 and r.json()["code"] == "user_not_found"
+
+
+async def test_resend_and_reauthenticate_with_supabase_js(mail_auth: AuthEnv) -> None:
+    auth = mail_auth
+    email = new_email()
+    await auth.post("/signup", {"email": email, "password": PASSWORD})
+    await auth.mail.wait_for(email)
+    assert (await js(auth, "resend", email=email, type="signup")) == {"error": None}
+    msg = await auth.mail.wait_for(email)
+    s = (await auth.post("/verify", {"type": "signup", "email": email, "token": auth.mail.code(msg)})).json()
+    await auth.set_config(mailer_autoconfirm=False, security_update_password_require_reauthentication=True)
+    try:
+        conn = await asyncpg.connect(auth.server.db_url)
+        try:
+            await conn.execute("update auth.sessions set created_at = now() - interval '2 days' "
+                               "where user_id = $1::uuid", s["user"]["id"])
+        finally:
+            await conn.close()
+        tokens = {"accessToken": s["access_token"], "refreshToken": s["refresh_token"]}
+        out = await js(auth, "passwordWithNonce", **tokens, password="js-new-pass-1", nonce="")
+        assert out["error"]["code"] == "reauthentication_needed"
+        assert (await js(auth, "reauthenticate", **tokens)) == {"error": None}
+        nonce = auth.mail.code(await auth.mail.wait_for(email, "Reauthentication"))
+        assert (await js(auth, "passwordWithNonce", **tokens, password="js-new-pass-1", nonce=nonce)) == {
+            "error": None}
+    finally:
+        await auth.set_config(mailer_autoconfirm=False)
+    r = await auth.post("/token?grant_type=password", {"email": email, "password": "js-new-pass-1"})
+    assert r.status_code == 200

@@ -199,6 +199,25 @@ const scenarios = {
       after: after.data.identities.map((i) => i.provider), last: err(last.error) }
   },
 
+  async resend({ email, type }) {
+    const r = await anon().auth.resend({ email, type })
+    return { error: err(r.error) }
+  },
+
+  async reauthenticate({ accessToken, refreshToken }) {
+    const sb = anon()
+    await sb.auth.setSession({ access_token: accessToken, refresh_token: refreshToken })
+    const r = await sb.auth.reauthenticate()
+    return { error: err(r.error) }
+  },
+
+  async passwordWithNonce({ accessToken, refreshToken, password, nonce }) {
+    const sb = anon()
+    await sb.auth.setSession({ access_token: accessToken, refresh_token: refreshToken })
+    const r = await sb.auth.updateUser({ password, nonce })
+    return { error: err(r.error) }
+  },
+
   async recoverStart({ email }) {
     const r = await anon().auth.resetPasswordForEmail(email, { redirectTo: 'http://app.example.com/reset' })
     return { error: err(r.error) }
