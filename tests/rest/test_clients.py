@@ -17,7 +17,7 @@ JS = Path(__file__).parents[1] / "js" / "rest" / "postgrest.mjs"
 
 @pytest.fixture(scope="module")
 def js(rest: Rest) -> dict[str, Any]:
-    proc = subprocess.run(["node", str(JS), rest.server.url, rest.server.anon_key, rest.server.service_role_key],
+    proc = subprocess.run(["node", str(JS), rest.server.url, rest.anon_key, rest.service_role_key, rest.ref],
                           capture_output=True, text=True, timeout=120, cwd=JS.parent)
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
@@ -70,8 +70,8 @@ def test_supabase_py(rest: Rest) -> None:
     from supabase.lib.client_options import SyncClientOptions
 
     with httpx.Client(timeout=30) as http:
-        _supabase_py(rest, create_client(rest.server.url, rest.server.service_role_key,
-                                         SyncClientOptions(httpx_client=http)))
+        _supabase_py(rest, create_client(rest.server.url, rest.service_role_key,
+                                         SyncClientOptions(httpx_client=http, headers={"x-project-ref": rest.ref})))
 
 
 def _supabase_py(rest: Rest, client: Any) -> None:

@@ -224,7 +224,7 @@ def test_computed_field(rest: Rest) -> None:
 def test_aggregates_when_enabled(rest: Rest) -> None:
     import time
 
-    rest.sql("update madbase_control.projects set config = config || '{\"db_aggregates_enabled\": true}'")
+    rest.set_config('{"db_aggregates_enabled": true}')
     try:
         deadline = time.time() + 10
         while True:
@@ -239,7 +239,7 @@ def test_aggregates_when_enabled(rest: Rest) -> None:
         r = rest.get("/authors", select="name,posts!author_id(rating.avg())", id="eq.1")
         assert r.json() == [{"name": "Ann", "posts": [{"avg": 3.75}]}]
     finally:
-        rest.sql("update madbase_control.projects set config = config - 'db_aggregates_enabled'")
+        rest.unset_config("db_aggregates_enabled")
         deadline = time.time() + 10
         while rest.get("/posts", select="rating.sum()").status_code == 200 and time.time() < deadline:
             time.sleep(0.2)
@@ -263,7 +263,7 @@ def test_char_and_bit_columns(rest: Rest) -> None:
 def test_max_rows(rest: Rest) -> None:
     import time
 
-    rest.sql("update madbase_control.projects set config = config || '{\"db_max_rows\": 2}'")
+    rest.set_config('{"db_max_rows": 2}')
     try:
         deadline = time.time() + 10
         while True:
@@ -278,7 +278,7 @@ def test_max_rows(rest: Rest) -> None:
         r = rest.get("/posts", select="id", headers={"Prefer": "count=estimated"})
         assert r.headers["content-range"].split("/")[1].isdigit()  # the planner's estimate (exact 4 > 2)
     finally:
-        rest.sql("update madbase_control.projects set config = config - 'db_max_rows'")
+        rest.unset_config("db_max_rows")
         deadline = time.time() + 10
         while len(rest.get("/posts", select="id").json()) != 4 and time.time() < deadline:
             time.sleep(0.2)
@@ -287,7 +287,7 @@ def test_max_rows(rest: Rest) -> None:
 def test_server_timing(rest: Rest) -> None:
     import time
 
-    rest.sql("update madbase_control.projects set config = config || '{\"server_timing_enabled\": true}'")
+    rest.set_config('{"server_timing_enabled": true}')
     try:
         deadline = time.time() + 10
         while "server-timing" not in rest.get("/posts", select="id").headers and time.time() < deadline:
@@ -295,7 +295,7 @@ def test_server_timing(rest: Rest) -> None:
         timing = rest.get("/posts", select="id").headers["server-timing"]
         assert [p.split(";")[0] for p in timing.split(", ")] == ["plan", "transaction", "response"]
     finally:
-        rest.sql("update madbase_control.projects set config = config - 'server_timing_enabled'")
+        rest.unset_config("server_timing_enabled")
         deadline = time.time() + 10
         while "server-timing" in rest.get("/posts", select="id").headers and time.time() < deadline:
             time.sleep(0.2)
@@ -307,7 +307,7 @@ def test_explain_media(rest: Rest) -> None:
     plan = {"Accept": 'application/vnd.pgrst.plan+text; for="application/json"; options=analyze'}
     r = rest.get("/posts", select="id", headers=plan)
     assert r.status_code == 406 and r.json()["code"] == "PGRST107"
-    rest.sql("update madbase_control.projects set config = config || '{\"db_plan_enabled\": true}'")
+    rest.set_config('{"db_plan_enabled": true}')
     try:
         deadline = time.time() + 10
         while rest.get("/posts", headers=plan).status_code != 200 and time.time() < deadline:
@@ -321,7 +321,7 @@ def test_explain_media(rest: Rest) -> None:
         assert r.status_code == 200 and "Delete" in r.text
         assert rest.get("/posts", id="eq.1", select="id").json() == [{"id": 1}]  # ANALYZE effects rolled back
     finally:
-        rest.sql("update madbase_control.projects set config = config - 'db_plan_enabled'")
+        rest.unset_config("db_plan_enabled")
         deadline = time.time() + 10
         while rest.get("/posts", headers=plan).status_code == 200 and time.time() < deadline:
             time.sleep(0.2)

@@ -83,7 +83,7 @@ def test_schema_reload_after_ddl(rest: Rest) -> None:
 def test_pre_request_and_raise_pgrst(rest: Rest) -> None:
     import time
 
-    rest.sql("update madbase_control.projects set config = config || '{\"db_pre_request\": \"public.check_request\"}'")
+    rest.set_config('{"db_pre_request": "public.check_request"}')
     try:
         deadline = time.time() + 10
         while True:
@@ -96,7 +96,7 @@ def test_pre_request_and_raise_pgrst(rest: Rest) -> None:
         assert r.headers["x-reason"] == "pre"
         assert rest.get("/authors", select="id", id="eq.1").json() == [{"id": 1}]
     finally:
-        rest.sql("update madbase_control.projects set config = config - 'db_pre_request'")
+        rest.unset_config("db_pre_request")
         deadline = time.time() + 10
         while rest.get("/authors", headers={"X-Block": "yes"}).status_code == 403 and time.time() < deadline:
             time.sleep(0.2)
@@ -109,7 +109,7 @@ def test_custom_exposed_schema(rest: Rest) -> None:
              "insert into api.widgets values (1, 'cog') on conflict do nothing;"
              "grant usage on schema api to anon, authenticated, service_role;"
              "grant all on api.widgets to anon, authenticated, service_role;")
-    rest.sql("update madbase_control.projects set config = config || '{\"db_schemas\": \"public,api\"}'")
+    rest.set_config('{"db_schemas": "public,api"}')
     try:
         deadline = time.time() + 10
         while True:
@@ -126,7 +126,7 @@ def test_custom_exposed_schema(rest: Rest) -> None:
         r = rest.get("/widgets", headers={"Accept-Profile": "graphql_public"})
         assert r.status_code == 406 and r.json()["hint"] == "Only the following schemas are exposed: public, api"
     finally:
-        rest.sql("update madbase_control.projects set config = config - 'db_schemas'")
+        rest.unset_config("db_schemas")
         deadline = time.time() + 10
         while rest.get("/widgets", headers={"Accept-Profile": "api"}).status_code != 406 and time.time() < deadline:
             time.sleep(0.2)
@@ -174,7 +174,7 @@ def test_jwt_errors_in_postgrest_shape(rest: Rest) -> None:
     from madbase.core.jwt import sign_hs256
 
     expired = sign_hs256({"sub": USER_A, "role": "authenticated", "exp": int(time.time()) - 60},
-                         rest.server.jwt_secret)
+                         rest.jwt_secret)
     r = rest.get("/posts", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401
     body = r.json()

@@ -1,10 +1,14 @@
 // Drives every postgrest-js filter and modifier against a running MadBase and prints the results as JSON.
-// Usage: node postgrest.mjs <url> <anon key> <service_role key>
+// Usage: node postgrest.mjs <url> <anon key> <service_role key> [project ref]
 import { createClient } from '@supabase/supabase-js'
 
-const [url, anonKey, serviceKey] = process.argv.slice(2)
+const [url, anonKey, serviceKey, projectRef] = process.argv.slice(2)
 // Node 20 has no global WebSocket; realtime is unused here, so give it an inert transport.
-const opts = { auth: { persistSession: false }, realtime: { transport: class {} } }
+const opts = {
+  auth: { persistSession: false },
+  realtime: { transport: class {} },
+  global: { headers: projectRef ? { 'x-project-ref': projectRef } : {} },
+}
 const anon = createClient(url, anonKey, opts)
 const admin = createClient(url, serviceKey, opts)
 const ids = (r) => (r.error ? { error: r.error } : r.data.map((x) => x.id))
