@@ -152,8 +152,9 @@ def main() -> None:
     bare: subprocess.Popen[bytes] | None = None
     try:
         db_url = asyncio.run(create_database(cluster, "bench"))
-        server = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_ACCESS_LOG="false", LOG_LEVEL="WARNING",
-                                                             MADBASE_WORKERS=str(WORKERS))).start()
+        env = external_db_env(db_url, MADBASE_ACCESS_LOG="false", LOG_LEVEL="WARNING", MADBASE_WORKERS=str(WORKERS),
+                              MADBASE_POOL_SIZE=os.environ.get("POOL", "10"))
+        server = MadbaseProcess(root / "srv", env).start()
         h = server.headers()
         assert httpx.get(server.url + "/rest/v1/", headers=h, timeout=30).status_code == 200
 
