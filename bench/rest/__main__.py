@@ -2,11 +2,10 @@
 reference app (../shared/perf-anchors/app_asgi.py:db, AUTH=1), all in the same run on a throwaway cluster.
 
 Env: DUR (seconds per point, default 10), ROUNDS (get_pk rounds, default 3), WORKERS (server processes for
-MadBase and the bare app alike, default 1), CONNS (default "32 64"),
-SCENARIOS (default all:
-get_pk get_filtered get_embed insert_one insert_bulk), ANCHORS (perf-anchors folder), SKIP_REFS=1 to skip
-pgbench and the bare app. Prints one table; ratios are against pgbench prepared tps and the bare app,
-both measured in this run.
+MadBase and the bare app alike, default 1), POOL (MadBase's pool size per process, default 10), CONNS
+(default "32 64"), SCENARIOS (default all: get_pk get_filtered get_embed insert_one insert_bulk), ANCHORS
+(perf-anchors folder), SKIP_REFS=1 to skip pgbench and the bare app. Prints one table; ratios are against
+pgbench prepared tps and the bare app, both measured in this run.
 """
 
 from __future__ import annotations
