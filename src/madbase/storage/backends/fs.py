@@ -1,0 +1,153 @@
+"""The local-filesystem backend (the zero-setup default): `<root>/objects/ab/<version>`.
+
+Writes go to `<root>/.tmp/<random>` and are renamed into place after fsync, so a key is either absent or
+complete. Reads happen in a worker thread 1 MB at a time; copies are hard links (versions are immutable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from pathlib import Path
+
+from madbase.storage.backends.base import CHUNK, KeyNotFound, StoredKey
+
+_WRITE_BUFFER = 1024 * 1024
+
+
+class FsBackend:
+    name = "fs"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / ".tmp"
+
+    def _path(self, key: str) -> Path:
+        if ".." in key.split("/") or key.startswith("/"):
+            raise KeyNotFound(key)
+        return self.root / key
+
+    def _tmp_path(self) -> Path:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return self.tmp / uuid.uuid4().hex
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        target = self._path(key)
+        tmp = self._tmp_path()
+        total = 0
+        handle = open(tmp, "wb", buffering=0)  # noqa: ASYNC230 - opening is cheap; writes go to a thread
+        try:
+            pending: list[bytes] = []
+            pending_size = 0
+            async for chunk in chunks:
+                pending.append(chunk)
+                pending_size += len(chunk)
+                total += len(chunk)
+                if pending_size >= _WRITE_BUFFER:
+                    await asyncio.to_thread(_write_all, handle, pending)
+                    pending = []
+                    pending_size = 0
+            if pending:
+                await asyncio.to_thread(_write_all, handle, pending)
+            await asyncio.to_thread(os.fsync, handle.fileno())
+            handle.close()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        except BaseException:
+            handle.close()
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return total
+
+    async def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError:  # another filesystem: stream it over
+            async def chunks() -> AsyncIterator[bytes]:
+                with path.open("rb") as handle:
+                    while data := await asyncio.to_thread(handle.read, CHUNK):
+                        yield data
+
+            await self.put(key, chunks())
+            path.unlink()  # noqa: ASYNC240
+
+    async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        try:
+            handle = open(self._path(key), "rb", buffering=0)  # noqa: ASYNC230 - opening is cheap; reads go to a thread
+        except (FileNotFoundError, NotADirectoryError):
+            raise KeyNotFound(key) from None
+
+        async def gen() -> AsyncIterator[bytes]:
+            try:
+                pos = start
+                stop = os.fstat(handle.fileno()).st_size if end is None else end + 1
+                while pos < stop:
+                    data = await asyncio.to_thread(os.pread, handle.fileno(), min(CHUNK, stop - pos), pos)
+                    if not data:
+                        break
+                    pos += len(data)
+                    yield data
+            finally:
+                handle.close()
+
+        return gen()
+
+    async def copy(self, src: str, dst: str) -> None:
+        source, target = self._path(src), self._path(dst)
+        if not source.exists():
+            raise KeyNotFound(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+            os.utime(target)  # a fresh link must not look like an old orphan to the sweeper
+        except OSError:
+            stream = await self.open(src)
+            await self.put(dst, stream)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError, KeyNotFound):
+                self._path(key).unlink()
+
+    async def list_keys(self, prefix: str) -> AsyncIterator[StoredKey]:
+        base = self.root / prefix
+        if not base.exists():
+            return
+        for dirpath, _, files in os.walk(base):
+            for name in files:
+                path = Path(dirpath) / name
+                try:
+                    modified = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                yield StoredKey(str(path.relative_to(self.root)), modified)
+
+    async def sweep_temporary(self, older_than: float) -> int:
+        removed = 0
+        if not self.tmp.exists():
+            return 0
+        for entry in list(self.tmp.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime < older_than:
+                    entry.unlink()
+                    removed += 1
+        return removed
+
+    async def close(self) -> None:
+        return None
+
+
+def _write_all(handle: io.FileIO, parts: list[bytes]) -> None:
+    fd = handle.fileno()
+    for part in parts:
+        view = memoryview(part)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]

@@ -1,0 +1,85 @@
+"""`POST /object/list/{bucket}`: one folder level as Supabase shows it (folders first, `id: null`).
+
+Supabase's `storage.search()` semantics: the prefix is a folder (a `/` is appended when missing), `search`
+filters (case-insensitively) on what follows the prefix, entries one level below become folders.
+The SQL text is fixed; the sort column and order come from a whitelist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from madbase.storage import errors
+from madbase.storage.repo import SORT_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class ListPlan:
+    prefix: str
+    level: int
+    search: str
+    limit: int
+    offset: int
+    column: str
+    order: str
+
+    def sql(self) -> str:
+        return (
+            "with matched as (select id, name, path_tokens, updated_at, created_at, last_accessed_at, metadata "
+            "from storage.objects where bucket_id = $1 and starts_with(name, $2) "
+            "and ($3 = '' or starts_with(lower(substr(name, length($2) + 1)), lower($3)))) "
+            "select * from ("
+            "select path_tokens[$4] as name, null::uuid as id, null::timestamptz as updated_at, "
+            "null::timestamptz as created_at, null::timestamptz as last_accessed_at, null::jsonb as metadata, "
+            "0 as kind from matched where array_length(path_tokens, 1) > $4 group by path_tokens[$4] "
+            "union all "
+            "select path_tokens[$4], id, updated_at, created_at, last_accessed_at, metadata, 1 "
+            "from matched where array_length(path_tokens, 1) = $4"
+            f") t order by kind, {self.column} {self.order} nulls last, name collate \"C\" {self.order} "
+            "limit $5 offset $6"
+        )
+
+    def args(self, bucket: str) -> list[Any]:
+        return [bucket, self.prefix, self.search, self.level, self.limit, self.offset]
+
+
+def plan_list(body: dict[str, Any]) -> ListPlan:
+    prefix = body.get("prefix", "")
+    if prefix is None:
+        prefix = ""
+    if not isinstance(prefix, str):
+        raise errors.invalid_request("prefix must be a string")
+    prefix = prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    search = body.get("search") or ""
+    if not isinstance(search, str):
+        raise errors.invalid_request("search must be a string")
+    limit = _int(body.get("limit"), 100, "limit")
+    offset = _int(body.get("offset"), 0, "offset")
+    sort = body.get("sortBy") or {}
+    if not isinstance(sort, dict):
+        raise errors.invalid_request("sortBy must be an object")
+    column = str(sort.get("column") or "name")
+    order = str(sort.get("order") or "asc").lower()
+    if column not in SORT_COLUMNS:
+        raise errors.invalid_request(f"sortBy.column must be one of {sorted(SORT_COLUMNS)}")
+    if order not in ("asc", "desc"):
+        raise errors.invalid_request("sortBy.order must be asc or desc")
+    level = prefix.count("/") + 1
+    return ListPlan(prefix, level, search, limit, offset, column, order)
+
+
+def _int(value: object, default: int, name: str) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise errors.invalid_request(f"{name} must be a number")
+    try:
+        number = int(value)
+    except ValueError:
+        raise errors.invalid_request(f"{name} must be a number") from None
+    if number < 0:
+        raise errors.invalid_request(f"{name} must be >= 0")
+    return number
