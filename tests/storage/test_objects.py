@@ -1,0 +1,241 @@
+"""Objects against the real server over HTTP: upload encodings, downloads, info, list, move/copy, remove,
+signed URLs, Range/ETag/conditional requests, limits and errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+
+from tests.support.servers import MadbaseProcess
+
+
+async def _up(client: httpx.AsyncClient, headers: dict[str, str], bucket: str, name: str, data: bytes = b"x",
+              ctype: str = "text/plain", **extra: str) -> httpx.Response:
+    return await client.post(f"/object/{bucket}/{name}", content=data,
+                             headers={**headers, "content-type": ctype, **extra})
+
+
+async def test_raw_upload_headers_metadata_and_info(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                                    bucket: str) -> None:
+    meta = base64.b64encode(json.dumps({"k": "v"}).encode()).decode()
+    r = await _up(client, service_headers, bucket, "docs/readme.md", b"# hi", "text/markdown",
+                  **{"cache-control": "max-age=60", "x-metadata": meta})
+    assert r.status_code == 200, r.text
+    assert r.json()["Key"] == f"{bucket}/docs/readme.md" and len(r.json()["Id"]) == 36
+    r = await client.get(f"/object/{bucket}/docs/readme.md", headers=service_headers)
+    assert r.content == b"# hi"
+    assert r.headers["content-type"].startswith("text/markdown")
+    assert r.headers["cache-control"] == "max-age=60"
+    etag = '"' + hashlib.md5(b"# hi").hexdigest() + '"'
+    assert r.headers["etag"] == etag and "last-modified" in r.headers and r.headers["content-length"] == "4"
+    r = await client.get(f"/object/info/{bucket}/docs/readme.md", headers=service_headers)
+    info = r.json()
+    assert info["name"] == "docs/readme.md" and info["bucket_id"] == bucket and info["size"] == 4
+    assert info["content_type"] == "text/markdown" and info["etag"] == etag and info["metadata"] == {"k": "v"}
+    assert info["cache_control"] == "max-age=60" and info["version"]
+    r = await client.head(f"/object/{bucket}/docs/readme.md", headers=service_headers)
+    assert r.status_code == 200 and r.headers["content-length"] == "4" and r.content == b""
+    r = await client.get(f"/object/info/{bucket}/docs/missing.md", headers=service_headers)
+    assert r.status_code == 400
+    assert r.json() == {"statusCode": "404", "code": "NoSuchKey", "error": "not_found", "message": "Object not found"}
+    r = await client.get(f"/object/authenticated/{bucket}/docs/readme.md", headers=service_headers)
+    assert r.content == b"# hi"
+
+
+async def test_multipart_uploads_both_field_names(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                                  bucket: str) -> None:
+    for field, name in (("", "js.png"), ("file", "py.png")):
+        r = await client.post(f"/object/{bucket}/{name}", headers=service_headers,
+                              data={"cacheControl": "3600", "metadata": json.dumps({"f": field})},
+                              files={field: (name, b"\x89PNG-data", "image/png")})
+        assert r.status_code == 200, r.text
+        r = await client.get(f"/object/{bucket}/{name}", headers=service_headers)
+        assert r.content == b"\x89PNG-data" and r.headers["content-type"] == "image/png"
+        assert r.headers["cache-control"] == "max-age=3600"
+        info = (await client.get(f"/object/info/{bucket}/{name}", headers=service_headers)).json()
+        assert info["metadata"] == {"f": field}
+
+
+async def test_duplicate_upsert_and_put(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                        bucket: str) -> None:
+    assert (await _up(client, service_headers, bucket, "f.txt", b"one")).status_code == 200
+    r = await _up(client, service_headers, bucket, "f.txt", b"two")
+    assert r.status_code == 400
+    assert r.json()["statusCode"] == "409" and r.json()["error"] == "Duplicate"
+    r = await _up(client, service_headers, bucket, "f.txt", b"three", **{"x-upsert": "true"})
+    assert r.status_code == 200
+    assert (await client.get(f"/object/{bucket}/f.txt", headers=service_headers)).content == b"three"
+    r = await client.put(f"/object/{bucket}/f.txt", content=b"four", headers=service_headers)
+    assert r.status_code == 200
+    assert (await client.get(f"/object/{bucket}/f.txt", headers=service_headers)).content == b"four"
+
+
+async def test_missing_bucket_and_bad_keys(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                           bucket: str) -> None:
+    r = await _up(client, service_headers, "no-such-bucket-x", "a.txt")
+    assert r.status_code == 400 and r.json()["code"] == "NoSuchBucket"
+    r = await _up(client, service_headers, bucket, "a/%2E%2E/b.txt")
+    assert r.status_code == 400 and r.json()["code"] == "InvalidKey"
+    r = await client.post(f"/object/{bucket}/x.txt", headers={**service_headers,
+                                                              "content-type": "multipart/form-data; boundary=zz"},
+                          content=b"garbage")
+    assert r.status_code == 400 and r.json()["code"] == "InvalidRequest"
+
+
+async def test_list_folders_prefix_paging_sort_search(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                                      bucket: str) -> None:
+    for name in ("top.txt", "a/1.txt", "a/2.txt", "a/deep/3.txt", "b/4.txt", "Apple.txt"):
+        assert (await _up(client, service_headers, bucket, name)).status_code == 200
+
+    async def ls(**body: object) -> list[dict[str, object]]:
+        r = await client.post(f"/object/list/{bucket}", json=body, headers=service_headers)
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    root = await ls(prefix="")
+    assert [e["name"] for e in root] == ["a", "b", "Apple.txt", "top.txt"]
+    assert root[0]["id"] is None and root[0]["metadata"] is None
+    assert root[2]["id"] and root[2]["metadata"]["size"] == 1  # type: ignore[index]
+    assert [e["name"] for e in await ls(prefix="a")] == ["deep", "1.txt", "2.txt"]
+    assert [e["name"] for e in await ls(prefix="a/")] == ["deep", "1.txt", "2.txt"]
+    assert [e["name"] for e in await ls(prefix="a/", limit=1, offset=1)] == ["1.txt"]
+    desc = await ls(prefix="a/", sortBy={"column": "name", "order": "desc"})
+    assert [e["name"] for e in desc] == ["deep", "2.txt", "1.txt"]
+    assert [e["name"] for e in await ls(prefix="", search="ap")] == ["Apple.txt"]
+    assert [e["name"] for e in await ls(prefix="a/", search="2")] == ["2.txt"]
+    r = await client.post(f"/object/list/{bucket}", json={"sortBy": {"column": "size"}}, headers=service_headers)
+    assert r.status_code == 400 and r.json()["code"] == "InvalidRequest"
+
+
+async def test_move_copy_across_buckets_and_remove(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                                   bucket: str, server: MadbaseProcess) -> None:
+    other = bucket + "-2"
+    assert (await client.post("/bucket", json={"id": other}, headers=service_headers)).status_code == 200
+    await _up(client, service_headers, bucket, "m/src.txt", b"payload")
+    r = await client.post("/object/move", json={"bucketId": bucket, "sourceKey": "m/src.txt",
+                                                "destinationKey": "m/dst.txt"}, headers=service_headers)
+    assert r.status_code == 200 and r.json() == {"message": "Successfully moved"}
+    assert (await client.get(f"/object/{bucket}/m/src.txt", headers=service_headers)).json()["code"] == "NoSuchKey"
+    r = await client.post("/object/move", json={"bucketId": bucket, "sourceKey": "m/dst.txt",
+                                                "destinationBucket": other, "destinationKey": "moved.txt"},
+                          headers=service_headers)
+    assert r.status_code == 200
+    assert (await client.get(f"/object/{other}/moved.txt", headers=service_headers)).content == b"payload"
+    r = await client.post("/object/copy", json={"bucketId": other, "sourceKey": "moved.txt",
+                                                "destinationBucket": bucket, "destinationKey": "copy.txt"},
+                          headers=service_headers)
+    assert r.status_code == 200 and r.json()["Key"] == f"{bucket}/copy.txt"
+    assert (await client.get(f"/object/{bucket}/copy.txt", headers=service_headers)).content == b"payload"
+    assert (await client.get(f"/object/{other}/moved.txt", headers=service_headers)).content == b"payload"
+    r = await client.post("/object/copy", json={"bucketId": other, "sourceKey": "moved.txt",
+                                                "destinationBucket": bucket, "destinationKey": "copy.txt"},
+                          headers=service_headers)
+    assert r.json()["statusCode"] == "409"
+    r = await client.post("/object/move", json={"bucketId": bucket, "sourceKey": "nope", "destinationKey": "x"},
+                          headers=service_headers)
+    assert r.json()["code"] == "NoSuchKey"
+    r = await client.request("DELETE", f"/object/{bucket}", json={"prefixes": ["copy.txt", "nope.txt"]},
+                             headers=service_headers)
+    assert r.status_code == 200 and [o["name"] for o in r.json()] == ["copy.txt"]
+    r = await client.request("DELETE", f"/object/{bucket}", json={"prefixes": ["copy.txt"]}, headers=service_headers)
+    assert r.json() == []
+
+
+async def test_public_and_signed_downloads(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                           bucket: str, server: MadbaseProcess) -> None:
+    await _up(client, service_headers, bucket, "p/pic.txt", b"secret-bytes")
+    r = await client.get(f"/object/public/{bucket}/p/pic.txt")
+    assert r.status_code == 400 and r.json()["code"] == "NoSuchBucket"
+    await client.put(f"/bucket/{bucket}", json={"public": True}, headers=service_headers)
+    r = await client.get(f"/object/public/{bucket}/p/pic.txt")
+    assert r.status_code == 200 and r.content == b"secret-bytes"
+    r = await client.get(f"/object/public/{bucket}/p/pic.txt", params={"download": "my.txt"})
+    assert r.headers["content-disposition"].startswith("attachment; filename=my.txt")
+    await client.put(f"/bucket/{bucket}", json={"public": False}, headers=service_headers)
+    r = await client.post(f"/object/sign/{bucket}/p/pic.txt", json={"expiresIn": 60}, headers=service_headers)
+    signed = r.json()["signedURL"]
+    assert signed.startswith(f"/object/sign/{bucket}/p/pic.txt?token=")
+    r = await client.get(signed)
+    assert r.status_code == 200 and r.content == b"secret-bytes"
+    r = await client.get(f"/object/sign/{bucket}/p/other.txt?token=" + signed.split("token=")[1])
+    assert r.status_code == 400 and r.json()["code"] == "InvalidJWT"
+    r = await client.get(f"/object/sign/{bucket}/p/pic.txt?token=garbage")
+    assert r.json()["code"] == "InvalidJWT"
+    r = await client.post(f"/object/sign/{bucket}", json={"expiresIn": 60, "paths": ["p/pic.txt", "p/none.txt"]},
+                          headers=service_headers)
+    items = r.json()
+    assert items[0]["error"] is None and items[0]["path"] == "p/pic.txt"
+    assert items[1]["error"] and items[1]["signedURL"] is None
+    assert (await client.get(items[0]["signedURL"])).content == b"secret-bytes"
+    r = await client.post(f"/object/sign/{bucket}/p/none.txt", json={"expiresIn": 60}, headers=service_headers)
+    assert r.json()["code"] == "NoSuchKey"
+
+
+async def test_signed_upload_url(client: httpx.AsyncClient, service_headers: dict[str, str], bucket: str) -> None:
+    r = await client.post(f"/object/upload/sign/{bucket}/up/new.bin", json={}, headers=service_headers)
+    assert r.status_code == 200
+    token = r.json()["token"]
+    assert r.json()["url"].endswith("?token=" + token)
+    r = await client.put(f"/object/upload/sign/{bucket}/up/new.bin", params={"token": token}, content=b"via-token",
+                         headers={**service_headers, "content-type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    assert r.json()["Key"] == f"{bucket}/up/new.bin"
+    assert (await client.get(f"/object/{bucket}/up/new.bin", headers=service_headers)).content == b"via-token"
+    r = await client.put(f"/object/upload/sign/{bucket}/up/other.bin", params={"token": token}, content=b"x",
+                         headers=service_headers)
+    assert r.json()["code"] == "InvalidJWT"
+
+
+async def test_range_etag_conditional(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                      bucket: str) -> None:
+    data = bytes(range(256)) * 10
+    await _up(client, service_headers, bucket, "r.bin", data, "application/octet-stream")
+    url = f"/object/{bucket}/r.bin"
+    r = await client.get(url, headers={**service_headers, "range": "bytes=10-19"})
+    assert r.status_code == 206 and r.content == data[10:20]
+    assert r.headers["content-range"] == f"bytes 10-19/{len(data)}"
+    r = await client.get(url, headers={**service_headers, "range": "bytes=-5"})
+    assert r.status_code == 206 and r.content == data[-5:]
+    r = await client.get(url, headers={**service_headers, "range": "bytes=2550-"})
+    assert r.content == data[2550:]
+    r = await client.get(url, headers={**service_headers, "range": "bytes=99999-"})
+    assert r.status_code == 416 and r.json()["code"] == "InvalidRange"
+    full = await client.get(url, headers=service_headers)
+    etag, modified = full.headers["etag"], full.headers["last-modified"]
+    r = await client.get(url, headers={**service_headers, "if-none-match": etag})
+    assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == etag
+    r = await client.get(url, headers={**service_headers, "if-none-match": '"other"'})
+    assert r.status_code == 200
+    r = await client.get(url, headers={**service_headers, "if-modified-since": modified})
+    assert r.status_code == 304
+
+
+async def test_size_and_mime_limits(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                    bucket_name: str) -> None:
+    r = await client.post("/bucket", json={"id": bucket_name, "file_size_limit": 1000,
+                                           "allowed_mime_types": ["image/*", "text/plain"]}, headers=service_headers)
+    assert r.status_code == 200
+    r = await _up(client, service_headers, bucket_name, "big.txt", b"x" * 1001)
+    assert r.status_code == 413
+    assert r.json() == {"statusCode": "413", "code": "EntityTooLarge", "error": "Payload too large",
+                        "message": "The object exceeded the maximum allowed size"}
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for _ in range(5):
+            yield b"y" * 300
+
+    r = await client.post(f"/object/{bucket_name}/chunked.txt", content=chunked(),
+                          headers={**service_headers, "content-type": "text/plain"})
+    assert r.status_code == 413
+    r = await client.get(f"/object/info/{bucket_name}/chunked.txt", headers=service_headers)
+    assert r.json()["code"] == "NoSuchKey"
+    r = await _up(client, service_headers, bucket_name, "doc.pdf", b"x", "application/pdf")
+    assert r.status_code == 400
+    assert r.json()["statusCode"] == "415" and r.json()["code"] == "InvalidMimeType"
+    assert (await _up(client, service_headers, bucket_name, "ok.png", b"x", "image/png")).status_code == 200
+    assert (await _up(client, service_headers, bucket_name, "ok.txt", b"x", "text/plain; charset=utf-8")
+            ).status_code == 200
