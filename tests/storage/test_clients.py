@@ -44,7 +44,8 @@ async def test_storage_js_every_endpoint(server: MadbaseProcess, bucket_name: st
     assert out["downloadMissing"]["statusCode"] == "404"
     info = out["info"]["data"]
     assert info["name"] == "folder/blob.txt" and info["size"] == 8 and info["contentType"] == "text/plain"
-    assert out["existsTrue"] is True and out["existsFalse"]["data"] is False  # the client returns the NoSuchKey error too
+    # exists() returns false together with the NoSuchKey error
+    assert out["existsTrue"] is True and out["existsFalse"]["data"] is False
     assert out["list"] == [{"name": "sub", "folder": True}, {"name": "blob.txt", "folder": False},
                            {"name": "buf.bin", "folder": False}]
     assert out["listRoot"] == ["folder"]

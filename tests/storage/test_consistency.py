@@ -47,8 +47,8 @@ def start_partial_upload(server: MadbaseProcess, bucket: str, name: str, declare
     return sock
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.time() + timeout
+async def wait_for(predicate: Any, limit: float = 10.0) -> bool:
+    deadline = time.time() + limit
     while time.time() < deadline:
         if predicate():
             return True

@@ -1,0 +1,115 @@
+"""Streaming both ways: a 1 GB object (generated on the fly, never held in memory by the test either) goes
+up and down with identical checksums while the server's RSS grows by less than 30 MB.
+
+Size via MADBASE_STORAGE_BIG_MB (default 1024)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from madbase.core.pgcluster import PgCluster
+from tests.support.servers import MadbaseProcess, create_database, external_db_env
+
+SIZE = int(os.environ.get("MADBASE_STORAGE_BIG_MB", "1024")) * 1024 * 1024
+BLOCK = 1024 * 1024
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.05)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture(scope="module")
+def big_server(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadbaseProcess]:
+    import asyncio
+
+    db_url = asyncio.run(create_database(pg_cluster, "big"))
+    env = external_db_env(db_url)
+    proc = MadbaseProcess(tmp_path_factory.mktemp("bigsrv"), env).start()
+
+    async def configure() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(db_url)
+        try:
+            await conn.execute("update madbase_control.projects set config = config || "
+                               "'{\"storage\": {\"file_size_limit\": \"4GB\"}}'::jsonb")
+        finally:
+            await conn.close()
+
+    asyncio.run(configure())
+    proc.stop()
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.mark.slow
+async def test_one_gigabyte_round_trip_streams(big_server: MadbaseProcess, tmp_path: Path) -> None:
+    proc = big_server
+    assert proc.proc is not None
+    h = proc.headers(key=proc.service_role_key)
+    block = os.urandom(BLOCK)
+    sent = hashlib.sha256()
+
+    async def body() -> AsyncIterator[bytes]:
+        for i in range(SIZE // BLOCK):
+            chunk = i.to_bytes(8, "big") + block[8:]
+            sent.update(chunk)
+            yield chunk
+
+    async with httpx.AsyncClient(base_url=proc.url + "/storage/v1", timeout=600) as c:
+        assert (await c.post("/bucket", json={"id": "big"}, headers=h)).status_code == 200
+        # warm up the code paths so the baseline includes imports, pools and buffers
+        await c.post("/object/big/warm.bin", content=os.urandom(4 * BLOCK), headers=h)
+        await c.get("/object/big/warm.bin", headers=h)
+        baseline = psutil.Process(proc.proc.pid).memory_info().rss
+        with RssSampler(proc.proc.pid) as up:
+            started = time.perf_counter()
+            r = await c.post("/object/big/huge.bin", content=body(),
+                             headers={**h, "content-type": "application/octet-stream"})
+            up_seconds = time.perf_counter() - started
+        assert r.status_code == 200, r.text
+        received = hashlib.sha256()
+        size = 0
+        with RssSampler(proc.proc.pid) as down:
+            started = time.perf_counter()
+            async with c.stream("GET", "/object/big/huge.bin", headers=h) as resp:
+                assert resp.status_code == 200
+                async for chunk in resp.aiter_raw():
+                    received.update(chunk)
+                    size += len(chunk)
+            down_seconds = time.perf_counter() - started
+    assert size == SIZE and received.hexdigest() == sent.hexdigest()
+    growth_up = (up.peak - baseline) / 2**20
+    growth_down = (down.peak - baseline) / 2**20
+    print(f"\n{SIZE / 2**20:.0f} MB up {SIZE / 2**20 / up_seconds:.0f} MB/s (RSS +{growth_up:.1f} MB), "
+          f"down {SIZE / 2**20 / down_seconds:.0f} MB/s (RSS +{growth_down:.1f} MB)")
+    assert growth_up < 30 and growth_down < 30
