@@ -239,3 +239,25 @@ async def test_size_and_mime_limits(client: httpx.AsyncClient, service_headers: 
     assert (await _up(client, service_headers, bucket_name, "ok.png", b"x", "image/png")).status_code == 200
     assert (await _up(client, service_headers, bucket_name, "ok.txt", b"x", "text/plain; charset=utf-8")
             ).status_code == 200
+
+
+async def test_list_v2(client: httpx.AsyncClient, service_headers: dict[str, str], bucket: str) -> None:
+    for name in ("a/1.txt", "a/2.txt", "a/deep/3.txt", "a/deep/4.txt", "b.txt"):
+        assert (await _up(client, service_headers, bucket, name)).status_code == 200
+
+    async def ls(**body: object) -> dict[str, object]:
+        r = await client.post(f"/object/list-v2/{bucket}", json=body, headers=service_headers)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    flat = await ls()
+    assert [o["name"] for o in flat["objects"]] == ["a/1.txt", "a/2.txt", "a/deep/3.txt", "a/deep/4.txt",  # type: ignore[attr-defined]
+                                                    "b.txt"]
+    assert flat["folders"] == [] and flat["hasNext"] is False
+    tree = await ls(prefix="a/", with_delimiter=True)
+    assert tree["folders"] == [{"name": "a/deep/", "key": "a/deep/"}]
+    assert [o["name"] for o in tree["objects"]] == ["a/1.txt", "a/2.txt"]  # type: ignore[attr-defined]
+    page = await ls(limit=2)
+    assert page["hasNext"] is True and len(page["objects"]) == 2  # type: ignore[arg-type]
+    rest = await ls(limit=10, cursor=page["nextCursor"])
+    assert len(rest["objects"]) == 3 and rest["hasNext"] is False  # type: ignore[arg-type]

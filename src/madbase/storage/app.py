@@ -39,6 +39,7 @@ ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
         ("PUT", rf"^/bucket/{_B}/?$", buckets.update_bucket),
         ("DELETE", rf"^/bucket/{_B}/?$", buckets.delete_bucket),
         ("POST", rf"^/object/list/{_B}/?$", objects.list_objects),
+        ("POST", rf"^/object/list-v2/{_B}/?$", objects.list_objects_v2),
         ("POST", r"^/object/move/?$", objects.move),
         ("POST", r"^/object/copy/?$", objects.copy),
         ("POST", rf"^/object/sign/{_B}/?$", signed.sign_many),

@@ -83,3 +83,58 @@ def _int(value: object, default: int, name: str) -> int:
     if number < 0:
         raise errors.invalid_request(f"{name} must be >= 0")
     return number
+
+
+@dataclass(frozen=True, slots=True)
+class ListV2Plan:
+    """`POST /object/list-v2/{bucket}`: S3-style listing (raw prefix, optional `/` delimiter, cursor paging).
+
+    Folders are common prefixes (`"a/deep/"`), object names are full keys; the cursor is an opaque offset."""
+
+    prefix: str
+    delimiter: bool
+    limit: int
+    offset: int
+    column: str
+    order: str
+
+    def sql(self) -> str:
+        return (
+            "with m as (select id, name, updated_at, created_at, last_accessed_at, metadata, "
+            "strpos(substr(name, length($2) + 1), '/') as slash "
+            "from storage.objects where bucket_id = $1 and starts_with(name, $2)) "
+            "select * from ("
+            "select $2 || left(substr(name, length($2) + 1), slash) as name, null::uuid as id, "
+            "null::timestamptz as updated_at, null::timestamptz as created_at, "
+            "null::timestamptz as last_accessed_at, null::jsonb as metadata "
+            "from m where $5 and slash > 0 group by 1 "
+            "union all "
+            "select name, id, updated_at, created_at, last_accessed_at, metadata from m "
+            "where not $5 or slash = 0"
+            f") t order by {self.column} {self.order} nulls last, name collate \"C\" {self.order} "
+            "limit $3 offset $4"
+        )
+
+    def args(self, bucket: str) -> list[Any]:
+        return [bucket, self.prefix, self.limit + 1, self.offset, self.delimiter]
+
+
+def plan_list_v2(body: dict[str, Any]) -> ListV2Plan:
+    prefix = body.get("prefix") or ""
+    if not isinstance(prefix, str):
+        raise errors.invalid_request("prefix must be a string")
+    limit = min(_int(body.get("limit"), 1000, "limit"), 1000) or 1000
+    offset = 0
+    cursor = body.get("cursor")
+    if cursor:
+        if not isinstance(cursor, str) or not cursor.isdigit():
+            raise errors.invalid_request("Invalid cursor")
+        offset = int(cursor)
+    sort = body.get("sortBy") or {}
+    if not isinstance(sort, dict):
+        raise errors.invalid_request("sortBy must be an object")
+    column = str(sort.get("column") or "name")
+    order = str(sort.get("order") or "asc").lower()
+    if column not in ("name", "updated_at", "created_at") or order not in ("asc", "desc"):
+        raise errors.invalid_request("Invalid sortBy")
+    return ListV2Plan(prefix.lstrip("/"), bool(body.get("with_delimiter")), limit, offset, column, order)

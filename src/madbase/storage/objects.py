@@ -132,6 +132,27 @@ async def list_objects(call: Call) -> Response:
     return json_response(out)
 
 
+async def list_objects_v2(call: Call) -> Response:
+    plan = listing.plan_list_v2(await call.json())
+    try:
+        async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
+            rows = list(await conn.fetch(plan.sql(), *plan.args(call.params[0])))
+    except Exception as exc:
+        raise map_db_error(exc) from exc
+    has_next = len(rows) > plan.limit
+    rows = rows[:plan.limit]
+    folders = [{"name": r["name"], "key": r["name"]} for r in rows if r["id"] is None]
+    objs = [{
+        "name": r["name"], "key": r["name"], "id": str(r["id"]),
+        "updated_at": repo.iso(r["updated_at"]), "created_at": repo.iso(r["created_at"]),
+        "last_accessed_at": repo.iso(r["last_accessed_at"]), "metadata": repo._json(r["metadata"]),
+    } for r in rows if r["id"] is not None]
+    out: dict[str, Any] = {"hasNext": has_next, "folders": folders, "objects": objs}
+    if has_next:
+        out["nextCursor"] = str(plan.offset + plan.limit)
+    return json_response(out)
+
+
 async def remove_many(call: Call) -> Response:
     body = await call.json()
     prefixes = body.get("prefixes")
