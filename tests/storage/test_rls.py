@@ -93,3 +93,16 @@ async def test_anon_refused_on_private_bucket(client: httpx.AsyncClient, server:
     assert r.json() == []
     r = await client.post(f"/object/upload/sign/{bucket}/anon.txt", json={}, headers=anon)
     assert r.json()["statusCode"] == "403"
+
+
+async def test_storage_operation_is_visible_to_policies(client: httpx.AsyncClient, server: MadbaseProcess,
+                                                        server_db: Any, bucket: str) -> None:
+    await server_db.execute(
+        f'create policy "{bucket} op" on storage.objects for insert to authenticated '
+        f"with check (bucket_id = '{bucket}' and current_setting('storage.operation', true) = "
+        "'storage.object.upload')")
+    h = server.headers(user_token(server))
+    r = await client.post(f"/object/{bucket}/ok.txt", content=b"x", headers=h)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/object/upload/sign/{bucket}/no.txt", json={}, headers=h)
+    assert r.json()["statusCode"] == "403"

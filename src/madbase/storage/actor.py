@@ -17,7 +17,7 @@ import asyncpg
 
 from madbase.core import jsonutil
 from madbase.core.authn import AuthContext
-from madbase.core.db import internal_transaction, request_gucs, request_transaction
+from madbase.core.db import RequestGucs, internal_transaction, request_gucs, request_transaction
 from madbase.core.types import DbConn
 
 STORAGE_ROLE = "supabase_storage_admin"
@@ -31,6 +31,7 @@ class Actor:
     method: str = ""
     path: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    operation: str = ""
 
     @property
     def internal(self) -> bool:
@@ -53,8 +54,8 @@ class Actor:
 
     @classmethod
     def from_auth(cls, auth: AuthContext, method: str = "", path: str = "",
-                  headers: Mapping[str, str] | None = None) -> Actor:
-        return cls(auth.role, auth.claims, auth.claims_json, method, path, dict(headers or {}))
+                  headers: Mapping[str, str] | None = None, operation: str = "") -> Actor:
+        return cls(auth.role, auth.claims, auth.claims_json, method, path, dict(headers or {}), operation)
 
     @classmethod
     def storage(cls, claims: dict[str, Any] | None = None) -> Actor:
@@ -70,6 +71,8 @@ async def transaction(pool: asyncpg.Pool, actor: Actor, *, readonly: bool = Fals
         return
     gucs = request_gucs(actor.role, actor.claims, actor.claims_json, method=actor.method, path=actor.path,
                         headers=actor.headers)
+    if actor.operation:  # what Supabase exposes to policies as current_setting('storage.operation')
+        gucs = RequestGucs([*gucs.names, "storage.operation"], [*gucs.values, actor.operation])
     async with request_transaction(pool, gucs, readonly=readonly) as conn:
         yield conn
 

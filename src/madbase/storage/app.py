@@ -71,6 +71,12 @@ ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
 ]
 
 
+def operation(handler: Handler) -> str:
+    """`storage.object.upload`, `storage.bucket.create_bucket`, … as `storage.operation` for policies."""
+    family = {"buckets": "bucket", "tus_http": "resumable"}.get(handler.__module__.rsplit(".", 1)[-1], "object")
+    return f"storage.{family}.{handler.__name__}"
+
+
 class StorageApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -93,6 +99,8 @@ class StorageApp:
         for ref in list(self.runtime.projects.active_refs):
             project = self.runtime.projects.resolve(ref)
             settings, backend = self.backends.get(project)
+            if settings.backend == "fs" and not settings.root.exists() and not settings.staging.exists():
+                continue  # nothing stored yet: do not wake the project's database
             pool = await self.runtime.pools.get(project)
             removed += await sweeper.sweep(pool, backend, settings.sweep_grace)
             removed += self.tus.sweep(settings.staging, settings.sweep_grace)
@@ -123,7 +131,7 @@ class StorageApp:
                 if method in methods:
                     match = pattern.match(sub)
                     if match:
-                        call = Call(self, request, ctx, match.groups(), sub)
+                        call = Call(self, request, ctx, match.groups(), sub, operation(handler))
                         response = await handler(call)
                         break
             else:

@@ -31,6 +31,7 @@ class Call:
     ctx: RequestContext
     params: tuple[str, ...]
     subpath: str
+    operation: str = ""
     _query: dict[str, str] | None = field(default=None)
 
     @property
@@ -53,7 +54,7 @@ class Call:
 
     def actor(self) -> Actor:
         headers = {k: v for k, v in self.headers.items() if k not in ("authorization", "apikey", "cookie")}
-        return Actor.from_auth(self.ctx.auth, self.method, self.request.scope["path"], headers)
+        return Actor.from_auth(self.ctx.auth, self.method, self.request.scope["path"], headers, self.operation)
 
     async def pool(self) -> asyncpg.Pool:
         return await self.ctx.runtime.pools.get(self.ctx.project)

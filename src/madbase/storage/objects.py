@@ -44,11 +44,11 @@ async def _upload(call: Call, actor: Actor, bucket: str, name: str, upsert: bool
     pool = await call.pool()
     try:
         body = await read_upload_body(call)
-        row = await store(pool, backend, actor, UploadTarget(bucket, name, upsert), body, settings.file_size_limit,
-                          probe=probe)
+        new_id = await store(pool, backend, actor, UploadTarget(bucket, name, upsert), body,
+                             settings.file_size_limit, probe=probe)
     except ClientDisconnect:
         return Response(status_code=499)
-    return json_response({"Id": str(row["id"]), "Key": f"{bucket}/{name}"})
+    return json_response({"Id": new_id, "Key": f"{bucket}/{name}"})
 
 
 async def _find(call: Call, actor: Actor, bucket: str, name: str) -> asyncpg.Record | None:
@@ -226,11 +226,11 @@ async def copy(call: Call) -> Response:
     except KeyNotFound:
         raise errors.no_such_key() from None
     try:
-        row, replaced = await commit_row(pool, actor, UploadTarget(dst_bucket, dst, upsert), metadata, new_user_meta,
-                                         version)
+        new_id, replaced = await commit_row(pool, actor, UploadTarget(dst_bucket, dst, upsert), metadata,
+                                            new_user_meta, version)
     except BaseException:
         await backend.delete([version_key(version)])
         raise
     if replaced:
         await backend.delete([version_key(replaced)])
-    return json_response({"Id": str(row["id"]), "Key": f"{dst_bucket}/{dst}", "name": dst})
+    return json_response({"Id": new_id, "Key": f"{dst_bucket}/{dst}", "name": dst})

@@ -139,8 +139,8 @@ async def current_version(conn: DbConn, bucket_id: str, name: str) -> str | None
 
 
 INSERT_OBJECT = (
-    "insert into storage.objects (bucket_id, name, owner, owner_id, metadata, user_metadata, version) "
-    "values ($1, $2, $3::uuid, $4, $5::jsonb, $6::jsonb, $7)"
+    "insert into storage.objects (id, bucket_id, name, owner, owner_id, metadata, user_metadata, version) "
+    "values ($1, $2, $3, $4::uuid, $5, $6::jsonb, $7::jsonb, $8)"
 )
 UPSERT_TAIL = (
     " on conflict (bucket_id, name) do update set owner = excluded.owner, owner_id = excluded.owner_id, "
@@ -149,15 +149,19 @@ UPSERT_TAIL = (
 )
 
 
-async def write_object(conn: DbConn, *, bucket_id: str, name: str, owner: str | None, owner_id: str | None,
-                       metadata: dict[str, Any] | None, user_metadata: Any, version: str,
-                       upsert: bool) -> asyncpg.Record:
-    sql = INSERT_OBJECT + (UPSERT_TAIL if upsert else "") + f" returning {OBJECT_COLUMNS}"
-    row = await conn.fetchrow(sql, bucket_id, name, owner, owner_id,
-                              None if metadata is None else jsonutil.dumps_str(metadata),
-                              None if user_metadata is None else jsonutil.dumps_str(user_metadata), version)
-    assert row is not None
-    return row
+async def write_object(conn: DbConn, *, object_id: str, bucket_id: str, name: str, owner: str | None,
+                       owner_id: str | None, metadata: dict[str, Any] | None, user_metadata: Any, version: str,
+                       upsert: bool) -> None:
+    """Insert (or upsert) without RETURNING: as on Supabase, a plain upload needs only an INSERT policy."""
+    sql = INSERT_OBJECT + (UPSERT_TAIL if upsert else "")
+    await conn.execute(sql, object_id, bucket_id, name, owner, owner_id,
+                       None if metadata is None else jsonutil.dumps_str(metadata),
+                       None if user_metadata is None else jsonutil.dumps_str(user_metadata), version)
+
+
+async def object_id(conn: DbConn, bucket_id: str, name: str) -> str | None:
+    value = await conn.fetchval("select id from storage.objects where bucket_id = $1 and name = $2", bucket_id, name)
+    return None if value is None else str(value)
 
 
 async def delete_objects(conn: DbConn, bucket_id: str, names: list[str]) -> list[asyncpg.Record]:

@@ -123,6 +123,12 @@ async def create(call: Call) -> Response:
     (folder / f"{upload_id}.bin").touch()
     (folder / f"{upload_id}.json").write_bytes(jsonutil.dumps(state.to_dict()))
     headers = {**base_headers(), "location": _location(call, upload_id)}
+    if state.length == 0:
+        try:
+            await _finish(call, state, folder / f"{upload_id}.bin")
+        except StorageError as err:
+            return _error(err)
+        return Response(status_code=201, headers={**headers, "upload-offset": "0"})
     if (call.header("content-type") or "").startswith("application/offset+octet-stream"):
         patched = await _append_and_maybe_finish(call, state, folder / f"{upload_id}.bin", initial=True)
         if patched.status_code >= 300:

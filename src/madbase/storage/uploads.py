@@ -71,8 +71,8 @@ async def probe_permission(pool: asyncpg.Pool, actor: Actor, target: UploadTarge
     """Try the row write under the caller's role and roll it back: 403/409/404 before reading the body."""
     try:
         async with transaction(pool, actor) as conn:
-            await repo.write_object(conn, bucket_id=target.bucket_id, name=target.name, owner=actor.owner_uuid,
-                                    owner_id=actor.sub, metadata=None, user_metadata=None,
+            await repo.write_object(conn, object_id=str(uuid.uuid4()), bucket_id=target.bucket_id, name=target.name,
+                                    owner=actor.owner_uuid, owner_id=actor.sub, metadata=None, user_metadata=None,
                                     version=str(uuid.uuid4()), upsert=target.upsert)
             raise _Rollback
     except _Rollback:
@@ -82,8 +82,9 @@ async def probe_permission(pool: asyncpg.Pool, actor: Actor, target: UploadTarge
 
 
 async def commit_row(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, metadata: dict[str, Any],
-                     user_metadata: Any, version: str) -> tuple[asyncpg.Record, str | None]:
-    """Insert/upsert the row; returns it and the version it replaced."""
+                     user_metadata: Any, version: str) -> tuple[str, str | None]:
+    """Insert/upsert the row; returns its id and the version it replaced."""
+    new_id = str(uuid.uuid4())
     try:
         async with transaction(pool, actor) as conn:
             replaced: str | None = None
@@ -94,16 +95,20 @@ async def commit_row(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, met
                 replaced = await repo.current_version(conn, target.bucket_id, target.name)
                 if not actor.internal:
                     await act_as(conn, actor)
-            row = await repo.write_object(conn, bucket_id=target.bucket_id, name=target.name,
-                                          owner=actor.owner_uuid, owner_id=actor.sub, metadata=metadata,
-                                          user_metadata=user_metadata, version=version, upsert=target.upsert)
+            await repo.write_object(conn, object_id=new_id, bucket_id=target.bucket_id, name=target.name,
+                                    owner=actor.owner_uuid, owner_id=actor.sub, metadata=metadata,
+                                    user_metadata=user_metadata, version=version, upsert=target.upsert)
+            if replaced is not None:  # an upsert kept the existing row's id
+                if not actor.internal:
+                    await act_as_storage(conn)
+                new_id = await repo.object_id(conn, target.bucket_id, target.name) or new_id
     except Exception as exc:
         raise map_db_error(exc, on_unique=errors.duplicate()) from exc
-    return row, replaced
+    return new_id, replaced
 
 
 async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: UploadTarget, body: UploadBody,
-                global_limit: int, *, probe: bool = True) -> asyncpg.Record:
+                global_limit: int, *, probe: bool = True) -> str:
     limit = await check_bucket(pool, target.bucket_id, body.content_type, body.content_length, global_limit)
     if probe:
         await probe_permission(pool, actor, target)
@@ -125,10 +130,10 @@ async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: Uplo
     metadata = object_metadata(size=size, etag=f'"{md5.hexdigest()}"', mimetype=body.content_type,
                                cache_control=body.cache_control)
     try:
-        row, replaced = await commit_row(pool, actor, target, metadata, body.user_metadata, version)
+        new_id, replaced = await commit_row(pool, actor, target, metadata, body.user_metadata, version)
     except BaseException:
         await backend.delete([key])
         raise
     if replaced and replaced != version:
         await backend.delete([version_key(replaced)])
-    return row
+    return new_id
