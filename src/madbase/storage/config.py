@@ -3,7 +3,8 @@
 Keys: `backend` ("fs" default | "s3" | "memory"), `root` (fs; default `<MADBASE_DATA_DIR>/storage/<ref>`),
 `s3` (bucket, endpoint, region, access_key_id, secret_access_key, prefix, allow_http, virtual_hosted_style),
 `file_size_limit` (global upload limit in bytes or "50MB"-style; default 50 MB as Supabase), `sweep_grace_seconds`
-(age after which unreferenced bytes are removed; default 3600), `staging` (TUS staging folder).
+(age after which unreferenced bytes are removed; default 3600), `staging` (TUS staging folder), `fsync`
+(fs: flush each object to disk before its row commits; default true).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class StorageSettings:
     file_size_limit: int
     sweep_grace: float
     staging: Path
+    fsync: bool = True
 
     @classmethod
     def for_project(cls, project: Project, data_dir: Path) -> StorageSettings:
@@ -48,10 +50,11 @@ class StorageSettings:
             file_size_limit=limit,
             sweep_grace=float(conf.get("sweep_grace_seconds", DEFAULT_SWEEP_GRACE)),
             staging=staging.resolve(),
+            fsync=conf.get("fsync", True) is not False,
         )
 
     def fingerprint(self) -> str:
-        return jsonutil.dumps_str({"b": self.backend, "r": str(self.root), "s3": self.s3})
+        return jsonutil.dumps_str({"b": self.backend, "r": str(self.root), "s3": self.s3, "f": self.fsync})
 
 
 def make_backend(settings: StorageSettings) -> Backend:
@@ -59,7 +62,7 @@ def make_backend(settings: StorageSettings) -> Backend:
         return S3Backend(settings.s3)
     if settings.backend == "memory":
         return MemoryBackend()
-    return FsBackend(settings.root)
+    return FsBackend(settings.root, fsync=settings.fsync)
 
 
 class Backends:
@@ -68,9 +71,16 @@ class Backends:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._cache: dict[str, tuple[str, Backend]] = {}
+        self._settings: dict[str, tuple[object, StorageSettings]] = {}
 
     def settings(self, project: Project) -> StorageSettings:
-        return StorageSettings.for_project(project, self.data_dir)
+        # A project's record is replaced (never mutated) when its config changes: cache per record.
+        cached = self._settings.get(project.ref)
+        if cached is not None and cached[0] is project.record:
+            return cached[1]
+        settings = StorageSettings.for_project(project, self.data_dir)
+        self._settings[project.ref] = (project.record, settings)
+        return settings
 
     def get(self, project: Project) -> tuple[StorageSettings, Backend]:
         settings = self.settings(project)

@@ -17,9 +17,10 @@ from starlette.responses import Response, StreamingResponse
 
 from madbase.core import jsonutil
 from madbase.storage import errors, ranges
-from madbase.storage.backends.base import Backend, KeyNotFound, version_key
+from madbase.storage.backends.base import CHUNK, Backend, KeyNotFound, version_key
 
 Reload = Callable[[], Awaitable[asyncpg.Record | None]]
+SMALL = CHUNK  # objects up to one backend chunk are sent in one piece
 
 
 def _meta(row: asyncpg.Record) -> dict[str, Any]:
@@ -89,6 +90,8 @@ async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str
         return Response(status_code=status, headers=headers)
     if size == 0:
         return Response(b"", status_code=200, headers=headers)
+    if not row["version"]:  # a row written by hand, without bytes behind it
+        raise errors.no_such_key()
     stream: AsyncIterator[bytes] | None = None
     for attempt in range(2):
         try:
@@ -103,4 +106,7 @@ async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str
             return await serve(fresh, backend, request_headers, head=head, download=download, reload=reload)
     assert stream is not None
     media_type = headers.pop("content-type")
+    if end - start + 1 <= SMALL:  # one chunk: a plain response avoids the streaming machinery
+        body = b"".join([chunk async for chunk in stream])
+        return Response(body, status_code=status, headers=headers, media_type=media_type)
     return StreamingResponse(stream, status_code=status, headers=headers, media_type=media_type)

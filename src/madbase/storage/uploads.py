@@ -1,7 +1,7 @@
 """The upload pipeline, the one place where bytes and metadata meet.
 
-1. bucket limits (as storage's own role: uploading needs no SELECT policy on buckets), MIME check, declared size;
-2. permission probe: the row insert (or upsert) runs under the caller's role and is rolled back, so RLS
+1+2. one rolled-back transaction: bucket limits read as storage's own role (uploading needs no SELECT policy
+   on buckets), MIME check, declared size; then the row insert (or upsert) under the caller's role, so RLS
    refuses before a single byte is stored (403), as does an existing object without upsert (409);
 3. bytes stream to a fresh version key (size limit and MD5 checked on the way) — invisible, no row points at it;
 4. one transaction under the caller's role: per-path advisory lock, read the replaced version, insert/upsert
@@ -30,7 +30,9 @@ from madbase.storage.limits import effective_limit, mime_allowed
 
 
 class _Rollback(Exception):
-    pass
+    def __init__(self, limit: int = 0) -> None:
+        super().__init__()
+        self.limit = limit
 
 
 @dataclass(slots=True)
@@ -49,14 +51,8 @@ def object_metadata(*, size: int, etag: str, mimetype: str, cache_control: str) 
     }
 
 
-async def check_bucket(pool: asyncpg.Pool, bucket_id: str, content_type: str, declared: int | None,
-                       global_limit: int) -> int:
-    """The byte limit for this upload; raises NoSuchBucket / InvalidMimeType / EntityTooLarge."""
-    try:
-        async with transaction(pool, Actor.storage(), readonly=True) as conn:
-            bucket = await repo.bucket_limits(conn, bucket_id)
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+def _limit_for(bucket: repo.BucketLimits | None, bucket_id: str, content_type: str, declared: int | None,
+               global_limit: int) -> int:
     if bucket is None:
         raise errors.no_such_bucket(bucket_id)
     if not mime_allowed(content_type, bucket.allowed_mime_types):
@@ -65,6 +61,38 @@ async def check_bucket(pool: asyncpg.Pool, bucket_id: str, content_type: str, de
     if declared is not None and limit and declared > limit:
         raise errors.entity_too_large()
     return limit
+
+
+async def check_bucket(pool: asyncpg.Pool, bucket_id: str, content_type: str, declared: int | None,
+                       global_limit: int) -> int:
+    """The byte limit for this upload; raises NoSuchBucket / InvalidMimeType / EntityTooLarge."""
+    try:
+        async with transaction(pool, Actor.storage(), readonly=True) as conn:
+            bucket = await repo.bucket_limits(conn, bucket_id)
+    except Exception as exc:
+        raise map_db_error(exc) from exc
+    return _limit_for(bucket, bucket_id, content_type, declared, global_limit)
+
+
+async def prepare(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, content_type: str,
+                  declared: int | None, global_limit: int) -> int:
+    """`check_bucket` and `probe_permission` in one rolled-back transaction; returns the byte limit."""
+    try:
+        async with transaction(pool, actor) as conn:
+            if not actor.internal:
+                await act_as_storage(conn)
+            bucket = await repo.bucket_limits(conn, target.bucket_id)
+            limit = _limit_for(bucket, target.bucket_id, content_type, declared, global_limit)
+            if not actor.internal:
+                await act_as(conn, actor)
+            await repo.write_object(conn, object_id=str(uuid.uuid4()), bucket_id=target.bucket_id, name=target.name,
+                                    owner=actor.owner_uuid, owner_id=actor.sub, metadata=None, user_metadata=None,
+                                    version=str(uuid.uuid4()), upsert=target.upsert)
+            raise _Rollback(limit)
+    except _Rollback as done:
+        return done.limit
+    except Exception as exc:
+        raise map_db_error(exc, on_unique=errors.duplicate()) from exc
 
 
 async def probe_permission(pool: asyncpg.Pool, actor: Actor, target: UploadTarget) -> None:
@@ -109,9 +137,10 @@ async def commit_row(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, met
 
 async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: UploadTarget, body: UploadBody,
                 global_limit: int, *, probe: bool = True) -> str:
-    limit = await check_bucket(pool, target.bucket_id, body.content_type, body.content_length, global_limit)
     if probe:
-        await probe_permission(pool, actor, target)
+        limit = await prepare(pool, actor, target, body.content_type, body.content_length, global_limit)
+    else:
+        limit = await check_bucket(pool, target.bucket_id, body.content_type, body.content_length, global_limit)
     version = str(uuid.uuid4())
     key = version_key(version)
     md5 = hashlib.md5(usedforsecurity=False)

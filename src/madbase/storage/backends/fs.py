@@ -1,6 +1,7 @@
 """The local-filesystem backend (the zero-setup default): `<root>/objects/ab/<version>`.
 
-Writes go to `<root>/.tmp/<random>` and are renamed into place after fsync, so a key is either absent or
+Writes go to `<root>/.tmp/<random>` and are renamed into place after fsync (per-project `fsync: false`
+skips it: faster, but a power loss may then lose bytes whose row committed), so a key is either absent or
 complete. Reads happen in a worker thread 1 MB at a time; copies are hard links (versions are immutable).
 """
 
@@ -17,13 +18,15 @@ from pathlib import Path
 from madbase.storage.backends.base import CHUNK, KeyNotFound, StoredKey
 
 _WRITE_BUFFER = 1024 * 1024
+_INLINE_READ = 64 * 1024
 
 
 class FsBackend:
     name = "fs"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = root
+        self.fsync = fsync  # durable before the row commits (power loss); off = page-cache speed, like nginx
         self.tmp = root / ".tmp"
 
     def _path(self, key: str) -> Path:
@@ -53,7 +56,8 @@ class FsBackend:
                     pending_size = 0
             if pending:
                 await asyncio.to_thread(_write_all, handle, pending)
-            await asyncio.to_thread(os.fsync, handle.fileno())
+            if self.fsync:
+                await asyncio.to_thread(os.fsync, handle.fileno())
             handle.close()
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
@@ -89,7 +93,11 @@ class FsBackend:
                 pos = start
                 stop = os.fstat(handle.fileno()).st_size if end is None else end + 1
                 while pos < stop:
-                    data = await asyncio.to_thread(os.pread, handle.fileno(), min(CHUNK, stop - pos), pos)
+                    want = min(CHUNK, stop - pos)
+                    if want <= _INLINE_READ:  # tiny reads from the page cache: not worth a thread hop
+                        data = os.pread(handle.fileno(), want, pos)
+                    else:
+                        data = await asyncio.to_thread(os.pread, handle.fileno(), want, pos)
                     if not data:
                         break
                     pos += len(data)
