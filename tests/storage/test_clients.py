@@ -50,6 +50,8 @@ async def test_storage_js_every_endpoint(server: MadbaseProcess, bucket_name: st
                            {"name": "buf.bin", "folder": False}]
     assert out["listRoot"] == ["folder"]
     assert out["listSearch"] == ["blob.txt"]
+    assert out["listV2"] == {"folders": ["folder/sub/"], "objects": ["folder/blob.txt", "folder/buf.bin"],
+                             "hasNext": False}
     assert out["move"]["error"] is None and out["copy"]["error"] is None
     assert out["copiedText"] == "a string body" and out["moveAcross"] is None
     assert out["signedUrlFetch"] == "upserted"

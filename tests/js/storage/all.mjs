@@ -60,6 +60,9 @@ out.listRoot = r.data?.map((e) => e.name)
 r = await f.list('folder', { search: 'bl' })
 out.listSearch = r.data?.map((e) => e.name)
 
+r = await f.listV2({ prefix: 'folder/', with_delimiter: true })
+out.listV2 = r.data ? { folders: r.data.folders.map((x) => x.name), objects: r.data.objects.map((x) => x.name), hasNext: r.data.hasNext } : err(r.error)
+
 r = await f.move('folder/sub/str.txt', 'folder/moved.txt')
 out.move = { data: r.data, error: err(r.error) }
 r = await f.copy('folder/moved.txt', 'copied.txt', { destinationBucket: other })
