@@ -261,3 +261,24 @@ async def test_list_v2(client: httpx.AsyncClient, service_headers: dict[str, str
     assert page["hasNext"] is True and len(page["objects"]) == 2  # type: ignore[arg-type]
     rest = await ls(limit=10, cursor=page["nextCursor"])
     assert len(rest["objects"]) == 3 and rest["hasNext"] is False  # type: ignore[arg-type]
+
+
+async def test_names_with_spaces_and_unicode(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                             bucket: str) -> None:
+    name = "dir/hello world ü (1).txt"
+    assert (await _up(client, service_headers, bucket, name, b"unicode")).status_code == 200
+    assert (await client.get(f"/object/{bucket}/{name}", headers=service_headers)).content == b"unicode"
+    r = await client.post(f"/object/sign/{bucket}/{name}", json={"expiresIn": 60}, headers=service_headers)
+    signed = r.json()["signedURL"]
+    assert " " not in signed
+    assert (await client.get(signed)).content == b"unicode"
+    r = await client.post(f"/object/list/{bucket}", json={"prefix": "dir"}, headers=service_headers)
+    assert [e["name"] for e in r.json()] == ["hello world ü (1).txt"]
+    r = await client.get(f"/object/{bucket}/{name}", params={"download": ""}, headers=service_headers)
+    assert r.headers["content-disposition"].startswith("attachment; filename=hello%20world")
+
+
+async def test_image_transformations_are_refused_clearly(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                                         bucket: str) -> None:
+    r = await client.get(f"/render/image/authenticated/{bucket}/a.png", params={"width": 10}, headers=service_headers)
+    assert r.status_code == 400 and r.json()["code"] == "FeatureNotEnabled"

@@ -61,6 +61,8 @@ ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
         ("PUT", rf"^/object/{_B}/{_P}$", objects.upload),
         ("DELETE", rf"^/object/{_B}/{_P}$", objects.remove_one),
         ("DELETE", rf"^/object/{_B}/?$", objects.remove_many),
+        ("GET", r"^/render/image/.*$", objects.render_image),
+        ("HEAD", r"^/render/image/.*$", objects.render_image),
         ("OPTIONS", r"^/upload/resumable/?$", tus_http.options),
         ("POST", r"^/upload/resumable/?$", tus_http.create),
         ("OPTIONS", r"^/upload/resumable/([^/]+)$", tus_http.options),

@@ -91,6 +91,11 @@ async def download_public(call: Call) -> Response:
                        reload=lambda: _find_public(call, bucket, name))
 
 
+async def render_image(call: Call) -> Response:
+    raise errors.StorageError("FeatureNotEnabled", 400, "Feature not enabled",
+                              "Image transformations are not enabled on this server")
+
+
 def render_info(row: asyncpg.Record) -> dict[str, Any]:
     obj = repo.render_object(row)
     meta = obj["metadata"] or {}

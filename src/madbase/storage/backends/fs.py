@@ -54,8 +54,10 @@ class FsBackend:
                     await asyncio.to_thread(_write_all, handle, pending)
                     pending = []
                     pending_size = 0
-            if pending:
+            if pending_size > _INLINE_READ:
                 await asyncio.to_thread(_write_all, handle, pending)
+            elif pending:  # a small tail (or a small object): not worth a thread hop
+                _write_all(handle, pending)
             if self.fsync:
                 await asyncio.to_thread(os.fsync, handle.fileno())
             handle.close()
