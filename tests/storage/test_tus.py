@@ -160,3 +160,34 @@ async def test_tus_permissions_and_limits(client: httpx.AsyncClient, server: Mad
     other = server.headers(user_token(server, str(uuid.uuid4())))
     assert (await client.head(url, headers={**other, **V})).status_code == 404
     assert (await _patch(client, url, other, 0, b"0123456789")).status_code == 404
+
+
+def _tuspy_upload(server: MadbaseProcess, bucket: str, data: bytes) -> tuple[str, int]:
+    import io
+
+    from tusclient.client import TusClient
+
+    client = TusClient(server.url + "/storage/v1/upload/resumable",
+                       headers={"apikey": server.service_role_key,
+                                "Authorization": f"Bearer {server.service_role_key}", "x-upsert": "true"})
+    meta = {"bucketName": bucket, "objectName": "tuspy/video.bin", "contentType": "video/mp4",
+            "cacheControl": "3600"}
+    chunk = 256 * 1024
+    first = client.uploader(file_stream=io.BytesIO(data), chunk_size=chunk, metadata=meta)
+    first.upload(stop_at=3 * chunk)  # then the client "goes away"
+    assert first.url is not None
+    # a new client process resumes from the offset the server reports (HEAD)
+    second = client.uploader(file_stream=io.BytesIO(data), chunk_size=chunk, metadata=meta, url=first.url)
+    resumed_from = second.offset
+    second.upload()
+    return first.url, resumed_from
+
+
+async def test_tus_with_a_real_client_resumes(client: httpx.AsyncClient, server: MadbaseProcess,
+                                              service_headers: dict[str, str], bucket: str) -> None:
+    data = os.urandom(2 * 1024 * 1024 + 123)
+    _, resumed_from = await asyncio.to_thread(_tuspy_upload, server, bucket, data)
+    assert resumed_from == 3 * 256 * 1024
+    got = await client.get(f"/object/{bucket}/tuspy/video.bin", headers=service_headers)
+    assert got.content == data and got.headers["content-type"] == "video/mp4"
+    assert got.headers["cache-control"] == "max-age=3600"
