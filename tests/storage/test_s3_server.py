@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -95,3 +95,41 @@ async def test_s3_backend_end_to_end(s3_server: tuple[MadbaseProcess, str], moto
                             headers=h)
         assert len(r.json()) == 3
         assert s3_keys(moto_endpoint, s3_bucket) == []
+
+
+async def test_s3_streaming_memory_stays_flat(s3_server: tuple[MadbaseProcess, str]) -> None:
+    import psutil
+
+    from tests.storage.test_large import RssSampler
+
+    proc, _ = s3_server
+    assert proc.proc is not None
+    h = proc.headers(key=proc.service_role_key)
+    size = 96 * 1024 * 1024
+    block = os.urandom(1024 * 1024)
+    sent = hashlib.sha256()
+
+    async def body() -> AsyncIterator[bytes]:
+        for i in range(size // len(block)):
+            chunk = i.to_bytes(8, "big") + block[8:]
+            sent.update(chunk)
+            yield chunk
+
+    async with httpx.AsyncClient(base_url=proc.url + "/storage/v1", timeout=120) as c:
+        await c.post("/bucket", json={"id": "stream"}, headers=h)
+        await c.post("/object/stream/warm.bin", content=os.urandom(12 * 1024 * 1024), headers=h)
+        await c.get("/object/stream/warm.bin", headers=h)
+        baseline = psutil.Process(proc.proc.pid).memory_info().rss
+        with RssSampler(proc.proc.pid) as up:
+            r = await c.post("/object/stream/big.bin", content=body(),
+                             headers={**h, "content-type": "application/octet-stream"})
+        assert r.status_code == 200, r.text
+        got = hashlib.sha256()
+        with RssSampler(proc.proc.pid) as down:
+            async with c.stream("GET", "/object/stream/big.bin", headers=h) as resp:
+                async for chunk in resp.aiter_raw():
+                    got.update(chunk)
+    assert got.hexdigest() == sent.hexdigest()
+    growth = max(up.peak, down.peak) - baseline
+    print(f"\nS3 96 MB: RSS +{(up.peak - baseline) / 2**20:.1f} MB up, +{(down.peak - baseline) / 2**20:.1f} MB down")
+    assert growth < 30 * 1024 * 1024, f"RSS grew by {growth / 2**20:.1f} MB"
