@@ -282,3 +282,19 @@ async def test_image_transformations_are_refused_clearly(client: httpx.AsyncClie
                                                          bucket: str) -> None:
     r = await client.get(f"/render/image/authenticated/{bucket}/a.png", params={"width": 10}, headers=service_headers)
     assert r.status_code == 400 and r.json()["code"] == "FeatureNotEnabled"
+
+
+async def test_expired_signed_url(client: httpx.AsyncClient, service_headers: dict[str, str], bucket: str,
+                                  server: MadbaseProcess) -> None:
+    import time
+
+    from madbase.core.jwt import sign_hs256
+
+    await _up(client, service_headers, bucket, "exp.txt", b"x")
+    past = int(time.time()) - 120
+    token = sign_hs256({"url": f"{bucket}/exp.txt", "iat": past - 60, "exp": past}, server.jwt_secret)
+    r = await client.get(f"/object/sign/{bucket}/exp.txt", params={"token": token})
+    assert r.status_code == 400
+    assert r.json() == {"statusCode": "400", "code": "InvalidJWT", "error": "Unauthorized", "message": "jwt expired"}
+    r = await client.post(f"/object/sign/{bucket}/exp.txt", json={"expiresIn": 0}, headers=service_headers)
+    assert r.json()["code"] == "InvalidRequest"
