@@ -59,7 +59,8 @@ def test_list_plan() -> None:
                               "sortBy": {"column": "created_at", "order": "desc"}})
     assert (plan.prefix, plan.level, plan.limit, plan.offset, plan.column, plan.order) == (
         "a/b/", 3, 5, 2, "created_at", "desc")
-    assert plan.args("bkt") == ["bkt", "a/b/", "x", 3, 5, 2]
+    assert plan.args("bkt") == ["bkt", "a/b/", "x", 3, 5, 2, "a/b0"]
+    assert listing.upper_bound("") is None and listing.upper_bound("a\U0010ffff") == "b"
     assert "order by kind, created_at desc" in plan.sql()
     assert listing.plan_list({}).level == 1
     for bad in ({"sortBy": {"column": "size"}}, {"sortBy": {"order": "up"}}, {"limit": -1}, {"prefix": 3},

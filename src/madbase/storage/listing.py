@@ -14,6 +14,17 @@ from madbase.storage import errors
 from madbase.storage.repo import SORT_COLUMNS
 
 
+def upper_bound(prefix: str) -> str | None:
+    """The smallest string (in "C" collation) above every string starting with `prefix`: lets the
+    (bucket_id, name collate "C") index serve the prefix as a range scan."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF and not 0xD7FF <= last < 0xE000:
+            return prefix[:-1] + chr(last + 1)
+        prefix = prefix[:-1]
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ListPlan:
     prefix: str
@@ -28,6 +39,7 @@ class ListPlan:
         return (
             "with matched as (select id, name, path_tokens, updated_at, created_at, last_accessed_at, metadata "
             "from storage.objects where bucket_id = $1 and starts_with(name, $2) "
+            "and name collate \"C\" >= $2 and ($7::text is null or name collate \"C\" < $7) "
             "and ($3 = '' or starts_with(lower(substr(name, length($2) + 1)), lower($3)))) "
             "select * from ("
             "select path_tokens[$4] as name, null::uuid as id, null::timestamptz as updated_at, "
@@ -41,7 +53,7 @@ class ListPlan:
         )
 
     def args(self, bucket: str) -> list[Any]:
-        return [bucket, self.prefix, self.search, self.level, self.limit, self.offset]
+        return [bucket, self.prefix, self.search, self.level, self.limit, self.offset, upper_bound(self.prefix)]
 
 
 def plan_list(body: dict[str, Any]) -> ListPlan:
@@ -102,7 +114,8 @@ class ListV2Plan:
         return (
             "with m as (select id, name, updated_at, created_at, last_accessed_at, metadata, "
             "strpos(substr(name, length($2) + 1), '/') as slash "
-            "from storage.objects where bucket_id = $1 and starts_with(name, $2)) "
+            "from storage.objects where bucket_id = $1 and starts_with(name, $2) "
+            "and name collate \"C\" >= $2 and ($6::text is null or name collate \"C\" < $6)) "
             "select * from ("
             "select $2 || left(substr(name, length($2) + 1), slash) as name, null::uuid as id, "
             "null::timestamptz as updated_at, null::timestamptz as created_at, "
@@ -116,7 +129,7 @@ class ListV2Plan:
         )
 
     def args(self, bucket: str) -> list[Any]:
-        return [bucket, self.prefix, self.limit + 1, self.offset, self.delimiter]
+        return [bucket, self.prefix, self.limit + 1, self.offset, self.delimiter, upper_bound(self.prefix)]
 
 
 def plan_list_v2(body: dict[str, Any]) -> ListV2Plan:
