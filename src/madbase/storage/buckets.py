@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from madbase.storage import errors, keys, repo
 from madbase.storage.actor import transaction
-from madbase.storage.backends.base import version_key
+from madbase.storage.backends.base import delete_quietly, version_key
 from madbase.storage.call import Call, json_response
 from madbase.storage.dberrors import map_db_error
 from madbase.storage.limits import check_mime_list, parse_size
@@ -96,7 +96,7 @@ async def empty_bucket(call: Call) -> Response:
             versions = await repo.delete_all_objects(conn, call.params[0])
     except Exception as exc:
         raise map_db_error(exc) from exc
-    await backend.delete([version_key(v) for v in versions])
+    await delete_quietly(backend, [version_key(v) for v in versions])
     return json_response({"message": "Successfully emptied"})
 
 

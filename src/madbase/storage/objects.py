@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from madbase.storage import errors, keys, listing, repo
 from madbase.storage.actor import Actor, transaction
-from madbase.storage.backends.base import KeyNotFound, version_key
+from madbase.storage.backends.base import KeyNotFound, delete_quietly, version_key
 from madbase.storage.bodies import UploadBody, is_multipart, multipart_body, raw_body
 from madbase.storage.call import Call, json_response, require_str
 from madbase.storage.dberrors import map_db_error
@@ -175,7 +175,7 @@ async def _remove(call: Call, bucket: str, names: list[str]) -> list[dict[str, A
             rows = await repo.delete_objects(conn, bucket, names)
     except Exception as exc:
         raise map_db_error(exc) from exc
-    await backend.delete([version_key(r["version"]) for r in rows if r["version"]])
+    await delete_quietly(backend, [version_key(r["version"]) for r in rows if r["version"]])
     return [repo.render_object(r) for r in rows]
 
 
@@ -234,8 +234,8 @@ async def copy(call: Call) -> Response:
         new_id, replaced = await commit_row(pool, actor, UploadTarget(dst_bucket, dst, upsert), metadata,
                                             new_user_meta, version)
     except BaseException:
-        await backend.delete([version_key(version)])
+        await delete_quietly(backend, [version_key(version)])
         raise
     if replaced:
-        await backend.delete([version_key(replaced)])
+        await delete_quietly(backend, [version_key(replaced)])
     return json_response({"Id": new_id, "Key": f"{dst_bucket}/{dst}", "name": dst})

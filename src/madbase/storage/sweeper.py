@@ -14,7 +14,7 @@ import structlog
 
 from madbase.storage import repo
 from madbase.storage.actor import Actor, transaction
-from madbase.storage.backends.base import Backend, StoredKey, version_of
+from madbase.storage.backends.base import Backend, StoredKey, delete_quietly, version_of
 
 log = structlog.get_logger("madbase.storage")
 BATCH = 500
@@ -41,6 +41,6 @@ async def _sweep_batch(pool: asyncpg.Pool, backend: Backend, batch: list[StoredK
         alive = await repo.referenced_versions(conn, versions)
     dead = [i.key for i in batch if version_of(i.key) not in alive]
     if dead:
-        await backend.delete(dead)
+        await delete_quietly(backend, dead)
         log.info("storage_swept", count=len(dead))
     return len(dead)

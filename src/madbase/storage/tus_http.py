@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from madbase.core import jsonutil
 from madbase.storage import errors, keys
-from madbase.storage.backends.base import CHUNK, version_key
+from madbase.storage.backends.base import CHUNK, delete_quietly, version_key
 from madbase.storage.bodies import parse_user_metadata
 from madbase.storage.call import Call
 from madbase.storage.errors import StorageError
@@ -223,12 +223,12 @@ async def _finish(call: Call, state: UploadState, data: Path) -> None:
         _, replaced = await commit_row(pool, call.actor(), UploadTarget(state.bucket, state.name, state.upsert),
                                        metadata, state.user_metadata, version)
     except BaseException:
-        await backend.delete([key])
+        await delete_quietly(backend, [key])
         _discard(data)
         raise
     finally:
         call.app.tus.forget(state.id)
     _discard(data)
     if replaced and replaced != version:
-        await backend.delete([version_key(replaced)])
+        await delete_quietly(backend, [version_key(replaced)])
     _ = errors

@@ -23,7 +23,7 @@ import asyncpg
 
 from madbase.storage import errors, repo
 from madbase.storage.actor import Actor, act_as, act_as_storage, transaction
-from madbase.storage.backends.base import Backend, version_key
+from madbase.storage.backends.base import Backend, delete_quietly, version_key
 from madbase.storage.bodies import UploadBody
 from madbase.storage.dberrors import map_db_error
 from madbase.storage.limits import effective_limit, mime_allowed
@@ -161,8 +161,8 @@ async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: Uplo
     try:
         new_id, replaced = await commit_row(pool, actor, target, metadata, body.user_metadata, version)
     except BaseException:
-        await backend.delete([key])
+        await delete_quietly(backend, [key])
         raise
     if replaced and replaced != version:
-        await backend.delete([version_key(replaced)])
+        await delete_quietly(backend, [version_key(replaced)])
     return new_id

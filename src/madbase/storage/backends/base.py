@@ -8,10 +8,15 @@ failed or cancelled `put` leaves nothing at the key.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import structlog
+
+log = structlog.get_logger("madbase.storage")
 
 CHUNK = 1024 * 1024
 
@@ -65,3 +70,14 @@ class Backend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def delete_quietly(backend: Backend, keys: Sequence[str]) -> None:
+    """Delete bytes whose rows are already gone (or never committed); a failure is logged, not raised —
+    the sweeper removes what is left."""
+    if not keys:
+        return
+    try:
+        await asyncio.shield(backend.delete(keys))
+    except Exception as exc:
+        log.warning("storage_delete_failed", count=len(keys), error=str(exc))
