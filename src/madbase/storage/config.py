@@ -42,11 +42,13 @@ class StorageSettings:
         root = Path(str(conf["root"])) if conf.get("root") else data_dir / "storage" / project.ref
         staging = Path(str(conf["staging"])) if conf.get("staging") else data_dir / "storage-staging" / project.ref
         limit = parse_size(conf.get("file_size_limit", DEFAULT_FILE_SIZE_LIMIT)) or 0
-        s3 = conf.get("s3")
+        s3 = dict(conf["s3"]) if isinstance(conf.get("s3"), dict) else {}
+        # Each project owns its key space (the sweeper removes unreferenced keys): never share one.
+        s3.setdefault("prefix", project.ref)
         return cls(
             backend=str(conf.get("backend", "fs")),
             root=root.resolve(),
-            s3=s3 if isinstance(s3, dict) else {},
+            s3=s3,
             file_size_limit=limit,
             sweep_grace=float(conf.get("sweep_grace_seconds", DEFAULT_SWEEP_GRACE)),
             staging=staging.resolve(),
