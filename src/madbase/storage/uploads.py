@@ -152,10 +152,9 @@ async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: Uplo
             size += len(chunk)
             if limit and size > limit:
                 raise errors.entity_too_large()
-            md5.update(chunk)
             yield chunk
 
-    await backend.put(key, guarded())
+    await backend.put(key, guarded(), md5)
     metadata = object_metadata(size=size, etag=f'"{md5.hexdigest()}"', mimetype=body.content_type,
                                cache_control=body.cache_control)
     try:

@@ -42,11 +42,16 @@ def version_of(key: str) -> str | None:
     return None
 
 
+class Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
 class Backend(Protocol):
     name: str
 
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
-        """Store the stream at `key`, visible only once complete; returns the number of bytes."""
+    async def put(self, key: str, chunks: AsyncIterable[bytes], digest: Digest | None = None) -> int:
+        """Store the stream at `key`, visible only once complete; returns the number of bytes. `digest` sees
+        every byte in order (the filesystem backend feeds it from its writer thread, off the event loop)."""
         ...
 
     async def put_file(self, key: str, path: Path) -> None:

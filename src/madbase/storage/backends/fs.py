@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from pathlib import Path
 
-from madbase.storage.backends.base import CHUNK, KeyNotFound, StoredKey
+from madbase.storage.backends.base import CHUNK, Digest, KeyNotFound, StoredKey
 
 _WRITE_BUFFER = 1024 * 1024
 _INLINE_READ = 64 * 1024
@@ -38,11 +38,13 @@ class FsBackend:
         self.tmp.mkdir(parents=True, exist_ok=True)
         return self.tmp / uuid.uuid4().hex
 
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+    async def put(self, key: str, chunks: AsyncIterable[bytes], digest: Digest | None = None) -> int:
         target = self._path(key)
         tmp = self._tmp_path()
         total = 0
         handle = open(tmp, "wb", buffering=0)  # noqa: ASYNC230 - opening is cheap; writes go to a thread
+        # Pipelined: while a worker thread hashes and writes one buffer, the event loop receives the next.
+        inflight: asyncio.Future[None] | None = None
         try:
             pending: list[bytes] = []
             pending_size = 0
@@ -51,19 +53,27 @@ class FsBackend:
                 pending_size += len(chunk)
                 total += len(chunk)
                 if pending_size >= _WRITE_BUFFER:
-                    await asyncio.to_thread(_write_all, handle, pending)
+                    if inflight is not None:
+                        await inflight
+                    inflight = asyncio.ensure_future(asyncio.to_thread(_write_all, handle, pending, digest))
                     pending = []
                     pending_size = 0
+            if inflight is not None:
+                await inflight
+                inflight = None
             if pending_size > _INLINE_READ:
-                await asyncio.to_thread(_write_all, handle, pending)
+                await asyncio.to_thread(_write_all, handle, pending, digest)
             elif pending:  # a small tail (or a small object): not worth a thread hop
-                _write_all(handle, pending)
+                _write_all(handle, pending, digest)
             if self.fsync:
                 await asyncio.to_thread(os.fsync, handle.fileno())
             handle.close()
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
         except BaseException:
+            if inflight is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(inflight)
             handle.close()
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -154,9 +164,11 @@ class FsBackend:
         return None
 
 
-def _write_all(handle: io.FileIO, parts: list[bytes]) -> None:
+def _write_all(handle: io.FileIO, parts: list[bytes], digest: Digest | None = None) -> None:
     fd = handle.fileno()
     for part in parts:
+        if digest is not None:
+            digest.update(part)
         view = memoryview(part)
         while view:
             written = os.write(fd, view)

@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from pathlib import Path
 
-from madbase.storage.backends.base import CHUNK, KeyNotFound, StoredKey
+from madbase.storage.backends.base import CHUNK, Digest, KeyNotFound, StoredKey
 
 
 class MemoryBackend:
@@ -15,9 +15,11 @@ class MemoryBackend:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, float]] = {}
 
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+    async def put(self, key: str, chunks: AsyncIterable[bytes], digest: Digest | None = None) -> int:
         parts = [bytes(c) async for c in chunks]
         data = b"".join(parts)
+        if digest is not None:
+            digest.update(data)
         self.objects[key] = (data, time.time())
         return len(data)
 

@@ -18,7 +18,7 @@ import obstore
 from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
 
-from madbase.storage.backends.base import CHUNK, KeyNotFound, StoredKey
+from madbase.storage.backends.base import CHUNK, Digest, KeyNotFound, StoredKey
 
 PART_SIZE = 5 * 1024 * 1024
 
@@ -43,13 +43,15 @@ class S3Backend:
         prefix = str(options.get("prefix", "")).strip("/") or None
         self.store = S3Store(bucket, prefix=prefix, config=config, client_options=client)  # type: ignore[arg-type]
 
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+    async def put(self, key: str, chunks: AsyncIterable[bytes], digest: Digest | None = None) -> int:
         total = 0
 
         async def counted() -> AsyncIterator[bytes]:
             nonlocal total
             async for chunk in chunks:
                 total += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 yield chunk
 
         await obstore.put_async(self.store, key, counted(), use_multipart=True, chunk_size=PART_SIZE,
