@@ -218,7 +218,7 @@ async def copy(call: Call) -> Response:
     pool = await call.pool()
     _, backend = call.storage()
     source = await _find(call, actor, bucket, src)
-    if source is None:
+    if source is None or not source["version"]:
         raise errors.no_such_key()
     version = str(uuid.uuid4())
     metadata = repo._json(source["metadata"])

@@ -34,7 +34,7 @@ from madbase.storage.tus import (
     patch_headers,
     plan_create,
 )
-from madbase.storage.uploads import UploadTarget, check_bucket, commit_row, object_metadata, probe_permission
+from madbase.storage.uploads import UploadTarget, commit_row, object_metadata, prepare
 
 STAGING_MAX_AGE = 24 * 3600.0
 
@@ -109,10 +109,9 @@ async def create(call: Call) -> Response:
         plan = plan_create(call.headers, settings.file_size_limit)
         name = keys.check_key(plan.name)
         user_metadata = parse_user_metadata(plan.user_metadata_json, base64_encoded=False)
-        pool = await call.pool()
-        await check_bucket(pool, plan.bucket, plan.content_type, plan.length, settings.file_size_limit)
         actor = call.actor()
-        await probe_permission(pool, actor, UploadTarget(plan.bucket, name, plan.upsert))
+        await prepare(await call.pool(), actor, UploadTarget(plan.bucket, name, plan.upsert), plan.content_type,
+                      plan.length, settings.file_size_limit)
     except (TusError, StorageError) as err:
         return _error(err)
     upload_id = uuid.uuid4().hex
