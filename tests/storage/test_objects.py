@@ -298,3 +298,33 @@ async def test_expired_signed_url(client: httpx.AsyncClient, service_headers: di
     assert r.json() == {"statusCode": "400", "code": "InvalidJWT", "error": "Unauthorized", "message": "jwt expired"}
     r = await client.post(f"/object/sign/{bucket}/exp.txt", json={"expiresIn": 0}, headers=service_headers)
     assert r.json()["code"] == "InvalidRequest"
+
+
+async def test_bad_input_is_a_clear_400_never_a_500(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                                    bucket: str) -> None:
+    h = {**service_headers, "content-type": "application/json"}
+    cases: list[tuple[str, str, object]] = [
+        ("POST", "/bucket", b"{not json"), ("POST", "/bucket", b"[1,2]"), ("POST", "/bucket", {"id": 5}),
+        ("POST", "/bucket", {"id": "ok-" + bucket, "public": "yes"}),
+        ("POST", "/bucket", {"id": "ok2-" + bucket, "allowed_mime_types": "image/png"}),
+        ("PUT", f"/bucket/{bucket}", {"file_size_limit": {"a": 1}}),
+        ("POST", f"/object/list/{bucket}", {"limit": "many"}), ("POST", f"/object/list/{bucket}", {"sortBy": 3}),
+        ("POST", f"/object/list-v2/{bucket}", {"cursor": "zz"}),
+        ("POST", "/object/move", {"bucketId": bucket}), ("POST", "/object/copy", {"sourceKey": 1}),
+        ("POST", "/object/move", {"bucketId": bucket, "sourceKey": "a", "destinationKey": "b",
+                                  "destinationBucket": 7}),
+        ("DELETE", f"/object/{bucket}", {"prefixes": "a"}), ("DELETE", f"/object/{bucket}", {}),
+        ("POST", f"/object/sign/{bucket}/a.txt", {"expiresIn": "soon"}),
+        ("POST", f"/object/sign/{bucket}", {"expiresIn": 60, "paths": "a"}),
+        ("GET", "/bucket?limit=abc", None), ("GET", "/bucket?sortColumn=owner", None),
+    ]
+    for method, url, body in cases:
+        content = body if isinstance(body, bytes) else None
+        r = await client.request(method, url, headers=h, content=content,
+                                 json=None if isinstance(body, bytes) or body is None else body)
+        assert r.status_code == 400, (method, url, r.status_code, r.text)
+        err = r.json()
+        assert set(err) == {"statusCode", "code", "error", "message"}, err
+    r = await client.post(f"/object/{bucket}/m.txt", content=b"x",
+                          headers={**service_headers, "x-metadata": base64.b64encode(b"[1]").decode()})
+    assert r.status_code == 400 and r.json()["code"] == "InvalidRequest"
