@@ -13,7 +13,7 @@ from madbase.storage import bodies, errors, keys, limits, listing, ranges
 
 def test_keys_and_bucket_names() -> None:
     assert keys.check_key("a/b c/ü.png") == "a/b c/ü.png"
-    for bad in ("", "/abs", "a//b", "a/../b", "./a", "tab\tname", "x" * 1025):
+    for bad in ("", "/abs", "dir/", "a//b", "a/../b", "./a", "tab\tname", "x" * 1025):
         with pytest.raises(errors.StorageError) as e:
             keys.check_key(bad)
         assert e.value.code == "InvalidKey"

@@ -17,9 +17,10 @@ def check_bucket_name(name: object) -> str:
 
 
 def check_key(key: str) -> str:
-    """An object name: non-empty, at most 1024 bytes, no control characters, no empty or dot-dot segments."""
+    """An object name: non-empty, at most 1024 bytes, no control characters, no empty, `.` or `..` segments
+    (so no leading/trailing `/` either: storage-js strips them before sending)."""
     if (not key or len(key.encode()) > MAX_KEY_BYTES or any(ord(c) < 32 or ord(c) == 127 for c in key)
-            or key.startswith("/") or "//" in key):
+            or key.startswith("/") or key.endswith("/") or "//" in key):
         raise errors.invalid_key(key)
     if any(seg in (".", "..") for seg in key.split("/")):
         raise errors.invalid_key(key)
