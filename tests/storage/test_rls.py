@@ -106,3 +106,24 @@ async def test_storage_operation_is_visible_to_policies(client: httpx.AsyncClien
     assert r.status_code == 200, r.text
     r = await client.post(f"/object/upload/sign/{bucket}/no.txt", json={}, headers=h)
     assert r.json()["statusCode"] == "403"
+
+
+async def test_bucket_policies_decide_for_users(client: httpx.AsyncClient, server: MadbaseProcess,
+                                                server_db: Any, bucket_name: str) -> None:
+    await server_db.execute(
+        f'create policy "{bucket_name} bins" on storage.buckets for insert to authenticated '
+        f"with check (id = '{bucket_name}' and owner_id = auth.uid()::text)")
+    await server_db.execute(
+        f'create policy "{bucket_name} bsel" on storage.buckets for select to authenticated '
+        f"using (owner_id = auth.uid()::text)")
+    user = str(uuid.uuid4())
+    h = server.headers(user_token(server, user))
+    r = await client.post("/bucket", json={"id": bucket_name, "public": False}, headers=h)
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/bucket/{bucket_name}", headers=h)
+    assert r.json()["owner"] == user and r.json()["owner_id"] == user
+    assert [b["id"] for b in (await client.get("/bucket", headers=h)).json()] == [bucket_name]
+    other = server.headers(user_token(server))
+    assert (await client.get(f"/bucket/{bucket_name}", headers=other)).json()["code"] == "NoSuchBucket"
+    r = await client.post("/bucket", json={"id": bucket_name + "-x"}, headers=h)
+    assert r.json()["statusCode"] == "403"
