@@ -113,3 +113,42 @@ async def test_one_gigabyte_round_trip_streams(big_server: MadbaseProcess, tmp_p
     print(f"\n{SIZE / 2**20:.0f} MB up {SIZE / 2**20 / up_seconds:.0f} MB/s (RSS +{growth_up:.1f} MB), "
           f"down {SIZE / 2**20 / down_seconds:.0f} MB/s (RSS +{growth_down:.1f} MB)")
     assert growth_up < 30 and growth_down < 30
+
+
+@pytest.mark.slow
+async def test_multipart_upload_streams(big_server: MadbaseProcess) -> None:
+    proc = big_server
+    assert proc.proc is not None
+    h = proc.headers(key=proc.service_role_key)
+    size = min(SIZE, 256 * 1024 * 1024)
+    block = os.urandom(BLOCK)
+    sent = hashlib.sha256()
+    boundary = "----madbase-large-boundary"
+
+    async def body() -> AsyncIterator[bytes]:
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"cacheControl\"\r\n\r\n3600\r\n"
+               f"--{boundary}\r\nContent-Disposition: form-data; name=\"\"; filename=\"blob\"\r\n"
+               "Content-Type: application/octet-stream\r\n\r\n").encode()
+        for i in range(size // BLOCK):
+            chunk = i.to_bytes(8, "big") + block[8:]
+            sent.update(chunk)
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    async with httpx.AsyncClient(base_url=proc.url + "/storage/v1", timeout=600) as c:
+        await c.post("/bucket", json={"id": "mp"}, headers=h)
+        await c.post("/object/mp/warm.bin", files={"": ("w", os.urandom(4 * BLOCK), "application/octet-stream")},
+                     headers=h)
+        baseline = psutil.Process(proc.proc.pid).memory_info().rss
+        with RssSampler(proc.proc.pid) as up:
+            r = await c.post("/object/mp/multi.bin", content=body(),
+                             headers={**h, "content-type": f"multipart/form-data; boundary={boundary}"})
+        assert r.status_code == 200, r.text
+        got = hashlib.sha256()
+        async with c.stream("GET", "/object/mp/multi.bin", headers=h) as resp:
+            async for chunk in resp.aiter_raw():
+                got.update(chunk)
+    assert got.hexdigest() == sent.hexdigest()
+    growth = (up.peak - baseline) / 2**20
+    print(f"\nmultipart {size / 2**20:.0f} MB up: RSS +{growth:.1f} MB")
+    assert growth < 30
