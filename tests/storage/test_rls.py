@@ -127,3 +127,15 @@ async def test_bucket_policies_decide_for_users(client: httpx.AsyncClient, serve
     assert (await client.get(f"/bucket/{bucket_name}", headers=other)).json()["code"] == "NoSuchBucket"
     r = await client.post("/bucket", json={"id": bucket_name + "-x"}, headers=h)
     assert r.json()["statusCode"] == "403"
+
+
+async def test_request_gucs_seen_by_policies(client: httpx.AsyncClient, server: MadbaseProcess, server_db: Any,
+                                             bucket: str) -> None:
+    token = user_token(server)
+    await server_db.execute(
+        f'create policy "{bucket} gucs" on storage.objects for insert to authenticated with check ('
+        f"bucket_id = '{bucket}' and current_setting('request.jwt', true) = '{token}' "
+        "and current_setting('request.method', true) = 'POST' "
+        "and auth.jwt() ->> 'aud' = 'authenticated' and auth.role() = 'authenticated')")
+    r = await client.post(f"/object/{bucket}/g.txt", content=b"x", headers=server.headers(token))
+    assert r.status_code == 200, r.text

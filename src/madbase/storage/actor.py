@@ -32,6 +32,7 @@ class Actor:
     path: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     operation: str = ""
+    token: str | None = None
 
     @property
     def internal(self) -> bool:
@@ -55,7 +56,8 @@ class Actor:
     @classmethod
     def from_auth(cls, auth: AuthContext, method: str = "", path: str = "",
                   headers: Mapping[str, str] | None = None, operation: str = "") -> Actor:
-        return cls(auth.role, auth.claims, auth.claims_json, method, path, dict(headers or {}), operation)
+        return cls(auth.role, auth.claims, auth.claims_json, method, path, dict(headers or {}), operation,
+                   auth.token)
 
     @classmethod
     def storage(cls, claims: dict[str, Any] | None = None) -> Actor:
@@ -71,8 +73,10 @@ async def transaction(pool: asyncpg.Pool, actor: Actor, *, readonly: bool = Fals
         return
     gucs = request_gucs(actor.role, actor.claims, actor.claims_json, method=actor.method, path=actor.path,
                         headers=actor.headers)
-    if actor.operation:  # what Supabase exposes to policies as current_setting('storage.operation')
-        gucs = RequestGucs([*gucs.names, "storage.operation"], [*gucs.values, actor.operation])
+    # Also as Supabase Storage sets them: the raw token and the operation (`storage.object.upload`, …).
+    extra = [(k, v) for k, v in (("request.jwt", actor.token), ("storage.operation", actor.operation)) if v]
+    if extra:
+        gucs = RequestGucs([*gucs.names, *(k for k, _ in extra)], [*gucs.values, *(v for _, v in extra if v)])
     async with request_transaction(pool, gucs, readonly=readonly) as conn:
         yield conn
 
