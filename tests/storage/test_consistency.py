@@ -134,3 +134,33 @@ async def test_crash_leftovers_are_swept(pg_cluster: PgCluster, tmp_path: Path) 
             assert r.json()["code"] == "NoSuchKey"
     finally:
         proc.stop()
+
+
+async def test_refusals_before_and_after_the_bytes(client: httpx.AsyncClient, server: MadbaseProcess,
+                                                   server_db: Any, service_headers: dict[str, str],
+                                                   bucket_name: str) -> None:
+    """Small bodies are checked at commit, large ones before the body is read: same answers, no bytes left."""
+    from tests.storage.conftest import user_token
+
+    r = await client.post("/bucket", json={"id": bucket_name, "file_size_limit": 400_000,
+                                           "allowed_mime_types": ["text/*"]}, headers=service_headers)
+    assert r.status_code == 200
+    user = server.headers(user_token(server))
+    for size in (10, 300_000):
+        data = b"x" * size
+        h = {**service_headers, "content-type": "text/plain"}
+        assert (await client.post(f"/object/{bucket_name}/f{size}.txt", content=data, headers=h)).status_code == 200
+        cases = [
+            (f"/object/no-such-bucket-{size}/a.txt", h, data, "NoSuchBucket"),
+            (f"/object/{bucket_name}/f{size}.txt", h, data, "Duplicate"),
+            (f"/object/{bucket_name}/img{size}.png", {**h, "content-type": "image/png"}, data, "InvalidMimeType"),
+            (f"/object/{bucket_name}/u{size}.txt", {**user, "content-type": "text/plain"}, data, "AccessDenied"),
+        ]
+        for url, headers, body, code in cases:
+            r = await client.post(url, content=body, headers=headers)
+            assert r.status_code == 400 and r.json()["code"] == code, (size, url, r.text)
+    r = await client.post(f"/object/{bucket_name}/big.txt", content=b"x" * 400_001,
+                          headers={**service_headers, "content-type": "text/plain"})
+    assert r.status_code == 413
+    versions = {row["version"] for row in await server_db.fetch("select version from storage.objects")}
+    assert version_files(server) == versions

@@ -30,7 +30,8 @@ class UploadBody:
     cache_control: str
     user_metadata: Any
     chunks: AsyncIterator[bytes]
-    content_length: int | None
+    content_length: int | None  # of the object, when known before reading
+    request_length: int | None = None  # of the whole request body (an upper bound for multipart)
 
 
 def cache_control_value(raw: str | None) -> str:
@@ -61,6 +62,7 @@ def raw_body(headers: dict[str, str], chunks: AsyncIterator[bytes]) -> UploadBod
         user_metadata=parse_user_metadata(headers.get("x-metadata"), base64_encoded=True),
         chunks=chunks,
         content_length=int(length) if length and length.isdigit() else None,
+        request_length=int(length) if length and length.isdigit() else None,
     )
 
 
@@ -114,7 +116,8 @@ class _Events:
         self.queue.append(("end", None))
 
 
-async def multipart_body(content_type: str, chunks: AsyncIterator[bytes]) -> UploadBody:
+async def multipart_body(content_type: str, chunks: AsyncIterator[bytes], request_length: int | None = None
+                         ) -> UploadBody:
     """Read fields up to the file part, then stream the file part's bytes (draining to the closing boundary)."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
@@ -176,4 +179,5 @@ async def multipart_body(content_type: str, chunks: AsyncIterator[bytes]) -> Upl
         user_metadata=parse_user_metadata(fields.get("metadata"), base64_encoded=False),
         chunks=file_chunks(),
         content_length=None,
+        request_length=request_length,
     )

@@ -28,7 +28,9 @@ async def read_upload_body(call: Call) -> UploadBody:
     content_type = headers.get("content-type")
     if is_multipart(content_type):
         assert content_type is not None
-        return await multipart_body(content_type, call.body_stream())
+        length = headers.get("content-length")
+        return await multipart_body(content_type, call.body_stream(),
+                                    int(length) if length and length.isdigit() else None)
     return raw_body(headers, call.body_stream())
 
 

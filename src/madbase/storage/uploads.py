@@ -8,6 +8,8 @@
    the row (RLS decides again), commit — the object becomes visible in one step;
 5. after commit the replaced version's bytes are deleted; on any failure the new version's bytes are.
 A crash between 3 and 5 leaves only unreferenced version keys, which the sweeper removes.
+Bodies of at most SMALL_UPLOAD bytes skip 1+2: the same checks run inside the commit transaction of step 4
+(receiving them costs less than the extra transaction; a refusal deletes the bytes just written).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from madbase.storage.backends.base import Backend, delete_quietly, version_key
 from madbase.storage.bodies import UploadBody
 from madbase.storage.dberrors import map_db_error
 from madbase.storage.limits import effective_limit, mime_allowed
+
+SMALL_UPLOAD = 256 * 1024
 
 
 class _Rollback(Exception):
@@ -109,18 +113,32 @@ async def probe_permission(pool: asyncpg.Pool, actor: Actor, target: UploadTarge
         raise map_db_error(exc, on_unique=errors.duplicate()) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class LateCheck:
+    """Bucket checks done at commit instead of before the bytes (small uploads: one transaction, not two)."""
+
+    content_type: str
+    size: int
+    global_limit: int
+
+
 async def commit_row(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, metadata: dict[str, Any],
-                     user_metadata: Any, version: str) -> tuple[str, str | None]:
+                     user_metadata: Any, version: str, check: LateCheck | None = None) -> tuple[str, str | None]:
     """Insert/upsert the row; returns its id and the version it replaced."""
     new_id = str(uuid.uuid4())
     try:
         async with transaction(pool, actor) as conn:
             replaced: str | None = None
-            if target.upsert:
-                await repo.lock_path(conn, target.bucket_id, target.name)
+            if target.upsert or check is not None:
+                if target.upsert:
+                    await repo.lock_path(conn, target.bucket_id, target.name)
                 if not actor.internal:
                     await act_as_storage(conn)
-                replaced = await repo.current_version(conn, target.bucket_id, target.name)
+                if check is not None:
+                    bucket = await repo.bucket_limits(conn, target.bucket_id)
+                    _limit_for(bucket, target.bucket_id, check.content_type, check.size, check.global_limit)
+                if target.upsert:
+                    replaced = await repo.current_version(conn, target.bucket_id, target.name)
                 if not actor.internal:
                     await act_as(conn, actor)
             await repo.write_object(conn, object_id=new_id, bucket_id=target.bucket_id, name=target.name,
@@ -137,7 +155,11 @@ async def commit_row(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, met
 
 async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: UploadTarget, body: UploadBody,
                 global_limit: int, *, probe: bool = True) -> str:
-    if probe:
+    # A small body is cheaper to receive than a second transaction: check everything at commit instead.
+    late = probe and body.request_length is not None and body.request_length <= SMALL_UPLOAD
+    if late:
+        limit = global_limit
+    elif probe:
         limit = await prepare(pool, actor, target, body.content_type, body.content_length, global_limit)
     else:
         limit = await check_bucket(pool, target.bucket_id, body.content_type, body.content_length, global_limit)
@@ -158,7 +180,8 @@ async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: Uplo
     metadata = object_metadata(size=size, etag=f'"{md5.hexdigest()}"', mimetype=body.content_type,
                                cache_control=body.cache_control)
     try:
-        new_id, replaced = await commit_row(pool, actor, target, metadata, body.user_metadata, version)
+        check = LateCheck(body.content_type, size, global_limit) if late else None
+        new_id, replaced = await commit_row(pool, actor, target, metadata, body.user_metadata, version, check)
     except BaseException:
         await delete_quietly(backend, [key])
         raise
