@@ -35,14 +35,34 @@ class FsBackend:
         return self.root / key
 
     def _tmp_path(self) -> Path:
-        self.tmp.mkdir(parents=True, exist_ok=True)
         return self.tmp / uuid.uuid4().hex
+
+    def _create(self, tmp: Path) -> io.FileIO:
+        """(worker thread) Creating a file can take milliseconds on a busy disk: never on the event loop."""
+        try:
+            return open(tmp, "wb", buffering=0)
+        except FileNotFoundError:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            return open(tmp, "wb", buffering=0)
+
+    def _publish(self, handle: io.FileIO, tail: list[bytes], digest: Digest | None, tmp: Path, target: Path
+                 ) -> None:
+        """(worker thread) Write the last bytes, fsync, close, rename into place."""
+        _write_all(handle, tail, digest)
+        if self.fsync:
+            os.fsync(handle.fileno())
+        handle.close()
+        try:
+            os.replace(tmp, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], digest: Digest | None = None) -> int:
         target = self._path(key)
         tmp = self._tmp_path()
         total = 0
-        handle = open(tmp, "wb", buffering=0)  # noqa: ASYNC230 - opening is cheap; writes go to a thread
+        handle = await asyncio.to_thread(self._create, tmp)
         # Pipelined: while a worker thread hashes and writes one buffer, the event loop receives the next.
         inflight: asyncio.Future[None] | None = None
         try:
@@ -61,15 +81,7 @@ class FsBackend:
             if inflight is not None:
                 await inflight
                 inflight = None
-            if pending_size > _INLINE_READ:
-                await asyncio.to_thread(_write_all, handle, pending, digest)
-            elif pending:  # a small tail (or a small object): not worth a thread hop
-                _write_all(handle, pending, digest)
-            if self.fsync:
-                await asyncio.to_thread(os.fsync, handle.fileno())
-            handle.close()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
+            await asyncio.to_thread(self._publish, handle, pending, digest, tmp, target)
         except BaseException:
             if inflight is not None:
                 with contextlib.suppress(BaseException):
@@ -121,20 +133,17 @@ class FsBackend:
 
     async def copy(self, src: str, dst: str) -> None:
         source, target = self._path(src), self._path(dst)
-        if not source.exists():
-            raise KeyNotFound(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, target)
-            os.utime(target)  # a fresh link must not look like an old orphan to the sweeper
-        except OSError:
+        if not await asyncio.to_thread(_link, source, target):
             stream = await self.open(src)
             await self.put(dst, stream)
 
     async def delete(self, keys: Sequence[str]) -> None:
+        paths = []
         for key in keys:
-            with contextlib.suppress(FileNotFoundError, KeyNotFound):
-                self._path(key).unlink()
+            with contextlib.suppress(KeyNotFound):
+                paths.append(self._path(key))
+        if paths:
+            await asyncio.to_thread(_unlink_all, paths)
 
     async def list_keys(self, prefix: str) -> AsyncIterator[StoredKey]:
         base = self.root / prefix
@@ -173,3 +182,22 @@ def _write_all(handle: io.FileIO, parts: list[bytes], digest: Digest | None = No
         while view:
             written = os.write(fd, view)
             view = view[written:]
+
+
+def _link(source: Path, target: Path) -> bool:
+    """(worker thread) Hard-link an immutable version; False when the filesystem cannot (then copy)."""
+    if not source.exists():
+        raise KeyNotFound(str(source))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        return False
+    os.utime(target)  # a fresh link must not look like an old orphan to the sweeper
+    return True
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
