@@ -108,26 +108,24 @@ class FsBackend:
 
     async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         try:
-            handle = open(self._path(key), "rb", buffering=0)  # noqa: ASYNC230 - opening is cheap; reads go to a thread
+            fd, stop, first = await asyncio.to_thread(_open_read, self._path(key), start, end)
         except (FileNotFoundError, NotADirectoryError):
             raise KeyNotFound(key) from None
 
         async def gen() -> AsyncIterator[bytes]:
             try:
                 pos = start
-                stop = os.fstat(handle.fileno()).st_size if end is None else end + 1
+                if first:  # the first chunk was read together with the open
+                    pos += len(first)
+                    yield first
                 while pos < stop:
-                    want = min(CHUNK, stop - pos)
-                    if want <= _INLINE_READ:  # tiny reads from the page cache: not worth a thread hop
-                        data = os.pread(handle.fileno(), want, pos)
-                    else:
-                        data = await asyncio.to_thread(os.pread, handle.fileno(), want, pos)
+                    data = await asyncio.to_thread(os.pread, fd, min(CHUNK, stop - pos), pos)
                     if not data:
                         break
                     pos += len(data)
                     yield data
             finally:
-                handle.close()
+                os.close(fd)
 
         return gen()
 
@@ -201,3 +199,15 @@ def _unlink_all(paths: list[Path]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def _open_read(path: Path, start: int, end: int | None) -> tuple[int, int, bytes | None]:
+    """(worker thread) Open for reading and read the first chunk in the same trip."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        stop = os.fstat(fd).st_size if end is None else end + 1
+        first = os.pread(fd, min(CHUNK, stop - start), start) if stop > start else None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, stop, first
