@@ -14,12 +14,13 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from madbase.core import jsonutil
-from madbase.storage import errors, keys
+from madbase.storage import keys
 from madbase.storage.backends.base import CHUNK, delete_quietly, version_key
 from madbase.storage.bodies import parse_user_metadata
 from madbase.storage.call import Call
@@ -184,15 +185,28 @@ async def _append_and_maybe_finish(call: Call, state: UploadState, data: Path, *
             return _error(err)
         written = 0
         disconnected = False
+        too_long = False
+        pending: list[bytes] = []
+        pending_size = 0
         with data.open("ab", buffering=0) as handle:
             try:
                 async for chunk in call.body_stream():
-                    if written + len(chunk) > remaining:
-                        return _error(TusError(413, "The chunk exceeds the declared Upload-Length"))
-                    await asyncio.to_thread(handle.write, chunk)
-                    written += len(chunk)
+                    if written + pending_size + len(chunk) > remaining:
+                        too_long = True
+                        break
+                    pending.append(chunk)
+                    pending_size += len(chunk)
+                    if pending_size >= CHUNK:
+                        await asyncio.to_thread(_append, handle, pending)
+                        written += pending_size
+                        pending, pending_size = [], 0
             except ClientDisconnect:
                 disconnected = True
+            if pending:  # what arrived before a disconnect is kept: the client resumes after it
+                await asyncio.to_thread(_append, handle, pending)
+                written += pending_size
+        if too_long:
+            return _error(TusError(413, "The chunk exceeds the declared Upload-Length"))
         offset = current + written
         if disconnected:
             return Response(status_code=499)
@@ -230,4 +244,10 @@ async def _finish(call: Call, state: UploadState, data: Path) -> None:
     _discard(data)
     if replaced and replaced != version:
         await delete_quietly(backend, [version_key(replaced)])
-    _ = errors
+
+
+def _append(handle: BinaryIO, parts: list[bytes]) -> None:
+    for part in parts:
+        view = memoryview(part)
+        while view:  # an unbuffered write may be partial
+            view = view[handle.write(view) or 0:]
