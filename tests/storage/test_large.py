@@ -152,3 +152,54 @@ async def test_multipart_upload_streams(big_server: MadbaseProcess) -> None:
     growth = (up.peak - baseline) / 2**20
     print(f"\nmultipart {size / 2**20:.0f} MB up: RSS +{growth:.1f} MB")
     assert growth < 30
+
+
+@pytest.mark.slow
+async def test_tus_large_upload_streams(big_server: MadbaseProcess) -> None:
+    import base64
+
+    proc = big_server
+    assert proc.proc is not None
+    h = proc.headers(key=proc.service_role_key)
+    size = min(SIZE, 256 * 1024 * 1024)
+    part = 6 * 1024 * 1024  # what Supabase recommends for tus clients
+    block = os.urandom(BLOCK)
+    sent = hashlib.sha256()
+    md = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in
+                  {"bucketName": "tusbig", "objectName": "big.bin"}.items())
+
+    def piece(offset: int, length: int) -> AsyncIterator[bytes]:
+        async def gen() -> AsyncIterator[bytes]:
+            pos = offset
+            while pos < offset + length:
+                i, skip = divmod(pos, BLOCK)
+                chunk = (i.to_bytes(8, "big") + block[8:])[skip:skip + offset + length - pos]
+                sent.update(chunk)
+                pos += len(chunk)
+                yield chunk
+        return gen()
+
+    async with httpx.AsyncClient(base_url=proc.url + "/storage/v1", timeout=600) as c:
+        await c.post("/bucket", json={"id": "tusbig"}, headers=h)
+        r = await c.post("/upload/resumable", headers={**h, "Tus-Resumable": "1.0.0", "Upload-Length": str(size),
+                                                       "Upload-Metadata": md})
+        assert r.status_code == 201, r.text
+        url = r.headers["location"]
+        baseline = psutil.Process(proc.proc.pid).memory_info().rss
+        with RssSampler(proc.proc.pid) as up:
+            offset = 0
+            while offset < size:
+                length = min(part, size - offset)
+                r = await c.patch(url, content=piece(offset, length), headers={
+                    **h, "Tus-Resumable": "1.0.0", "Upload-Offset": str(offset), "Content-Length": str(length),
+                    "Content-Type": "application/offset+octet-stream"})
+                assert r.status_code == 204, r.text
+                offset = int(r.headers["upload-offset"])
+        got = hashlib.sha256()
+        async with c.stream("GET", "/object/tusbig/big.bin", headers=h) as resp:
+            async for chunk in resp.aiter_raw():
+                got.update(chunk)
+    assert got.hexdigest() == sent.hexdigest()
+    growth = (up.peak - baseline) / 2**20
+    print(f"\nTUS {size / 2**20:.0f} MB in 6 MB PATCHes: RSS +{growth:.1f} MB")
+    assert growth < 30
