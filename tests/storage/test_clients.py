@@ -48,7 +48,7 @@ async def test_storage_js_every_endpoint(server: MadbaseProcess, bucket_name: st
     assert out["existsTrue"] is True and out["existsFalse"]["data"] is False
     assert out["list"] == [{"name": "sub", "folder": True}, {"name": "blob.txt", "folder": False},
                            {"name": "buf.bin", "folder": False}]
-    assert out["listRoot"] == ["folder"]
+    assert out["listRoot"] == ["folder"]  # listed before "space dir/" was uploaded
     assert out["listSearch"] == ["blob.txt"]
     assert out["listV2"] == {"folders": ["folder/sub/"], "objects": ["folder/blob.txt", "folder/buf.bin"],
                              "hasNext": False}
@@ -59,6 +59,7 @@ async def test_storage_js_every_endpoint(server: MadbaseProcess, bucket_name: st
     assert out["signedUrls"] == [{"path": "folder/blob.txt", "error": None, "ok": True},
                                  {"path": "folder/none.txt", "error": out["signedUrls"][1]["error"], "ok": False}]
     assert out["signedUpload"]["error"] is None and out["signedUploadText"] == "signed upload"
+    assert out["spaceUpload"] is None and out["spaceSigned"] == "spaced out" and out["spaceDownload"] == "spaced out"
     assert out["publicFetch"] == "upserted"
     # download() uses the authenticated route, where RLS decides (no SELECT policy for anon here), as on Supabase
     assert out["anonPublicDownload"]["statusCode"] == "404"
@@ -121,6 +122,9 @@ def _drive_py(st: Any, bucket: str) -> dict[str, Any]:
     f.upload_to_signed_url("py/signed.txt", up["token"], b"via token", {"content-type": "text/plain"})
     out["signed_upload"] = f.download("py/signed.txt")
     out["public"] = httpx.get(f.get_public_url("py/moved.txt")).content
+    f.upload("py/with space ü.txt", b"spaced", {"content-type": "text/plain"})
+    out["space_signed"] = httpx.get(f.create_signed_url("py/with space ü.txt", 60)["signedURL"]).content
+    out["space_download"] = f.download("py/with space ü.txt")
     removed = f.remove(["py/moved.txt", "py/copied.txt"])
     out["removed"] = sorted(o["name"] for o in removed)
     st.empty_bucket(bucket)
@@ -143,5 +147,6 @@ async def test_supabase_py_every_endpoint(server: MadbaseProcess, bucket_name: s
     assert out["signed_many"] == [b"small", b"small"]
     assert out["signed_upload"] == b"via token"
     assert out["public"] == b"small"
+    assert out["space_signed"] == b"spaced" and out["space_download"] == b"spaced"
     assert out["removed"] == ["py/copied.txt", "py/moved.txt"]
 

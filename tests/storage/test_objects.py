@@ -270,7 +270,7 @@ async def test_names_with_spaces_and_unicode(client: httpx.AsyncClient, service_
     assert (await client.get(f"/object/{bucket}/{name}", headers=service_headers)).content == b"unicode"
     r = await client.post(f"/object/sign/{bucket}/{name}", json={"expiresIn": 60}, headers=service_headers)
     signed = r.json()["signedURL"]
-    assert " " not in signed
+    assert signed.startswith(f"/object/sign/{bucket}/{name}?token=")  # raw, as Supabase (clients encode it)
     assert (await client.get(signed)).content == b"unicode"
     r = await client.post(f"/object/list/{bucket}", json={"prefix": "dir"}, headers=service_headers)
     assert [e["name"] for e in r.json()] == ["hello world ü (1).txt"]

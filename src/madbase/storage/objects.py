@@ -213,6 +213,10 @@ async def move(call: Call) -> Response:
 async def copy(call: Call) -> Response:
     body = await call.json()
     bucket, src, dst_bucket, dst = _move_args(body)
+    if (bucket, src) == (dst_bucket, dst):  # as Supabase: copying onto itself changes nothing
+        if await _find(call, call.actor(), bucket, src) is None:
+            raise errors.no_such_key()
+        return json_response({"Key": f"{dst_bucket}/{dst}", "name": dst})
     copy_meta = body.get("copyMetadata", True) is not False
     user_meta = body.get("metadata")
     upsert = call.upsert_header()

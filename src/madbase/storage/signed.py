@@ -8,7 +8,6 @@ writes as storage's own role with the owner recorded in the token.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.responses import Response
 
@@ -22,7 +21,8 @@ from madbase.storage.uploads import UploadTarget, probe_permission
 
 
 def _signed_path(bucket: str, name: str, token: str) -> str:
-    return f"/object/sign/{quote(bucket)}/{quote(name)}?token={token}"
+    # Not percent-encoded, as Supabase returns it: storage-js passes the whole URL through encodeURI().
+    return f"/object/sign/{bucket}/{name}?token={token}"
 
 
 async def sign_one(call: Call) -> Response:
@@ -86,7 +86,7 @@ async def sign_upload(call: Call) -> Response:
     actor = call.actor()
     await probe_permission(await call.pool(), actor, UploadTarget(bucket, name, upsert))
     token = signing.sign_upload(call.ctx.project, bucket, name, actor.sub, upsert)
-    url = f"/object/upload/sign/{quote(bucket)}/{quote(name)}?token={token}"
+    url = f"/object/upload/sign/{bucket}/{name}?token={token}"
     return json_response({"url": url, "token": token})
 
 

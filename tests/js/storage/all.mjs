@@ -86,6 +86,12 @@ else {
   const d = await f.download('signed/up.txt')
   out.signedUploadText = d.data ? await d.data.text() : err(d.error)
 }
+r = await f.upload('space dir/hello wörld.txt', 'spaced out', { contentType: 'text/plain' })
+out.spaceUpload = err(r.error)
+r = await f.createSignedUrl('space dir/hello wörld.txt', 60)
+out.spaceSigned = r.data ? await (await fetch(r.data.signedUrl)).text() : err(r.error)
+r = await f.download('space dir/hello wörld.txt')
+out.spaceDownload = r.data ? await r.data.text() : err(r.error)
 const pub = f.getPublicUrl('folder/blob.txt')
 out.publicFetch = await (await fetch(pub.data.publicUrl)).text()
 out.anonPublicDownload = await anon.storage.from(bucket).download('folder/blob.txt').then(async (x) => (x.data ? await x.data.text() : err(x.error)))
