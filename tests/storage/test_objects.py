@@ -275,7 +275,16 @@ async def test_names_with_spaces_and_unicode(client: httpx.AsyncClient, service_
     r = await client.post(f"/object/list/{bucket}", json={"prefix": "dir"}, headers=service_headers)
     assert [e["name"] for e in r.json()] == ["hello world ü (1).txt"]
     r = await client.get(f"/object/{bucket}/{name}", params={"download": ""}, headers=service_headers)
-    assert r.headers["content-disposition"].startswith("attachment; filename=hello%20world")
+    assert r.headers["content-disposition"] == "attachment;"
+    r = await client.get(f"/object/{bucket}/{name}", params={"download": "ü b.txt"}, headers=service_headers)
+    assert r.headers["content-disposition"] == "attachment; filename=%C3%BC%20b.txt; filename*=UTF-8''%C3%BC%20b.txt;"
+
+
+async def test_html_is_served_as_text(client: httpx.AsyncClient, service_headers: dict[str, str],
+                                      bucket: str) -> None:
+    await _up(client, service_headers, bucket, "x.html", b"<script>alert(1)</script>", "text/html; charset=utf-8")
+    r = await client.get(f"/object/{bucket}/x.html", headers=service_headers)
+    assert r.headers["content-type"].startswith("text/plain")
 
 
 async def test_image_transformations_are_refused_clearly(client: httpx.AsyncClient, service_headers: dict[str, str],

@@ -32,8 +32,11 @@ def _meta(row: asyncpg.Record) -> dict[str, Any]:
 
 def object_headers(row: asyncpg.Record) -> dict[str, str]:
     meta = _meta(row)
+    mime = str(meta.get("mimetype") or "application/octet-stream")
+    if "text/html" in mime.lower():  # never serve uploaded HTML as HTML from the API's origin (as Supabase)
+        mime = "text/plain"
     headers = {
-        "content-type": str(meta.get("mimetype") or "application/octet-stream"),
+        "content-type": mime,
         "cache-control": str(meta.get("cacheControl") or "no-cache"),
         "accept-ranges": "bytes",
     }
@@ -62,10 +65,13 @@ def _not_modified(row: asyncpg.Record, headers: dict[str, str], request_headers:
 
 
 def disposition(download: str | None, name: str) -> str | None:
+    """`?download` = attachment (browsers use the URL's name); `?download=x.txt` = attachment named x.txt."""
     if download is None:
         return None
-    filename = download or name.rsplit("/", 1)[-1]
-    return f"attachment; filename={quote(filename)}; filename*=UTF-8''{quote(filename)}"
+    if download == "":
+        return "attachment;"
+    encoded = quote(download, safe="")
+    return f"attachment; filename={encoded}; filename*=UTF-8''{encoded};"
 
 
 async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str, str], *, head: bool,
