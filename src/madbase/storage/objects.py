@@ -104,7 +104,7 @@ def render_info(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": obj["id"], "name": obj["name"], "version": obj["version"], "bucket_id": obj["bucket_id"],
         "size": meta.get("size"), "content_type": meta.get("mimetype"), "cache_control": meta.get("cacheControl"),
-        "etag": meta.get("eTag"), "metadata": obj["user_metadata"] or {},
+        "etag": meta.get("eTag"), "metadata": obj["user_metadata"],
         "last_modified": obj["updated_at"], "created_at": obj["created_at"],
     }
 
@@ -113,14 +113,14 @@ async def info(call: Call) -> Response:
     row = await _find(call, call.actor(), call.params[0], call.params[1])
     if row is None:
         raise errors.no_such_key()
-    return json_response(render_info(row))
+    return json_response(render_info(row), headers={"cache-control": "no-cache"})
 
 
 async def info_public(call: Call) -> Response:
     row = await _find_public(call, call.params[0], call.params[1])
     if row is None:
         raise errors.no_such_key()
-    return json_response(render_info(row))
+    return json_response(render_info(row), headers={"cache-control": "no-cache"})
 
 
 async def list_objects(call: Call) -> Response:
