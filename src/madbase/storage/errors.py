@@ -2,8 +2,8 @@
 
 Body: `{"statusCode": "<code as string>", "code": "<ErrorCode>", "error": "<short name>", "message": ...}`.
 As in supabase/storage's error handler the HTTP status is 400 for handled errors whatever the body's
-`statusCode` says, except the few that carry their own (`http` below): 413 too large, 416 bad range,
-500 internal. The internal cause is logged, never rendered.
+`statusCode` says (so "too large" is HTTP 400 with `statusCode: "413"`), except the few that carry their own
+(`http` below): 416 unsatisfiable range, 404 unknown route, 500 internal. The internal cause is logged, never rendered.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def invalid_jwt(message: str = "invalid signature") -> StorageError:
 
 
 def entity_too_large() -> StorageError:
-    return StorageError("EntityTooLarge", 413, "Payload too large", "The object exceeded the maximum allowed size",
-                        http=413)
+    # HTTP 400 like every handled error on Supabase (the TUS adapter answers 413, as tus servers do).
+    return StorageError("EntityTooLarge", 413, "Payload too large", "The object exceeded the maximum allowed size")
 
 
 def invalid_mime_type(mime: str) -> StorageError:
