@@ -132,7 +132,7 @@ async def test_tus_resume_after_dropped_connection(client: httpx.AsyncClient, se
     await asyncio.sleep(0.5)
     sock.close()
     offset = 0
-    for _ in range(50):
+    for _ in range(200):  # the server may still be reading what was sent before the cut
         r = await client.head(url, headers={**service_headers, **V})
         offset = int(r.headers["upload-offset"])
         if offset == sent:
