@@ -62,7 +62,7 @@ async def test_abort_mid_upload_leaves_nothing(client: httpx.AsyncClient, server
     sock = start_partial_upload(server, bucket, "aborted.bin", 20 * 1024 * 1024, 3 * 1024 * 1024)
     await wait_for(lambda: bool(tmp_files(server)), 5)
     sock.close()
-    assert await wait_for(lambda: not tmp_files(server)), "temporary bytes were not removed"
+    assert await wait_for(lambda: not tmp_files(server), 30), "temporary bytes were not removed"
     r = await client.get(f"/object/info/{bucket}/aborted.bin", headers=service_headers)
     assert r.json()["code"] == "NoSuchKey"
     assert version_files(server) == before
@@ -113,7 +113,7 @@ async def test_crash_leftovers_are_swept(pg_cluster: PgCluster, tmp_path: Path) 
             assert (await c.post("/bucket", json={"id": "crash"}, headers=headers)).status_code == 200
             assert (await c.post("/object/crash/kept.txt", content=b"kept", headers=headers)).status_code == 200
         sock = start_partial_upload(proc, "crash", "half.bin", 10 * 1024 * 1024, 2 * 1024 * 1024)
-        assert await wait_for(lambda: bool(tmp_files(proc)), 5)
+        assert await wait_for(lambda: bool(tmp_files(proc)), 20)
         proc.stop(signal.SIGKILL)
         sock.close()
         assert tmp_files(proc), "the crash should have left a partial file"
@@ -127,7 +127,7 @@ async def test_crash_leftovers_are_swept(pg_cluster: PgCluster, tmp_path: Path) 
         finally:
             await conn.close()
         proc.start()
-        assert await wait_for(lambda: not tmp_files(proc) and not orphan.exists(), 15), "leftovers not swept"
+        assert await wait_for(lambda: not tmp_files(proc) and not orphan.exists(), 30), "leftovers not swept"
         async with httpx.AsyncClient(base_url=proc.url + "/storage/v1", timeout=30) as c:
             assert (await c.get("/object/crash/kept.txt", headers=headers)).content == b"kept"
             r = await c.get("/object/info/crash/half.bin", headers=headers)
