@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -26,7 +27,7 @@ log = structlog.get_logger("madbase.storage")
 
 PREFIX = "/storage/v1"
 Handler = Callable[[Call], Awaitable[Response]]
-SWEEP_INTERVAL = 600.0
+SWEEP_TICK = 60.0  # how often the loop looks; each project's own interval decides when it is swept
 
 _B = r"([^/]+)"
 _P = r"(.+)"
@@ -84,6 +85,7 @@ class StorageApp:
         self.runtime = runtime
         self.backends = Backends(Path(runtime.settings.data_dir).resolve())
         self._sweeper: asyncio.Task[None] | None = None
+        self._last_sweep: dict[str, float] = {}
         self.tus = tus_http.TusRegistry()
 
     async def startup(self) -> None:
@@ -103,6 +105,10 @@ class StorageApp:
             settings, backend = self.backends.get(project)
             if settings.backend == "fs" and not settings.root.exists() and not settings.staging.exists():
                 continue  # nothing stored yet: do not wake the project's database
+            now = time.monotonic()
+            if now - self._last_sweep.get(ref, -1e12) < settings.sweep_interval:
+                continue
+            self._last_sweep[ref] = now
             pool = await self.runtime.pools.get(project)
             removed += await sweeper.sweep(pool, backend, settings.sweep_grace)
             removed += self.tus.sweep(settings.staging, settings.sweep_grace)
@@ -117,7 +123,7 @@ class StorageApp:
                 raise
             except Exception as exc:
                 log.warning("storage_sweep_failed", error=str(exc))
-            await asyncio.sleep(SWEEP_INTERVAL)
+            await asyncio.sleep(SWEEP_TICK)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -4,7 +4,8 @@ Keys: `backend` ("fs" default | "s3" | "memory"), `root` (fs; default `<MADBASE_
 `s3` (bucket, endpoint, region, access_key_id, secret_access_key, prefix, allow_http, virtual_hosted_style),
 `file_size_limit` (global upload limit in bytes or "50MB"-style; default 50 MB as Supabase), `sweep_grace_seconds`
 (age after which unreferenced bytes are removed; default 3600), `staging` (TUS staging folder), `fsync`
-(fs: flush each object to disk before its row commits; default true).
+(fs: flush each object to disk before its row commits; default true), `sweep_interval_seconds` (default 600,
+21600 for S3).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class StorageSettings:
     sweep_grace: float
     staging: Path
     fsync: bool = True
+    sweep_interval: float = 600.0
 
     @classmethod
     def for_project(cls, project: Project, data_dir: Path) -> StorageSettings:
@@ -53,6 +55,9 @@ class StorageSettings:
             sweep_grace=float(conf.get("sweep_grace_seconds", DEFAULT_SWEEP_GRACE)),
             staging=staging.resolve(),
             fsync=conf.get("fsync", True) is not False,
+            # Listing a whole S3 prefix costs requests and money: sweep it less often by default.
+            sweep_interval=float(conf.get("sweep_interval_seconds",
+                                          21600 if conf.get("backend") == "s3" else 600)),
         )
 
     def fingerprint(self) -> str:
