@@ -33,6 +33,7 @@ class Call:
     subpath: str
     operation: str = ""
     _query: dict[str, str] | None = field(default=None)
+    _headers: dict[str, str] | None = field(default=None)
 
     @property
     def method(self) -> str:
@@ -40,7 +41,9 @@ class Call:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {k.decode("latin-1"): v.decode("latin-1") for k, v in self.request.scope["headers"]}
+        if self._headers is None:
+            self._headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.request.scope["headers"]}
+        return self._headers
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)
