@@ -60,6 +60,7 @@ async def test_storage_js_every_endpoint(server: MadbaseProcess, bucket_name: st
                                  {"path": "folder/none.txt", "error": out["signedUrls"][1]["error"], "ok": False}]
     assert out["signedUpload"]["error"] is None and out["signedUploadText"] == "signed upload"
     assert out["spaceUpload"] is None and out["spaceSigned"] == "spaced out" and out["spaceDownload"] == "spaced out"
+    assert out["purgeCache"]["error"] is None and out["purgeMissing"]["statusCode"] == "404"
     assert out["publicFetch"] == "upserted"
     # download() uses the authenticated route, where RLS decides (no SELECT policy for anon here), as on Supabase
     assert out["anonPublicDownload"]["statusCode"] == "404"

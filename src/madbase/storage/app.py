@@ -62,6 +62,8 @@ ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
         ("PUT", rf"^/object/{_B}/{_P}$", objects.upload),
         ("DELETE", rf"^/object/{_B}/{_P}$", objects.remove_one),
         ("DELETE", rf"^/object/{_B}/?$", objects.remove_many),
+        ("DELETE", rf"^/cdn/{_B}/?$", objects.purge_cache),
+        ("DELETE", rf"^/cdn/{_B}/{_P}$", objects.purge_cache),
         ("GET", r"^/render/image/.*$", objects.render_image),
         ("HEAD", r"^/render/image/.*$", objects.render_image),
         ("OPTIONS", r"^/upload/resumable/?$", tus_http.options),

@@ -93,6 +93,23 @@ async def download_public(call: Call) -> Response:
                        reload=lambda: _find_public(call, bucket, name))
 
 
+async def purge_cache(call: Call) -> Response:
+    """`DELETE /cdn/{bucket}[/{path}]`: MadBase has no CDN in front of it, so there is nothing to purge — the
+    object (or bucket) must still be visible to the caller, as on Supabase."""
+    if len(call.params) > 1 and call.params[1]:
+        if await _find(call, call.actor(), call.params[0], call.params[1]) is None:
+            raise errors.no_such_key()
+    else:
+        try:
+            async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
+                bucket = await repo.find_bucket(conn, call.params[0])
+        except Exception as exc:
+            raise map_db_error(exc) from exc
+        if bucket is None:
+            raise errors.no_such_bucket()
+    return json_response({"message": "success"})
+
+
 async def render_image(call: Call) -> Response:
     raise errors.StorageError("FeatureNotEnabled", 400, "Feature not enabled",
                               "Image transformations are not enabled on this server")
