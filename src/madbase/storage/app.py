@@ -111,9 +111,12 @@ class StorageApp:
             if now - self._last_sweep.get(ref, -1e12) < settings.sweep_interval:
                 continue
             self._last_sweep[ref] = now
-            pool = await self.runtime.pools.get(project)
-            removed += await sweeper.sweep(pool, backend, settings.sweep_grace)
-            removed += self.tus.sweep(settings.staging, settings.sweep_grace)
+            try:
+                pool = await self.runtime.pools.get(project)
+                removed += await sweeper.sweep(pool, backend, settings.sweep_grace)
+                removed += await asyncio.to_thread(self.tus.sweep, settings.staging, settings.sweep_grace)
+            except Exception as exc:  # one project's trouble must not stop the others' sweep
+                log.warning("storage_sweep_failed", project_ref=ref, error=str(exc))
         return removed
 
     async def _sweep_loop(self) -> None:

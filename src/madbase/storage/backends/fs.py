@@ -144,28 +144,17 @@ class FsBackend:
             await asyncio.to_thread(_unlink_all, paths)
 
     async def list_keys(self, prefix: str) -> AsyncIterator[StoredKey]:
-        base = self.root / prefix
-        if not base.exists():
-            return
-        for dirpath, _, files in os.walk(base):
-            for name in files:
-                path = Path(dirpath) / name
-                try:
-                    modified = path.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                yield StoredKey(str(path.relative_to(self.root)), modified)
+        """Walks one directory at a time in a worker thread (the event loop never waits on a large tree)."""
+        pending = [self.root / prefix]
+        while pending:
+            folder = pending.pop()
+            files, folders = await asyncio.to_thread(_scan, folder, self.root)
+            pending.extend(folders)
+            for item in files:
+                yield item
 
     async def sweep_temporary(self, older_than: float) -> int:
-        removed = 0
-        if not self.tmp.exists():
-            return 0
-        for entry in list(self.tmp.iterdir()):
-            with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_mtime < older_than:
-                    entry.unlink()
-                    removed += 1
-        return removed
+        return await asyncio.to_thread(_sweep_folder, self.tmp, older_than)
 
     async def close(self) -> None:
         return None
@@ -211,3 +200,38 @@ def _open_read(path: Path, start: int, end: int | None) -> tuple[int, int, bytes
         os.close(fd)
         raise
     return fd, stop, first
+
+
+def _scan(folder: Path, root: Path) -> tuple[list[StoredKey], list[Path]]:
+    """(worker thread) The files (with mtimes) and subfolders of one folder."""
+    files: list[StoredKey] = []
+    folders: list[Path] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        key = str(Path(entry.path).relative_to(root))
+                        files.append(StoredKey(key, entry.stat(follow_symlinks=False).st_mtime))
+                except FileNotFoundError:
+                    continue
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return files, folders
+
+
+def _sweep_folder(folder: Path, older_than: float) -> int:
+    """(worker thread) Remove the files of `folder` last modified before `older_than`."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < older_than:
+                os.unlink(entry.path)
+                removed += 1
+    return removed
