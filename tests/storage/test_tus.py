@@ -145,6 +145,7 @@ async def test_tus_resume_after_dropped_connection(client: httpx.AsyncClient, se
     assert r.status_code == 204 and r.headers["upload-offset"] == str(len(data))
     got = await client.get(f"/object/{bucket}/tus/resumed.bin", headers=service_headers)
     assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert got.headers["etag"] == '"' + hashlib.md5(data).hexdigest() + '"'  # running digest survived the cut
 
 
 async def test_tus_permissions_and_limits(client: httpx.AsyncClient, server: MadbaseProcess,
@@ -190,4 +191,5 @@ async def test_tus_with_a_real_client_resumes(client: httpx.AsyncClient, server:
     assert resumed_from == 3 * 256 * 1024
     got = await client.get(f"/object/{bucket}/tuspy/video.bin", headers=service_headers)
     assert got.content == data and got.headers["content-type"] == "video/mp4"
+    assert got.headers["etag"] == '"' + hashlib.md5(data).hexdigest() + '"'
     assert got.headers["cache-control"] == "max-age=3600"

@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -43,12 +43,28 @@ STAGING_MAX_AGE = 24 * 3600.0
 class TusRegistry:
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
+        # Running MD5 per upload with the offset it covers; lost on restart (then the file is re-read once).
+        self._digests: dict[str, tuple[Any, int]] = {}
 
     def lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
 
+    def digest_at(self, upload_id: str, offset: int) -> Any:
+        """The running MD5 if it covers exactly `offset` bytes (a new one at 0), else None."""
+        known = self._digests.get(upload_id)
+        if known is not None and known[1] == offset:
+            return known[0]
+        return hashlib.md5(usedforsecurity=False) if offset == 0 else None
+
+    def keep_digest(self, upload_id: str, digest: Any, offset: int) -> None:
+        if digest is None:
+            self._digests.pop(upload_id, None)
+        else:
+            self._digests[upload_id] = (digest, offset)
+
     def forget(self, upload_id: str) -> None:
         self._locks.pop(upload_id, None)
+        self._digests.pop(upload_id, None)
 
     def sweep(self, staging: Path, grace: float) -> int:
         folder = staging / "tus"
@@ -184,6 +200,7 @@ async def _append_and_maybe_finish(call: Call, state: UploadState, data: Path, *
         except TusError as err:
             return _error(err)
         written = 0
+        digest = call.app.tus.digest_at(state.id, current)
         disconnected = False
         too_long = False
         pending: list[bytes] = []
@@ -197,14 +214,15 @@ async def _append_and_maybe_finish(call: Call, state: UploadState, data: Path, *
                     pending.append(chunk)
                     pending_size += len(chunk)
                     if pending_size >= CHUNK:
-                        await asyncio.to_thread(_append, handle, pending)
+                        await asyncio.to_thread(_append, handle, pending, digest)
                         written += pending_size
                         pending, pending_size = [], 0
             except ClientDisconnect:
                 disconnected = True
             if pending:  # what arrived before a disconnect is kept: the client resumes after it
-                await asyncio.to_thread(_append, handle, pending)
+                await asyncio.to_thread(_append, handle, pending, digest)
                 written += pending_size
+        call.app.tus.keep_digest(state.id, digest, current + written)
         if too_long:
             return _error(TusError(413, "The chunk exceeds the declared Upload-Length"))
         offset = current + written
@@ -222,11 +240,10 @@ async def _append_and_maybe_finish(call: Call, state: UploadState, data: Path, *
 async def _finish(call: Call, state: UploadState, data: Path) -> None:
     _, backend = call.storage()
     pool = await call.pool()
-    md5 = hashlib.md5(usedforsecurity=False)
-    with data.open("rb") as handle:
-        while chunk := await asyncio.to_thread(handle.read, CHUNK):
-            md5.update(chunk)
     size = os.path.getsize(data)  # noqa: ASYNC240
+    md5 = call.app.tus.digest_at(state.id, size)
+    if md5 is None or size == 0:  # the server restarted mid-upload: hash the staged file once
+        md5 = await asyncio.to_thread(_hash_file, data)
     version = str(uuid.uuid4())
     key = version_key(version)
     await backend.put_file(key, data)
@@ -246,8 +263,18 @@ async def _finish(call: Call, state: UploadState, data: Path) -> None:
         await delete_quietly(backend, [version_key(replaced)])
 
 
-def _append(handle: BinaryIO, parts: list[bytes]) -> None:
+def _hash_file(path: Path) -> Any:
+    md5 = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            md5.update(chunk)
+    return md5
+
+
+def _append(handle: BinaryIO, parts: list[bytes], digest: Any) -> None:
     for part in parts:
+        if digest is not None:
+            digest.update(part)
         view = memoryview(part)
         while view:  # an unbuffered write may be partial
             view = view[handle.write(view) or 0:]
