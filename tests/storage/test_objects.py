@@ -337,3 +337,19 @@ async def test_bad_input_is_a_clear_400_never_a_500(client: httpx.AsyncClient, s
     r = await client.post(f"/object/{bucket}/m.txt", content=b"x",
                           headers={**service_headers, "x-metadata": base64.b64encode(b"[1]").decode()})
     assert r.status_code == 400 and r.json()["code"] == "InvalidRequest"
+
+
+async def test_storage_metrics(client: httpx.AsyncClient, server: MadbaseProcess, service_headers: dict[str, str],
+                               bucket: str) -> None:
+    def value(text: str, name: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(name + "{") and f'project="{server.project_ref}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = (await client.get(server.url + "/metrics")).text
+    await _up(client, service_headers, bucket, "m.bin", b"z" * 1000)
+    await client.get(f"/object/{bucket}/m.bin", headers=service_headers)
+    after = (await client.get(server.url + "/metrics")).text
+    for series in ("madbase_storage_uploaded_bytes_total", "madbase_storage_downloaded_bytes_total"):
+        assert value(after, series) - value(before, series) == 1000, series

@@ -22,6 +22,7 @@ from madbase.storage import buckets, errors, objects, signed, sweeper, tus_http
 from madbase.storage.call import Call, error_response
 from madbase.storage.config import Backends
 from madbase.storage.errors import StorageError
+from madbase.storage.metrics import StorageMetrics
 
 log = structlog.get_logger("madbase.storage")
 
@@ -89,6 +90,7 @@ class StorageApp:
         self._sweeper: asyncio.Task[None] | None = None
         self._last_sweep: dict[str, float] = {}
         self.tus = tus_http.TusRegistry()
+        self.metrics = StorageMetrics(runtime.metrics.registry)
 
     async def startup(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="storage-sweeper")
@@ -113,8 +115,10 @@ class StorageApp:
             self._last_sweep[ref] = now
             try:
                 pool = await self.runtime.pools.get(project)
-                removed += await sweeper.sweep(pool, backend, settings.sweep_grace)
-                removed += await asyncio.to_thread(self.tus.sweep, settings.staging, settings.sweep_grace)
+                swept = await sweeper.sweep(pool, backend, settings.sweep_grace)
+                swept += await asyncio.to_thread(self.tus.sweep, settings.staging, settings.sweep_grace)
+                self.metrics.swept.labels(ref).inc(swept)
+                removed += swept
             except Exception as exc:  # one project's trouble must not stop the others' sweep
                 log.warning("storage_sweep_failed", project_ref=ref, error=str(exc))
         return removed

@@ -17,6 +17,7 @@ from madbase.storage import errors
 from madbase.storage.actor import Actor
 from madbase.storage.backends.base import Backend
 from madbase.storage.config import StorageSettings
+from madbase.storage.download import Reload, serve
 
 if TYPE_CHECKING:
     from madbase.storage.app import StorageApp
@@ -64,6 +65,13 @@ class Call:
 
     def storage(self) -> tuple[StorageSettings, Backend]:
         return self.app.backends.get(self.ctx.project)
+
+    async def serve(self, row: asyncpg.Record, backend: Backend, reload: Reload) -> Response:
+        """Answer with an object's bytes (or headers for HEAD), counting what is served."""
+        metrics = self.app.metrics
+        ref = self.ctx.project.ref
+        return await serve(row, backend, self.headers, head=self.method == "HEAD", download=self.query.get("download"),
+                           reload=reload, counted=lambda stream: metrics.count_download(ref, stream))
 
     def upsert_header(self) -> bool:
         return (self.header("x-upsert") or "").strip().lower() == "true"

@@ -75,7 +75,8 @@ def disposition(download: str | None, name: str) -> str | None:
 
 
 async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str, str], *, head: bool,
-                download: str | None, reload: Reload) -> Response:
+                download: str | None, reload: Reload,
+                counted: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None = None) -> Response:
     headers = object_headers(row)
     disp = disposition(download, row["name"])
     if disp:
@@ -109,8 +110,11 @@ async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str
             fresh = await reload()
             if fresh is None or fresh["version"] == row["version"]:
                 raise errors.no_such_key() from None
-            return await serve(fresh, backend, request_headers, head=head, download=download, reload=reload)
+            return await serve(fresh, backend, request_headers, head=head, download=download, reload=reload,
+                               counted=counted)
     assert stream is not None
+    if counted is not None:
+        stream = counted(stream)
     media_type = headers.pop("content-type")
     if end - start + 1 <= SMALL:  # one chunk: a plain response avoids the streaming machinery
         body = b"".join([chunk async for chunk in stream])

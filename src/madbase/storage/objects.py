@@ -19,7 +19,6 @@ from madbase.storage.backends.base import KeyNotFound, delete_quietly, version_k
 from madbase.storage.bodies import UploadBody, is_multipart, multipart_body, raw_body
 from madbase.storage.call import Call, json_response, require_str
 from madbase.storage.dberrors import map_db_error
-from madbase.storage.download import serve
 from madbase.storage.uploads import UploadTarget, commit_row, store
 
 
@@ -46,10 +45,11 @@ async def _upload(call: Call, actor: Actor, bucket: str, name: str, upsert: bool
     pool = await call.pool()
     try:
         body = await read_upload_body(call)
-        new_id = await store(pool, backend, actor, UploadTarget(bucket, name, upsert), body,
-                             settings.file_size_limit, probe=probe)
+        new_id, size = await store(pool, backend, actor, UploadTarget(bucket, name, upsert), body,
+                                   settings.file_size_limit, probe=probe)
     except ClientDisconnect:
         return Response(status_code=499)
+    call.app.metrics.uploaded.labels(call.ctx.project.ref).inc(size)
     return json_response({"Id": new_id, "Key": f"{bucket}/{name}"})
 
 
@@ -68,8 +68,7 @@ async def download(call: Call) -> Response:
     if row is None:
         raise errors.no_such_key()
     _, backend = call.storage()
-    return await serve(row, backend, call.headers, head=call.method == "HEAD", download=call.query.get("download"),
-                       reload=lambda: _find(call, actor, bucket, name))
+    return await call.serve(row, backend, reload=lambda: _find(call, actor, bucket, name))
 
 
 async def _find_public(call: Call, bucket: str, name: str) -> asyncpg.Record | None:
@@ -89,8 +88,7 @@ async def download_public(call: Call) -> Response:
     if row is None:
         raise errors.no_such_key()
     _, backend = call.storage()
-    return await serve(row, backend, call.headers, head=call.method == "HEAD", download=call.query.get("download"),
-                       reload=lambda: _find_public(call, bucket, name))
+    return await call.serve(row, backend, reload=lambda: _find_public(call, bucket, name))
 
 
 async def purge_cache(call: Call) -> Response:

@@ -15,7 +15,6 @@ from madbase.storage import errors, keys, repo, signing
 from madbase.storage.actor import Actor, transaction
 from madbase.storage.call import Call, json_response
 from madbase.storage.dberrors import map_db_error
-from madbase.storage.download import serve
 from madbase.storage.objects import _find, _upload
 from madbase.storage.uploads import UploadTarget, probe_permission
 
@@ -75,8 +74,7 @@ async def get_signed(call: Call) -> Response:
     if row is None:
         raise errors.no_such_key()
     _, backend = call.storage()
-    return await serve(row, backend, call.headers, head=call.method == "HEAD", download=call.query.get("download"),
-                       reload=find)
+    return await call.serve(row, backend, reload=find)
 
 
 async def sign_upload(call: Call) -> Response:

@@ -259,6 +259,7 @@ async def _finish(call: Call, state: UploadState, data: Path) -> None:
     finally:
         call.app.tus.forget(state.id)
     _discard(data)
+    call.app.metrics.uploaded.labels(call.ctx.project.ref).inc(size)
     if replaced and replaced != version:
         await delete_quietly(backend, [version_key(replaced)])
 

@@ -154,7 +154,8 @@ async def commit_row(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, met
 
 
 async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: UploadTarget, body: UploadBody,
-                global_limit: int, *, probe: bool = True) -> str:
+                global_limit: int, *, probe: bool = True) -> tuple[str, int]:
+    """Store one upload; returns the object's id and its size."""
     # A small body is cheaper to receive than a second transaction: check everything at commit instead.
     late = probe and body.request_length is not None and body.request_length <= SMALL_UPLOAD
     if late:
@@ -187,4 +188,4 @@ async def store(pool: asyncpg.Pool, backend: Backend, actor: Actor, target: Uplo
         raise
     if replaced and replaced != version:
         await delete_quietly(backend, [version_key(replaced)])
-    return new_id
+    return new_id, size
