@@ -44,6 +44,7 @@ def start(
     host: Annotated[str | None, typer.Option(help="Listen address (MADBASE_HOST, default 127.0.0.1)")] = None,
     db_port: Annotated[int | None, typer.Option(help="Embedded PostgreSQL port (MADBASE_DB_PORT, default 54322)")]
     = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes (MADBASE_WORKERS, default 1)")] = None,
 ) -> None:
     """Start the server (with an embedded PostgreSQL unless DATABASE_URL is set)."""
     from madbase.core.migrations import MigrationError
@@ -53,13 +54,25 @@ def start(
     from madbase.core.tenants import BootstrapError
     from madbase.server import run
 
-    settings = _settings(port=port, data_dir=data_dir, host=host, db_port=db_port)
+    settings = _settings(port=port, data_dir=data_dir, host=host, db_port=db_port, workers=workers)
     try:
         run(settings)
     except (StartupError, ClusterError, BootstrapError, MigrationError, SecretBoxError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
+
+
+@app.command(hidden=True)
+def worker(fd: Annotated[int, typer.Option(help="Inherited listening socket")]) -> None:
+    """A worker process of a multi-process `start` (started by it, not by hand)."""
+    from madbase.core.runtime import StartupError
+    from madbase.server import run_worker
+
+    try:
+        run_worker(_settings(), fd)
+    except StartupError as exc:
+        _fail(str(exc))
 
 
 @app.command()

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
         0, ge=0, validation_alias=_env("MADBASE_RATE_LIMIT_PROJECT_PER_MINUTE")
     )
     trusted_proxies: str = Field("", validation_alias=_env("MADBASE_TRUSTED_PROXIES"))
+    workers: int = Field(1, ge=1, le=64, validation_alias=_env("MADBASE_WORKERS", "WEB_CONCURRENCY"))
     access_log: bool = Field(True, validation_alias=_env("MADBASE_ACCESS_LOG"))
 
     @field_validator("log_level", mode="before")

@@ -14,7 +14,9 @@ import fcntl
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,34 +107,41 @@ def print_banner(state: statefile.ServerState, out: TextIO) -> None:
     out.flush()
 
 
-async def _serve(settings: Settings, sock: socket.socket, cluster: PgCluster | None) -> None:
-    if cluster is not None:
-        await asyncio.to_thread(cluster.start)
-        admin = cluster.dsn("postgres")
-        try:
-            await ensure_database(admin, CONTROL_DB)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise StartupError(f"the embedded PostgreSQL is not usable: {exc}") from exc
-        endpoints = Endpoints(control_dsn=cluster.dsn(CONTROL_DB), default_db_url=admin)
-        db_url = admin
-    else:
+async def prepare_endpoints(settings: Settings, cluster: PgCluster | None) -> Endpoints:
+    """Start the embedded PostgreSQL (if any) and say where the control plane and default project live."""
+    if cluster is None:
         assert settings.database_url is not None
-        endpoints = Endpoints(control_dsn=settings.control_database_url or settings.database_url,
-                              default_db_url=settings.database_url)
-        db_url = settings.database_url
+        return Endpoints(control_dsn=settings.control_database_url or settings.database_url,
+                         default_db_url=settings.database_url)
+    await asyncio.to_thread(cluster.start)
+    admin = cluster.dsn("postgres")
+    try:
+        await ensure_database(admin, CONTROL_DB)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StartupError(f"the embedded PostgreSQL is not usable: {exc}") from exc
+    return Endpoints(control_dsn=cluster.dsn(CONTROL_DB), default_db_url=admin)
+
+
+def _state(settings: Settings, runtime: Runtime, endpoints: Endpoints, embedded: bool) -> statefile.ServerState:
+    refs = runtime.projects.active_refs
+    project = runtime.projects.resolve(refs[0]).record if refs else None
+    return statefile.ServerState(
+        pid=os.getpid(), api_url=settings.public_url, db_url=endpoints.default_db_url or "", embedded_db=embedded,
+        project_ref=project.ref if project else "", anon_key=project.anon_key if project else "",
+        service_role_key=project.service_role_key if project else "",
+        jwt_secret=project.jwt_secret if project else "", started_at=datetime.now(UTC).isoformat(),
+    )
+
+
+async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, *, publish_state: bool,
+                 embedded: bool) -> None:
     runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints)
     try:
         await runtime.start()
-        refs = runtime.projects.active_refs
-        project = runtime.projects.resolve(refs[0]).record if refs else None
-        state = statefile.ServerState(
-            pid=os.getpid(), api_url=settings.public_url, db_url=db_url, embedded_db=cluster is not None,
-            project_ref=project.ref if project else "", anon_key=project.anon_key if project else "",
-            service_role_key=project.service_role_key if project else "",
-            jwt_secret=project.jwt_secret if project else "", started_at=datetime.now(UTC).isoformat(),
-        )
-        state.write(settings.data_dir)
-        print_banner(state, sys.stderr)
+        if publish_state:
+            state = _state(settings, runtime, endpoints, embedded)
+            state.write(settings.data_dir)
+            print_banner(state, sys.stderr)
         config = uvicorn.Config(
             build_app(runtime), lifespan="on", http="httptools", ws="websockets-sansio", log_level="warning",
             access_log=False, timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
@@ -141,13 +150,29 @@ async def _serve(settings: Settings, sock: socket.socket, cluster: PgCluster | N
         server = uvicorn.Server(config)
         await server.serve(sockets=[sock])
     finally:
-        statefile.remove(settings.data_dir)
+        if publish_state:
+            statefile.remove(settings.data_dir)
+        await runtime.close()
+
+
+async def _prepare_only(settings: Settings, cluster: PgCluster | None) -> tuple[Endpoints, statefile.ServerState]:
+    """For a multi-worker start: migrate, create the default project, read the banner facts, then let go."""
+    endpoints = await prepare_endpoints(settings, cluster)
+    runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints)
+    try:
+        await runtime.start()
+        return endpoints, _state(settings, runtime, endpoints, cluster is not None)
+    finally:
         await runtime.close()
 
 
 def _note_signal(signum: int, frame: object) -> None:
     """Installed before serving: uvicorn re-raises the stop signal after draining, and the default handlers
     would kill the process before the pools close and the embedded PostgreSQL stops."""
+
+
+WORKER_ENV_CONTROL = "MADBASE_WORKER_CONTROL_DSN"
+WORKER_ENV_DEFAULT_DB = "MADBASE_WORKER_DEFAULT_DB_URL"
 
 
 def run(settings: Settings) -> None:
@@ -163,11 +188,81 @@ def run(settings: Settings) -> None:
             cluster = PgCluster(settings.data_dir, settings.db_port, settings.postgres_password.get_secret_value(),
                                 fsync=settings.postgres_fsync)
         try:
-            _run_loop(_serve(settings, sock, cluster))
+            if settings.workers <= 1:
+                async def single() -> None:
+                    endpoints = await prepare_endpoints(settings, cluster)
+                    await _serve(settings, sock, endpoints, publish_state=True, embedded=cluster is not None)
+
+                _run_loop(single())
+            else:
+                _supervise(settings, sock, cluster)
         finally:
             sock.close()
             if cluster is not None:
                 cluster.stop()
+
+
+def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | None) -> None:
+    """Run `settings.workers` worker processes on the shared listening socket; restart any that crash."""
+    result: list[tuple[Endpoints, statefile.ServerState]] = []
+
+    async def prepare() -> None:
+        result.append(await _prepare_only(settings, cluster))
+
+    _run_loop(prepare())
+    endpoints, state = result[0]
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    env = {**os.environ, WORKER_ENV_CONTROL: endpoints.control_dsn,
+           WORKER_ENV_DEFAULT_DB: endpoints.default_db_url or ""}
+    if settings.master_key is None and cluster is not None:
+        env["MADBASE_MASTER_KEY"] = master_key(settings)
+
+    def spawn() -> subprocess.Popen[bytes]:
+        fd = sock.fileno()
+        return subprocess.Popen([sys.executable, "-m", "madbase", "worker", "--fd", str(fd)], pass_fds=(fd,), env=env)
+
+    children = [spawn() for _ in range(settings.workers)]
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    state.write(settings.data_dir)
+    print_banner(state, sys.stderr)
+    try:
+        while True:
+            alive = [c for c in children if c.poll() is None]
+            if stopping and not alive:
+                break
+            if not stopping:
+                for i, child in enumerate(children):
+                    if child.poll() is not None:
+                        children[i] = spawn()
+            time.sleep(0.2)
+    finally:
+        statefile.remove(settings.data_dir)
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+
+
+def run_worker(settings: Settings, fd: int) -> None:
+    """One worker of a multi-process start: serve on the inherited socket until told to stop."""
+    mblogging.configure(settings.log_level)
+    signal.signal(signal.SIGTERM, _note_signal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; Ctrl-C reaches it too
+    endpoints = Endpoints(control_dsn=os.environ[WORKER_ENV_CONTROL],
+                          default_db_url=os.environ.get(WORKER_ENV_DEFAULT_DB) or None)
+    sock = socket.socket(fileno=fd)
+    try:
+        _run_loop(_serve(settings, sock, endpoints, publish_state=False, embedded=False))
+    finally:
+        sock.detach()
 
 
 def _run_loop(main: object) -> None:

@@ -137,48 +137,39 @@ class PoolRegistry:
 
 
 @contextlib.asynccontextmanager
-async def request_transaction(
-    pool: asyncpg.Pool,
-    gucs: RequestGucs,
-    *,
-    acquire_timeout: float = 5.0,
-    readonly: bool = False,
+async def _transaction(
+    pool: asyncpg.Pool, names: list[str], values: list[str], *, acquire_timeout: float, readonly: bool = False
 ) -> AsyncIterator[DbConn]:
-    """One transaction with SET LOCAL semantics for role and claims; rolled back on any exception."""
     try:
         conn = await pool.acquire(timeout=acquire_timeout)
     except _UNAVAILABLE as exc:
         raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
     try:
         async with conn.transaction(readonly=readonly):
-            await conn.execute(SET_GUCS_SQL, gucs.names, gucs.values)
-            yield conn
-    finally:
-        await pool.release(conn)
-
-
-@contextlib.asynccontextmanager
-async def internal_transaction(
-    pool: asyncpg.Pool, role: str, *, acquire_timeout: float = 5.0, claims_json: str | None = None
-) -> AsyncIterator[DbConn]:
-    """A transaction acting as one of a service's own roles (e.g. auth writing `auth.users`)."""
-    if role not in INTERNAL_ROLES:
-        raise ValueError(f"{role!r} is not an internal role")
-    names = ["role"]
-    values = [role]
-    if claims_json is not None:
-        names.append("request.jwt.claims")
-        values.append(claims_json)
-    try:
-        conn = await pool.acquire(timeout=acquire_timeout)
-    except _UNAVAILABLE as exc:
-        raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
-    try:
-        async with conn.transaction():
             await conn.execute(SET_GUCS_SQL, names, values)
             yield conn
     finally:
         await pool.release(conn)
+
+
+def request_transaction(
+    pool: asyncpg.Pool, gucs: RequestGucs, *, acquire_timeout: float = 5.0, readonly: bool = False
+) -> contextlib.AbstractAsyncContextManager[DbConn]:
+    """One transaction with SET LOCAL semantics for role and claims; rolled back on any exception."""
+    return _transaction(pool, gucs.names, gucs.values, acquire_timeout=acquire_timeout, readonly=readonly)
+
+
+def internal_transaction(
+    pool: asyncpg.Pool, role: str, *, acquire_timeout: float = 5.0, claims_json: str | None = None
+) -> contextlib.AbstractAsyncContextManager[DbConn]:
+    """A transaction acting as one of a service's own roles (e.g. auth writing `auth.users`)."""
+    if role not in INTERNAL_ROLES:
+        raise ValueError(f"{role!r} is not an internal role")
+    names, values = ["role"], [role]
+    if claims_json is not None:
+        names.append("request.jwt.claims")
+        values.append(claims_json)
+    return _transaction(pool, names, values, acquire_timeout=acquire_timeout)
 
 
 async def fetch_in_request(

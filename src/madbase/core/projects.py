@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import jwt as pyjwt
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from madbase.core.control import ControlStore, ProjectRecord
 from madbase.core.errors import GatewayError, Kind
-from madbase.core.jwt import JwtVerifier, TokenError, VerifiedToken
+from madbase.core.jwt import JwtVerifier, PublicKey, TokenError, VerifiedToken
 
 log = structlog.get_logger("madbase.projects")
 
@@ -43,7 +44,7 @@ class Project:
 
     @classmethod
     def from_record(cls, record: ProjectRecord) -> Project:
-        verifier = JwtVerifier(record.jwt_secret)
+        verifier = JwtVerifier(record.jwt_secret, _public_keys(record))
         project = cls(record=record, verifier=verifier)
         for key, role in ((record.anon_key, "anon"), (record.service_role_key, "service_role")):
             try:
@@ -54,6 +55,19 @@ class Project:
             project.key_tokens[key] = token
             project.key_roles[key] = role
         return project
+
+
+def _public_keys(record: ProjectRecord) -> tuple[PublicKey, ...]:
+    """Asymmetric verification keys a service published in the config (`jwt_public_keys`: a list of JWKs)."""
+    keys: list[PublicKey] = []
+    for jwk in record.config.get("jwt_public_keys") or ():
+        try:
+            parsed = pyjwt.PyJWK(jwk)
+        except (pyjwt.PyJWTError, TypeError, ValueError):
+            log.warning("project_public_key_invalid", project_ref=record.ref)
+            continue
+        keys.append(PublicKey(kid=str(jwk.get("kid", "")), alg=str(jwk.get("alg", "")), key=parsed.key))
+    return tuple(keys)
 
 
 class ProjectRegistry:

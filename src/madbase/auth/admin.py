@@ -1,0 +1,316 @@
+"""Admin endpoints (service_role only): users CRUD with GoTrue pagination, generate_link, invite, factors."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+
+from madbase.auth import audit, flows, passwords, redirects, users
+from madbase.auth.errors import AuthError
+from madbase.auth.http import Req, Resp, json_resp
+from madbase.auth.signup import check_password, validate_email, validate_phone
+from madbase.auth.user import apply_email_change
+from madbase.core import jsonutil
+from madbase.core.db import internal_transaction
+from madbase.core.types import DbConn
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Go duration string ("24h", "1h30m", "876000h")."""
+    pos = 0
+    total = 0.0
+    if not text:
+        raise ValueError("empty duration")
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            raise ValueError(text)
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text):
+        raise ValueError(text)
+    return timedelta(seconds=total)
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        parsed = int(value)
+    except ValueError:
+        return default
+    return parsed if parsed > 0 else default
+
+
+async def list_users(req: Req) -> Resp:
+    page = _int(req.query.get("page", ""), 1)
+    per_page = min(_int(req.query.get("per_page", ""), 50), 1000)
+    pattern = req.query.get("filter", "")
+    like = f"%{pattern}%" if pattern else None
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        where = ("where u.aud = 'authenticated' and ($1::text is null or u.email ilike $1 "
+                 "or u.raw_user_meta_data->>'full_name' ilike $1)")
+        total: int = await conn.fetchval("select count(*) from auth.users u " + where, like)
+        rows = await conn.fetch(users._LOAD_SQL + " " + where + " order by u.created_at desc, u.id limit $2 offset $3",
+                                like, per_page, (page - 1) * per_page)
+    last = max(1, -(-total // per_page))
+    links = []
+    base = req.external_url + "/admin/users"
+    if page < last:
+        links.append(f'<{base}?{urlencode({"page": page + 1, "per_page": per_page})}>; rel="next"')
+    links.append(f'<{base}?{urlencode({"page": last, "per_page": per_page})}>; rel="last"')
+    headers = [(b"x-total-count", str(total).encode()), (b"link", ", ".join(links).encode())]
+    return json_resp({"users": [users.user_json(r) for r in rows], "aud": "authenticated"}, headers=headers)
+
+
+def _admin_id(req: Req) -> str:
+    sub = req.ctx.auth.claims.get("sub")
+    return sub if isinstance(sub, str) else ""
+
+
+def _user_id(req: Req) -> uuid.UUID:
+    uid = users.parse_uuid(req.params["user_id"])
+    if uid is None:
+        raise AuthError("user_not_found", "User not found")
+    return uid
+
+
+async def _load_or_404(conn: DbConn, uid: uuid.UUID) -> asyncpg.Record:
+    user = await users.load(conn, uid)
+    if user is None:
+        raise AuthError("user_not_found", "User not found")
+    return user
+
+
+async def get_user(req: Req) -> Resp:
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        return json_resp(users.user_json(await _load_or_404(conn, _user_id(req))))
+
+
+def _ban_until(value: Any) -> tuple[bool, Any]:
+    if value is None or value == "":
+        return False, None
+    if value == "none":
+        return True, None
+    if not isinstance(value, str):
+        raise AuthError("validation_failed", "ban_duration must be a string")
+    try:
+        return True, users.now() + parse_duration(value)
+    except ValueError:
+        raise AuthError("validation_failed", "invalid format for ban duration: " + value) from None
+
+
+async def _password_hash(req: Req, body: dict[str, Any]) -> str | None:
+    password = body.get("password")
+    given = body.get("password_hash")
+    if isinstance(given, str) and given:
+        if not given.startswith(("$2a$", "$2b$", "$2y$", "$argon2")):
+            raise AuthError("validation_failed", "Invalid password hash format")
+        return given
+    if isinstance(password, str) and password:
+        check_password(password, req)
+        return await passwords.hash_password(password, req.config.argon2)
+    return None
+
+
+async def create_user(req: Req) -> Resp:
+    body = req.json()
+    email = req.str_field("email")
+    phone = req.str_field("phone")
+    if not email and not phone:
+        raise AuthError("validation_failed", "Unable to validate email address: invalid format")
+    email = validate_email(email) if email else ""
+    phone = validate_phone(phone) if phone else ""
+    hashed = await _password_hash(req, body)
+    banned, until = _ban_until(body.get("ban_duration"))
+    user_id = body.get("id")
+    uid = users.parse_uuid(user_id) if isinstance(user_id, str) else None
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        if email and await users.find_by_email(conn, email) is not None:
+            raise AuthError("email_exists", "A user with this email address has already been registered")
+        if phone and await users.find_by_phone(conn, phone) is not None:
+            raise AuthError("phone_exists", "A user with this phone number has already been registered")
+        try:
+            new_id = await users.create(
+                conn, email=email or None, phone=phone or None, password_hash=hashed,
+                provider="email" if email else "phone", user_metadata=req.obj_field("user_metadata") or {},
+                app_metadata=req.obj_field("app_metadata") or {}, email_confirmed=bool(body.get("email_confirm")),
+                phone_confirmed=bool(body.get("phone_confirm")), user_id=uid,
+                role=str(body.get("role") or "authenticated"))
+        except asyncpg.UniqueViolationError:
+            raise AuthError("user_already_exists", "User already registered") from None
+        if banned:
+            await conn.execute("update auth.users set banned_until = $2 where id = $1", new_id, until)
+        await audit.log(conn, req, "user_signedup", _admin_id(req), "service_role",
+                        {"user_id": str(new_id), "user_email": email, "user_phone": phone})
+        return json_resp(users.user_json(await _load_or_404(conn, new_id)))
+
+
+async def update_user(req: Req) -> Resp:
+    body = req.json()
+    uid = _user_id(req)
+    hashed = await _password_hash(req, body)
+    banned, until = _ban_until(body.get("ban_duration"))
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        user = await _load_or_404(conn, uid)
+        await conn.execute("select 1 from auth.users where id = $1 for update", uid)
+        sets: list[str] = []
+        args: list[Any] = [uid]
+
+        def put(column: str, value: Any, cast: str = "") -> None:
+            args.append(value)
+            sets.append(f'"{column}" = ${len(args)}{cast}')
+
+        email = req.str_field("email")
+        if email and email.lower() != (user["email"] or ""):
+            email = validate_email(email)
+            other = await users.find_by_email(conn, email)
+            if other is not None and other["id"] != uid:
+                raise AuthError("email_exists", "A user with this email address has already been registered")
+            await apply_email_change(conn, uid, email)
+        phone = req.str_field("phone")
+        if phone:
+            put("phone", validate_phone(phone))
+        if hashed is not None:
+            put("encrypted_password", hashed)
+        if body.get("email_confirm") is True:
+            sets.append("email_confirmed_at = coalesce(email_confirmed_at, now())")
+        if body.get("phone_confirm") is True:
+            sets.append("phone_confirmed_at = coalesce(phone_confirmed_at, now())")
+        for field, column in (("user_metadata", "raw_user_meta_data"), ("app_metadata", "raw_app_meta_data")):
+            patch = req.obj_field(field)
+            if patch is not None:
+                raw = user[column]
+                current = jsonutil.loads(raw) if isinstance(raw, str) else dict(raw or {})
+                put(column, jsonutil.dumps_str(users.merge_metadata(current, patch)), "::jsonb")
+        role = body.get("role")
+        if isinstance(role, str) and role:
+            put("role", role)
+        if banned:
+            put("banned_until", until)
+        if sets:
+            await conn.execute(f"update auth.users set {', '.join(sets)}, updated_at = now() where id = $1", *args)
+        if banned and until is not None:
+            await conn.execute("delete from auth.sessions where user_id = $1", uid)
+        return json_resp(users.user_json(await _load_or_404(conn, uid)))
+
+
+async def delete_user(req: Req) -> Resp:
+    uid = _user_id(req)
+    soft = bool(req.json().get("should_soft_delete"))
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        await _load_or_404(conn, uid)
+        if soft:
+            # GoTrue's SoftDeleteUser: obfuscate the identifiers, drop sessions and identities, keep the row.
+            await conn.execute(
+                """update auth.users set deleted_at = now(), updated_at = now(),
+                     email = case when email is null then null else encode(sha256(convert_to(email || id::text,
+                       'UTF8')), 'hex') || '@deleted.invalid' end,
+                     phone = case when phone is null then null else null end, encrypted_password = '',
+                     confirmation_token = '', recovery_token = '', email_change = '', email_change_token_new = '',
+                     email_change_token_current = '', phone_change = '', phone_change_token = '',
+                     reauthentication_token = '', raw_user_meta_data = '{}'::jsonb, raw_app_meta_data =
+                     raw_app_meta_data where id = $1""", uid)
+            await conn.execute("delete from auth.identities where user_id = $1", uid)
+            await conn.execute("delete from auth.sessions where user_id = $1", uid)
+            await conn.execute("delete from auth.mfa_factors where user_id = $1", uid)
+        else:
+            await conn.execute("delete from auth.users where id = $1", uid)
+        await audit.log(conn, req, "user_deleted", _admin_id(req), "service_role", {"user_id": str(uid)})
+    return json_resp({})
+
+
+async def list_factors(req: Req) -> Resp:
+    uid = _user_id(req)
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        user = await _load_or_404(conn, uid)
+        data = users.user_json(user)
+    return json_resp(data.get("factors", []))
+
+
+async def delete_factor(req: Req) -> Resp:
+    uid = _user_id(req)
+    fid = users.parse_uuid(req.params["factor_id"])
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        row = None if fid is None else await conn.fetchrow(
+            "delete from auth.mfa_factors where id = $1 and user_id = $2 returning id, factor_type, friendly_name, "
+            "status", fid, uid)
+        if row is None:
+            raise AuthError("mfa_factor_not_found", "Factor not found")
+    return json_resp({"id": str(row["id"]), "friendly_name": row["friendly_name"] or "",
+                      "factor_type": row["factor_type"], "status": row["status"]})
+
+
+async def invite(req: Req) -> Resp:
+    email = validate_email(req.str_field("email"))
+    data = req.obj_field("data") or {}
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        user = await users.find_by_email(conn, email)
+        if user is not None:
+            if user["email_confirmed_at"] is not None:
+                raise AuthError("email_exists", "A user with this email address has already been registered")
+            uid = user["id"]
+        else:
+            uid = await users.create(conn, email=email, phone=None, password_hash=None, provider="email",
+                                     user_metadata=data, invited=True)
+        await conn.execute("update auth.users set invited_at = now() where id = $1", uid)
+        fresh = await _load_or_404(conn, uid)
+        await flows.send(conn, req, fresh, "invite", email, check_frequency=False)
+        await audit.log(conn, req, "user_invited", _admin_id(req), "service_role",
+                        {"user_id": str(uid), "user_email": email})
+        return json_resp(users.user_json(await _load_or_404(conn, uid)))
+
+
+_LINK_KINDS = {"signup": "confirmation", "invite": "invite", "magiclink": "magic_link", "recovery": "recovery",
+               "email_change_current": "email_change_current", "email_change_new": "email_change_new"}
+
+
+async def generate_link(req: Req) -> Resp:
+    link_type = req.str_field("type")
+    kind_name = _LINK_KINDS.get(link_type)
+    if kind_name is None:
+        raise AuthError("validation_failed", "Invalid email action link type requested: " + link_type)
+    email = validate_email(req.str_field("email"))
+    body = req.json()
+    data = req.obj_field("data") or {}
+    target = redirects.choose(req.query.get("redirect_to") or body.get("redirect_to"), req.config)
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        user = await users.find_by_email(conn, email)
+        if link_type in ("signup", "invite"):
+            if user is not None and user["email_confirmed_at"] is not None:
+                raise AuthError("email_exists", "A user with this email address has already been registered")
+            if user is None:
+                hashed = None
+                if link_type == "signup":
+                    password = req.str_field("password")
+                    if not password:
+                        raise AuthError("validation_failed", "Signup requires a valid password")
+                    check_password(password, req)
+                    hashed = await passwords.hash_password(password, req.config.argon2)
+                uid = await users.create(conn, email=email, phone=None, password_hash=hashed, provider="email",
+                                         user_metadata=data, invited=link_type == "invite")
+                user = await _load_or_404(conn, uid)
+        elif user is None:
+            raise AuthError("user_not_found", "User with this email not found")
+        address = email
+        new_email = ""
+        if link_type.startswith("email_change"):
+            new_email = validate_email(req.str_field("new_email"))
+            await conn.execute("update auth.users set email_change = $2, email_change_confirm_status = 0 "
+                               "where id = $1", user["id"], new_email)
+            if link_type == "email_change_new":
+                address = new_email
+        kind = flows.KINDS[kind_name]
+        otp, token_hash = await flows.prepare_token(conn, user["id"], kind, address)
+        fresh = await _load_or_404(conn, user["id"])
+    out = users.user_json(fresh)
+    out.update({"action_link": flows.action_link(req, token_hash, kind.verify_type, target), "email_otp": otp,
+                "hashed_token": token_hash, "redirect_to": target, "verification_type": link_type})
+    if new_email:
+        out["new_email"] = new_email
+    return json_resp(out)

@@ -1,0 +1,132 @@
+"""Asymmetric signing keys for access tokens (RS256 / ES256), their JWKS and rotation.
+
+With `auth.jwt_signing_alg` = RS256 or ES256, tokens are signed with the project's active key of that
+algorithm (created on first use) and carry its `kid`. Keys live in auth.madbase_signing_keys (private half
+sealed with the server's master key); the public halves of active and previous keys are published in the
+project config (`jwt_public_keys`), which the gateway's verifier and GET /.well-known/jwks.json read.
+Rotation makes a new active key and keeps the old one as `previous` (still verifying) until revoked.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import jwt as pyjwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from madbase.auth.errors import AuthError
+from madbase.auth.http import Req, Resp, json_resp
+from madbase.core.db import internal_transaction
+from madbase.core.types import DbConn
+
+ALGS = ("RS256", "ES256")
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    alg: str
+    private: Any
+
+
+_cache: dict[tuple[str, str], SigningKey] = {}
+
+
+def _generate(alg: str) -> tuple[Any, dict[str, Any]]:
+    if alg == "RS256":
+        rkey = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return rkey, json.loads(RSAAlgorithm.to_jwk(rkey.public_key()))
+    ekey = ec.generate_private_key(ec.SECP256R1())
+    return ekey, json.loads(ECAlgorithm.to_jwk(ekey.public_key()))
+
+
+def _context(req: Req, kid: str) -> str:
+    return f"{req.ctx.project.ref}:auth_signing_key:{kid}"
+
+
+async def _create(conn: DbConn, req: Req, alg: str) -> SigningKey:
+    private, jwk = _generate(alg)
+    kid = secrets.token_hex(8)
+    jwk.update({"kid": kid, "alg": alg, "use": "sig", "key_ops": ["verify"]})
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    sealed = req.ctx.runtime.box.seal(pem, context=_context(req, kid))
+    await conn.execute("update auth.madbase_signing_keys set status = 'previous' where status = 'active'")
+    await conn.execute("insert into auth.madbase_signing_keys (kid, alg, private_key, public_jwk) "
+                       "values ($1, $2, $3, $4::jsonb)", kid, alg, sealed, json.dumps(jwk))
+    return SigningKey(kid, alg, private)
+
+
+async def publish(conn: DbConn, req: Req) -> list[dict[str, Any]]:
+    rows = await conn.fetch("select public_jwk from auth.madbase_signing_keys where status in ('active', 'previous') "
+                            "order by created_at desc")
+    jwks = [json.loads(r["public_jwk"]) if isinstance(r["public_jwk"], str) else dict(r["public_jwk"]) for r in rows]
+    runtime = req.ctx.runtime
+    await runtime.store.update_config(req.ctx.project.ref, {"jwt_public_keys": jwks})
+    await runtime.projects.refresh()
+    return jwks
+
+
+async def current(req: Req) -> SigningKey | None:
+    """The key to sign with, or None for HS256 with the project secret."""
+    alg = req.config.jwt_signing_alg
+    if alg not in ALGS:
+        return None
+    ref = req.ctx.project.ref
+    hit = _cache.get((ref, alg))
+    published = req.ctx.project.config.get("jwt_public_keys") or []
+    # The newest published key is the active one; another process may have rotated since we cached ours.
+    if hit is not None and published and published[0].get("kid") == hit.kid:
+        return hit
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        await conn.execute("select pg_advisory_xact_lock(hashtext('madbase_auth_signing_keys'))")
+        row = await conn.fetchrow("select kid, alg, private_key from auth.madbase_signing_keys "
+                                  "where status = 'active' and alg = $1", alg)
+        if row is None:
+            key = await _create(conn, req, alg)
+            await publish(conn, req)
+        else:
+            pem = req.ctx.runtime.box.open(row["private_key"], context=_context(req, row["kid"]))
+            key = SigningKey(row["kid"], alg, serialization.load_pem_private_key(pem.encode(), password=None))
+    _cache[(ref, alg)] = key
+    return key
+
+
+def sign(claims: dict[str, Any], key: SigningKey) -> str:
+    return pyjwt.encode(claims, key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": "JWT"})
+
+
+async def rotate(req: Req) -> Resp:
+    """MadBase extension: POST /admin/signing_keys → a new active key (the old one keeps verifying)."""
+    alg = req.str_field("alg") or req.config.jwt_signing_alg
+    if alg not in ALGS:
+        raise AuthError("validation_failed", "alg must be RS256 or ES256")
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        await conn.execute("select pg_advisory_xact_lock(hashtext('madbase_auth_signing_keys'))")
+        key = await _create(conn, req, alg)
+        jwks = await publish(conn, req)
+    _cache[(req.ctx.project.ref, alg)] = key
+    return json_resp({"kid": key.kid, "alg": alg, "keys": jwks})
+
+
+async def revoke(req: Req) -> Resp:
+    """MadBase extension: DELETE /admin/signing_keys/{kid} → tokens signed with it stop verifying."""
+    kid = req.params["kid"]
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        row = await conn.fetchrow("update auth.madbase_signing_keys set status = 'revoked' where kid = $1 "
+                                  "and status = 'previous' returning kid", kid)
+        if row is None:
+            raise AuthError("not_found", "No previous signing key with this kid (the active key cannot be revoked)",
+                            status=404)
+        jwks = await publish(conn, req)
+    return json_resp({"keys": jwks})
+
+
+async def jwks(req: Req) -> Resp:
+    keys = req.ctx.project.config.get("jwt_public_keys") or []
+    return json_resp({"keys": list(keys)}, headers=[(b"cache-control", b"public, max-age=600")])

@@ -1,0 +1,161 @@
+"""MFA with TOTP (pyotp): POST /factors (enroll), /factors/{id}/challenge, /factors/{id}/verify, DELETE.
+
+A verified challenge raises the session to aal2, adds the `totp` AMR claim and rotates its refresh token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import asyncpg
+import pyotp
+import segno
+
+from madbase.auth import ratelimit, sessions, sms, tokens, users
+from madbase.auth.errors import AuthError
+from madbase.auth.http import Req, Resp, json_resp
+from madbase.auth.signup import validate_phone
+from madbase.core.db import internal_transaction
+from madbase.core.types import DbConn
+
+
+async def enroll(req: Req) -> Resp:
+    factor_type = req.str_field("factor_type") or "totp"
+    if factor_type == "phone":
+        return await _enroll_phone(req)
+    if factor_type != "totp":
+        raise AuthError("validation_failed", "factor_type needs to be totp, phone or webauthn")
+    friendly = req.str_field("friendly_name")
+    issuer = req.str_field("issuer") or (urlsplit(req.config.site_url).hostname or "madbase")
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        uid, _, user = await sessions.require_session(conn, req)
+        await _check_count_and_name(conn, req, uid, friendly)
+        secret = pyotp.random_base32()
+        account = user["email"] or user["phone"] or str(uid)
+        uri = pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=issuer)
+        factor_id = uuid.uuid4()
+        await conn.execute(
+            """insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at,
+                 secret) values ($1, $2, $3, 'totp', 'unverified', now(), now(), $4)""",
+            factor_id, uid, friendly, secret)
+    qr = segno.make(uri, error="m").svg_inline(scale=4)
+    return json_resp({"id": str(factor_id), "type": "totp", "friendly_name": friendly,
+                      "totp": {"qr_code": qr, "secret": secret, "uri": uri}})
+
+
+async def _check_count_and_name(conn: DbConn, req: Req, uid: uuid.UUID, friendly: str) -> None:
+    count = await conn.fetchval("select count(*) from auth.mfa_factors where user_id = $1", uid)
+    if count >= req.config.mfa_max_enrolled_factors:
+        raise AuthError("too_many_enrolled_mfa_factors", "Maximum number of verified factors reached, "
+                        "unenroll to continue")
+    if friendly and await conn.fetchval("select 1 from auth.mfa_factors where user_id = $1 and friendly_name = $2",
+                                        uid, friendly):
+        raise AuthError("mfa_factor_name_conflict",
+                        f'A factor with the friendly name "{friendly}" for this user already exists')
+
+
+async def _enroll_phone(req: Req) -> Resp:
+    """Phone factors: codes go out through the Send SMS Hook (GoTrue's MFA phone, off by default)."""
+    if not req.config.mfa_phone_enroll_enabled:
+        raise AuthError("mfa_phone_enroll_not_enabled", "MFA enroll is disabled for Phone")
+    phone = validate_phone(req.str_field("phone"))
+    friendly = req.str_field("friendly_name")
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        uid, _, _ = await sessions.require_session(conn, req)
+        await _check_count_and_name(conn, req, uid, friendly)
+        if await conn.fetchval("select 1 from auth.mfa_factors where user_id = $1 and factor_type = 'phone' "
+                               "and phone = $2 and status = 'verified'", uid, phone):
+            raise AuthError("mfa_verified_factor_exists", "A verified phone factor already exists for this number")
+        factor_id = uuid.uuid4()
+        await conn.execute(
+            """insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at,
+                 phone) values ($1, $2, $3, 'phone', 'unverified', now(), now(), $4)""",
+            factor_id, uid, friendly, phone)
+    return json_resp({"id": str(factor_id), "type": "phone", "friendly_name": friendly, "phone": phone})
+
+
+async def _factor(conn: DbConn, req: Req, uid: uuid.UUID) -> asyncpg.Record:
+    fid = users.parse_uuid(req.params["factor_id"])
+    row = None if fid is None else await conn.fetchrow(
+        "select * from auth.mfa_factors where id = $1 and user_id = $2", fid, uid)
+    if row is None:
+        raise AuthError("mfa_factor_not_found", "Factor not found")
+    return row
+
+
+async def challenge(req: Req) -> Resp:
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        uid, _, user = await sessions.require_session(conn, req)
+        factor = await _factor(conn, req, uid)
+        challenge_id = uuid.uuid4()
+        otp_hash: str | None = None
+        otp = ""
+        if factor["factor_type"] == "phone":
+            if not req.config.mfa_phone_verify_enabled:
+                raise AuthError("mfa_phone_verify_not_enabled", "MFA verification is disabled for Phone")
+            sms.require(req)
+            otp = tokens.new_otp()
+            otp_hash = hashlib.sha256(otp.encode()).hexdigest()
+        created = await conn.fetchval(
+            "insert into auth.mfa_challenges (id, factor_id, created_at, ip_address, otp_code) "
+            "values ($1, $2, now(), $3::inet, $4) returning created_at",
+            challenge_id, factor["id"], sessions.client_inet(req) or "0.0.0.0", otp_hash)
+        if otp:
+            ratelimit.enforce_sms(req)
+            await sms.deliver(req, {**users.user_json(user), "phone": factor["phone"]}, otp)
+        await conn.execute("update auth.mfa_factors set last_challenged_at = now(), updated_at = now() "
+                           "where id = $1", factor["id"])
+    expires = int((created + timedelta(seconds=req.config.mfa_challenge_expiry)).timestamp())
+    return json_resp({"id": str(challenge_id), "type": factor["factor_type"], "expires_at": expires})
+
+
+async def verify(req: Req) -> Resp:
+    challenge_id = users.parse_uuid(req.str_field("challenge_id"))
+    code = req.str_field("code")
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        uid, sid, _ = await sessions.require_session(conn, req)
+        if sid is None:
+            raise AuthError("session_not_found", "Session not found")
+        factor = await _factor(conn, req, uid)
+        row = None if challenge_id is None else await conn.fetchrow(
+            "select * from auth.mfa_challenges where id = $1 and factor_id = $2 for update", challenge_id,
+            factor["id"])
+        if row is None:
+            raise AuthError("mfa_factor_not_found", "MFA factor with the provided challenge ID not found")
+        if row["verified_at"] is not None or row["created_at"] + timedelta(
+                seconds=req.config.mfa_challenge_expiry) < users.now():
+            raise AuthError("mfa_challenge_expired", f"MFA challenge {challenge_id} has expired, verify against "
+                            "another challenge or create a new challenge.")
+        if factor["factor_type"] == "phone":
+            expected = row["otp_code"] or ""
+            if not code or not hmac.compare_digest(hashlib.sha256(code.encode()).hexdigest(), expected):
+                raise AuthError("mfa_verification_failed", "Invalid MFA Phone code entered")
+        elif not code or not pyotp.TOTP(factor["secret"]).verify(code, valid_window=1):
+            raise AuthError("mfa_verification_failed", "Invalid TOTP code entered")
+        await conn.execute("update auth.mfa_challenges set verified_at = now() where id = $1", row["id"])
+        await conn.execute("update auth.mfa_factors set status = 'verified', updated_at = now() where id = $1",
+                           factor["id"])
+        await conn.execute("update auth.sessions set aal = 'aal2', factor_id = $2, updated_at = now() where id = $1",
+                           sid, factor["id"])
+        await sessions.add_amr(conn, sid, "totp" if factor["factor_type"] == "totp" else "mfa/phone")
+        refresh = await sessions.rotate_active(conn, req, sid, uid)
+        if refresh is None:
+            raise AuthError("session_not_found", "Session has no live refresh token")
+        return json_resp(await sessions.session_json(conn, req, uid, sid, "aal2", refresh, method="totp"))
+
+
+async def unenroll(req: Req) -> Resp:
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        uid, sid, _ = await sessions.require_session(conn, req)
+        factor = await _factor(conn, req, uid)
+        aal = await conn.fetchval("select aal::text from auth.sessions where id = $1", sid)
+        if factor["status"] == "verified" and aal != "aal2":
+            raise AuthError("insufficient_aal", "AAL2 required to unenroll verified factor")
+        await conn.execute("delete from auth.mfa_factors where id = $1", factor["id"])
+        await conn.execute("update auth.sessions set aal = 'aal1', factor_id = null where factor_id = $1",
+                           factor["id"])
+    return json_resp({"id": str(factor["id"])})

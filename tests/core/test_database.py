@@ -1,0 +1,144 @@
+"""Core database pieces against a real PostgreSQL: migrations, tenant bootstrap, request transactions,
+the control store and the shared rate-limit counters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+import pytest
+
+from madbase.core import migrations, tenants
+from madbase.core.control import ControlStore
+from madbase.core.db import internal_transaction, request_gucs, request_transaction
+from madbase.core.ratelimit import RateLimiter
+from madbase.core.secretbox import SecretBox
+
+
+async def test_migrations_apply_once_even_when_run_twice_at_once(fresh_db: str) -> None:
+    a, b = await asyncpg.connect(fresh_db), await asyncpg.connect(fresh_db)
+    try:
+        first, second = await asyncio.gather(migrations.apply(a, "tenant"), migrations.apply(b, "tenant"))
+        assert sorted(first + second) == [m.version for m in migrations.load("tenant")]
+        assert await migrations.apply(a, "tenant") == []
+        count = await a.fetchval("select count(*) from madbase_migrations.applied where track = 'tenant'")
+        assert count == len(migrations.load("tenant"))
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_failed_migration_leaves_nothing(fresh_db: str) -> None:
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        bad = [migrations.Migration("scratch", "0001", "ok", "create table ok_t (id int);"),
+               migrations.Migration("scratch", "0002", "bad", "create table half_t (id int); select 1/0;")]
+        with pytest.raises(migrations.MigrationError):
+            await migrations.apply(conn, "scratch", bad)
+        assert await conn.fetchval("select to_regclass('half_t')") is None
+        versions = await conn.fetch("select version from madbase_migrations.applied where track = 'scratch'")
+        assert [r["version"] for r in versions] == ["0001"]
+    finally:
+        await conn.close()
+
+
+async def test_bootstrap_roles_claims_and_rls(fresh_db: str) -> None:
+    await tenants.bootstrap(fresh_db, "authenticator", "login-pw-1")
+    await tenants.bootstrap(fresh_db, "authenticator", "login-pw-1")  # idempotent
+    owner = await asyncpg.connect(fresh_db)
+    try:
+        roles = {r["rolname"]: r for r in await owner.fetch(
+            "select rolname, rolbypassrls, rolcanlogin, rolinherit from pg_roles "
+            "where rolname in ('anon','authenticated','service_role','authenticator')")}
+        assert roles["service_role"]["rolbypassrls"] and not roles["anon"]["rolcanlogin"]
+        assert roles["authenticator"]["rolcanlogin"] and not roles["authenticator"]["rolinherit"]
+        # A Supabase-style table and policy, written by the owner as a Supabase user would.
+        await owner.execute("""
+            create table public.notes (id serial primary key, owner uuid not null, body text);
+            alter table public.notes enable row level security;
+            create policy own on public.notes for all using (owner = auth.uid()) with check (owner = auth.uid());
+            insert into public.notes (owner, body) values
+              ('11111111-1111-1111-1111-111111111111', 'a'), ('22222222-2222-2222-2222-222222222222', 'b');
+        """)
+    finally:
+        await owner.close()
+    pool = await asyncpg.create_pool(fresh_db, user="authenticator", password="login-pw-1", min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        claims = {"sub": "11111111-1111-1111-1111-111111111111", "role": "authenticated", "email": "a@x.io"}
+        gucs = request_gucs("authenticated", claims, json.dumps(claims), method="GET", path="/rest/v1/notes",
+                            headers={"x-test": "1"})
+        async with request_transaction(pool, gucs) as conn:
+            row = await conn.fetchrow("select current_user::text u, auth.uid()::text uid, auth.role() r, "
+                                      "auth.email() e, auth.jwt() ->> 'sub' j, current_setting('request.method') m, "
+                                      "current_setting('request.headers')::json ->> 'x-test' h")
+            assert row is not None and dict(row) == {"u": "authenticated", "uid": claims["sub"], "r": "authenticated",
+                                                     "e": "a@x.io", "j": claims["sub"], "m": "GET", "h": "1"}
+            assert [r["body"] for r in await conn.fetch("select body from notes")] == ["a"]
+        anon = request_gucs("anon", {"role": "anon"}, '{"role":"anon"}')
+        async with request_transaction(pool, anon) as conn:
+            assert await conn.fetchval("select count(*) from notes") == 0
+        service = request_gucs("service_role", {"role": "service_role"}, '{"role":"service_role"}')
+        async with request_transaction(pool, service) as conn:
+            assert await conn.fetchval("select count(*) from notes") == 2
+        # SET LOCAL semantics: nothing survives the transaction on the pooled connection.
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("select current_user::text") == "authenticator"
+            assert await conn.fetchval("select coalesce(current_setting('request.jwt.claims', true), '')") == ""
+        # Rollback on error: a failed request leaves no half-written rows.
+        with pytest.raises(asyncpg.PostgresError):
+            async with request_transaction(pool, service) as conn:
+                await conn.execute("insert into notes (owner, body) values (gen_random_uuid(), 'x')")
+                await conn.execute("select 1/0")
+        async with request_transaction(pool, service) as conn:
+            assert await conn.fetchval("select count(*) from notes") == 2
+        async with internal_transaction(pool, "supabase_auth_admin") as conn:
+            assert await conn.fetchval("select current_user::text") == "supabase_auth_admin"
+        with pytest.raises(ValueError):
+            async with internal_transaction(pool, "postgres"):
+                pass
+    finally:
+        await pool.close()
+
+
+async def test_control_store_encrypts_secrets(fresh_db: str) -> None:
+    conn = await asyncpg.connect(fresh_db)
+    await migrations.apply(conn, "control")
+    await conn.close()
+    pool = await asyncpg.create_pool(fresh_db, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        store = ControlStore(pool, SecretBox("control-store-test-master-key"))
+        record = await store.create(name="one", db_url="postgresql://u:topsecretpw@h/db")
+        raw = await pool.fetchrow("select * from madbase_control.projects where ref = $1", record.ref)
+        assert raw is not None
+        flat = b"".join(v for v in raw.values() if isinstance(v, bytes))
+        assert b"topsecretpw" not in flat and record.jwt_secret.encode() not in flat
+        assert (await store.get(record.ref)) == record
+        assert await store.set_status(record.ref, "disabled")
+        assert [p.status for p in await store.list()] == ["disabled"]
+        assert await store.set_status(record.ref, "deleted")
+        assert await store.list() == [] and len(await store.list(include_deleted=True)) == 1
+    finally:
+        await pool.close()
+
+
+async def test_rate_limit_counters_are_shared(fresh_db: str) -> None:
+    conn = await asyncpg.connect(fresh_db)
+    await migrations.apply(conn, "control")
+    await conn.close()
+    pool = await asyncpg.create_pool(fresh_db, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        one, two = RateLimiter(pool, window_seconds=3600), RateLimiter(pool, window_seconds=3600)
+        assert all(one.hit("ip:1", 5) is None for _ in range(3))
+        await one.sync()
+        await two.sync()
+        assert two.hit("ip:1", 5) is None  # learns of one's 3 hits on its next sync
+        await two.sync()
+        assert two.hit("ip:1", 5) is None
+        retry = two.hit("ip:1", 5)
+        assert retry is not None and 0 < retry <= 3600
+    finally:
+        await pool.close()
