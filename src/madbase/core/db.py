@@ -71,6 +71,14 @@ _UNAVAILABLE = (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.To
                 asyncpg.InvalidCatalogNameError, asyncpg.ConnectionDoesNotExistError)
 
 
+async def reset_only_if_dirty(conn: asyncpg.Connection) -> None:
+    """Pool reset hook: requests keep all their state transaction-local (SET LOCAL / set_config(..., true)),
+    so asyncpg's default reset (a RESET ALL round trip per request) is skipped, as PostgREST does; a
+    connection returned inside a transaction (a request cancelled mid-query) still gets the full reset."""
+    if conn.is_in_transaction():
+        await conn.reset()
+
+
 class PoolRegistry:
     def __init__(self, *, pool_size: int, acquire_timeout: float, bootstrap: Bootstrap) -> None:
         self._pool_size = pool_size
@@ -111,6 +119,7 @@ class PoolRegistry:
                     max_queries=10_000_000,
                     max_inactive_connection_lifetime=300,
                     timeout=10,
+                    reset=reset_only_if_dirty,
                 )
             except _UNAVAILABLE as exc:
                 raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
