@@ -11,7 +11,7 @@ import pytest
 
 from madbase.core import migrations, tenants
 from madbase.core.control import ControlStore
-from madbase.core.db import internal_transaction, request_gucs, request_transaction
+from madbase.core.db import internal_transaction, request_gucs, request_transaction, reset_only_if_dirty
 from madbase.core.ratelimit import RateLimiter
 from madbase.core.secretbox import SecretBox
 
@@ -63,7 +63,8 @@ async def test_bootstrap_roles_claims_and_rls(fresh_db: str) -> None:
         """)
     finally:
         await owner.close()
-    pool = await asyncpg.create_pool(fresh_db, user="authenticator", password="login-pw-1", min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(fresh_db, user="authenticator", password="login-pw-1", min_size=1, max_size=1,
+                                     reset=reset_only_if_dirty)
     assert pool is not None
     try:
         claims = {"sub": "11111111-1111-1111-1111-111111111111", "role": "authenticated", "email": "a@x.io"}
@@ -86,6 +87,15 @@ async def test_bootstrap_roles_claims_and_rls(fresh_db: str) -> None:
         async with pool.acquire() as conn:
             assert await conn.fetchval("select current_user::text") == "authenticator"
             assert await conn.fetchval("select coalesce(current_setting('request.jwt.claims', true), '')") == ""
+        # A request cancelled mid-transaction does not hand its transaction to the next one.
+        conn = await pool.acquire()
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("select set_config('role', 'service_role', true)")
+        await pool.release(conn)
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("select current_user::text") == "authenticator"
         # Rollback on error: a failed request leaves no half-written rows.
         with pytest.raises(asyncpg.PostgresError):
             async with request_transaction(pool, service) as conn:

@@ -76,13 +76,12 @@ _UNAVAILABLE = (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.To
                 asyncpg.InvalidCatalogNameError, asyncpg.ConnectionDoesNotExistError)
 
 
-async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
-    """Release without asyncpg's per-release `RESET ALL; UNLISTEN *; ...` round trip (as PostgREST's pool).
-
-    Requests change session state only with SET LOCAL inside their transaction, and asyncpg still rolls back
-    a transaction left open, so the next request starts clean; this saves one round trip per request. Work
-    that needs session state (LISTEN, session advisory locks) uses its own connection, not a pool's.
-    """
+async def reset_only_if_dirty(conn: asyncpg.Connection) -> None:
+    """Pool reset hook: requests keep all their state transaction-local (SET LOCAL / set_config(..., true)),
+    so asyncpg's default reset (a RESET ALL round trip per request) is skipped, as PostgREST does; a
+    connection returned inside a transaction (a request cancelled mid-query) still gets the full reset."""
+    if conn.is_in_transaction():
+        await conn.reset()
 
 
 class PoolRegistry:
@@ -125,7 +124,7 @@ class PoolRegistry:
                     max_queries=10_000_000,
                     max_inactive_connection_lifetime=300,
                     timeout=10,
-                    reset=_keep_session,
+                    reset=reset_only_if_dirty,
                 )
             except _UNAVAILABLE as exc:
                 raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc

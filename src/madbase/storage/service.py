@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from madbase.core import jsonutil
 from madbase.core.errors import GatewayError, Kind
-from madbase.core.service import ErrorResponse, Service, not_implemented
+from madbase.core.runtime import Runtime
+from madbase.core.service import ErrorResponse, Service
+from madbase.core.types import ASGIApp
 
 
 def render_error(err: GatewayError) -> ErrorResponse:
@@ -24,5 +26,11 @@ def is_open(method: str, path: str) -> bool:
     return path.startswith(("/object/public/", "/object/sign/", "/render/image/public/", "/render/image/sign/"))
 
 
-service = Service(name="storage", prefix="/storage/v1", build=not_implemented("Storage"), render_error=render_error,
+def build(runtime: Runtime) -> ASGIApp:
+    from madbase.storage.app import StorageApp
+
+    return StorageApp(runtime)
+
+
+service = Service(name="storage", prefix="/storage/v1", build=build, render_error=render_error,
                   is_open=is_open, body_limit=0)

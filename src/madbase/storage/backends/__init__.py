@@ -1,0 +1,1 @@
+"""Where object bytes live: a small Protocol with filesystem, S3-compatible and in-memory implementations."""

@@ -1,0 +1,60 @@
+"""Size and MIME-type limits (pure): `"20MB"`-style sizes and `image/*`-style allowed types."""
+
+from __future__ import annotations
+
+import re
+
+from madbase.storage import errors
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
+
+
+def parse_size(value: object) -> int | None:
+    """A bucket's file_size_limit from a number of bytes or a string like "20MB"; None = no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise errors.invalid_request("Invalid file_size_limit")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise errors.invalid_request("Invalid file_size_limit")
+        return int(value) or None
+    if isinstance(value, str):
+        if value.strip() == "":
+            return None
+        match = _SIZE_RE.match(value)
+        if match:
+            return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]) or None
+    raise errors.invalid_request("Invalid file_size_limit")
+
+
+def check_mime_list(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise errors.invalid_request("allowed_mime_types must be an array of strings")
+    return list(value) or None
+
+
+def base_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def mime_allowed(content_type: str, allowed: list[str] | None) -> bool:
+    if not allowed:
+        return True
+    mime = base_type(content_type)
+    for pattern in allowed:
+        pattern = pattern.strip().lower()
+        if pattern == mime or pattern == "*/*":
+            return True
+        if pattern.endswith("/*") and mime.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+def effective_limit(bucket_limit: int | None, global_limit: int) -> int:
+    """The smaller of the bucket's and the server's limits (0 = no server limit)."""
+    limits = [x for x in (bucket_limit, global_limit) if x]
+    return min(limits) if limits else 0
