@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     service_role_key: SecretStr | None = Field(
         None, validation_alias=_env("SERVICE_ROLE_KEY", "MADBASE_SERVICE_ROLE_KEY")
     )
+    db_login_role: str = Field("authenticator", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                               validation_alias=_env("MADBASE_DB_LOGIN_ROLE"))
     db_schemas: str = Field("public,graphql_public", validation_alias=_env("PGRST_DB_SCHEMAS", "MADBASE_DB_SCHEMAS"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     pool_size: int = Field(10, ge=1, le=500, validation_alias=_env("MADBASE_POOL_SIZE"))

@@ -118,5 +118,9 @@ class MadbaseProcess:
 
 
 def external_db_env(db_url: str, **extra: str) -> dict[str, str]:
-    """Environment for a server using an existing database (no embedded PostgreSQL)."""
-    return {"DATABASE_URL": db_url, "MADBASE_MASTER_KEY": MASTER_KEY, **extra}
+    """Environment for a server using an existing database (no embedded PostgreSQL).
+
+    Login roles are cluster-wide and each server's bootstrap sets its role's password, so every test server
+    on the shared cluster gets a login role of its own."""
+    return {"DATABASE_URL": db_url, "MADBASE_MASTER_KEY": MASTER_KEY,
+            "MADBASE_DB_LOGIN_ROLE": f"auth_{uuid.uuid4().hex[:12]}", **extra}

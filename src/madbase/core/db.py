@@ -150,62 +150,30 @@ class PoolRegistry:
                 await asyncio.wait_for(pool.close(), 10)
 
 
-def _dollar_quote(value: str) -> str:
-    """A dollar-quoted SQL literal: no escapes inside, so it is independent of standard_conforming_strings."""
-    value = value.replace("\x00", "")
-    n = 0
-    tag = "g"
-    while "$" + tag in value:
-        n += 1
-        tag = f"g{n}"
-    return f"${tag}${value}${tag}$"
-
-
-def setup_sql(gucs: RequestGucs, readonly: bool) -> str:
-    """`BEGIN; SELECT set_config(...)` as one simple-protocol message (names and values dollar-quoted)."""
-    sets = ", ".join(f"set_config({_dollar_quote(n)}, {_dollar_quote(v)}, true)"
-                     for n, v in zip(gucs.names, gucs.values, strict=True))
-    return f"BEGIN{' READ ONLY' if readonly else ''}; SELECT {sets}"
-
-
 @contextlib.asynccontextmanager
 async def _transaction(
-    pool: asyncpg.Pool, names: list[str], values: list[str], *, acquire_timeout: float, readonly: bool = False,
-    one_trip_setup: bool = False,
+    pool: asyncpg.Pool, names: list[str], values: list[str], *, acquire_timeout: float, readonly: bool = False
 ) -> AsyncIterator[DbConn]:
     try:
         conn = await pool.acquire(timeout=acquire_timeout)
     except _UNAVAILABLE as exc:
         raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
     try:
-        if one_trip_setup:
-            await conn.execute(setup_sql(RequestGucs(names, values), readonly))
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-        else:
-            async with conn.transaction(readonly=readonly):
-                await conn.execute(SET_GUCS_SQL, names, values)
-                yield conn
+        async with conn.transaction(readonly=readonly):
+            await conn.execute(SET_GUCS_SQL, names, values)
+            yield conn
     finally:
         await pool.release(conn)
 
 
 def request_transaction(
-    pool: asyncpg.Pool, gucs: RequestGucs, *, acquire_timeout: float = 5.0, readonly: bool = False,
-    one_trip_setup: bool = False,
+    pool: asyncpg.Pool, gucs: RequestGucs, *, acquire_timeout: float = 5.0, readonly: bool = False
 ) -> contextlib.AbstractAsyncContextManager[DbConn]:
     """One transaction with SET LOCAL semantics for role and claims; rolled back on any exception.
 
-    `one_trip_setup` sends BEGIN and the GUCs as one simple-protocol message (dollar-quoted literals), so the
-    setup costs one round trip instead of two.
-    """
-    return _transaction(pool, gucs.names, gucs.values, acquire_timeout=acquire_timeout, readonly=readonly,
-                        one_trip_setup=one_trip_setup)
+    Values are always bind parameters of one prepared statement (never interpolated into SQL text): BEGIN,
+    that statement, the caller's queries, COMMIT."""
+    return _transaction(pool, gucs.names, gucs.values, acquire_timeout=acquire_timeout, readonly=readonly)
 
 
 def internal_transaction(

@@ -89,6 +89,7 @@ class Runtime:
             jwt_secret=s.jwt_secret.get_secret_value() if s.jwt_secret else None,
             anon_key=s.anon_key,
             service_role_key=s.service_role_key.get_secret_value() if s.service_role_key else None,
+            login_role=s.db_login_role,
             config={"db_schemas": [x.strip() for x in s.db_schemas.split(",") if x.strip()]},
         )
         log.info("default_project_created", project_ref=record.ref)

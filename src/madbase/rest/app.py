@@ -159,7 +159,7 @@ class RestApp:
         authenticated = auth.role != "anon"
         planned_at = queried_at = time.perf_counter()
         try:
-            async with request_transaction(pool, gucs, readonly=action.readonly, one_trip_setup=True) as conn:
+            async with request_transaction(pool, gucs, readonly=action.readonly) as conn:
                 pre = ctx.project.config.get("db_pre_request")
                 if isinstance(pre, str) and pre:
                     await conn.execute(f"SELECT {pre_request_call(pre)}")
