@@ -8,12 +8,18 @@ re-checked on a hit. Asymmetric keys (RS256/ES256, looked up by `kid`) verify th
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import jwt as pyjwt
+import jwt.warnings
 
 from madbase.core import jsonutil
+
+# Project secrets are the operator's choice (Supabase accepts any length); PyJWT's advice about short HMAC
+# keys would otherwise be emitted on every verification.
+warnings.filterwarnings("ignore", category=pyjwt.warnings.InsecureKeyLengthWarning)
 
 _CACHE_MAX = 20_000
 _LEEWAY_SECONDS = 30

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SERVER_SETTINGS_FILE = "madbase.conf"
 
@@ -111,15 +112,22 @@ class PgCluster:
                 _make_traversable(candidate)
             try:
                 subprocess.run([str(candidate / "postgres"), "--version"], capture_output=True, check=True,
-                               timeout=20, user=self.user)
+                               timeout=20, **self._as_user())
                 return candidate
             except (OSError, subprocess.SubprocessError):
                 continue
         raise ClusterError("PostgreSQL server binaries were found but none can run on this machine")
 
+    def _as_user(self) -> dict[str, Any]:
+        """Drop to the server user completely: its uid, its group, no supplementary groups of root's."""
+        if self.user is None:
+            return {}
+        entry = pwd.getpwnam(self.user)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
     def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run(args, capture_output=True, text=True, timeout=timeout, user=self.user)
+            return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **self._as_user())
         except subprocess.TimeoutExpired:
             raise ClusterError(f"{Path(args[0]).name} did not finish within {timeout:.0f}s") from None
 
