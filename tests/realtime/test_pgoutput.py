@@ -15,7 +15,7 @@ def _s(text: str) -> bytes:
     return text.encode() + b"\0"
 
 
-def _tuple(*values: str | None | p.Unchanged) -> bytes:
+def _tuple(*values: str | p.Unchanged | None) -> bytes:
     out = struct.pack("!h", len(values))
     for v in values:
         if v is None:

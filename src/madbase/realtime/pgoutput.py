@@ -32,7 +32,7 @@ class Unchanged:
 
 
 UNCHANGED: Final = Unchanged()
-Value = str | None | Unchanged
+Value = str | Unchanged | None
 
 
 class DecodeError(ValueError):

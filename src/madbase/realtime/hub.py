@@ -1,0 +1,501 @@
+"""One project's realtime state in this process: channels by topic, presence, postgres_changes subscriptions.
+
+A `Subscription` is one postgres_changes binding of one joined channel. When its socket goes away without
+leaving (network loss, a slow consumer cut off, a server crash seen from the next server) it becomes a
+*ghost* for the grace window: it keeps collecting its changes (bounded), and a client re-joining the same
+topic with the same binding and identity adopts it and gets the collected changes first, in commit order.
+
+The replication consumer (one per project cluster-wide, chosen by advisory lock) calls
+`deliver_transaction`; visibility is decided per change with one database call for all (role, claims)
+groups (`rls.Visibility.check`), and payloads carry only the columns each role may select.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import asyncpg
+import structlog
+
+from madbase.core import jsonutil
+from madbase.realtime import protocol as pr
+from madbase.realtime.config import RealtimeSettings
+from madbase.realtime.filters import Filter
+from madbase.realtime.pgoutput import Relation, Value
+from madbase.realtime.replication import Change, Consumer, Transaction
+from madbase.realtime.rls import Visibility
+from madbase.realtime.store import PUBLICATION, Store, StoredSubscription
+from madbase.realtime.values import BUILTIN_TYPE_NAMES, to_json_value
+
+if TYPE_CHECKING:
+    from madbase.core.projects import Project
+    from madbase.core.runtime import Runtime
+
+log = structlog.get_logger("madbase.realtime")
+
+
+class Outlet(Protocol):
+    """The socket side of a channel: queue one message (may disconnect a slow socket)."""
+
+    def send(self, msg: pr.Message) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class Channel:
+    outlet: Outlet
+    topic: str
+    join_ref: str | None
+    config: pr.JoinConfig
+    role: str
+    claims: dict[str, Any]
+    claims_json: str
+    presence_key: str
+    subs: list[Subscription] = field(default_factory=list)
+    presence_ref: str | None = None
+    can_write: bool = True
+
+    def push(self, msg: pr.Message) -> None:
+        self.outlet.send(msg)
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    id: str
+    topic: str
+    binding: pr.PgBinding
+    filter: Filter | None
+    role: str
+    claims_json: str
+    sub_claim: str
+    channel: Channel | None
+    buffer: deque[dict[str, Any]] = field(default_factory=deque)
+    expires: float = 0.0
+    overflowed: bool = False
+    adopted_by: Subscription | None = None
+
+    @property
+    def key(self) -> tuple[str, int, str, str]:
+        return (self.topic, self.binding.id, self.role, self.sub_claim)
+
+    def wants(self, kind: str) -> bool:
+        return self.binding.event in ("*", kind)
+
+
+def _commit_ts(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+class ProjectHub:
+    def __init__(self, runtime: Runtime, project: Project, settings: RealtimeSettings, node: str) -> None:
+        self.runtime = runtime
+        self.project = project
+        self.settings = settings
+        self.node = node
+        self.topics: dict[str, set[Channel]] = {}
+        self.presence: dict[str, dict[str, dict[str, tuple[Channel | None, dict[str, Any]]]]] = {}
+        self.by_table: dict[tuple[str, str | None], set[Subscription]] = {}
+        self.ghosts: dict[tuple[str, int, str, str], deque[Subscription]] = {}
+        self.visibility = Visibility()
+        self.store = Store(project.record.db_url, node)
+        self.pg_error: str | None = None
+        self.lag_bytes: int | None = None
+        self.lagging = False
+        self.delivered = 0
+        self.consumer: Consumer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ready: asyncio.Future[None] | None = None
+        self._type_names: dict[int, str] = dict(BUILTIN_TYPE_NAMES)
+        self._pool: asyncpg.Pool | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    async def ready(self) -> None:
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._start()
+            except Exception as exc:
+                log.error("realtime_start_failed", project_ref=self.project.ref, error=str(exc))
+                self.pg_error = "Unable to connect to the project database"
+            self._ready.set_result(None)
+        await asyncio.shield(self._ready)
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None or not self.runtime.pools.owns(self.project, self._pool):
+            self._pool = await self.runtime.pools.get(self.project)
+        return self._pool
+
+    async def _start(self) -> None:
+        await self.pool()  # runs the tenant bootstrap (migrations) first
+        await self.store.connect()
+        try:
+            await self.store.ensure_slot()
+        except asyncpg.PostgresError as exc:
+            log.error("realtime_slot_failed", project_ref=self.project.ref, error=str(exc))
+            self.pg_error = "Logical replication is not available on the project database (wal_level=logical?)"
+        for stored in await self.store.adopt_orphans(self.settings.grace_seconds + self.settings.heartbeat_seconds):
+            self._add_orphan(stored)
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"rt-house-{self.project.ref}"))
+        if self.pg_error is None:
+            self._tasks.append(asyncio.create_task(self._consume_forever(), name=f"rt-consumer-{self.project.ref}"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.store.close()
+
+    async def _housekeeping(self) -> None:
+        last_lag_check = 0.0
+        while True:
+            await asyncio.sleep(min(1.0, self.settings.heartbeat_seconds))
+            now = time.monotonic()
+            expired = [s for q in self.ghosts.values() for s in q if s.expires <= now]
+            for sub in expired:
+                self._drop_ghost(sub)
+            try:
+                if expired:
+                    await self.store.delete([s.id for s in expired])
+                await self.store.heartbeat()
+                if now - last_lag_check >= 5.0:
+                    last_lag_check = now
+                    await self._check_lag()
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                log.warning("realtime_housekeeping_failed", project_ref=self.project.ref, error=str(exc))
+                with contextlib.suppress(Exception):
+                    if self.store.conn is None or self.store.conn.is_closed():
+                        self.store.has_lock = False
+                        await self.store.connect()
+
+    async def _check_lag(self) -> None:
+        lag, status = await self.store.lag_bytes()
+        self.lag_bytes = lag
+        behind = (lag or 0) > self.settings.max_lag_bytes or status == "lost"
+        if behind and not self.lagging:
+            log.error("realtime_wal_lag", project_ref=self.project.ref, lag_bytes=lag, wal_status=status)
+            for channels in self.topics.values():
+                for ch in channels:
+                    if ch.subs:
+                        ch.push(pr.system(ch.topic, "postgres_changes", "error",
+                                          f"Replication is lagging: {lag} bytes of WAL behind", ch.join_ref))
+        self.lagging = behind
+
+    async def _consume_forever(self) -> None:
+        while True:
+            try:
+                if not await self.store.try_lock():
+                    await asyncio.sleep(2.0)
+                    continue
+                self.consumer = Consumer(self.store.dsn, self.store.slot, PUBLICATION, self.deliver_transaction,
+                                         self._on_relation)
+                log.info("realtime_consumer_started", project_ref=self.project.ref, slot=self.store.slot)
+                await self.consumer.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("realtime_consumer_failed", project_ref=self.project.ref, error=str(exc))
+                await asyncio.sleep(1.0)
+
+    def _on_relation(self, rel: Relation) -> None:
+        self.visibility.invalidate(rel.relation_id)
+
+    # -- channels ----------------------------------------------------------------------------------------
+    def add_channel(self, ch: Channel) -> list[pr.Message]:
+        """Register a joined channel; returns the buffered changes of adopted ghosts (to send after the reply)."""
+        self.topics.setdefault(ch.topic, set()).add(ch)
+        backlog: list[pr.Message] = []
+        for sub in ch.subs:
+            self._index(sub)
+            ghost = self._take_ghost(sub.key)
+            if ghost is not None:
+                ghost.adopted_by = sub
+                for payload in ghost.buffer:
+                    backlog.append(pr.push(ch.topic, "postgres_changes", {**payload, "ids": [sub.binding.id]},
+                                           ch.join_ref))
+                if ghost.overflowed:
+                    backlog.append(pr.system(ch.topic, "postgres_changes", "error",
+                                             "Some changes were dropped while disconnected", ch.join_ref))
+                self._drop_ghost(ghost)
+                self._spawn(self.store.delete([ghost.id]))
+        return backlog
+
+    def remove_channel(self, ch: Channel, *, keep: bool) -> None:
+        """Unregister; with keep=True its subscriptions become ghosts for the grace window."""
+        members = self.topics.get(ch.topic)
+        if members is not None:
+            members.discard(ch)
+            if not members:
+                del self.topics[ch.topic]
+        self.untrack(ch)
+        expires = time.monotonic() + self.settings.grace_seconds
+        gone: list[str] = []
+        for sub in ch.subs:
+            sub.channel = None
+            if keep and self.settings.grace_seconds > 0:
+                sub.expires = expires
+                self.ghosts.setdefault(sub.key, deque()).append(sub)
+            else:
+                self._unindex(sub)
+                gone.append(sub.id)
+        ch.subs = [] if not keep else ch.subs
+        if gone:
+            self._spawn(self.store.delete(gone))
+
+    def _index(self, sub: Subscription) -> None:
+        self.by_table.setdefault((sub.binding.schema, sub.binding.table), set()).add(sub)
+
+    def _unindex(self, sub: Subscription) -> None:
+        key = (sub.binding.schema, sub.binding.table)
+        members = self.by_table.get(key)
+        if members is not None:
+            members.discard(sub)
+            if not members:
+                del self.by_table[key]
+
+    def _take_ghost(self, key: tuple[str, int, str, str]) -> Subscription | None:
+        queue = self.ghosts.get(key)
+        if not queue:
+            return None
+        ghost = queue.popleft()
+        if not queue:
+            del self.ghosts[key]
+        return ghost
+
+    def _drop_ghost(self, sub: Subscription) -> None:
+        queue = self.ghosts.get(sub.key)
+        if queue is not None:
+            with contextlib.suppress(ValueError):
+                queue.remove(sub)
+            if not queue:
+                del self.ghosts[sub.key]
+        self._unindex(sub)
+        if sub.adopted_by is None and sub.buffer:
+            log.warning("realtime_ghost_expired", project_ref=self.project.ref, topic=sub.topic,
+                        undelivered=len(sub.buffer))
+
+    def _add_orphan(self, stored: StoredSubscription) -> None:
+        binding = pr.PgBinding(stored.event, stored.schema, stored.table, stored.filter, {}, stored.binding_id)
+        filt = None
+        if stored.filter:
+            from madbase.realtime.filters import FilterError, parse_filter
+            try:
+                filt = parse_filter(stored.filter)
+            except FilterError:
+                return
+        sub_claim = str(stored.claims.get("sub", ""))
+        sub = Subscription(stored.id, stored.topic, binding, filt, stored.role, jsonutil.dumps_str(stored.claims),
+                           sub_claim, None)
+        age = max(0.0, time.time() - stored.last_seen.timestamp())
+        sub.expires = time.monotonic() + max(1.0, self.settings.grace_seconds + self.settings.heartbeat_seconds - age)
+        self._index(sub)
+        self.ghosts.setdefault(sub.key, deque()).append(sub)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(_log_failure)
+
+    async def persist(self, subs: list[Subscription]) -> None:
+        await self.store.insert([(s.id, s.topic, s.binding.id, s.binding.schema, s.binding.table, s.binding.event,
+                                  s.binding.filter, s.claims_json, s.role) for s in subs])
+
+    def reauthorize(self, ch: Channel, role: str, claims: dict[str, Any], claims_json: str) -> None:
+        ch.role, ch.claims, ch.claims_json = role, claims, claims_json
+        for sub in ch.subs:
+            sub.role, sub.claims_json = role, claims_json
+        self._spawn(self.store.update_claims([s.id for s in ch.subs], claims_json, role))
+
+    # -- broadcast ---------------------------------------------------------------------------------------
+    def broadcast(self, topic: str, payload: dict[str, Any], sender: Channel | None = None) -> int:
+        """Deliver a broadcast to every channel of the topic (the sender only with `self`)."""
+        msg = pr.push(topic, "broadcast", payload)
+        count = 0
+        for ch in list(self.topics.get(topic, ())):
+            if ch is sender and not ch.config.broadcast_self:
+                continue
+            ch.push(msg)
+            count += 1
+        return count
+
+    # -- presence ----------------------------------------------------------------------------------------
+    def presence_state(self, topic: str) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for key, metas in self.presence.get(topic, {}).items():
+            state[key] = {"metas": [meta for _, meta in metas.values()]}
+        return state
+
+    def track(self, ch: Channel, state: dict[str, Any]) -> None:
+        leaves = self._untrack_meta(ch)
+        ref = uuid.uuid4().hex[:20]
+        meta = {**state, "phx_ref": ref}
+        self.presence.setdefault(ch.topic, {}).setdefault(ch.presence_key, {})[ref] = (ch, meta)
+        ch.presence_ref = ref
+        self._presence_diff(ch.topic, {ch.presence_key: {"metas": [meta]}}, leaves)
+
+    def untrack(self, ch: Channel) -> None:
+        leaves = self._untrack_meta(ch)
+        if leaves:
+            self._presence_diff(ch.topic, {}, leaves)
+
+    def _untrack_meta(self, ch: Channel) -> dict[str, Any]:
+        if ch.presence_ref is None:
+            return {}
+        by_key = self.presence.get(ch.topic, {})
+        metas = by_key.get(ch.presence_key, {})
+        entry = metas.pop(ch.presence_ref, None)
+        ch.presence_ref = None
+        if not metas:
+            by_key.pop(ch.presence_key, None)
+        if not by_key:
+            self.presence.pop(ch.topic, None)
+        if entry is None:
+            return {}
+        return {ch.presence_key: {"metas": [entry[1]]}}
+
+    def _presence_diff(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
+        msg = pr.push(topic, "presence_diff", {"joins": joins, "leaves": leaves})
+        for ch in list(self.topics.get(topic, ())):
+            if ch.config.presence_enabled:
+                ch.push(msg)
+
+    # -- postgres_changes ------------------------------------------------------------------------------
+    def _candidates(self, schema: str, table: str) -> Iterable[Subscription]:
+        yield from self.by_table.get((schema, table), ())
+        yield from self.by_table.get((schema, None), ())
+
+    async def deliver_transaction(self, txn: Transaction) -> None:
+        commit_ts = _commit_ts(txn.commit_time)
+        for change in txn.changes:
+            try:
+                await self._deliver_change(change, commit_ts)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                # Not confirmed: the consumer restarts and the transaction is streamed again.
+                log.error("realtime_delivery_failed", project_ref=self.project.ref, error=str(exc))
+                raise
+
+    async def _deliver_change(self, change: Change, commit_ts: str) -> None:
+        rel = change.relation
+        subs = [s for s in self._candidates(rel.namespace, rel.name) if s.wants(change.kind)]
+        if not subs:
+            return
+        cols = rel.columns
+        row = change.new if change.kind != "DELETE" else change.old
+        assert row is not None
+        typed: dict[str, tuple[int, str | None]] = {}
+        for col, val in zip(cols, row, strict=False):
+            if val is None or isinstance(val, str):
+                typed[col.name] = (col.type_oid, val)
+        if change.kind == "UPDATE" and change.old is not None:
+            for col, val in zip(cols, change.old, strict=False):
+                if col.name not in typed and isinstance(val, str | None):
+                    typed[col.name] = (col.type_oid, val)
+        subs = [s for s in subs if s.filter is None or s.filter.matches(typed)]
+        if not subs:
+            return
+        pool = await self.pool()
+        info = await self.visibility.table(pool, rel.relation_id)
+        errors: list[str] | None = None
+        visible_groups: set[tuple[str, str]]
+        groups = list(dict.fromkeys((s.role, s.claims_json) for s in subs))
+        if not info.pk:
+            errors = ["Error 400: Bad Request, no primary key"]
+            visible_groups = set(groups)
+        elif change.kind == "DELETE" or not info.rls_enabled:
+            visible_groups = set(groups)
+        else:
+            pk_vals = [typed.get(c, (0, None))[1] for c in info.pk]
+            flags = await self.visibility.check(pool, rel.relation_id, info.pk, pk_vals, groups)
+            visible_groups = {g for g, ok in zip(groups, flags, strict=False) if ok}
+        payload_by_role: dict[str, dict[str, Any] | None] = {}
+        by_channel: dict[int, tuple[Channel, list[int], dict[str, Any]]] = {}
+        for sub in subs:
+            if (sub.role, sub.claims_json) not in visible_groups:
+                continue
+            if sub.role in payload_by_role:
+                payload = payload_by_role[sub.role]
+            else:
+                payload = await self._payload(pool, change, rel, info.pk, info.rls_enabled, sub.role, commit_ts,
+                                              errors)
+                payload_by_role[sub.role] = payload
+            if payload is None:
+                continue
+            target = sub
+            while target.adopted_by is not None:
+                target = target.adopted_by
+            ch = target.channel
+            if ch is None:
+                self._buffer(target, payload)
+                continue
+            entry = by_channel.get(id(ch))
+            if entry is None:
+                by_channel[id(ch)] = (ch, [target.binding.id], payload)
+            elif target.binding.id not in entry[1]:
+                entry[1].append(target.binding.id)
+        for ch, ids, payload in by_channel.values():
+            ch.push(pr.push(ch.topic, "postgres_changes", {"ids": ids, "data": payload}, ch.join_ref))
+            self.delivered += 1
+
+    def _buffer(self, sub: Subscription, payload: dict[str, Any]) -> None:
+        if len(sub.buffer) >= self.settings.ghost_buffer_max:
+            sub.overflowed = True
+            return
+        sub.buffer.append({"data": payload})
+
+    async def _type_name(self, pool: asyncpg.Pool, oid: int) -> str:
+        name = self._type_names.get(oid)
+        if name is None:
+            async with pool.acquire() as conn:
+                name = await conn.fetchval("select typname from pg_type where oid = $1::oid", oid) or "unknown"
+            self._type_names[oid] = name
+        return name
+
+    async def _payload(self, pool: asyncpg.Pool, change: Change, rel: Relation, pk: tuple[str, ...],
+                       rls: bool, role: str, commit_ts: str, errors: list[str] | None) -> dict[str, Any] | None:
+        allowed = await self.visibility.columns(pool, rel.relation_id, role)
+        if pk and not all(c in allowed for c in pk):
+            return None  # the role cannot even see the key: Supabase answers 401, we send nothing
+        columns = [{"name": c.name, "type": await self._type_name(pool, c.type_oid)}
+                   for c in rel.columns if c.name in allowed]
+        data: dict[str, Any] = {"schema": rel.namespace, "table": rel.name, "commit_timestamp": commit_ts,
+                                "type": change.kind, "columns": columns, "errors": errors}
+        if change.kind in ("INSERT", "UPDATE"):
+            data["record"] = _record(rel, change.new, allowed)
+        keys = {c.name for c in rel.columns if c.is_key}
+        if change.kind == "UPDATE":
+            if change.old is not None:
+                data["old_record"] = _record(rel, change.old, allowed & keys if change.old_key_only else allowed)
+            else:
+                data["old_record"] = _record(rel, change.new, allowed & set(pk))
+        elif change.kind == "DELETE":
+            keep = allowed & set(pk) if rls else allowed
+            if change.old_key_only:
+                keep = keep & keys
+            data["old_record"] = _record(rel, change.old, keep)
+        return data
+
+
+def _record(rel: Relation, values: tuple[Value, ...] | None, allowed: set[str] | frozenset[str]
+            ) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if values is None:
+        return out
+    for col, val in zip(rel.columns, values, strict=False):
+        if col.name in allowed and isinstance(val, str | None):
+            out[col.name] = to_json_value(col.type_oid, val)
+    return out
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("realtime_background_failed", error=str(task.exception()))
+
+
+HubFactory = Callable[[], ProjectHub]
