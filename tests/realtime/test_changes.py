@@ -16,10 +16,10 @@ def _is_change(m: Any) -> bool:
     return isinstance(m, dict) and m.get("event") == "postgres_changes"
 
 
-async def _changes(c: RawClient, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+async def _changes(c: RawClient, n: int, seconds: float = 10.0) -> list[dict[str, Any]]:
     out = []
     for _ in range(n):
-        out.append((await c.until(_is_change, timeout))["payload"])
+        out.append((await c.until(_is_change, seconds))["payload"])
     return out
 
 

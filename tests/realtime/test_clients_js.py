@@ -29,10 +29,10 @@ async def start_js(script: str, env: dict[str, str]) -> asyncio.subprocess.Proce
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
-async def wait_line(proc: asyncio.subprocess.Process, expected: str, timeout: float = 20) -> None:
+async def wait_line(proc: asyncio.subprocess.Process, expected: str, seconds: float = 20) -> None:
     assert proc.stdout is not None
     while True:
-        line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode().strip()
+        line = (await asyncio.wait_for(proc.stdout.readline(), seconds)).decode().strip()
         if line == expected:
             return
         if not line:
@@ -42,8 +42,8 @@ async def wait_line(proc: asyncio.subprocess.Process, expected: str, timeout: fl
             raise AssertionError(f"unexpected before {expected}: {line}")
 
 
-async def collect(proc: asyncio.subprocess.Process, timeout: float = 30) -> list[dict[str, Any]]:
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+async def collect(proc: asyncio.subprocess.Process, seconds: float = 30) -> list[dict[str, Any]]:
+    out, err = await asyncio.wait_for(proc.communicate(), seconds)
     lines = out.decode().splitlines()
     assert "DONE" in lines, out.decode() + err.decode()[-2000:]
     return [json.loads(x) for x in lines if x.startswith("{")]

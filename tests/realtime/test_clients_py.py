@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 import asyncpg
-from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
+from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from tests.realtime.conftest import user_token
 from tests.realtime.test_changes import _setup
 from tests.support.servers import MadbaseProcess
@@ -28,9 +28,9 @@ async def _subscribed(channel: Any) -> None:
     await asyncio.wait_for(done, 10)
 
 
-async def _wait(pred: Any, timeout: float = 10) -> None:
+async def _wait(pred: Any, seconds: float = 10) -> None:
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + seconds
     while not pred():
         if loop.time() > end:
             raise TimeoutError

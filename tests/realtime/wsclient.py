@@ -49,16 +49,16 @@ class RawClient:
                                            "join_ref": join_ref}))
         return ref
 
-    async def next(self, timeout: float = 5.0, *, skip_events: tuple[str, ...] = ()) -> Any:
+    async def next(self, seconds: float = 5.0, *, skip_events: tuple[str, ...] = ()) -> Any:
         while True:
-            item = await asyncio.wait_for(self.inbox.get(), timeout)
+            item = await asyncio.wait_for(self.inbox.get(), seconds)
             if isinstance(item, dict) and item.get("event") in skip_events:
                 continue
             return item
 
-    async def until(self, pred: Any, timeout: float = 10.0) -> Any:
+    async def until(self, pred: Any, seconds: float = 10.0) -> Any:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + seconds
         while True:
             item = await asyncio.wait_for(self.inbox.get(), max(0.01, deadline - loop.time()))
             if pred(item):

@@ -140,8 +140,11 @@ class ProjectHub:
         except asyncpg.PostgresError as exc:
             log.error("realtime_slot_failed", project_ref=self.project.ref, error=str(exc))
             self.pg_error = "Logical replication is not available on the project database (wal_level=logical?)"
-        for stored in await self.store.adopt_orphans(self.settings.grace_seconds + self.settings.heartbeat_seconds):
+        orphans = await self.store.adopt_orphans(self.settings.grace_seconds + self.settings.heartbeat_seconds)
+        for stored in orphans:
             self._add_orphan(stored)
+        if orphans:
+            log.info("realtime_subscriptions_adopted", project_ref=self.project.ref, count=len(orphans))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"rt-house-{self.project.ref}"))
         if self.pg_error is None:
             self._tasks.append(asyncio.create_task(self._consume_forever(), name=f"rt-consumer-{self.project.ref}"))
@@ -218,6 +221,8 @@ class ProjectHub:
             ghost = self._take_ghost(sub.key)
             if ghost is not None:
                 ghost.adopted_by = sub
+                log.info("realtime_ghost_resumed", project_ref=self.project.ref, topic=sub.topic,
+                         backlog=len(ghost.buffer))
                 for payload in ghost.buffer:
                     backlog.append(pr.push(ch.topic, "postgres_changes", {**payload, "ids": [sub.binding.id]},
                                            ch.join_ref))

@@ -3,10 +3,11 @@
 import { createClient } from '@supabase/supabase-js'
 
 const env = process.env
-const options = { auth: { persistSession: false } }
+// A user token the supabase-js way (third-party auth callback), so it survives reconnects and heartbeats.
+const options = env.TOKEN ? { accessToken: async () => env.TOKEN } : { auth: { persistSession: false } }
 if (env.DEBUG) options.realtime = { logger: (k, m, d) => console.error(k, m, JSON.stringify(d)) }
 const client = createClient(env.SUPABASE_URL, env.SUPABASE_KEY, options)
-if (env.TOKEN) await client.realtime.setAuth(env.TOKEN)
+if (env.TOKEN) await client.realtime.setAuth()
 const want = Number(env.COUNT || '1')
 let got = 0
 const params = { event: env.EVENT || '*', schema: 'public', table: env.TABLE }
