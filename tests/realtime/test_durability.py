@@ -59,7 +59,11 @@ async def test_kill9_restart_no_change_lost(own_server: MadbaseProcess, table_na
         await asyncio.to_thread(own_server.start)
         for i in range(16, 21):
             await commit(i)
-        events = [e for e in await collect(proc, seconds=100) if "eventType" in e]
+        try:
+            events = [e for e in await collect(proc, seconds=100) if "eventType" in e]
+        except AssertionError:
+            print(own_server.output()[-6000:])
+            raise
         ids = [e["new"]["id"] for e in events]
         assert ids == list(range(1, 21)), ids
         assert all(e["new"]["owner"] == me for e in events)

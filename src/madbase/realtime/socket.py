@@ -76,15 +76,19 @@ class Connection:
         self.queue.put_nowait(None)
 
     async def _writer(self) -> None:
-        while True:
-            frame = await self.queue.get()
-            if frame is None:
-                await self._send({"type": "websocket.close", "code": 1013})
-                return
-            if isinstance(frame, bytes):
-                await self._send({"type": "websocket.send", "bytes": frame})
-            else:
-                await self._send({"type": "websocket.send", "text": frame})
+        try:
+            while True:
+                frame = await self.queue.get()
+                if frame is None:
+                    await self._send({"type": "websocket.close", "code": 1013})
+                    return
+                if isinstance(frame, bytes):
+                    await self._send({"type": "websocket.send", "bytes": frame})
+                else:
+                    await self._send({"type": "websocket.send", "text": frame})
+        except (OSError, RuntimeError, Exception) as exc:  # the peer went away mid-send
+            log.debug("realtime_socket_send_failed", error=str(exc))
+            self.closing = True
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def run(self, receive: Receive) -> None:
