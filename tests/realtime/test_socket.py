@@ -112,3 +112,40 @@ async def test_presence(server: MadbaseProcess) -> None:
         assert "alice" in diff["payload"]["leaves"] and diff["payload"]["joins"] == {}
     finally:
         await b.close()
+
+
+async def test_private_channel_rls(server: MadbaseProcess, server_db: object) -> None:
+    import asyncpg
+    assert isinstance(server_db, asyncpg.Connection)
+    room = "priv-" + str(id(server_db))
+    await server_db.execute(
+        f"create policy read_{room.replace('-', '_')} on realtime.messages for select to authenticated "
+        f"using (realtime.topic() = '{room}' and (auth.jwt() ->> 'member') = 'yes')")
+    await server_db.execute(
+        f"create policy write_{room.replace('-', '_')} on realtime.messages for insert to authenticated "
+        f"with check (realtime.topic() = '{room}' and (auth.jwt() ->> 'writer') = 'yes')")
+    member = user_token(server, member="yes", writer="yes")
+    reader = user_token(server, member="yes")
+    stranger = user_token(server)
+    a = await RawClient.open(server.url, server.anon_key)
+    b = await RawClient.open(server.url, server.anon_key)
+    c = await RawClient.open(server.url, server.anon_key)
+    try:
+        denied = await c.join(f"realtime:{room}", {"private": True}, stranger)
+        assert denied["payload"]["status"] == "error"
+        assert denied["payload"]["response"]["reason"].startswith("Unauthorized")
+        assert (await a.join(f"realtime:{room}", {"private": True, "broadcast": {"ack": True}}, member)
+                )["payload"]["status"] == "ok"
+        assert (await b.join(f"realtime:{room}", {"private": True, "broadcast": {"ack": True}}, reader)
+                )["payload"]["status"] == "ok"
+        await a.push(f"realtime:{room}", "broadcast", {"type": "broadcast", "event": "e", "payload": {"ok": 1}},
+                     a.join_ref)
+        got = await b.until(lambda m: isinstance(m, dict) and m.get("event") == "broadcast")
+        assert got["payload"]["payload"] == {"ok": 1}
+        ref = await b.push(f"realtime:{room}", "broadcast", {"type": "broadcast", "event": "e", "payload": {}},
+                           b.join_ref)
+        reply = await b.until(lambda m: isinstance(m, dict) and m.get("ref") == ref)
+        assert reply["payload"]["status"] == "error"  # the reader may not write
+    finally:
+        for x in (a, b, c):
+            await x.close()

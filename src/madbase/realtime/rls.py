@@ -87,8 +87,7 @@ async def may_access_topic(pool: asyncpg.Pool, topic: str, extension: str, role:
             await conn.execute("select set_config('role', 'supabase_realtime_admin', true), "
                                "set_config('realtime.topic', $1, true)", topic)
             if not write:
-                await conn.execute("insert into realtime.messages (topic, extension, private) values ($1, $2, true)",
-                                   topic, extension)
+                await conn.execute("select realtime.madbase_probe($1, $2)", topic, extension)
             await conn.execute(
                 "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), "
                 "set_config('request.jwt.claim.sub', coalesce($2::jsonb ->> 'sub', ''), true), "
