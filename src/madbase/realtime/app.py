@@ -71,6 +71,7 @@ class RealtimeApp:
             from madbase.realtime.fanout import Fanout
             self.fanout = Fanout(self.settings.redis_url, self.node, self._on_remote)
             await self.fanout.start()
+            log.info("realtime_fanout_started", node=self.node)
 
     async def shutdown(self) -> None:
         if self.fanout is not None:
@@ -82,7 +83,7 @@ class RealtimeApp:
     def hub_for(self, ctx: RequestContext) -> ProjectHub:
         hub = self.hubs.get(ctx.project.ref)
         if hub is None or hub.project.record.db_url != ctx.project.record.db_url:
-            hub = ProjectHub(self.runtime, ctx.project, self.settings, self.node)
+            hub = ProjectHub(self.runtime, ctx.project, self.settings, self.node, self.fanout)
             self.hubs[ctx.project.ref] = hub
         else:
             hub.project = ctx.project
@@ -94,10 +95,19 @@ class RealtimeApp:
         if self.fanout is not None:
             self.fanout.publish_broadcast(hub.project.ref, topic, payload)
 
-    def _on_remote(self, ref: str, topic: str, payload: dict[str, Any]) -> None:
-        hub = self.hubs.get(ref)
-        if hub is not None:
-            hub.broadcast(topic, payload)
+    def _on_remote(self, kind: str, data: dict[str, Any]) -> None:
+        hub = self.hubs.get(str(data.get("r")))
+        if hub is None or not hub.started:
+            return
+        if kind == "b":
+            hub.broadcast(str(data["t"]), data["p"])
+        elif kind == "t":
+            from madbase.realtime.fanout import decode_transaction
+            hub.enqueue_remote(decode_transaction(data["txn"]))
+        elif kind == "p":
+            hub.apply_remote_presence(str(data["n"]), str(data["t"]), data.get("j") or {}, data.get("l") or {})
+        elif kind == "s":
+            hub.share_presence()
 
     # -- ASGI ------------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -38,6 +38,7 @@ from madbase.realtime.values import BUILTIN_TYPE_NAMES, to_json_value
 if TYPE_CHECKING:
     from madbase.core.projects import Project
     from madbase.core.runtime import Runtime
+    from madbase.realtime.fanout import Fanout
 
 log = structlog.get_logger("madbase.realtime")
 
@@ -94,7 +95,8 @@ def _commit_ts(dt: datetime) -> str:
 
 
 class ProjectHub:
-    def __init__(self, runtime: Runtime, project: Project, settings: RealtimeSettings, node: str) -> None:
+    def __init__(self, runtime: Runtime, project: Project, settings: RealtimeSettings, node: str,
+                 fanout: Fanout | None = None) -> None:
         self.runtime = runtime
         self.project = project
         self.settings = settings
@@ -114,6 +116,12 @@ class ProjectHub:
         self._ready: asyncio.Future[None] | None = None
         self._type_names: dict[int, str] = dict(BUILTIN_TYPE_NAMES)
         self._pool: asyncpg.Pool | None = None
+        self.fanout = fanout
+        self.started = False
+        self._remote: asyncio.Queue[Transaction] = asyncio.Queue()
+        self._relations: dict[int, Relation] = {}
+        # phx_ref → node, for presence entries tracked on other processes
+        self.remote_presence: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def ready(self) -> None:
@@ -148,6 +156,10 @@ class ProjectHub:
         self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"rt-house-{self.project.ref}"))
         if self.pg_error is None:
             self._tasks.append(asyncio.create_task(self._consume_forever(), name=f"rt-consumer-{self.project.ref}"))
+        if self.fanout is not None:
+            self._tasks.append(asyncio.create_task(self._remote_loop(), name=f"rt-remote-{self.project.ref}"))
+            self.fanout.publish_soon("s", self.project.ref, {})
+        self.started = True
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -165,6 +177,7 @@ class ProjectHub:
             expired = [s for q in self.ghosts.values() for s in q if s.expires <= now]
             for sub in expired:
                 self._drop_ghost(sub)
+            self._expire_remote_presence()
             try:
                 if expired:
                     await self.store.delete([s.id for s in expired])
@@ -198,7 +211,7 @@ class ProjectHub:
                 if not await self.store.try_lock():
                     await asyncio.sleep(2.0)
                     continue
-                self.consumer = Consumer(self.store.dsn, self.store.slot, PUBLICATION, self.deliver_transaction,
+                self.consumer = Consumer(self.store.dsn, self.store.slot, PUBLICATION, self._consumed,
                                          self._on_relation)
                 log.info("realtime_consumer_started", project_ref=self.project.ref, slot=self.store.slot)
                 await self.consumer.run()
@@ -210,6 +223,23 @@ class ProjectHub:
 
     def _on_relation(self, rel: Relation) -> None:
         self.visibility.invalidate(rel.relation_id)
+
+    async def _consumed(self, txn: Transaction) -> None:
+        """The consumer's hand-off: local queues first, then the other processes (before the LSN is confirmed)."""
+        await self.deliver_transaction(txn)
+        if self.fanout is not None:
+            await self.fanout.publish_transaction(self.project.ref, txn)
+
+    def enqueue_remote(self, txn: Transaction) -> None:
+        self._remote.put_nowait(txn)
+
+    async def _remote_loop(self) -> None:
+        while True:
+            txn = await self._remote.get()
+            try:
+                await self.deliver_transaction(txn)
+            except Exception as exc:
+                log.error("realtime_remote_delivery_failed", project_ref=self.project.ref, error=str(exc))
 
     # -- channels ----------------------------------------------------------------------------------------
     def add_channel(self, ch: Channel) -> list[pr.Message]:
@@ -343,12 +373,71 @@ class ProjectHub:
         meta = {**state, "phx_ref": ref}
         self.presence.setdefault(ch.topic, {}).setdefault(ch.presence_key, {})[ref] = (ch, meta)
         ch.presence_ref = ref
-        self._presence_diff(ch.topic, {ch.presence_key: {"metas": [meta]}}, leaves)
+        joins = {ch.presence_key: {"metas": [meta]}}
+        self._presence_diff(ch.topic, joins, leaves)
+        self._publish_presence(ch.topic, joins, leaves)
 
     def untrack(self, ch: Channel) -> None:
         leaves = self._untrack_meta(ch)
         if leaves:
             self._presence_diff(ch.topic, {}, leaves)
+            self._publish_presence(ch.topic, {}, leaves)
+
+    def _publish_presence(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
+        if self.fanout is not None:
+            self.fanout.publish_soon("p", self.project.ref, {"t": topic, "j": joins, "l": leaves})
+
+    def apply_remote_presence(self, node: str, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
+        by_key = self.presence.setdefault(topic, {})
+        new_joins: dict[str, Any] = {}
+        for key, entry in joins.items():
+            for meta in entry.get("metas", []):
+                ref = str(meta.get("phx_ref"))
+                if ref in by_key.get(key, {}):
+                    continue
+                by_key.setdefault(key, {})[ref] = (None, meta)
+                self.remote_presence[ref] = node
+                new_joins.setdefault(key, {"metas": []})["metas"].append(meta)
+        gone: dict[str, Any] = {}
+        for key, entry in leaves.items():
+            for meta in entry.get("metas", []):
+                ref = str(meta.get("phx_ref"))
+                if by_key.get(key, {}).pop(ref, None) is not None:
+                    self.remote_presence.pop(ref, None)
+                    gone.setdefault(key, {"metas": []})["metas"].append(meta)
+            if key in by_key and not by_key[key]:
+                del by_key[key]
+        if not by_key:
+            self.presence.pop(topic, None)
+        if new_joins or gone:
+            self._presence_diff(topic, new_joins, gone)
+
+    def share_presence(self) -> None:
+        """Answer a new node's sync request with everything tracked on this node."""
+        for topic, by_key in self.presence.items():
+            joins: dict[str, Any] = {}
+            for key, metas in by_key.items():
+                for ch, meta in metas.values():
+                    if ch is not None:
+                        joins.setdefault(key, {"metas": []})["metas"].append(meta)
+            if joins:
+                self._publish_presence(topic, joins, {})
+
+    def _expire_remote_presence(self) -> None:
+        if self.fanout is None or not self.remote_presence:
+            return
+        now = time.monotonic()
+        dead = {n for n in set(self.remote_presence.values()) if now - self.fanout.node_seen.get(n, 0) > 15.0}
+        if not dead:
+            return
+        for topic, by_key in list(self.presence.items()):
+            leaves: dict[str, Any] = {}
+            for key, metas in by_key.items():
+                for ref, (_, meta) in list(metas.items()):
+                    if self.remote_presence.get(ref) in dead:
+                        leaves.setdefault(key, {"metas": []})["metas"].append(meta)
+            if leaves:
+                self.apply_remote_presence("", topic, {}, leaves)
 
     def _untrack_meta(self, ch: Channel) -> dict[str, Any]:
         if ch.presence_ref is None:
@@ -388,6 +477,9 @@ class ProjectHub:
 
     async def _deliver_change(self, change: Change, commit_ts: str) -> None:
         rel = change.relation
+        if self._relations.get(rel.relation_id) != rel:
+            self._relations[rel.relation_id] = rel
+            self.visibility.invalidate(rel.relation_id)
         subs = [s for s in self._candidates(rel.namespace, rel.name) if s.wants(change.kind)]
         if not subs:
             return
