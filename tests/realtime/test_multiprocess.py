@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,8 +27,9 @@ pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server binary not a
 async def pair(pg_cluster: PgCluster) -> AsyncIterator[tuple[MadbaseProcess, MadbaseProcess]]:
     assert REDIS is not None
     port = free_port()
-    redis = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = await asyncio.create_subprocess_exec(
+        REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     root = Path(tempfile.mkdtemp(prefix="madbase-rt-mp-"))
     db_url = await create_database(pg_cluster, "rtmp")
     env = external_db_env(db_url, MADBASE_REALTIME_REDIS_URL=f"redis://127.0.0.1:{port}/0", LOG_LEVEL="INFO",
@@ -44,7 +44,7 @@ async def pair(pg_cluster: PgCluster) -> AsyncIterator[tuple[MadbaseProcess, Mad
         await asyncio.to_thread(a.stop)
         await asyncio.to_thread(b.stop)
         redis.terminate()
-        redis.wait(10)
+        await asyncio.wait_for(redis.wait(), 10)
 
 
 async def _status(server: MadbaseProcess) -> dict[str, object]:
