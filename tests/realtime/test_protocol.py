@@ -94,7 +94,15 @@ def test_filters() -> None:
     for text, expected in cases:
         assert parse_filter(text).matches(rec) is expected, text
     assert parse_filter('name=in.("a,b",c)').values == ("a,b", "c")
-    for bad in ("id", "id=foo.1", "=eq.1", "id=in.1", 'id=in.("a)'):
+    extended = [("name=like.b%", True), ("name=like.B%", False), ("name=ilike.B*", True), ("name=like.b_b", True),
+                ("z=is.null", True), ("name=is.null", False), ("ok=is.true", True), ("ok=is.false", False),
+                ("name=match.^b.b$", True), ("name=imatch.^BOB$", True), ("z=isdistinct.x", True),
+                ("id=isdistinct.5", False), ("id=not.eq.5", False), ("id=not.in.(1,2)", True),
+                ("z=not.eq.1", False), ("id=gt.1,name=eq.bob", True), ("id=gt.1,name=in.(x,y),ok=eq.true", False),
+                ("name=in.(bob,al),id=lt.9", True)]
+    for text, expected in extended:
+        assert parse_filter(text).matches(rec) is expected, text
+    for bad in ("id", "id=foo.1", "=eq.1", "id=in.1", 'id=in.("a)', "id=is.maybe", "id=match.("):
         with pytest.raises(FilterError):
             parse_filter(bad)
 
