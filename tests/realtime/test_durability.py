@@ -73,3 +73,53 @@ async def test_kill9_restart_no_change_lost(own_server: MadbaseProcess, table_na
         assert status["consumer"] is True and status["replication_error"] is None
     finally:
         await db.close()
+
+
+@pytest.fixture
+async def short_grace_server(pg_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
+    db_url = await create_database(pg_cluster, "rtgr")
+    root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
+    proc = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_REALTIME_GRACE_SECONDS="2",
+                                                        MADBASE_REALTIME_NODE_HEARTBEAT="1"))
+    await asyncio.to_thread(proc.start)
+    try:
+        yield proc
+    finally:
+        await asyncio.to_thread(proc.stop)
+
+
+async def test_ghost_identity_and_expiry(short_grace_server: MadbaseProcess, table_name: str) -> None:
+    from tests.realtime.test_changes import _changes, _no_change
+    from tests.realtime.wsclient import RawClient
+
+    srv = short_grace_server
+    db = await asyncpg.connect(srv.db_url)
+    try:
+        await _setup(db, table_name, rls=True)
+        ua, ub = str(uuid.uuid4()), str(uuid.uuid4())
+        cfg = {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": table_name}]}
+        a = await RawClient.open(srv.url, srv.anon_key)
+        await a.join("realtime:g", cfg, user_token(srv, ua))
+        await a.close()  # vanishes without leaving: its subscription becomes a ghost
+        await asyncio.sleep(0.3)
+        await db.execute(f"insert into {table_name} (id, owner) values (1, $1)", ua)
+        # Someone else re-joining the same topic does not get A's backlog.
+        b = await RawClient.open(srv.url, srv.anon_key)
+        await b.join("realtime:g", cfg, user_token(srv, ub))
+        await _no_change(b, 0.8)
+        await b.close()
+        # A comes back in time and gets it.
+        a = await RawClient.open(srv.url, srv.anon_key)
+        await a.join("realtime:g", cfg, user_token(srv, ua))
+        assert [c["data"]["record"]["id"] for c in await _changes(a, 1)] == [1]
+        await a.close()
+        # Past the grace window the ghost and its persisted row are gone.
+        await asyncio.sleep(4.0)
+        async with httpx.AsyncClient() as http:
+            status = (await http.get(srv.url + "/realtime/v1/api/status",
+                                     headers=srv.headers(key=srv.service_role_key))).json()
+        assert status["ghosts"] == 0 and status["subscriptions"] == 0
+        assert isinstance(status["lag_bytes"], int)
+        assert await db.fetchval("select count(*) from realtime.subscription") == 0
+    finally:
+        await db.close()

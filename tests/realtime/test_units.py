@@ -1,0 +1,58 @@
+"""Unit tests without sockets: transaction wire format for fan-out, slow-consumer cut-off, payload building."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from madbase.realtime import protocol as pr
+from madbase.realtime.config import RealtimeSettings
+from madbase.realtime.fanout import decode_transaction, encode_transaction
+from madbase.realtime.hub import _commit_ts, _record
+from madbase.realtime.pgoutput import UNCHANGED, Column, Relation
+from madbase.realtime.replication import Change, Transaction
+from madbase.realtime.socket import Connection
+
+REL = Relation(7, "public", "t", "d", (Column("id", 20, -1, True), Column("body", 25, -1, False)))
+
+
+def test_transaction_roundtrip() -> None:
+    txn = Transaction(5, datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), 99,
+                      [Change("INSERT", REL, ("1", None)), Change("UPDATE", REL, ("1", UNCHANGED), ("1", None), True),
+                       Change("DELETE", REL, None, ("2", None), True)])
+    back = decode_transaction(encode_transaction(txn))
+    assert back == txn
+    assert back.changes[1].new == ("1", UNCHANGED)
+
+
+def test_commit_ts_and_record() -> None:
+    assert _commit_ts(datetime(2026, 1, 2, 3, 4, 5, 678999, tzinfo=UTC)) == "2026-01-02T03:04:05.678Z"
+    assert _record(REL, ("1", UNCHANGED), frozenset({"id", "body"})) == {"id": 1}
+    assert _record(REL, ("1", "x"), frozenset({"body"})) == {"body": "x"}
+
+
+async def test_slow_consumer_is_cut_off() -> None:
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    app = SimpleNamespace(settings=RealtimeSettings(socket_queue_max=3), sockets=1)
+    hub = SimpleNamespace(project=SimpleNamespace(ref="p"))
+    conn = Connection(app, hub, None, pr.VSN2, send)  # type: ignore[arg-type]
+    conn.channels["realtime:a"] = SimpleNamespace(topic="realtime:a", join_ref="1")  # type: ignore[assignment]
+    for i in range(5):
+        conn.send(pr.push("realtime:a", "broadcast", {"i": i}))
+    assert conn.closing
+    frames = []
+    while not conn.queue.empty():
+        frames.append(conn.queue.get_nowait())
+    assert frames[-1] is None and "Too many messages queued" in str(frames[0])
+    conn.send(pr.push("realtime:a", "broadcast", {"late": True}))
+    assert conn.queue.empty()
+    writer = asyncio.create_task(conn._writer())
+    conn.queue.put_nowait(None)
+    await asyncio.wait_for(writer, 1)
+    assert sent == [{"type": "websocket.close", "code": 1013}]
