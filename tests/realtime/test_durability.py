@@ -40,7 +40,8 @@ async def test_kill9_restart_no_change_lost(own_server: MadbaseProcess, table_na
         await _setup(db, table_name, rls=True)
         me, other = str(uuid.uuid4()), str(uuid.uuid4())
         proc = await start_js("changes.mjs", js_env(own_server, TABLE=table_name, COUNT="20", EVENT="INSERT",
-                                                    TOKEN=user_token(own_server, me), TIMEOUT_MS="90000"))
+                                                    TOKEN=user_token(own_server, me), TIMEOUT_MS="60000",
+                                                    DEBUG="1"))
         await wait_line(proc, "SUBSCRIBED")
 
         async def commit(i: int) -> None:
@@ -61,7 +62,7 @@ async def test_kill9_restart_no_change_lost(own_server: MadbaseProcess, table_na
             await commit(i)
         try:
             events = [e for e in await collect(proc, seconds=100) if "eventType" in e]
-        except AssertionError:
+        except (AssertionError, TimeoutError):
             print(own_server.output()[-6000:])
             raise
         ids = [e["new"]["id"] for e in events]

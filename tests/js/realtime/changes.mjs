@@ -1,11 +1,13 @@
 // Subscribe to postgres_changes with supabase-js and print each event as one JSON line.
 // env: SUPABASE_URL, SUPABASE_KEY, TOKEN?, TABLE, FILTER?, EVENT?, COUNT, TIMEOUT_MS?, TOPIC?
 import { createClient } from '@supabase/supabase-js'
+import { NodeWebSocket } from './transport.mjs'
 
 const env = process.env
 // A user token the supabase-js way (third-party auth callback), so it survives reconnects and heartbeats.
 const options = env.TOKEN ? { accessToken: async () => env.TOKEN } : { auth: { persistSession: false } }
-if (env.DEBUG) options.realtime = { logger: (k, m, d) => console.error(k, m, JSON.stringify(d)) }
+options.realtime = { transport: NodeWebSocket }
+if (env.DEBUG) options.realtime.logger = (k, m, d) => console.error(k, m, JSON.stringify(d))
 const client = createClient(env.SUPABASE_URL, env.SUPABASE_KEY, options)
 if (env.TOKEN) await client.realtime.setAuth()
 const want = Number(env.COUNT || '1')
