@@ -22,8 +22,8 @@ from tests.support.servers import MadbaseProcess, create_database, external_db_e
 
 
 @pytest.fixture
-async def own_server(pg_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
-    db_url = await create_database(pg_cluster, "rtdur")
+async def own_server(rt_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
+    db_url = await create_database(rt_cluster, "rtdur")
     root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
     proc = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_REALTIME_GRACE_SECONDS="30",
                                                         LOG_LEVEL="INFO", MADBASE_ACCESS_LOG="false"))
@@ -77,8 +77,8 @@ async def test_kill9_restart_no_change_lost(own_server: MadbaseProcess, table_na
 
 
 @pytest.fixture
-async def short_grace_server(pg_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
-    db_url = await create_database(pg_cluster, "rtgr")
+async def short_grace_server(rt_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
+    db_url = await create_database(rt_cluster, "rtgr")
     root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
     proc = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_REALTIME_GRACE_SECONDS="2",
                                                         MADBASE_REALTIME_NODE_HEARTBEAT="1"))

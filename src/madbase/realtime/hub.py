@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
+import orjson
 import structlog
 
 from madbase.core import jsonutil
@@ -31,7 +32,7 @@ from madbase.realtime.config import RealtimeSettings
 from madbase.realtime.filters import Filter
 from madbase.realtime.pgoutput import Relation, Value
 from madbase.realtime.replication import Change, Consumer, Transaction
-from madbase.realtime.rls import Visibility
+from madbase.realtime.rls import TableInfo, Visibility
 from madbase.realtime.store import PUBLICATION, Store, StoredSubscription
 from madbase.realtime.values import BUILTIN_TYPE_NAMES, to_json_value
 
@@ -77,7 +78,7 @@ class Subscription:
     claims_json: str
     sub_claim: str
     channel: Channel | None
-    buffer: deque[dict[str, Any]] = field(default_factory=deque)
+    buffer: deque[bytes] = field(default_factory=deque)
     expires: float = 0.0
     overflowed: bool = False
     adopted_by: Subscription | None = None
@@ -105,7 +106,7 @@ class ProjectHub:
         self.presence: dict[str, dict[str, dict[str, tuple[Channel | None, dict[str, Any]]]]] = {}
         self.by_table: dict[tuple[str, str | None], set[Subscription]] = {}
         self.ghosts: dict[tuple[str, int, str, str], deque[Subscription]] = {}
-        self.visibility = Visibility()
+        self.visibility = Visibility(project.record.db_url)
         self.store = Store(project.record.db_url, node)
         self.pg_error: str | None = None
         self.lag_bytes: int | None = None
@@ -162,6 +163,7 @@ class ProjectHub:
         self.started = True
 
     async def close(self) -> None:
+        await self.visibility.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -224,11 +226,12 @@ class ProjectHub:
     def _on_relation(self, rel: Relation) -> None:
         self.visibility.invalidate(rel.relation_id)
 
-    async def _consumed(self, txn: Transaction) -> None:
+    async def _consumed(self, txns: list[Transaction]) -> None:
         """The consumer's hand-off: local queues first, then the other processes (before the LSN is confirmed)."""
-        await self.deliver_transaction(txn)
+        await self.deliver_transactions(txns)
         if self.fanout is not None:
-            await self.fanout.publish_transaction(self.project.ref, txn)
+            for txn in txns:
+                await self.fanout.publish_transaction(self.project.ref, txn)
 
     def enqueue_remote(self, txn: Transaction) -> None:
         self._remote.put_nowait(txn)
@@ -254,8 +257,8 @@ class ProjectHub:
                 log.info("realtime_ghost_resumed", project_ref=self.project.ref, topic=sub.topic,
                          backlog=len(ghost.buffer))
                 for payload in ghost.buffer:
-                    backlog.append(pr.push(ch.topic, "postgres_changes", {**payload, "ids": [sub.binding.id]},
-                                           ch.join_ref))
+                    backlog.append(pr.push(ch.topic, "postgres_changes",
+                                           {"ids": [sub.binding.id], "data": orjson.Fragment(payload)}, ch.join_ref))
                 if ghost.overflowed:
                     backlog.append(pr.system(ch.topic, "postgres_changes", "error",
                                              "Some changes were dropped while disconnected", ch.join_ref))
@@ -466,61 +469,84 @@ class ProjectHub:
         yield from self.by_table.get((schema, None), ())
 
     async def deliver_transaction(self, txn: Transaction) -> None:
-        commit_ts = _commit_ts(txn.commit_time)
-        for change in txn.changes:
-            try:
-                await self._deliver_change(change, commit_ts)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                # Not confirmed: the consumer restarts and the transaction is streamed again.
-                log.error("realtime_delivery_failed", project_ref=self.project.ref, error=str(exc))
-                raise
+        await self.deliver_transactions([txn])
 
-    async def _deliver_change(self, change: Change, commit_ts: str) -> None:
-        rel = change.relation
-        if self._relations.get(rel.relation_id) != rel:
-            self._relations[rel.relation_id] = rel
-            self.visibility.invalidate(rel.relation_id)
-        subs = [s for s in self._candidates(rel.namespace, rel.name) if s.wants(change.kind)]
-        if not subs:
-            return
-        cols = rel.columns
-        row = change.new if change.kind != "DELETE" else change.old
-        assert row is not None
-        typed: dict[str, tuple[int, str | None]] = {}
-        for col, val in zip(cols, row, strict=False):
-            if val is None or isinstance(val, str):
-                typed[col.name] = (col.type_oid, val)
-        if change.kind == "UPDATE" and change.old is not None:
-            for col, val in zip(cols, change.old, strict=False):
-                if col.name not in typed and isinstance(val, str | None):
-                    typed[col.name] = (col.type_oid, val)
-        subs = [s for s in subs if s.filter is None or s.filter.matches(typed)]
-        if not subs:
-            return
+    async def deliver_transactions(self, txns: list[Transaction]) -> None:
+        """Hand the changes of consecutive transactions to their subscribers, in commit order.
+
+        Visibility of every (INSERT/UPDATE row, subscriber group) pair of the whole batch is decided by ONE
+        database call; DELETEs and tables without RLS need none. Raises on database errors so that the
+        consumer does not confirm (the batch is streamed again after reconnecting).
+        """
         pool = await self.pool()
-        info = await self.visibility.table(pool, rel.relation_id)
-        errors: list[str] | None = None
-        visible_groups: set[tuple[str, str]]
-        groups = list(dict.fromkeys((s.role, s.claims_json) for s in subs))
-        if not info.pk:
-            errors = ["Error 400: Bad Request, no primary key"]
-            visible_groups = set(groups)
-        elif change.kind == "DELETE" or not info.rls_enabled:
-            visible_groups = set(groups)
-        else:
-            pk_vals = [typed.get(c, (0, None))[1] for c in info.pk]
-            flags = await self.visibility.check(pool, rel.relation_id, info.pk, pk_vals, groups)
-            visible_groups = {g for g, ok in zip(groups, flags, strict=False) if ok}
-        payload_by_role: dict[str, dict[str, Any] | None] = {}
-        by_channel: dict[int, tuple[Channel, list[int], dict[str, Any]]] = {}
+        work: list[tuple[Change, str, list[Subscription], TableInfo, dict[tuple[str, str], int]]] = []
+        groups: dict[tuple[str, str], int] = {}
+        checks: list[dict[str, Any]] = []
+        check_index: dict[tuple[int, int], int] = {}
+        for txn in txns:
+            commit_ts = _commit_ts(txn.commit_time)
+            for change in txn.changes:
+                rel = change.relation
+                if self._relations.get(rel.relation_id) != rel:
+                    self._relations[rel.relation_id] = rel
+                    self.visibility.invalidate(rel.relation_id)
+                subs = self._matching(change)
+                if not subs:
+                    continue
+                info = await self.visibility.table(pool, rel.relation_id)
+                needs_check: dict[tuple[str, str], int] = {}
+                if info.pk and info.rls_enabled and change.kind != "DELETE":
+                    typed = _typed_row(change)
+                    pk_vals = [typed.get(c, (0, None))[1] for c in info.pk]
+                    for sub in subs:
+                        group = (sub.role, sub.claims_json)
+                        if group in needs_check:
+                            continue
+                        allowed = await self.visibility.columns(pool, rel.relation_id, sub.role)
+                        if not all(c in allowed for c in info.pk):
+                            continue
+                        g = groups.setdefault(group, len(groups) + 1)
+                        key = (len(work), g)
+                        check_index[key] = len(checks)
+                        needs_check[group] = len(checks)
+                        checks.append({"g": g, "e": rel.relation_id, "pk": list(info.pk), "v": pk_vals})
+                work.append((change, commit_ts, subs, info, needs_check))
+        flags: list[bool] = []
+        if checks:
+            roles = [""] * len(groups)
+            claims = [""] * len(groups)
+            for (role, claims_json), g in groups.items():
+                roles[g - 1], claims[g - 1] = role, claims_json
+            flags = await self.visibility.check_batch(checks, roles, claims)
+        for change, commit_ts, subs, info, needs_check in work:
+            await self._fan_out(pool, change, commit_ts, subs, info, needs_check, flags)
+
+    def _matching(self, change: Change) -> list[Subscription]:
+        rel = change.relation
+        subs = [s for s in self._candidates(rel.namespace, rel.name) if s.wants(change.kind)]
+        if subs and any(s.filter is not None for s in subs):
+            typed = _typed_row(change)
+            subs = [s for s in subs if s.filter is None or s.filter.matches(typed)]
+        return subs
+
+    async def _fan_out(self, pool: asyncpg.Pool, change: Change, commit_ts: str, subs: list[Subscription],
+                       info: TableInfo, needs_check: dict[tuple[str, str], int], flags: list[bool]) -> None:
+        rel = change.relation
+        errors = None if info.pk else ["Error 400: Bad Request, no primary key"]
+        checked = info.pk and info.rls_enabled and change.kind != "DELETE"
+        payload_by_role: dict[str, bytes | None] = {}
+        by_channel: dict[int, tuple[Channel, list[int], bytes]] = {}
         for sub in subs:
-            if (sub.role, sub.claims_json) not in visible_groups:
-                continue
+            if checked:
+                idx = needs_check.get((sub.role, sub.claims_json))
+                if idx is None or not flags[idx]:
+                    continue
             if sub.role in payload_by_role:
                 payload = payload_by_role[sub.role]
             else:
-                payload = await self._payload(pool, change, rel, info.pk, info.rls_enabled, sub.role, commit_ts,
-                                              errors)
+                data = await self._payload(pool, change, rel, info.pk, info.rls_enabled, sub.role, commit_ts,
+                                           errors)
+                payload = None if data is None else orjson.dumps(data)
                 payload_by_role[sub.role] = payload
             if payload is None:
                 continue
@@ -537,14 +563,15 @@ class ProjectHub:
             elif target.binding.id not in entry[1]:
                 entry[1].append(target.binding.id)
         for ch, ids, payload in by_channel.values():
-            ch.push(pr.push(ch.topic, "postgres_changes", {"ids": ids, "data": payload}, ch.join_ref))
+            ch.push(pr.push(ch.topic, "postgres_changes", {"ids": ids, "data": orjson.Fragment(payload)},
+                            ch.join_ref))
             self.delivered += 1
 
-    def _buffer(self, sub: Subscription, payload: dict[str, Any]) -> None:
+    def _buffer(self, sub: Subscription, payload: bytes) -> None:
         if len(sub.buffer) >= self.settings.ghost_buffer_max:
             sub.overflowed = True
             return
-        sub.buffer.append({"data": payload})
+        sub.buffer.append(payload)
 
     async def _type_name(self, pool: asyncpg.Pool, oid: int) -> str:
         name = self._type_names.get(oid)
@@ -577,6 +604,21 @@ class ProjectHub:
                 keep = keep & keys
             data["old_record"] = _record(rel, change.old, keep)
         return data
+
+
+def _typed_row(change: Change) -> dict[str, tuple[int, str | None]]:
+    """Column name → (type oid, text) of the row a filter or key lookup should see."""
+    cols = change.relation.columns
+    row = change.new if change.kind != "DELETE" else change.old
+    typed: dict[str, tuple[int, str | None]] = {}
+    for col, val in zip(cols, row or (), strict=False):
+        if val is None or isinstance(val, str):
+            typed[col.name] = (col.type_oid, val)
+    if change.kind == "UPDATE" and change.old is not None:
+        for col, val in zip(cols, change.old, strict=False):
+            if col.name not in typed and (val is None or isinstance(val, str)):
+                typed[col.name] = (col.type_oid, val)
+    return typed
 
 
 def _record(rel: Relation, values: tuple[Value, ...] | None, allowed: set[str] | frozenset[str]

@@ -28,6 +28,7 @@ from madbase.realtime import pgoutput as p
 log = structlog.get_logger("madbase.realtime")
 
 _QUEUE_MAX = 20_000
+_BATCH_CHANGES = 500  # hand off at most this many changes at once (one RLS call for all of them)
 _STATUS_INTERVAL = 10.0
 
 
@@ -48,17 +49,17 @@ class Transaction:
     changes: list[Change] = field(default_factory=list)
 
 
-OnTransaction = Callable[[Transaction], Awaitable[None]]
+OnTransactions = Callable[[list[Transaction]], Awaitable[None]]
 OnRelation = Callable[[p.Relation], None]
 
 
 class Consumer:
-    def __init__(self, dsn: str, slot: str, publication: str, on_transaction: OnTransaction,
+    def __init__(self, dsn: str, slot: str, publication: str, on_transactions: OnTransactions,
                  on_relation: OnRelation) -> None:
         self.dsn = dsn
         self.slot = slot
         self.publication = publication
-        self.on_transaction = on_transaction
+        self.on_transactions = on_transactions
         self.on_relation = on_relation
         self.relations = p.RelationCache()
         self.confirmed_lsn = 0
@@ -114,15 +115,22 @@ class Consumer:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._connect)
         txn: Transaction | None = None
+        ready: list[Transaction] = []
+        ready_changes = 0
         last_status = time.monotonic()
         try:
             self._resume()
             while True:
+                if ready and (not self._raw or ready_changes >= _BATCH_CHANGES):
+                    await self.on_transactions(ready)
+                    self.events_out += ready_changes
+                    self._confirm(ready[-1].end_lsn)
+                    ready, ready_changes = [], 0
                 if not self._raw:
                     if self._error is not None:
                         raise self._error
                     self._wake.clear()
-                    if txn is None and self._cur is not None:
+                    if txn is None and not ready and self._cur is not None:
                         # Everything received is handed off: the keepalive position is safe to confirm.
                         self._confirm(self._cur.wal_end)
                     with contextlib.suppress(TimeoutError):
@@ -138,13 +146,13 @@ class Consumer:
                 if isinstance(msg, p.Begin):
                     txn = Transaction(msg.xid, msg.commit_time)
                 elif isinstance(msg, p.Commit):
-                    if txn is not None:
+                    if txn is not None and txn.changes:
                         txn.end_lsn = msg.end_lsn
-                        if txn.changes:
-                            await self.on_transaction(txn)
-                            self.events_out += len(txn.changes)
+                        ready.append(txn)
+                        ready_changes += len(txn.changes)
+                    elif not ready:
+                        self._confirm(msg.end_lsn)
                     txn = None
-                    self._confirm(msg.end_lsn)
                 elif isinstance(msg, p.Relation):
                     self.relations.feed(msg)
                     self.on_relation(msg)

@@ -1,20 +1,22 @@
 """Who may see a change: table facts (PK, RLS flag), per-role visible columns, and the batched RLS check.
 
 Supabase's walrus decides visibility by selecting the changed row by primary key under each subscriber's
-role and claims. MadBase does the same, but for all (role, claims) groups of a change in ONE database call
-(`realtime.madbase_visible`, migration 3001), and only for INSERT/UPDATE — DELETE cannot be checked (the
-row is gone), so, as on Supabase, it reaches every matching subscriber with only the primary key when the
-table has RLS enabled. Checks run as the project's login role acting as `supabase_realtime_admin`.
+role and claims. MadBase does the same, but for all (row, role+claims) pairs of a batch of changes in ONE
+database call (`realtime.madbase_visible_batch`, migration 3003), and only for INSERT/UPDATE — DELETE cannot
+be checked (the row is gone), so, as on Supabase, it reaches every matching subscriber with only the primary
+key when the table has RLS enabled. Checks run on a dedicated connection with the project's owner DSN.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
-from madbase.core.db import internal_transaction
+from madbase.core import jsonutil
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +26,29 @@ class TableInfo:
 
 
 class Visibility:
-    def __init__(self) -> None:
+    """Cached table facts and role column privileges, and the batched RLS check.
+
+    Uses one dedicated connection with the project's owner DSN: the owner runs
+    `realtime.madbase_visible_batch` (not executable by API roles) as a single statement — its
+    transaction-local role/claims switches end with that statement — so a batch costs one round trip.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
         self._tables: dict[int, TableInfo] = {}
         self._columns: dict[tuple[int, str], frozenset[str]] = {}
+
+    async def _c(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self._dsn, timeout=10,
+                                               server_settings={"application_name": "madbase_rt_rls"})
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
 
     def invalidate(self, relation_id: int) -> None:
         self._tables.pop(relation_id, None)
@@ -36,7 +58,8 @@ class Visibility:
     async def table(self, pool: asyncpg.Pool, relation_id: int) -> TableInfo:
         info = self._tables.get(relation_id)
         if info is None:
-            async with pool.acquire() as conn:
+            async with self._lock:
+                conn = await self._c()
                 row = await conn.fetchrow(
                     "select c.relrowsecurity, coalesce((select array_agg(a.attname order by k.ord) "
                     "  from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord) "
@@ -51,7 +74,8 @@ class Visibility:
         key = (relation_id, role)
         cols = self._columns.get(key)
         if cols is None:
-            async with pool.acquire() as conn:
+            async with self._lock:
+                conn = await self._c()
                 rows = await conn.fetch(
                     "select attname from pg_attribute where attrelid = $1::oid and attnum > 0 "
                     "and not attisdropped and has_column_privilege($2::text, attrelid, attnum, 'SELECT')",
@@ -60,15 +84,15 @@ class Visibility:
             self._columns[key] = cols
         return cols
 
-    async def check(self, pool: asyncpg.Pool, relation_id: int, pk: Sequence[str], pk_values: Sequence[str | None],
-                    groups: Sequence[tuple[str, str]]) -> list[bool]:
-        """For each (role, claims_json) group: may it SELECT the row with these PK values now?"""
-        if not groups:
+    async def check_batch(self, checks: list[dict[str, Any]], roles: Sequence[str],
+                          claims: Sequence[str]) -> list[bool]:
+        """checks[i] = {"g": 1-based group, "e": table oid, "pk": cols, "v": values}; roles/claims per group."""
+        if not checks:
             return []
-        async with internal_transaction(pool, "supabase_realtime_admin") as conn:
-            result = await conn.fetchval(
-                "select realtime.madbase_visible($1::oid::regclass, $2::text[], $3::text[], $4::text[], $5::text[])",
-                relation_id, list(pk), list(pk_values), [g[0] for g in groups], [g[1] for g in groups])
+        async with self._lock:
+            conn = await self._c()
+            result = await conn.fetchval("select realtime.madbase_visible_batch($1::jsonb, $2::text[], $3::text[])",
+                                         jsonutil.dumps_str(checks), list(roles), list(claims))
         return [bool(x) for x in (result or [])]
 
 

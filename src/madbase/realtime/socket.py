@@ -109,7 +109,12 @@ class Connection:
                 except pr.ProtocolError as exc:
                     log.info("realtime_bad_frame", error=str(exc))
                     continue
-                await self.dispatch(msg)
+                try:
+                    await self.dispatch(msg)
+                except Exception as exc:  # one bad request must not take the socket down
+                    log.error("realtime_dispatch_failed", event=msg.event, error=str(exc))
+                    if msg.ref is not None:
+                        self.send(pr.error_reply(msg, "Internal error: unable to process the request"))
                 if writer.done():
                     break
         finally:
