@@ -2,7 +2,7 @@
 
 Supabase's walrus decides visibility by selecting the changed row by primary key under each subscriber's
 role and claims. MadBase does the same, but for all (row, role+claims) pairs of a batch of changes in ONE
-database call (`realtime.madbase_visible_batch`, migration 3003), and only for INSERT/UPDATE — DELETE cannot
+database call (`realtime.madbase_visible_sets`, migration 3004), and only for INSERT/UPDATE — DELETE cannot
 be checked (the row is gone), so, as on Supabase, it reaches every matching subscriber with only the primary
 key when the table has RLS enabled. Checks run on a dedicated connection with the project's owner DSN.
 """
@@ -29,7 +29,7 @@ class Visibility:
     """Cached table facts and role column privileges, and the batched RLS check.
 
     Uses one dedicated connection with the project's owner DSN: the owner runs
-    `realtime.madbase_visible_batch` (not executable by API roles) as a single statement — its
+    `realtime.madbase_visible_sets` (not executable by API roles) as a single statement — its
     transaction-local role/claims switches end with that statement — so a batch costs one round trip.
     """
 
@@ -89,10 +89,16 @@ class Visibility:
         """checks[i] = {"g": 1-based group, "e": table oid, "pk": cols, "v": values}; roles/claims per group."""
         if not checks:
             return []
+        order = sorted(range(len(checks)), key=lambda i: (checks[i]["g"], checks[i]["e"]))
+        pos = [i + 1 for i in order]
+        grp = [checks[i]["g"] for i in order]
+        ent = [checks[i]["e"] for i in order]
+        keyv = [jsonutil.dumps_str(checks[i]["v"]) for i in order]
         async with self._lock:
             conn = await self._c()
-            result = await conn.fetchval("select realtime.madbase_visible_batch($1::jsonb, $2::text[], $3::text[])",
-                                         jsonutil.dumps_str(checks), list(roles), list(claims))
+            result = await conn.fetchval(
+                "select realtime.madbase_visible_sets($1::int[], $2::int[], $3::oid[], $4::text[], $5::text[], "
+                "$6::text[])", pos, grp, ent, keyv, list(roles), list(claims))
         return [bool(x) for x in (result or [])]
 
 
