@@ -34,7 +34,7 @@ from madbase.realtime.pgoutput import Relation, Value
 from madbase.realtime.replication import Change, Consumer, Transaction
 from madbase.realtime.rls import TableInfo, Visibility
 from madbase.realtime.store import PUBLICATION, Store, StoredSubscription
-from madbase.realtime.values import BUILTIN_TYPE_NAMES, to_json_value
+from madbase.realtime.values import BUILTIN_TYPE_NAMES, comparable, to_json_value
 
 if TYPE_CHECKING:
     from madbase.core.projects import Project
@@ -121,6 +121,10 @@ class ProjectHub:
         self.started = False
         self._remote: asyncio.Queue[Transaction] = asyncio.Queue()
         self._relations: dict[int, Relation] = {}
+        # (schema, table) → (relation, {column: {typed value: subs}}, other subs): `col=eq.v` subscriptions
+        # are looked up by the row's value instead of being tested one by one.
+        self._eq_cache: dict[tuple[str, str | None], tuple[Relation, dict[str, dict[Any, list[Subscription]]],
+                                                           list[Subscription]]] = {}
         # phx_ref → node, for presence entries tracked on other processes
         self.remote_presence: dict[str, str] = {}
 
@@ -290,9 +294,11 @@ class ProjectHub:
 
     def _index(self, sub: Subscription) -> None:
         self.by_table.setdefault((sub.binding.schema, sub.binding.table), set()).add(sub)
+        self._eq_cache.pop((sub.binding.schema, sub.binding.table), None)
 
     def _unindex(self, sub: Subscription) -> None:
         key = (sub.binding.schema, sub.binding.table)
+        self._eq_cache.pop(key, None)
         members = self.by_table.get(key)
         if members is not None:
             members.discard(sub)
@@ -521,12 +527,40 @@ class ProjectHub:
         for change, commit_ts, subs, info, needs_check in work:
             await self._fan_out(pool, change, commit_ts, subs, info, needs_check, flags)
 
+    def _eq_index(self, rel: Relation) -> tuple[dict[str, dict[Any, list[Subscription]]], list[Subscription]]:
+        key = (rel.namespace, rel.name)
+        cached = self._eq_cache.get(key)
+        if cached is not None and cached[0] == rel:
+            return cached[1], cached[2]
+        oids = {c.name: c.type_oid for c in rel.columns}
+        eq: dict[str, dict[Any, list[Subscription]]] = {}
+        others: list[Subscription] = []
+        for sub in self.by_table.get(key, ()):
+            conds = sub.filter.conditions if sub.filter is not None else ()
+            if len(conds) == 1 and conds[0].op == "eq" and not conds[0].negate and conds[0].column in oids:
+                cond = conds[0]
+                typed = _filter_value(oids[cond.column], cond.values[0])
+                eq.setdefault(cond.column, {}).setdefault(typed, []).append(sub)
+            else:
+                others.append(sub)
+        self._eq_cache[key] = (rel, eq, others)
+        return eq, others
+
     def _matching(self, change: Change) -> list[Subscription]:
         rel = change.relation
-        subs = [s for s in self._candidates(rel.namespace, rel.name) if s.wants(change.kind)]
-        if subs and any(s.filter is not None for s in subs):
-            typed = _typed_row(change)
-            subs = [s for s in subs if s.filter is None or s.filter.matches(typed)]
+        eq, others = self._eq_index(rel)
+        wildcard = self.by_table.get((rel.namespace, None), ())
+        if not eq and not others and not wildcard:
+            return []
+        typed = _typed_row(change)
+        subs: list[Subscription] = []
+        for column, by_value in eq.items():
+            entry = typed.get(column)
+            if entry is not None and entry[1] is not None:
+                subs.extend(s for s in by_value.get(comparable(entry[0], entry[1]), ()) if s.wants(change.kind))
+        for sub in (*others, *wildcard):
+            if sub.wants(change.kind) and (sub.filter is None or sub.filter.matches(typed)):
+                subs.append(sub)
         return subs
 
     async def _fan_out(self, pool: asyncpg.Pool, change: Change, commit_ts: str, subs: list[Subscription],
@@ -604,6 +638,12 @@ class ProjectHub:
                 keep = keep & keys
             data["old_record"] = _record(rel, change.old, keep)
         return data
+
+
+def _filter_value(oid: int, text: str) -> Any:
+    if oid == 16:
+        return text.lower() in ("t", "true", "1", "y", "yes", "on")
+    return comparable(oid, text)
 
 
 def _typed_row(change: Change) -> dict[str, tuple[int, str | None]]:
