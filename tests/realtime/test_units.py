@@ -56,3 +56,35 @@ async def test_slow_consumer_is_cut_off() -> None:
     conn.queue.put_nowait(None)
     await asyncio.wait_for(writer, 1)
     assert sent == [{"type": "websocket.close", "code": 1013}]
+
+
+def test_matching_uses_eq_index_and_filters() -> None:
+    from madbase.realtime.filters import parse_filter
+    from madbase.realtime.hub import ProjectHub, Subscription
+
+    project = SimpleNamespace(ref="p", record=SimpleNamespace(db_url="postgresql://x/y"))
+    hub = ProjectHub(SimpleNamespace(), project, RealtimeSettings(), "node")  # type: ignore[arg-type]
+
+    def sub(event: str, table: str | None, filt: str | None) -> Subscription:
+        binding = pr.PgBinding(event, "public", table, filt, {}, pr.binding_id(event, "public", table, filt))
+        s = Subscription(str(id(binding)), "realtime:x", binding, parse_filter(filt) if filt else None,
+                         "anon", "{}", "", None)
+        hub._index(s)
+        return s
+
+    by_id = sub("*", "t", "id=eq.1")
+    by_id_padded = sub("INSERT", "t", "id=eq.01")
+    by_body = sub("*", "t", "body=eq.x")
+    ranged = sub("*", "t", "id=gt.0")
+    everything = sub("*", "t", None)
+    deletes = sub("DELETE", "t", None)
+    schema_wide = sub("INSERT", None, None)
+    other_table = sub("*", "u", None)
+    got = hub._matching(Change("INSERT", REL, ("1", "x")))
+    assert set(map(id, got)) == set(map(id, [by_id, by_id_padded, by_body, ranged, everything, schema_wide]))
+    got = hub._matching(Change("DELETE", REL, None, ("2", None), True))
+    assert set(map(id, got)) == set(map(id, [ranged, everything, deletes]))
+    hub._unindex(by_id)
+    got = hub._matching(Change("UPDATE", REL, ("1", "y")))
+    assert set(map(id, got)) == set(map(id, [ranged, everything]))
+    assert other_table not in got
