@@ -149,3 +149,44 @@ async def test_private_channel_rls(server: MadbaseProcess, server_db: object) ->
     finally:
         for x in (a, b, c):
             await x.close()
+
+
+async def test_broadcast_rest_endpoints(server: MadbaseProcess) -> None:
+    import httpx
+    c = await RawClient.open(server.url, server.anon_key)
+    try:
+        await c.join("realtime:news", {})
+        async with httpx.AsyncClient(base_url=server.url + "/realtime/v1") as http:
+            r = await http.post("/api/broadcast", headers=server.headers(), json={"messages": [
+                {"topic": "news", "event": "one", "payload": {"n": 1}},
+                {"topic": "news", "event": "secret", "payload": {}, "private": True}]})
+            assert r.status_code == 202 and r.content == b""
+            r = await http.post("/api/broadcast/news/events/two", headers=server.headers(), json={"n": 2})
+            assert r.status_code == 202
+            r = await http.post("/api/broadcast/news/events/raw",
+                                headers={**server.headers(), "content-type": "application/octet-stream"},
+                                content=b"\x01\x02")
+            assert r.status_code == 202
+            r = await http.post("/api/broadcast/news/events/x?private=true", headers=server.headers(), json={})
+            assert r.status_code == 403
+            r = await http.post("/api/broadcast", headers=server.headers(key=server.service_role_key),
+                                json={"messages": [{"topic": "news", "event": "three", "payload": {},
+                                                    "private": True}]})
+            assert r.status_code == 202
+            r = await http.post("/api/broadcast", headers=server.headers(), content=b"{nope")
+            assert r.status_code == 400 and "message" in r.json()
+            r = await http.post("/api/broadcast", headers=server.headers(), json={"messages": [{"topic": 1}]})
+            assert r.status_code == 422
+            r = await http.get("/api/status", headers=server.headers())
+            assert r.status_code == 403
+        got = []
+        while len(got) < 4:
+            m = await c.next()
+            if isinstance(m, tuple):
+                got.append(("binary", m[1]))
+            elif m.get("event") == "broadcast":
+                got.append((m["payload"]["event"], m["payload"]["payload"]))
+        assert got[0] == ("one", {"n": 1}) and got[1] == ("two", {"n": 2})
+        assert got[2][0] == "binary" and got[2][1].endswith(b"raw\x01\x02") and got[3] == ("three", {})
+    finally:
+        await c.close()

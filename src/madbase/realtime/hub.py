@@ -119,6 +119,7 @@ class ProjectHub:
         self._pool: asyncpg.Pool | None = None
         self.fanout = fanout
         self.started = False
+        self._start_failed = 0.0
         self._remote: asyncio.Queue[Transaction] = asyncio.Queue()
         self._relations: dict[int, Relation] = {}
         # (schema, table) → (relation, {column: {typed value: subs}}, other subs): `col=eq.v` subscriptions
@@ -130,13 +131,25 @@ class ProjectHub:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def ready(self) -> None:
+        if self._ready is not None and self._start_failed and time.monotonic() - self._start_failed > 5.0:
+            self._ready = None  # the database was unreachable: try again (at most every 5 s)
         if self._ready is None:
             self._ready = asyncio.get_running_loop().create_future()
             try:
                 await self._start()
+                self._start_failed = 0.0
             except Exception as exc:
                 log.error("realtime_start_failed", project_ref=self.project.ref, error=str(exc))
                 self.pg_error = "Unable to connect to the project database"
+                self._start_failed = time.monotonic()
+                for task in self._tasks:
+                    task.cancel()
+                self._tasks.clear()
+                with contextlib.suppress(Exception):
+                    await self.store.close()
+            else:
+                self.pg_error = self.pg_error if self.pg_error != "Unable to connect to the project database" \
+                    else None
             self._ready.set_result(None)
         await asyncio.shield(self._ready)
 
