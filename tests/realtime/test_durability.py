@@ -124,3 +124,26 @@ async def test_ghost_identity_and_expiry(short_grace_server: MadbaseProcess, tab
         assert await db.fetchval("select count(*) from realtime.subscription") == 0
     finally:
         await db.close()
+
+
+async def test_lag_metric_and_status(rt_cluster: PgCluster, table_name: str) -> None:
+    from tests.realtime.wsclient import RawClient
+
+    db_url = await create_database(rt_cluster, "rtlag")
+    root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
+    srv = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_REALTIME_NODE_HEARTBEAT="1"))
+    await asyncio.to_thread(srv.start)
+    try:
+        c = await RawClient.open(srv.url, srv.anon_key)
+        await c.join("realtime:lag", {"postgres_changes": [{"event": "*", "schema": "public", "table": table_name}]})
+        await asyncio.sleep(1.5)
+        async with httpx.AsyncClient() as http:
+            status = (await http.get(srv.url + "/realtime/v1/api/status",
+                                     headers=srv.headers(key=srv.service_role_key))).json()
+            metrics = (await http.get(srv.url + "/metrics")).text
+        # Idle: the consumer confirms the server's keepalive position, so the slot holds (almost) no WAL.
+        assert status["lagging"] is False and isinstance(status["lag_bytes"], int) and status["lag_bytes"] < 1 << 20
+        assert "madbase_realtime_slot_lag_bytes" in metrics and "madbase_realtime_sockets" in metrics
+        await c.close()
+    finally:
+        await asyncio.to_thread(srv.stop)

@@ -88,3 +88,32 @@ def test_matching_uses_eq_index_and_filters() -> None:
     got = hub._matching(Change("UPDATE", REL, ("1", "y")))
     assert set(map(id, got)) == set(map(id, [ranged, everything]))
     assert other_table not in got
+
+
+async def test_lag_is_reported_once_to_subscribed_channels() -> None:
+    from madbase.realtime.hub import Channel, ProjectHub
+
+    project = SimpleNamespace(ref="p", record=SimpleNamespace(db_url="postgresql://x/y"))
+    hub = ProjectHub(SimpleNamespace(), project, RealtimeSettings(max_lag_bytes=100), "node")  # type: ignore[arg-type]
+    lag = [5000]
+
+    async def lag_bytes() -> tuple[int, str]:
+        return lag[0], "reserved"
+
+    hub.store.lag_bytes = lag_bytes  # type: ignore[method-assign]
+    pushed: list[pr.Message] = []
+    outlet = SimpleNamespace(send=pushed.append)
+    cfg = pr.JoinConfig(name="x")
+    with_subs = Channel(outlet, "realtime:x", "1", cfg, "anon", {}, "{}", "k")  # type: ignore[arg-type]
+    with_subs.subs = [object()]  # type: ignore[list-item]
+    without = Channel(SimpleNamespace(send=lambda m: pushed.append(m) or None), "realtime:y", "2", cfg, "anon",
+                      {}, "{}", "k")  # type: ignore[arg-type]
+    hub.topics = {"realtime:x": {with_subs}, "realtime:y": {without}}
+    await hub._check_lag()
+    await hub._check_lag()
+    assert hub.lagging and hub.lag_bytes == 5000
+    assert [(m.topic, m.event, m.payload["status"]) for m in pushed] == [("realtime:x", "system", "error")]
+    assert "lagging" in pushed[0].payload["message"]
+    lag[0] = 10
+    await hub._check_lag()
+    assert not hub.lagging
