@@ -46,16 +46,15 @@ async def test_slow_consumer_is_cut_off() -> None:
     for i in range(5):
         conn.send(pr.push("realtime:a", "broadcast", {"i": i}))
     assert conn.closing
-    frames = []
-    while not conn.queue.empty():
-        frames.append(conn.queue.get_nowait())
-    assert frames[-1] is None and "Too many messages queued" in str(frames[0])
+    frames = list(conn.queue)
+    assert frames[-1] is None and "Too many messages queued" in str(frames[0]) and len(frames) == 2
     conn.send(pr.push("realtime:a", "broadcast", {"late": True}))
-    assert conn.queue.empty()
-    writer = asyncio.create_task(conn._writer())
-    conn.queue.put_nowait(None)
-    await asyncio.wait_for(writer, 1)
-    assert sent == [{"type": "websocket.close", "code": 1013}]
+    assert len(conn.queue) == 2
+    drainer = conn._drainer
+    assert drainer is not None
+    await asyncio.wait_for(drainer, 1)
+    assert [m["type"] for m in sent] == ["websocket.send", "websocket.close"] and sent[1]["code"] == 1013
+    assert conn.broken and conn._drainer is None
 
 
 def test_matching_uses_eq_index_and_filters() -> None:

@@ -1,9 +1,9 @@
 """The WebSocket adapter: one `Connection` per socket, speaking the Phoenix protocol of `protocol.py`.
 
 A reader loop decodes frames and dispatches them (heartbeat, phx_join, phx_leave, broadcast, presence,
-access_token); a writer task drains a bounded queue of encoded frames to the socket. A socket whose queue
-overflows is told why (system message) and disconnected; its postgres_changes subscriptions survive as
-ghosts for the grace window, so the client's automatic re-join gets the backlog.
+access_token); a drain task, alive only while frames are pending, empties a bounded queue to the socket.
+A socket whose queue overflows is told why (system message) and disconnected; its postgres_changes
+subscriptions survive as ghosts for the grace window, so the client's automatic re-join gets the backlog.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -43,7 +44,12 @@ class Connection:
         self.ctx = ctx
         self.vsn = vsn
         self._send = send
-        self.queue: asyncio.Queue[str | bytes | None] = asyncio.Queue(app.settings.socket_queue_max)
+        # Encoded frames waiting for the socket; a drain task exists only while there is something to send,
+        # so an idle socket costs no task.
+        self.queue: deque[str | bytes | None] = deque()
+        self._max = app.settings.socket_queue_max
+        self._drainer: asyncio.Task[None] | None = None
+        self.broken = False
         self.channels: dict[str, Channel] = {}
         self.tokens: dict[str, str | None] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
@@ -56,45 +62,50 @@ class Connection:
         frame = pr.encode(self.vsn, msg)
         if frame is None:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self.queue) >= self._max:
             self._too_slow()
+            return
+        self._enqueue(frame)
+
+    def _enqueue(self, frame: str | bytes | None) -> None:
+        self.queue.append(frame)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
 
     def _too_slow(self) -> None:
-        log.warning("realtime_slow_consumer_disconnected", project_ref=self.hub.project.ref,
-                    queued=self.queue.qsize())
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        log.warning("realtime_slow_consumer_disconnected", project_ref=self.hub.project.ref, queued=len(self.queue))
+        self.queue.clear()
         for ch in self.channels.values():
             frame = pr.encode(self.vsn, pr.system(ch.topic, "system", "error",
                                                    "Too many messages queued for this client; disconnecting",
                                                    ch.join_ref))
             if frame is not None:
-                self.queue.put_nowait(frame)
+                self._enqueue(frame)
         self.closing = True
-        self.queue.put_nowait(None)
+        self._enqueue(None)
 
-    async def _writer(self) -> None:
+    async def _drain(self) -> None:
         try:
-            while True:
-                frame = await self.queue.get()
+            while self.queue:
+                frame = self.queue.popleft()
                 if frame is None:
+                    self.broken = True
                     await self._send({"type": "websocket.close", "code": 1013})
                     return
                 if isinstance(frame, bytes):
                     await self._send({"type": "websocket.send", "bytes": frame})
                 else:
                     await self._send({"type": "websocket.send", "text": frame})
-        except (OSError, RuntimeError, Exception) as exc:  # the peer went away mid-send
+        except Exception as exc:  # the peer went away mid-send
             log.debug("realtime_socket_send_failed", error=str(exc))
-            self.closing = True
+            self.broken = self.closing = True
+        finally:
+            self._drainer = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def run(self, receive: Receive) -> None:
-        writer = asyncio.create_task(self._writer())
         try:
-            while True:
+            while not self.broken:
                 message = await receive()
                 kind = message["type"]
                 if kind == "websocket.disconnect":
@@ -115,8 +126,6 @@ class Connection:
                     log.error("realtime_dispatch_failed", event=msg.event, error=str(exc))
                     if msg.ref is not None:
                         self.send(pr.error_reply(msg, "Internal error: unable to process the request"))
-                if writer.done():
-                    break
         finally:
             self.closing = True
             for timer in self.timers.values():
@@ -125,10 +134,11 @@ class Connection:
                 self.hub.remove_channel(ch, keep=True)
             self.channels.clear()
             self.app.sockets -= 1
-            if not writer.done():
-                writer.cancel()
+            drainer = self._drainer
+            if drainer is not None and not drainer.done():
+                drainer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await writer
+                    await drainer
 
     async def dispatch(self, msg: pr.Message) -> None:
         if msg.topic == "phoenix":
