@@ -147,3 +147,30 @@ async def test_lag_metric_and_status(rt_cluster: PgCluster, table_name: str) -> 
         await c.close()
     finally:
         await asyncio.to_thread(srv.stop)
+
+
+async def test_consumer_resumes_without_sockets(rt_cluster: PgCluster, table_name: str) -> None:
+    """After a restart the slot is consumed (and orphans adopted) before any client connects."""
+    from tests.realtime.wsclient import RawClient
+
+    db_url = await create_database(rt_cluster, "rtres")
+    root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
+    srv = MadbaseProcess(root / "srv", external_db_env(db_url))
+    await asyncio.to_thread(srv.start)
+    try:
+        c = await RawClient.open(srv.url, srv.anon_key)
+        await c.join("realtime:r", {"postgres_changes": [{"event": "*", "schema": "public", "table": table_name}]})
+        await asyncio.to_thread(srv.stop, signal.SIGKILL)
+        await c.close()
+        await asyncio.to_thread(srv.start)
+        status: dict[str, object] = {}
+        async with httpx.AsyncClient() as http:
+            for _ in range(50):
+                status = (await http.get(srv.url + "/realtime/v1/api/status",
+                                         headers=srv.headers(key=srv.service_role_key))).json()
+                if status.get("consumer") and status.get("ghosts") == 1:
+                    break
+                await asyncio.sleep(0.2)
+        assert status.get("consumer") is True and status.get("ghosts") == 1 and status["sockets"] == 0
+    finally:
+        await asyncio.to_thread(srv.stop)

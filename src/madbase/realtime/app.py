@@ -9,6 +9,7 @@ Routes (below `/realtime/v1`):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from madbase.realtime.config import RealtimeSettings
 from madbase.realtime.hub import Channel, ProjectHub
 from madbase.realtime.rls import may_access_topic
 from madbase.realtime.socket import Connection
+from madbase.realtime.store import slot_name
 
 if TYPE_CHECKING:
     from madbase.core.runtime import Runtime
@@ -63,6 +65,7 @@ class RealtimeApp:
         self.hubs: dict[str, ProjectHub] = {}
         self.sockets = 0
         self.fanout: Fanout | None = None
+        self._resume_task: asyncio.Task[None] | None = None
         with contextlib.suppress(Exception):
             runtime.metrics.registry.register(_Collector(self))
 
@@ -72,8 +75,36 @@ class RealtimeApp:
             self.fanout = Fanout(self.settings.redis_url, self.node, self._on_remote)
             await self.fanout.start()
             log.info("realtime_fanout_started", node=self.node)
+        self._resume_task = asyncio.create_task(self._resume_projects(), name="rt-resume")
+
+    async def _resume_projects(self) -> None:
+        """Projects whose realtime slot exists resume consuming at start, without waiting for a socket: the
+        slot keeps WAL while nobody reads it, and orphaned subscriptions should start collecting at once."""
+        try:
+            refs = self.runtime.projects.active_refs
+        except AssertionError:
+            return
+        for ref in refs:
+            try:
+                project = self.runtime.projects.resolve(ref)
+                pool = await self.runtime.pools.get(project)
+                async with pool.acquire() as conn:
+                    database = await conn.fetchval("select current_database()")
+                    used = await conn.fetchval("select exists(select 1 from pg_replication_slots where slot_name = $1)",
+                                               slot_name(str(database)))
+                if used and ref not in self.hubs:
+                    hub = ProjectHub(self.runtime, project, self.settings, self.node, self.fanout)
+                    self.hubs[ref] = hub
+                    await hub.ready()
+                    log.info("realtime_project_resumed", project_ref=ref)
+            except Exception as exc:
+                log.warning("realtime_resume_failed", project_ref=ref, error=str(exc))
 
     async def shutdown(self) -> None:
+        if self._resume_task is not None:
+            self._resume_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._resume_task
         if self.fanout is not None:
             await self.fanout.close()
         for hub in list(self.hubs.values()):
