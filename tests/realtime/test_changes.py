@@ -165,3 +165,18 @@ async def test_access_token_refresh_and_expiry(server: MadbaseProcess, server_db
         assert (await c.next())["event"] == "phx_close"
     finally:
         await c.close()
+
+
+async def test_select_column_subset(server: MadbaseProcess, server_db: asyncpg.Connection, table_name: str) -> None:
+    await _setup(server_db, table_name)
+    c = await RawClient.open(server.url, server.anon_key)
+    try:
+        reply = await c.join("realtime:sel", {"postgres_changes": [
+            {"event": "INSERT", "schema": "public", "table": table_name, "select": ["title"]}]})
+        assert reply["payload"]["response"]["postgres_changes"][0]["select"] == ["title"]
+        await server_db.execute(f"insert into {table_name} (id, title, secret) values (7, 'shown', 'hidden')")
+        data = (await _changes(c, 1))[0]["data"]
+        assert data["record"] == {"id": 7, "title": "shown"}
+        assert [col["name"] for col in data["columns"]] == ["id", "title"]
+    finally:
+        await c.close()

@@ -7,7 +7,7 @@ topic with the same binding and identity adopts it and gets the collected change
 
 The replication consumer (one per project cluster-wide, chosen by advisory lock) calls
 `deliver_transaction`; visibility is decided per change with one database call for all (role, claims)
-groups (`rls.Visibility.check`), and payloads carry only the columns each role may select.
+groups (`rls.Visibility.check_batch`), and payloads carry only the columns each role may select.
 """
 
 from __future__ import annotations
@@ -581,20 +581,21 @@ class ProjectHub:
         rel = change.relation
         errors = None if info.pk else ["Error 400: Bad Request, no primary key"]
         checked = info.pk and info.rls_enabled and change.kind != "DELETE"
-        payload_by_role: dict[str, bytes | None] = {}
+        payload_by_role: dict[tuple[str, tuple[str, ...] | None], bytes | None] = {}
         by_channel: dict[int, tuple[Channel, list[int], bytes]] = {}
         for sub in subs:
             if checked:
                 idx = needs_check.get((sub.role, sub.claims_json))
                 if idx is None or not flags[idx]:
                     continue
-            if sub.role in payload_by_role:
-                payload = payload_by_role[sub.role]
+            shape = (sub.role, sub.binding.select)
+            if shape in payload_by_role:
+                payload = payload_by_role[shape]
             else:
                 data = await self._payload(pool, change, rel, info.pk, info.rls_enabled, sub.role, commit_ts,
-                                           errors)
+                                           errors, sub.binding.select)
                 payload = None if data is None else orjson.dumps(data)
-                payload_by_role[sub.role] = payload
+                payload_by_role[shape] = payload
             if payload is None:
                 continue
             target = sub
@@ -629,10 +630,13 @@ class ProjectHub:
         return name
 
     async def _payload(self, pool: asyncpg.Pool, change: Change, rel: Relation, pk: tuple[str, ...],
-                       rls: bool, role: str, commit_ts: str, errors: list[str] | None) -> dict[str, Any] | None:
+                       rls: bool, role: str, commit_ts: str, errors: list[str] | None,
+                       select: tuple[str, ...] | None = None) -> dict[str, Any] | None:
         allowed = await self.visibility.columns(pool, rel.relation_id, role)
         if pk and not all(c in allowed for c in pk):
             return None  # the role cannot even see the key: Supabase answers 401, we send nothing
+        if select is not None:
+            allowed = allowed & (set(select) | set(pk))
         columns = [{"name": c.name, "type": await self._type_name(pool, c.type_oid)}
                    for c in rel.columns if c.name in allowed]
         data: dict[str, Any] = {"schema": rel.namespace, "table": rel.name, "commit_timestamp": commit_ts,

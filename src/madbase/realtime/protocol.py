@@ -185,6 +185,7 @@ class PgBinding:
     filter: str | None
     raw: dict[str, Any]
     id: int
+    select: tuple[str, ...] | None = None  # column subset (Realtime 2026); the primary key is always sent
 
     @property
     def echo(self) -> dict[str, Any]:
@@ -245,10 +246,14 @@ def parse_join(msg: Message) -> JoinConfig:
             raise ProtocolError("postgres_changes table must be a string")
         if filt is not None and not isinstance(filt, str):
             raise ProtocolError("postgres_changes filter must be a string")
+        select = entry.get("select")
+        if select is not None and (not isinstance(select, list) or not all(isinstance(c, str) for c in select)):
+            raise ProtocolError("postgres_changes select must be a list of column names")
         table = None if table in (None, "*", "") else table
         filt = filt or None
         bindings.append(PgBinding(event.upper(), schema, table, filt, dict(entry),
-                                  binding_id(event.upper(), schema, table, filt)))
+                                  binding_id(event.upper(), schema, table, filt),
+                                  tuple(select) if select else None))
     key = presence.get("key", "")
     return JoinConfig(
         name=name,
