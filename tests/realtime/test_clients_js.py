@@ -101,3 +101,30 @@ async def test_js_broadcast_presence(server: MadbaseProcess) -> None:
     assert events["viahttp"] == {"via": "http"}
     assert events["rest"] == {"via": "rest"}
     assert any(m["event"] == "greet" for m in result["aReceived"])  # self: true
+
+
+async def test_js_set_auth_reauthorises(server: MadbaseProcess, server_db: asyncpg.Connection,
+                                        table_name: str) -> None:
+    await _setup(server_db, table_name, rls=True)
+    ua, ub = str(uuid.uuid4()), str(uuid.uuid4())
+    proc = await asyncio.create_subprocess_exec(
+        "node", "--experimental-websocket", str(JS / "realtime" / "reauth.mjs"), cwd=str(JS),
+        env={**os.environ, **js_env(server, TABLE=table_name, TOKEN_A=user_token(server, ua),
+                                    TOKEN_B=user_token(server, ub))},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    await wait_line(proc, "SUBSCRIBED")
+    await server_db.execute(f"insert into {table_name} (id, owner) values (1, $1), (2, $2)", ua, ub)
+    line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
+    assert json.loads(line) == {"id": 1}
+    proc.stdin.write(b"switch\n")
+    await proc.stdin.drain()
+    await wait_line(proc, "SWITCHED")
+    await asyncio.sleep(0.5)
+    await server_db.execute(f"insert into {table_name} (id, owner) values (3, $1), (4, $2)", ua, ub)
+    line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
+    assert json.loads(line) == {"id": 4}
+    proc.stdin.write(b"quit\n")
+    await proc.stdin.drain()
+    out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    assert b"DONE" in out and b'"id":3' not in out
