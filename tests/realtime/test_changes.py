@@ -180,3 +180,32 @@ async def test_select_column_subset(server: MadbaseProcess, server_db: asyncpg.C
         assert [col["name"] for col in data["columns"]] == ["id", "title"]
     finally:
         await c.close()
+
+
+async def test_database_broadcasts(server: MadbaseProcess, server_db: asyncpg.Connection, table_name: str) -> None:
+    await _setup(server_db, table_name)
+    await server_db.execute(f"""
+        create function public.{table_name}_bc() returns trigger language plpgsql as $$
+        begin
+          perform realtime.broadcast_changes('room:' || new.id::text, tg_op, tg_op, tg_table_name,
+                                             tg_table_schema, new, old);
+          return new;
+        end $$;
+        create trigger bc after insert on public.{table_name} for each row execute function public.{table_name}_bc();
+    """)
+    c = await RawClient.open(server.url, server.anon_key)
+    try:
+        await c.join("realtime:dbcast", {})
+        await c.join("realtime:room:5", {})
+        await server_db.execute("""select realtime.send('{"a": 1}'::jsonb, 'ev', 'dbcast', false)""")
+        msg = await c.until(lambda m: isinstance(m, dict) and m.get("event") == "broadcast")
+        assert msg["topic"] == "realtime:dbcast"
+        assert msg["payload"] == {"type": "broadcast", "event": "ev", "payload": {"a": 1}}
+        await server_db.execute(f"insert into {table_name} (id, title) values (5, 'five')")
+        msg = await c.until(lambda m: isinstance(m, dict) and m.get("event") == "broadcast")
+        assert msg["topic"] == "realtime:room:5" and msg["payload"]["event"] == "INSERT"
+        body = msg["payload"]["payload"]
+        assert body["operation"] == "INSERT" and body["record"]["title"] == "five" and body["old_record"] is None
+        assert body["schema"] == "public" and body["table"] == table_name
+    finally:
+        await c.close()

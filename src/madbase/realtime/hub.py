@@ -204,6 +204,8 @@ class ProjectHub:
                 if now - last_lag_check >= 5.0:
                     last_lag_check = now
                     await self._check_lag()
+                    if self.store.has_lock:
+                        await self.store.purge_messages()
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
                 log.warning("realtime_housekeeping_failed", project_ref=self.project.ref, error=str(exc))
                 with contextlib.suppress(Exception):
@@ -509,6 +511,10 @@ class ProjectHub:
                 if self._relations.get(rel.relation_id) != rel:
                     self._relations[rel.relation_id] = rel
                     self.visibility.invalidate(rel.relation_id)
+                if rel.namespace == "realtime" and rel.name == "messages":
+                    if change.kind == "INSERT":
+                        work.append((change, commit_ts, [], TableInfo(False, ()), {}))  # a database broadcast
+                    continue
                 subs = self._matching(change)
                 if not subs:
                     continue
@@ -538,7 +544,22 @@ class ProjectHub:
                 roles[g - 1], claims[g - 1] = role, claims_json
             flags = await self.visibility.check_batch(checks, roles, claims)
         for change, commit_ts, subs, info, needs_check in work:
+            if not subs:
+                self._database_broadcast(change)
+                continue
             await self._fan_out(pool, change, commit_ts, subs, info, needs_check, flags)
+
+    def _database_broadcast(self, change: Change) -> None:
+        """A row inserted into realtime.messages by realtime.send(): a broadcast on its topic."""
+        row = {c.name: v for c, v in zip(change.relation.columns, change.new or (), strict=False)}
+        topic, event, raw = row.get("topic"), row.get("event"), row.get("payload")
+        if row.get("extension") != "broadcast" or not isinstance(topic, str) or not isinstance(event, str):
+            return
+        try:
+            payload = orjson.loads(raw) if isinstance(raw, str) else {}
+        except orjson.JSONDecodeError:
+            return
+        self.broadcast("realtime:" + topic, {"type": "broadcast", "event": event, "payload": payload})
 
     def _eq_index(self, rel: Relation) -> tuple[dict[str, dict[Any, list[Subscription]]], list[Subscription]]:
         key = (rel.namespace, rel.name)

@@ -126,6 +126,11 @@ class Store:
             out.sort(key=lambda s: s.last_seen)
             return out
 
+    async def purge_messages(self) -> None:
+        """realtime.messages rows matter only in the WAL; keep a day of them for inspection."""
+        async with self.lock:
+            await self.c.execute("delete from realtime.messages where inserted_at < now() - interval '1 day'")
+
     async def lag_bytes(self) -> tuple[int | None, str | None]:
         async with self.lock:
             row = await self.c.fetchrow(
