@@ -174,3 +174,41 @@ async def test_consumer_resumes_without_sockets(rt_cluster: PgCluster, table_nam
         assert status.get("consumer") is True and status.get("ghosts") == 1 and status["sockets"] == 0
     finally:
         await asyncio.to_thread(srv.stop)
+
+
+async def test_kill9_restart_realtime_py(own_server: MadbaseProcess, table_name: str) -> None:
+    """Same guarantee with realtime-py (vsn 1.0.0), which reconnects and re-joins by itself too."""
+    from realtime import AsyncRealtimeClient
+
+    from tests.realtime.test_clients_py import _subscribed, _wait
+
+    db = await asyncpg.connect(own_server.db_url)
+    client = AsyncRealtimeClient(f"{own_server.url}/realtime/v1", own_server.anon_key, auto_reconnect=True,
+                                 max_retries=10, initial_backoff=0.5)
+    try:
+        await _setup(db, table_name, rls=True)
+        me = str(uuid.uuid4())
+        await client.connect()
+        await client.set_auth(user_token(own_server, me))
+        got: list[int] = []
+        channel = client.channel("pydur-" + table_name)
+        channel.on_postgres_changes("INSERT", lambda p: got.append(p["data"]["record"]["id"]), table=table_name,
+                                    schema="public")
+        await _subscribed(channel)
+        for i in range(1, 4):
+            await db.execute(f"insert into {table_name} (id, owner) values ($1, $2)", i, me)
+        await _wait(lambda: len(got) >= 3)
+        assert own_server.proc is not None
+        own_server.proc.send_signal(signal.SIGKILL)
+        own_server.proc.wait(10)
+        for i in range(4, 9):
+            await db.execute(f"insert into {table_name} (id, owner) values ($1, $2)", i, me)
+        await asyncio.to_thread(own_server.start)
+        for i in range(9, 11):
+            await db.execute(f"insert into {table_name} (id, owner) values ($1, $2)", i, me)
+        await _wait(lambda: len(got) >= 10, 60)
+        await asyncio.sleep(0.5)
+        assert got == list(range(1, 11))
+    finally:
+        await client.close()
+        await db.close()
