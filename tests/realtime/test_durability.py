@@ -179,7 +179,6 @@ async def test_consumer_resumes_without_sockets(rt_cluster: PgCluster, table_nam
 async def test_kill9_restart_realtime_py(own_server: MadbaseProcess, table_name: str) -> None:
     """Same guarantee with realtime-py (vsn 1.0.0), which reconnects and re-joins by itself too."""
     from realtime import AsyncRealtimeClient
-
     from tests.realtime.test_clients_py import _subscribed, _wait
 
     db = await asyncpg.connect(own_server.db_url)
