@@ -10,7 +10,7 @@ from typing import Any
 from madbase.realtime import protocol as pr
 from madbase.realtime.config import RealtimeSettings
 from madbase.realtime.fanout import decode_transaction, encode_transaction
-from madbase.realtime.hub import _commit_ts, _record
+from madbase.realtime.payload import commit_ts_text, record_json
 from madbase.realtime.pgoutput import UNCHANGED, Column, Relation
 from madbase.realtime.replication import Change, Transaction
 from madbase.realtime.socket import Connection
@@ -27,10 +27,10 @@ def test_transaction_roundtrip() -> None:
     assert back.changes[1].new == ("1", UNCHANGED)
 
 
-def test_commit_ts_and_record() -> None:
-    assert _commit_ts(datetime(2026, 1, 2, 3, 4, 5, 678999, tzinfo=UTC)) == "2026-01-02T03:04:05.678Z"
-    assert _record(REL, ("1", UNCHANGED), frozenset({"id", "body"})) == {"id": 1}
-    assert _record(REL, ("1", "x"), frozenset({"body"})) == {"body": "x"}
+def test_commit_ts_andrecord_json() -> None:
+    assert commit_ts_text(datetime(2026, 1, 2, 3, 4, 5, 678999, tzinfo=UTC)) == "2026-01-02T03:04:05.678Z"
+    assert record_json(REL, ("1", UNCHANGED), frozenset({"id", "body"})) == {"id": 1}
+    assert record_json(REL, ("1", "x"), frozenset({"body"})) == {"body": "x"}
 
 
 async def test_slow_consumer_is_cut_off() -> None:

@@ -17,9 +17,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
@@ -30,11 +28,12 @@ from madbase.core import jsonutil
 from madbase.realtime import protocol as pr
 from madbase.realtime.config import RealtimeSettings
 from madbase.realtime.filters import Filter
-from madbase.realtime.pgoutput import Relation, Value
+from madbase.realtime.payload import commit_ts_text, filter_value, record_json, typed_row
+from madbase.realtime.pgoutput import Relation
 from madbase.realtime.replication import Change, Consumer, Transaction
 from madbase.realtime.rls import TableInfo, Visibility
 from madbase.realtime.store import PUBLICATION, Store, StoredSubscription
-from madbase.realtime.values import BUILTIN_TYPE_NAMES, comparable, to_json_value
+from madbase.realtime.values import BUILTIN_TYPE_NAMES, comparable
 
 if TYPE_CHECKING:
     from madbase.core.projects import Project
@@ -89,10 +88,6 @@ class Subscription:
 
     def wants(self, kind: str) -> bool:
         return self.binding.event in ("*", kind)
-
-
-def _commit_ts(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 class ProjectHub:
@@ -485,10 +480,6 @@ class ProjectHub:
                 ch.push(msg)
 
     # -- postgres_changes ------------------------------------------------------------------------------
-    def _candidates(self, schema: str, table: str) -> Iterable[Subscription]:
-        yield from self.by_table.get((schema, table), ())
-        yield from self.by_table.get((schema, None), ())
-
     async def deliver_transaction(self, txn: Transaction) -> None:
         await self.deliver_transactions([txn])
 
@@ -505,7 +496,7 @@ class ProjectHub:
         checks: list[dict[str, Any]] = []
         check_index: dict[tuple[int, int], int] = {}
         for txn in txns:
-            commit_ts = _commit_ts(txn.commit_time)
+            commit_ts = commit_ts_text(txn.commit_time)
             for change in txn.changes:
                 rel = change.relation
                 if self._relations.get(rel.relation_id) != rel:
@@ -521,7 +512,7 @@ class ProjectHub:
                 info = await self.visibility.table(pool, rel.relation_id)
                 needs_check: dict[tuple[str, str], int] = {}
                 if info.pk and info.rls_enabled and change.kind != "DELETE":
-                    typed = _typed_row(change)
+                    typed = typed_row(change)
                     pk_vals = [typed.get(c, (0, None))[1] for c in info.pk]
                     for sub in subs:
                         group = (sub.role, sub.claims_json)
@@ -573,7 +564,7 @@ class ProjectHub:
             conds = sub.filter.conditions if sub.filter is not None else ()
             if len(conds) == 1 and conds[0].op == "eq" and not conds[0].negate and conds[0].column in oids:
                 cond = conds[0]
-                typed = _filter_value(oids[cond.column], cond.values[0])
+                typed = filter_value(oids[cond.column], cond.values[0])
                 eq.setdefault(cond.column, {}).setdefault(typed, []).append(sub)
             else:
                 others.append(sub)
@@ -586,7 +577,7 @@ class ProjectHub:
         wildcard = self.by_table.get((rel.namespace, None), ())
         if not eq and not others and not wildcard:
             return []
-        typed = _typed_row(change)
+        typed = typed_row(change)
         subs: list[Subscription] = []
         for column, by_value in eq.items():
             entry = typed.get(column)
@@ -663,56 +654,22 @@ class ProjectHub:
         data: dict[str, Any] = {"schema": rel.namespace, "table": rel.name, "commit_timestamp": commit_ts,
                                 "type": change.kind, "columns": columns, "errors": errors}
         if change.kind in ("INSERT", "UPDATE"):
-            data["record"] = _record(rel, change.new, allowed)
+            data["record"] = record_json(rel, change.new, allowed)
         keys = {c.name for c in rel.columns if c.is_key}
         if change.kind == "UPDATE":
             if change.old is not None:
-                data["old_record"] = _record(rel, change.old, allowed & keys if change.old_key_only else allowed)
+                data["old_record"] = record_json(rel, change.old, allowed & keys if change.old_key_only else allowed)
             else:
-                data["old_record"] = _record(rel, change.new, allowed & set(pk))
+                data["old_record"] = record_json(rel, change.new, allowed & set(pk))
         elif change.kind == "DELETE":
             keep = allowed & set(pk) if rls else allowed
             if change.old_key_only:
                 keep = keep & keys
-            data["old_record"] = _record(rel, change.old, keep)
+            data["old_record"] = record_json(rel, change.old, keep)
         return data
-
-
-def _filter_value(oid: int, text: str) -> Any:
-    if oid == 16:
-        return text.lower() in ("t", "true", "1", "y", "yes", "on")
-    return comparable(oid, text)
-
-
-def _typed_row(change: Change) -> dict[str, tuple[int, str | None]]:
-    """Column name → (type oid, text) of the row a filter or key lookup should see."""
-    cols = change.relation.columns
-    row = change.new if change.kind != "DELETE" else change.old
-    typed: dict[str, tuple[int, str | None]] = {}
-    for col, val in zip(cols, row or (), strict=False):
-        if val is None or isinstance(val, str):
-            typed[col.name] = (col.type_oid, val)
-    if change.kind == "UPDATE" and change.old is not None:
-        for col, val in zip(cols, change.old, strict=False):
-            if col.name not in typed and (val is None or isinstance(val, str)):
-                typed[col.name] = (col.type_oid, val)
-    return typed
-
-
-def _record(rel: Relation, values: tuple[Value, ...] | None, allowed: set[str] | frozenset[str]
-            ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if values is None:
-        return out
-    for col, val in zip(rel.columns, values, strict=False):
-        if col.name in allowed and isinstance(val, str | None):
-            out[col.name] = to_json_value(col.type_oid, val)
-    return out
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("realtime_background_failed", error=str(task.exception()))
 
-
-HubFactory = Callable[[], ProjectHub]
