@@ -211,3 +211,39 @@ async def test_kill9_restart_realtime_py(own_server: MadbaseProcess, table_name:
     finally:
         await client.close()
         await db.close()
+
+
+async def test_crash_during_grace_window(own_server: MadbaseProcess, table_name: str) -> None:
+    """Double failure: the client is away (its subscription is a ghost holding changes in memory) when the
+    server is killed. The slot was not confirmed past the ghost's changes, so they are collected again."""
+    from tests.realtime.test_changes import _changes, _no_change
+    from tests.realtime.wsclient import RawClient
+
+    db = await asyncpg.connect(own_server.db_url)
+    try:
+        await _setup(db, table_name, rls=True)
+        me = str(uuid.uuid4())
+        cfg = {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": table_name}]}
+        tok = user_token(own_server, me)
+        c = await RawClient.open(own_server.url, own_server.anon_key)
+        await c.join("realtime:dbl", cfg, tok)
+        await db.execute(f"insert into {table_name} (id, owner) values (1, $1)", me)
+        assert [x["data"]["record"]["id"] for x in await _changes(c, 1)] == [1]
+        await c.close()
+        await asyncio.sleep(0.3)
+        for i in (2, 3):
+            await db.execute(f"insert into {table_name} (id, owner) values ($1, $2)", i, me)
+        await asyncio.sleep(1.0)  # consumed into the ghost's buffer
+        assert own_server.proc is not None
+        own_server.proc.send_signal(signal.SIGKILL)
+        own_server.proc.wait(10)
+        await db.execute(f"insert into {table_name} (id, owner) values (4, $1)", me)
+        await asyncio.to_thread(own_server.start)
+        c = await RawClient.open(own_server.url, own_server.anon_key)
+        await c.join("realtime:dbl", cfg, tok)
+        got = [x["data"]["record"]["id"] for x in await _changes(c, 3)]
+        assert got == [2, 3, 4]
+        await _no_change(c, 0.5)
+        await c.close()
+    finally:
+        await db.close()

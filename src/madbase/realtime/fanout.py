@@ -55,14 +55,15 @@ def encode_transaction(txn: Transaction) -> dict[str, Any]:
         rels[r.relation_id] = [r.namespace, r.name, r.replica_identity,
                                [[col.name, col.type_oid, col.type_modifier, col.is_key] for col in r.columns]]
         changes.append([c.kind, r.relation_id, _tuple_out(c.new), _tuple_out(c.old), c.old_key_only])
-    return {"x": txn.xid, "ts": txn.commit_time.isoformat(), "lsn": txn.end_lsn,
+    return {"x": txn.xid, "ts": txn.commit_time.isoformat(), "lsn": txn.end_lsn, "cl": txn.commit_lsn,
             "rels": {str(k): v for k, v in rels.items()}, "c": changes}
 
 
 def decode_transaction(data: dict[str, Any]) -> Transaction:
     rels = {int(k): Relation(int(k), v[0], v[1], v[2], tuple(Column(c[0], c[1], c[2], c[3]) for c in v[3]))
             for k, v in data["rels"].items()}
-    txn = Transaction(int(data["x"]), datetime.fromisoformat(data["ts"]), int(data["lsn"]))
+    txn = Transaction(int(data["x"]), datetime.fromisoformat(data["ts"]), int(data["lsn"]),
+                      commit_lsn=int(data.get("cl", 0)))
     for kind, rid, new, old, key_only in data["c"]:
         txn.changes.append(Change(kind, rels[rid], _tuple_in(new), _tuple_in(old), bool(key_only)))
     return txn

@@ -78,6 +78,7 @@ class Subscription:
     sub_claim: str
     channel: Channel | None
     buffer: deque[bytes] = field(default_factory=deque)
+    floor_lsn: int = 0  # commit LSN of the oldest buffered change (the slot is not confirmed past it)
     expires: float = 0.0
     overflowed: bool = False
     adopted_by: Subscription | None = None
@@ -228,7 +229,7 @@ class ProjectHub(PresenceMixin):
                     await asyncio.sleep(2.0)
                     continue
                 self.consumer = Consumer(self.store.dsn, self.store.slot, PUBLICATION, self._consumed,
-                                         self._on_relation)
+                                         self._on_relation, self.confirmable)
                 log.info("realtime_consumer_started", project_ref=self.project.ref, slot=self.store.slot)
                 await self.consumer.run()
             except asyncio.CancelledError:
@@ -391,7 +392,7 @@ class ProjectHub(PresenceMixin):
         consumer does not confirm (the batch is streamed again after reconnecting).
         """
         pool = await self.pool()
-        work: list[tuple[Change, str, list[Subscription], TableInfo, dict[tuple[str, str], int]]] = []
+        work: list[tuple[Change, str, int, list[Subscription], TableInfo, dict[tuple[str, str], int]]] = []
         groups: dict[tuple[str, str], int] = {}
         checks: list[dict[str, Any]] = []
         check_index: dict[tuple[int, int], int] = {}
@@ -404,7 +405,7 @@ class ProjectHub(PresenceMixin):
                     self.visibility.invalidate(rel.relation_id)
                 if rel.namespace == "realtime" and rel.name == "messages":
                     if change.kind == "INSERT":
-                        work.append((change, commit_ts, [], TableInfo(False, ()), {}))  # a database broadcast
+                        work.append((change, commit_ts, txn.commit_lsn, [], TableInfo(False, ()), {}))  # broadcast
                     continue
                 subs = self._matching(change)
                 if not subs:
@@ -426,7 +427,7 @@ class ProjectHub(PresenceMixin):
                         check_index[key] = len(checks)
                         needs_check[group] = len(checks)
                         checks.append({"g": g, "e": rel.relation_id, "pk": list(info.pk), "v": pk_vals})
-                work.append((change, commit_ts, subs, info, needs_check))
+                work.append((change, commit_ts, txn.commit_lsn, subs, info, needs_check))
         flags: list[bool] = []
         if checks:
             roles = [""] * len(groups)
@@ -434,11 +435,15 @@ class ProjectHub(PresenceMixin):
             for (role, claims_json), g in groups.items():
                 roles[g - 1], claims[g - 1] = role, claims_json
             flags = await self.visibility.check_batch(checks, roles, claims)
-        for change, commit_ts, subs, info, needs_check in work:
-            if not subs:
+        prepared = [await self._prepare(pool, change, commit_ts, subs, info, needs_check, flags) if subs else []
+                    for change, commit_ts, _, subs, info, needs_check in work]
+        # From here on nothing awaits: every change of the batch reaches the queues (and ghost buffers) before
+        # any frame is written, and the consumer confirms right after — a crash cannot deliver twice.
+        for (change, _, commit_lsn, subs, _, _), items in zip(work, prepared, strict=True):
+            if subs:
+                self._push(items, commit_lsn)
+            else:
                 self._database_broadcast(change)
-                continue
-            await self._fan_out(pool, change, commit_ts, subs, info, needs_check, flags)
 
     def _database_broadcast(self, change: Change) -> None:
         """A row inserted into realtime.messages by realtime.send(): a broadcast on its topic."""
@@ -488,13 +493,15 @@ class ProjectHub(PresenceMixin):
                 subs.append(sub)
         return subs
 
-    async def _fan_out(self, pool: asyncpg.Pool, change: Change, commit_ts: str, subs: list[Subscription],
-                       info: TableInfo, needs_check: dict[tuple[str, str], int], flags: list[bool]) -> None:
+    async def _prepare(self, pool: asyncpg.Pool, change: Change, commit_ts: str, subs: list[Subscription],
+                       info: TableInfo, needs_check: dict[tuple[str, str], int], flags: list[bool]
+                       ) -> list[tuple[Subscription, bytes]]:
+        """The serialized payload for every subscription that may see this change (one per role + select)."""
         rel = change.relation
         errors = None if info.pk else ["Error 400: Bad Request, no primary key"]
         checked = info.pk and info.rls_enabled and change.kind != "DELETE"
         payload_by_role: dict[tuple[str, tuple[str, ...] | None], bytes | None] = {}
-        by_channel: dict[int, tuple[Channel, list[int], bytes]] = {}
+        out: list[tuple[Subscription, bytes]] = []
         for sub in subs:
             if checked:
                 idx = needs_check.get((sub.role, sub.claims_json))
@@ -508,14 +515,20 @@ class ProjectHub(PresenceMixin):
                                            errors, sub.binding.select)
                 payload = None if data is None else orjson.dumps(data)
                 payload_by_role[shape] = payload
-            if payload is None:
-                continue
+            if payload is not None:
+                out.append((sub, payload))
+        return out
+
+    def _push(self, prepared: list[tuple[Subscription, bytes]], commit_lsn: int) -> None:
+        """Hand one change to its subscribers' queues (synchronously: no frame leaves before the batch is done)."""
+        by_channel: dict[int, tuple[Channel, list[int], bytes]] = {}
+        for sub, payload in prepared:
             target = sub
             while target.adopted_by is not None:
                 target = target.adopted_by
             ch = target.channel
             if ch is None:
-                self._buffer(target, payload)
+                self._buffer(target, payload, commit_lsn)
                 continue
             entry = by_channel.get(id(ch))
             if entry is None:
@@ -527,10 +540,18 @@ class ProjectHub(PresenceMixin):
                             ch.join_ref))
             self.delivered += 1
 
-    def _buffer(self, sub: Subscription, payload: bytes) -> None:
+    def confirmable(self, lsn: int) -> int:
+        """The highest LSN that may be confirmed: not past a change still held only in a ghost's memory, so a
+        crash during a client's grace window replays it (the ghost is re-created from realtime.subscription)."""
+        floors = [s.floor_lsn for q in self.ghosts.values() for s in q if s.buffer and s.floor_lsn]
+        return min(lsn, min(floors)) if floors else lsn
+
+    def _buffer(self, sub: Subscription, payload: bytes, commit_lsn: int) -> None:
         if len(sub.buffer) >= self.settings.ghost_buffer_max:
             sub.overflowed = True
             return
+        if not sub.buffer:
+            sub.floor_lsn = commit_lsn
         sub.buffer.append(payload)
 
     async def _type_name(self, pool: asyncpg.Pool, oid: int) -> str:

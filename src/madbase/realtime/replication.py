@@ -47,6 +47,7 @@ class Transaction:
     commit_time: datetime
     end_lsn: int = 0
     changes: list[Change] = field(default_factory=list)
+    commit_lsn: int = 0  # start of the commit record: confirming up to here makes the server resend it
 
 
 OnTransactions = Callable[[list[Transaction]], Awaitable[None]]
@@ -55,12 +56,13 @@ OnRelation = Callable[[p.Relation], None]
 
 class Consumer:
     def __init__(self, dsn: str, slot: str, publication: str, on_transactions: OnTransactions,
-                 on_relation: OnRelation) -> None:
+                 on_relation: OnRelation, limit: Callable[[int], int] | None = None) -> None:
         self.dsn = dsn
         self.slot = slot
         self.publication = publication
         self.on_transactions = on_transactions
         self.on_relation = on_relation
+        self.limit = limit
         self.relations = p.RelationCache()
         self.confirmed_lsn = 0
         self.events_out = 0
@@ -106,6 +108,8 @@ class Consumer:
             self._on_readable()
 
     def _confirm(self, lsn: int) -> None:
+        if self.limit is not None:
+            lsn = self.limit(lsn)
         if self._cur is not None and lsn > self.confirmed_lsn:
             self._cur.send_feedback(flush_lsn=lsn, force=True)
             self.confirmed_lsn = lsn
@@ -148,6 +152,7 @@ class Consumer:
                 elif isinstance(msg, p.Commit):
                     if txn is not None and txn.changes:
                         txn.end_lsn = msg.end_lsn
+                        txn.commit_lsn = msg.commit_lsn
                         ready.append(txn)
                         ready_changes += len(txn.changes)
                     elif not ready:
