@@ -242,11 +242,11 @@ class ProjectHub(PresenceMixin):
         self.visibility.invalidate(rel.relation_id)
 
     async def _consumed(self, txns: list[Transaction]) -> None:
-        """The consumer's hand-off: local queues first, then the other processes (before the LSN is confirmed)."""
-        await self.deliver_transactions(txns)
-        if self.fanout is not None:
+        """The consumer's hand-off: the other processes, then the local queues (both before the LSN is confirmed)."""
+        if self.fanout is not None:  # first, so that nothing awaits between the local hand-off and the confirm
             for txn in txns:
                 await self.fanout.publish_transaction(self.project.ref, txn)
+        await self.deliver_transactions(txns)
 
     def enqueue_remote(self, txn: Transaction) -> None:
         self._remote.put_nowait(txn)
