@@ -91,6 +91,10 @@ class Subscription:
         return self.binding.event in ("*", kind)
 
 
+_EMPTY_RECORDS: dict[str, dict[str, Any]] = {"INSERT": {"record": {}}, "UPDATE": {"record": {}, "old_record": {}},
+                                              "DELETE": {"old_record": {}}}
+
+
 class ProjectHub(PresenceMixin):
     def __init__(self, runtime: Runtime, project: Project, settings: RealtimeSettings, node: str,
                  fanout: Fanout | None = None) -> None:
@@ -421,6 +425,7 @@ class ProjectHub(PresenceMixin):
                             continue
                         allowed = await self.visibility.columns(pool, rel.relation_id, sub.role)
                         if not all(c in allowed for c in info.pk):
+                            needs_check[group] = -1  # cannot even see the key: an "Error 401" event
                             continue
                         g = groups.setdefault(group, len(groups) + 1)
                         key = (len(work), g)
@@ -500,12 +505,12 @@ class ProjectHub(PresenceMixin):
         rel = change.relation
         errors = None if info.pk else ["Error 400: Bad Request, no primary key"]
         checked = info.pk and info.rls_enabled and change.kind != "DELETE"
-        payload_by_role: dict[tuple[str, tuple[str, ...] | None], bytes | None] = {}
+        payload_by_role: dict[tuple[str, tuple[str, ...] | None], bytes] = {}
         out: list[tuple[Subscription, bytes]] = []
         for sub in subs:
             if checked:
                 idx = needs_check.get((sub.role, sub.claims_json))
-                if idx is None or not flags[idx]:
+                if idx is None or (idx >= 0 and not flags[idx]):
                     continue
             shape = (sub.role, sub.binding.select)
             if shape in payload_by_role:
@@ -513,10 +518,9 @@ class ProjectHub(PresenceMixin):
             else:
                 data = await self._payload(pool, change, rel, info.pk, info.rls_enabled, sub.role, commit_ts,
                                            errors, sub.binding.select)
-                payload = None if data is None else orjson.dumps(data)
+                payload = orjson.dumps(data)
                 payload_by_role[shape] = payload
-            if payload is not None:
-                out.append((sub, payload))
+            out.append((sub, payload))
         return out
 
     def _push(self, prepared: list[tuple[Subscription, bytes]], commit_lsn: int) -> None:
@@ -564,10 +568,12 @@ class ProjectHub(PresenceMixin):
 
     async def _payload(self, pool: asyncpg.Pool, change: Change, rel: Relation, pk: tuple[str, ...],
                        rls: bool, role: str, commit_ts: str, errors: list[str] | None,
-                       select: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+                       select: tuple[str, ...] | None = None) -> dict[str, Any]:
         allowed = await self.visibility.columns(pool, rel.relation_id, role)
         if pk and not all(c in allowed for c in pk):
-            return None  # the role cannot even see the key: Supabase answers 401, we send nothing
+            # The role cannot even see the key: as Supabase, an event without data saying so.
+            return {"schema": rel.namespace, "table": rel.name, "commit_timestamp": commit_ts, "type": change.kind,
+                    "columns": [], "errors": ["Error 401: Unauthorized"], **_EMPTY_RECORDS[change.kind]}
         if select is not None:
             allowed = allowed & (set(select) | set(pk))
         columns = [{"name": c.name, "type": await self._type_name(pool, c.type_oid)}
