@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from madbase.core.service import Service, not_implemented
+from madbase.core.service import Service
+from madbase.realtime.app import build
 
-service = Service(name="realtime", prefix="/realtime/v1", build=not_implemented("Realtime"))
+service = Service(name="realtime", prefix="/realtime/v1", build=build)

@@ -1,0 +1,189 @@
+"""Realtime benchmark: RSS per 1,000 idle sockets, change→client latency with RLS, delivered events/s.
+
+Run: `./dev bench realtime [--sockets 10000] [--seconds 10]`. Starts its own PostgreSQL cluster and one
+`madbase start` process; the load generator and the WebSocket clients run in this process (raw Phoenix
+vsn 2 clients on the `websockets` library). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from tests.support.servers import MadbaseProcess, create_database, external_db_env, free_port
+from websockets.asyncio.client import ClientConnection, connect
+
+from madbase.core.jwt import sign_hs256
+from madbase.core.pgcluster import PgCluster
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def token(secret: str, sub: str) -> str:
+    now = int(time.time())
+    return sign_hs256({"sub": sub, "role": "authenticated", "iat": now, "exp": now + 7200}, secret)
+
+
+async def open_socket(url: str) -> ClientConnection:
+    return await connect(url, compression=None, max_size=None, ping_interval=None, open_timeout=60)
+
+
+async def join(ws: ClientConnection, topic: str, table: str, tok: str | None, filt: str | None = None) -> None:
+    binding: dict[str, Any] = {"event": "*", "schema": "public", "table": table}
+    if filt:
+        binding["filter"] = filt
+    payload: dict[str, Any] = {"config": {"postgres_changes": [binding]}}
+    if tok:
+        payload["access_token"] = tok
+    await ws.send(json.dumps(["1", "1", topic, "phx_join", payload]))
+    while True:
+        msg = json.loads(await ws.recv())
+        if msg[3] == "phx_reply":
+            assert msg[4]["status"] == "ok", msg
+            return
+
+
+async def idle_sockets(srv: MadbaseProcess, n: int, table: str) -> dict[str, float]:
+    assert srv.proc is not None
+    url = srv.url.replace("http", "ws", 1) + f"/realtime/v1/websocket?apikey={srv.anon_key}&vsn=2.0.0"
+    warm = await open_socket(url)
+    await join(warm, "realtime:warm", table, None)
+    await asyncio.sleep(1.0)
+    before = rss_kb(srv.proc.pid)
+    sockets: list[ClientConnection] = [warm]
+    started = time.perf_counter()
+    for i in range(0, n, 200):
+        batch = await asyncio.gather(*(open_socket(url) for _ in range(min(200, n - i))))
+        await asyncio.gather(*(join(ws, f"realtime:idle-{i + k}", table, None) for k, ws in enumerate(batch)))
+        sockets.extend(batch)
+    elapsed = time.perf_counter() - started
+    await asyncio.sleep(2.0)
+    after = rss_kb(srv.proc.pid)
+    for ws in sockets:
+        await ws.close()
+    return {"sockets": n, "rss_before_mb": before / 1024, "rss_after_mb": after / 1024,
+            "kb_per_socket": (after - before) / n, "joins_per_s": n / elapsed}
+
+
+async def latency(srv: MadbaseProcess, db: asyncpg.Connection, table: str, subscribers: int, rate: int,
+                  seconds: float, own_rows: bool) -> dict[str, float]:
+    url = srv.url.replace("http", "ws", 1) + f"/realtime/v1/websocket?apikey={srv.anon_key}&vsn=2.0.0"
+    users = [str(uuid.uuid4()) for _ in range(subscribers)]
+    socks = await asyncio.gather(*(open_socket(url) for _ in users))
+    for ws, user in zip(socks, users, strict=True):
+        await join(ws, f"realtime:lat-{user}", table, token(srv.jwt_secret, user),
+                   f"owner=eq.{user}" if own_rows else None)
+    samples: list[float] = []
+    received = 0
+    expected = int(rate * seconds) if own_rows else int(rate * seconds) * subscribers
+    all_in = asyncio.Event()
+
+    async def reader(ws: ClientConnection) -> None:
+        nonlocal received
+        async for frame in ws:
+            now = time.time()
+            msg = json.loads(frame)
+            if msg[3] == "postgres_changes":
+                received += 1
+                samples.append((now - msg[4]["data"]["record"]["t"]) * 1000)
+                if received >= expected:
+                    all_in.set()
+
+    readers = [asyncio.create_task(reader(ws)) for ws in socks]
+    await asyncio.sleep(0.5)
+    pool = await asyncpg.create_pool(srv.db_url, min_size=4, max_size=4)
+    assert pool is not None
+    total = int(rate * seconds)
+    sent = 0
+    t0 = time.perf_counter()
+
+    async def insert(i: int) -> None:
+        owner = users[i % len(users)]
+        await pool.execute(f"insert into {table} (owner, t) values ($1, extract(epoch from clock_timestamp()))",
+                           owner)
+
+    while sent < total:
+        due = int((time.perf_counter() - t0) * rate) + 1
+        batch = min(due, total) - sent
+        if batch > 0:
+            await asyncio.gather(*(insert(sent + k) for k in range(batch)))
+            sent += batch
+        await asyncio.sleep(0.005)
+    gen_elapsed = time.perf_counter() - t0
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_in.wait(), 30)
+    elapsed = time.perf_counter() - t0
+    for task in readers:
+        task.cancel()
+    for ws in socks:
+        await ws.close()
+    await pool.close()
+    samples.sort()
+    return {"subscribers": subscribers, "rate": total / gen_elapsed, "expected": expected, "received": received,
+            "p50_ms": statistics.median(samples) if samples else float("nan"),
+            "p99_ms": samples[int(len(samples) * 0.99) - 1] if samples else float("nan"),
+            "delivered_per_s": received / elapsed}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sockets", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="madbase-bench-rt-"))
+    cluster = PgCluster(root / "pg", free_port(), "postgres", fsync=False)
+    cluster.start()
+    srv: MadbaseProcess | None = None
+    try:
+        db_url = await create_database(cluster, "bench")
+        srv = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_ACCESS_LOG="false",
+                                                           MADBASE_POOL_SIZE="8"))
+        await asyncio.to_thread(srv.start)
+        db = await asyncpg.connect(srv.db_url)
+        table = "bench_items"
+        await db.execute(f"create table {table} (id bigint generated always as identity primary key, "
+                         "owner uuid not null, t double precision not null, body text default 'x')")
+        await db.execute(f"alter table {table} enable row level security")
+        await db.execute(f"create policy own on {table} for select to authenticated using (owner = auth.uid())")
+        await db.execute(f"create policy all_rows on {table} for select to authenticated using (true)")
+        await db.execute(f"grant select on {table} to authenticated")
+        await db.execute(f"alter publication supabase_realtime add table {table}")
+        # Idle sockets subscribe to a table of their own: when they close, their subscriptions stay as ghosts
+        # for the grace window and would otherwise take part in the latency runs below.
+        await db.execute("create table bench_idle (id bigint primary key)")
+        await db.execute("alter publication supabase_realtime add table bench_idle")
+        rows = []
+        rows.append(("idle", await idle_sockets(srv, args.sockets, "bench_idle")))
+        # (a) 100 subscribers, each filtered to its own rows, 1,000 changes/s (policy: owner = auth.uid()).
+        await db.execute(f"drop policy all_rows on {table}")
+        rows.append(("a", await latency(srv, db, table, 100, 1000, args.seconds, own_rows=True)))
+        # (b) 100 subscribers, one table, no filter, 100 changes/s (policy: every authenticated user sees all).
+        await db.execute(f"create policy all_rows on {table} for select to authenticated using (true)")
+        rows.append(("b", await latency(srv, db, table, 100, 100, args.seconds, own_rows=False)))
+        # ceiling: the same fan-out at a higher commit rate
+        rows.append(("ceiling", await latency(srv, db, table, 100, 400, args.seconds, own_rows=False)))
+        await db.close()
+        for name, row in rows:
+            print(name, json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}))
+    finally:
+        if srv is not None:
+            await asyncio.to_thread(srv.stop)
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,287 @@
+"""The realtime ASGI app: route table, per-project hubs, HTTP broadcast endpoints, lifecycle.
+
+Routes (below `/realtime/v1`):
+  WS   /websocket                                  Phoenix channels (vsn 1.0.0 and 2.0.0)
+  POST /api/broadcast                              {"messages":[{topic,event,payload,private}]} → 202
+  POST /api/broadcast/{name}/events/{event}        JSON or binary body → 202
+  GET  /api/status                                 service_role only: sockets, subscriptions, WAL lag
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote
+
+import structlog
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from madbase.core import jsonutil
+from madbase.core.context import RequestContext, get_context
+from madbase.core.types import Receive, Scope, Send
+from madbase.realtime import protocol as pr
+from madbase.realtime.config import RealtimeSettings
+from madbase.realtime.hub import Channel, ProjectHub
+from madbase.realtime.rls import may_access_topic
+from madbase.realtime.socket import Connection
+from madbase.realtime.store import slot_name
+
+if TYPE_CHECKING:
+    from madbase.core.runtime import Runtime
+    from madbase.realtime.fanout import Fanout
+
+log = structlog.get_logger("madbase.realtime")
+PREFIX = "/realtime/v1"
+_MAX_BODY = 1 << 20
+
+
+class _Collector(Collector):
+    def __init__(self, app: RealtimeApp) -> None:
+        self.app = app
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        lag = GaugeMetricFamily("madbase_realtime_slot_lag_bytes", "WAL retained by the realtime slot",
+                                labels=["project"])
+        subs = GaugeMetricFamily("madbase_realtime_subscriptions", "postgres_changes subscriptions (live+ghost)",
+                                 labels=["project"])
+        sockets = GaugeMetricFamily("madbase_realtime_sockets", "Open realtime sockets in this process")
+        sockets.add_metric([], self.app.sockets)
+        for ref, hub in self.app.hubs.items():
+            if hub.lag_bytes is not None:
+                lag.add_metric([ref], hub.lag_bytes)
+            subs.add_metric([ref], sum(len(s) for s in hub.by_table.values()))
+        yield from (lag, subs, sockets)
+
+
+class RealtimeApp:
+    def __init__(self, runtime: Runtime, settings: RealtimeSettings | None = None) -> None:
+        self.runtime = runtime
+        self.settings = settings or RealtimeSettings.from_env()
+        self.node = uuid.uuid4().hex[:16]
+        self.hubs: dict[str, ProjectHub] = {}
+        self.sockets = 0
+        self.fanout: Fanout | None = None
+        self._resume_task: asyncio.Task[None] | None = None
+        with contextlib.suppress(Exception):
+            runtime.metrics.registry.register(_Collector(self))
+
+    async def startup(self) -> None:
+        if self.settings.redis_url:
+            from madbase.realtime.fanout import Fanout
+            self.fanout = Fanout(self.settings.redis_url, self.node, self._on_remote)
+            await self.fanout.start()
+            log.info("realtime_fanout_started", node=self.node)
+        self._resume_task = asyncio.create_task(self._resume_projects(), name="rt-resume")
+
+    async def _resume_projects(self) -> None:
+        """Projects whose realtime slot exists resume consuming at start, without waiting for a socket: the
+        slot keeps WAL while nobody reads it, and orphaned subscriptions should start collecting at once."""
+        try:
+            refs = self.runtime.projects.active_refs
+        except AssertionError:
+            return
+        for ref in refs:
+            try:
+                project = self.runtime.projects.resolve(ref)
+                pool = await self.runtime.pools.get(project)
+                async with pool.acquire() as conn:
+                    database = await conn.fetchval("select current_database()")
+                    used = await conn.fetchval("select exists(select 1 from pg_replication_slots where slot_name = $1)",
+                                               slot_name(str(database)))
+                if used and ref not in self.hubs:
+                    hub = ProjectHub(self.runtime, project, self.settings, self.node, self.fanout)
+                    self.hubs[ref] = hub
+                    await hub.ready()
+                    log.info("realtime_project_resumed", project_ref=ref)
+            except Exception as exc:
+                log.warning("realtime_resume_failed", project_ref=ref, error=str(exc))
+
+    async def shutdown(self) -> None:
+        if self._resume_task is not None:
+            self._resume_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._resume_task
+        if self.fanout is not None:
+            await self.fanout.close()
+        for hub in list(self.hubs.values()):
+            await hub.close()
+        self.hubs.clear()
+
+    def hub_for(self, ctx: RequestContext) -> ProjectHub:
+        hub = self.hubs.get(ctx.project.ref)
+        if hub is None or hub.project.record.db_url != ctx.project.record.db_url:
+            hub = ProjectHub(self.runtime, ctx.project, self.settings, self.node, self.fanout)
+            self.hubs[ctx.project.ref] = hub
+        else:
+            hub.project = ctx.project
+        return hub
+
+    # -- broadcast fan-out -----------------------------------------------------------------------------
+    def broadcast(self, hub: ProjectHub, topic: str, payload: dict[str, Any], sender: Channel | None = None) -> None:
+        hub.broadcast(topic, payload, sender)
+        if self.fanout is not None:
+            self.fanout.publish_broadcast(hub.project.ref, topic, payload)
+
+    def _on_remote(self, kind: str, data: dict[str, Any]) -> None:
+        hub = self.hubs.get(str(data.get("r")))
+        if hub is None or not hub.started:
+            return
+        if kind == "b":
+            hub.broadcast(str(data["t"]), data["p"])
+        elif kind == "t":
+            from madbase.realtime.fanout import decode_transaction
+            hub.enqueue_remote(decode_transaction(data["txn"]))
+        elif kind == "p":
+            hub.apply_remote_presence(str(data["n"]), str(data["t"]), data.get("j") or {}, data.get("l") or {})
+        elif kind == "s":
+            hub.share_presence()
+
+    # -- ASGI ------------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"][len(PREFIX):] or "/"
+        if scope["type"] == "websocket":
+            if path.rstrip("/").endswith("/websocket"):
+                await self._websocket(scope, receive, send)
+            else:
+                await receive()
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        method = scope["method"]
+        parts = [unquote(x) for x in path.strip("/").split("/")]
+        if method == "POST" and parts == ["api", "broadcast"]:
+            await self._broadcast_api(scope, receive, send)
+        elif method == "POST" and len(parts) == 5 and parts[:2] == ["api", "broadcast"] and parts[3] == "events":
+            await self._broadcast_one(scope, receive, send, parts[2], parts[4])
+        elif method == "GET" and parts == ["api", "status"]:
+            await self._status(scope, send)
+        else:
+            await _json(send, 404, {"message": "Not found"})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = get_context(scope)
+        first = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        vsn = (query.get("vsn") or [pr.VSN1])[0]
+        if vsn not in (pr.VSN1, pr.VSN2):
+            vsn = pr.VSN2 if vsn.startswith("2") else pr.VSN1
+        await send({"type": "websocket.accept"})
+        hub = self.hub_for(ctx)
+        conn = Connection(self, hub, ctx, vsn, send)
+        self.sockets += 1
+        await conn.run(receive)
+
+    async def _body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > _MAX_BODY:
+                raise ValueError("Payload too large")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
+
+    async def _may_send_private(self, ctx: RequestContext, hub: ProjectHub, name: str) -> bool:
+        if ctx.auth.role == "service_role":
+            return True
+        await hub.ready()
+        pool = await hub.pool()
+        return await may_access_topic(pool, name, "broadcast", ctx.auth.role, ctx.auth.claims_json, write=True)
+
+    async def _broadcast_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = get_context(scope)
+        try:
+            body = jsonutil.loads(await self._body(receive))
+        except (ValueError, jsonutil.JSONDecodeError):
+            await _json(send, 400, {"message": "Invalid JSON body"})
+            return
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list):
+            await _json(send, 422, {"message": "messages must be a list"})
+            return
+        hub = self.hub_for(ctx)
+        for item in messages:
+            if not isinstance(item, dict) or not isinstance(item.get("topic"), str) \
+                    or not isinstance(item.get("event"), str):
+                await _json(send, 422, {"message": "each message needs a topic and an event"})
+                return
+        for item in messages:
+            name = item["topic"].removeprefix("realtime:")
+            if item.get("private") and not await self._may_send_private(ctx, hub, name):
+                continue
+            payload = {"type": "broadcast", "event": item["event"], "payload": item.get("payload", {})}
+            self.broadcast(hub, "realtime:" + name, payload)
+        await _empty(send, 202)
+
+    async def _broadcast_one(self, scope: Scope, receive: Receive, send: Send, name: str, event: str) -> None:
+        ctx = get_context(scope)
+        try:
+            raw = await self._body(receive)
+        except ValueError:
+            await _json(send, 413, {"message": "Payload too large"})
+            return
+        headers = dict(scope["headers"])
+        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        payload: Any
+        if ctype.startswith("application/json"):
+            try:
+                payload = jsonutil.loads(raw) if raw else {}
+            except jsonutil.JSONDecodeError:
+                await _json(send, 400, {"message": "Invalid JSON body"})
+                return
+        else:
+            payload = raw
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        hub = self.hub_for(ctx)
+        if (query.get("private") or ["false"])[0] == "true" and not await self._may_send_private(ctx, hub, name):
+            await _json(send, 403, {"message": "You do not have permissions to write to this Channel topic"})
+            return
+        self.broadcast(hub, "realtime:" + name, {"type": "broadcast", "event": event, "payload": payload})
+        await _empty(send, 202)
+
+    async def _status(self, scope: Scope, send: Send) -> None:
+        ctx = get_context(scope)
+        if ctx.auth.role != "service_role":
+            await _json(send, 403, {"message": "service_role required"})
+            return
+        hub = self.hubs.get(ctx.project.ref)
+        body: dict[str, Any] = {"node": self.node, "sockets": self.sockets}
+        if hub is not None:
+            body.update({
+                "topics": len(hub.topics),
+                "subscriptions": sum(len(s) for s in hub.by_table.values()),
+                "ghosts": sum(len(q) for q in hub.ghosts.values()),
+                "consumer": hub.consumer is not None and hub.store.has_lock,
+                "slot": hub.store.slot, "lag_bytes": hub.lag_bytes, "lagging": hub.lagging,
+                "delivered": hub.delivered, "replication_error": hub.pg_error,
+            })
+        await _json(send, 200, body)
+
+
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = jsonutil.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _empty(send: Send, status: int) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def build(runtime: Runtime) -> RealtimeApp:
+    return RealtimeApp(runtime)
+
+

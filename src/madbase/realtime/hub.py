@@ -1,0 +1,602 @@
+"""One project's realtime state in this process: channels by topic, presence, postgres_changes subscriptions.
+
+A `Subscription` is one postgres_changes binding of one joined channel. When its socket goes away without
+leaving (network loss, a slow consumer cut off, a server crash seen from the next server) it becomes a
+*ghost* for the grace window: it keeps collecting its changes (bounded), and a client re-joining the same
+topic with the same binding and identity adopts it and gets the collected changes first, in commit order.
+
+The replication consumer (one per project cluster-wide, chosen by advisory lock) calls
+`deliver_transaction`; visibility is decided per change with one database call for all (role, claims)
+groups (`rls.Visibility.check_batch`), and payloads carry only the columns each role may select.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import asyncpg
+import orjson
+import structlog
+
+from madbase.core import jsonutil
+from madbase.realtime import protocol as pr
+from madbase.realtime.config import RealtimeSettings
+from madbase.realtime.filters import Filter
+from madbase.realtime.payload import commit_ts_text, filter_value, record_json, typed_row
+from madbase.realtime.pgoutput import Relation
+from madbase.realtime.presence import PresenceMixin
+from madbase.realtime.replication import Change, Consumer, Transaction
+from madbase.realtime.rls import TableInfo, Visibility
+from madbase.realtime.store import PUBLICATION, Store, StoredSubscription
+from madbase.realtime.values import BUILTIN_TYPE_NAMES, comparable
+
+if TYPE_CHECKING:
+    from madbase.core.projects import Project
+    from madbase.core.runtime import Runtime
+    from madbase.realtime.fanout import Fanout
+
+log = structlog.get_logger("madbase.realtime")
+
+
+class Outlet(Protocol):
+    """The socket side of a channel: queue one message (may disconnect a slow socket)."""
+
+    def send(self, msg: pr.Message) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class Channel:
+    outlet: Outlet
+    topic: str
+    join_ref: str | None
+    config: pr.JoinConfig
+    role: str
+    claims: dict[str, Any]
+    claims_json: str
+    presence_key: str
+    subs: list[Subscription] = field(default_factory=list)
+    presence_ref: str | None = None
+    can_write: bool = True
+
+    def push(self, msg: pr.Message) -> None:
+        self.outlet.send(msg)
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    id: str
+    topic: str
+    binding: pr.PgBinding
+    filter: Filter | None
+    role: str
+    claims_json: str
+    sub_claim: str
+    channel: Channel | None
+    buffer: deque[bytes] = field(default_factory=deque)
+    floor_lsn: int = 0  # commit LSN of the oldest buffered change (the slot is not confirmed past it)
+    expires: float = 0.0
+    overflowed: bool = False
+    adopted_by: Subscription | None = None
+
+    @property
+    def key(self) -> tuple[str, int, str, str]:
+        return (self.topic, self.binding.id, self.role, self.sub_claim)
+
+    def wants(self, kind: str) -> bool:
+        return self.binding.event in ("*", kind)
+
+
+_EMPTY_RECORDS: dict[str, dict[str, Any]] = {"INSERT": {"record": {}}, "UPDATE": {"record": {}, "old_record": {}},
+                                              "DELETE": {"old_record": {}}}
+
+
+class ProjectHub(PresenceMixin):
+    def __init__(self, runtime: Runtime, project: Project, settings: RealtimeSettings, node: str,
+                 fanout: Fanout | None = None) -> None:
+        self.runtime = runtime
+        self.project = project
+        self.settings = settings
+        self.node = node
+        self.topics: dict[str, set[Channel]] = {}
+        self.presence: dict[str, dict[str, dict[str, tuple[Channel | None, dict[str, Any]]]]] = {}
+        self.by_table: dict[tuple[str, str | None], set[Subscription]] = {}
+        self.ghosts: dict[tuple[str, int, str, str], deque[Subscription]] = {}
+        self.visibility = Visibility(project.record.db_url)
+        self.store = Store(project.record.db_url, node)
+        self.pg_error: str | None = None
+        self.lag_bytes: int | None = None
+        self.lagging = False
+        self.delivered = 0
+        self.consumer: Consumer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ready: asyncio.Future[None] | None = None
+        self._type_names: dict[int, str] = dict(BUILTIN_TYPE_NAMES)
+        self._pool: asyncpg.Pool | None = None
+        self.fanout = fanout
+        self.started = False
+        self._start_failed = 0.0
+        self._remote: asyncio.Queue[Transaction] = asyncio.Queue()
+        self._relations: dict[int, Relation] = {}
+        # (schema, table) → (relation, {column: {typed value: subs}}, other subs): `col=eq.v` subscriptions
+        # are looked up by the row's value instead of being tested one by one.
+        self._eq_cache: dict[tuple[str, str | None], tuple[Relation, dict[str, dict[Any, list[Subscription]]],
+                                                           list[Subscription]]] = {}
+        # phx_ref → node, for presence entries tracked on other processes
+        self.remote_presence: dict[str, str] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    async def ready(self) -> None:
+        if self._ready is not None and self._start_failed and time.monotonic() - self._start_failed > 5.0:
+            self._ready = None  # the database was unreachable: try again (at most every 5 s)
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._start()
+                self._start_failed = 0.0
+            except Exception as exc:
+                log.error("realtime_start_failed", project_ref=self.project.ref, error=str(exc))
+                self.pg_error = "Unable to connect to the project database"
+                self._start_failed = time.monotonic()
+                for task in self._tasks:
+                    task.cancel()
+                self._tasks.clear()
+                with contextlib.suppress(Exception):
+                    await self.store.close()
+            else:
+                self.pg_error = self.pg_error if self.pg_error != "Unable to connect to the project database" \
+                    else None
+            self._ready.set_result(None)
+        await asyncio.shield(self._ready)
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None or not self.runtime.pools.owns(self.project, self._pool):
+            self._pool = await self.runtime.pools.get(self.project)
+        return self._pool
+
+    async def _start(self) -> None:
+        await self.pool()  # runs the tenant bootstrap (migrations) first
+        await self.store.connect()
+        try:
+            await self.store.ensure_slot()
+        except asyncpg.PostgresError as exc:
+            log.error("realtime_slot_failed", project_ref=self.project.ref, error=str(exc))
+            self.pg_error = "Logical replication is not available on the project database (wal_level=logical?)"
+        orphans = await self.store.adopt_orphans(self.settings.grace_seconds + self.settings.heartbeat_seconds)
+        for stored in orphans:
+            self._add_orphan(stored)
+        if orphans:
+            log.info("realtime_subscriptions_adopted", project_ref=self.project.ref, count=len(orphans))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"rt-house-{self.project.ref}"))
+        if self.pg_error is None:
+            self._tasks.append(asyncio.create_task(self._consume_forever(), name=f"rt-consumer-{self.project.ref}"))
+        if self.fanout is not None:
+            self._tasks.append(asyncio.create_task(self._remote_loop(), name=f"rt-remote-{self.project.ref}"))
+            self.fanout.publish_soon("s", self.project.ref, {})
+        self.started = True
+
+    async def close(self) -> None:
+        await self.visibility.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.store.close()
+
+    async def _housekeeping(self) -> None:
+        last_lag_check = 0.0
+        while True:
+            await asyncio.sleep(min(1.0, self.settings.heartbeat_seconds))
+            now = time.monotonic()
+            expired = [s for q in self.ghosts.values() for s in q if s.expires <= now]
+            for sub in expired:
+                self._drop_ghost(sub)
+            self._expire_remote_presence()
+            try:
+                if expired:
+                    await self.store.delete([s.id for s in expired])
+                await self.store.heartbeat()
+                if now - last_lag_check >= 5.0:
+                    last_lag_check = now
+                    await self._check_lag()
+                    if self.store.has_lock:
+                        await self.store.purge_messages()
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                log.warning("realtime_housekeeping_failed", project_ref=self.project.ref, error=str(exc))
+                with contextlib.suppress(Exception):
+                    if self.store.conn is None or self.store.conn.is_closed():
+                        self.store.has_lock = False
+                        await self.store.connect()
+
+    async def _check_lag(self) -> None:
+        lag, status = await self.store.lag_bytes()
+        self.lag_bytes = lag
+        behind = (lag or 0) > self.settings.max_lag_bytes or status == "lost"
+        if behind and not self.lagging:
+            log.error("realtime_wal_lag", project_ref=self.project.ref, lag_bytes=lag, wal_status=status)
+            for channels in self.topics.values():
+                for ch in channels:
+                    if ch.subs:
+                        ch.push(pr.system(ch.topic, "postgres_changes", "error",
+                                          f"Replication is lagging: {lag} bytes of WAL behind", ch.join_ref))
+        self.lagging = behind
+
+    async def _consume_forever(self) -> None:
+        while True:
+            try:
+                if not await self.store.try_lock():
+                    await asyncio.sleep(2.0)
+                    continue
+                self.consumer = Consumer(self.store.dsn, self.store.slot, PUBLICATION, self._consumed,
+                                         self._on_relation, self.confirmable)
+                log.info("realtime_consumer_started", project_ref=self.project.ref, slot=self.store.slot)
+                await self.consumer.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("realtime_consumer_failed", project_ref=self.project.ref, error=str(exc))
+                await asyncio.sleep(1.0)
+
+    def _on_relation(self, rel: Relation) -> None:
+        self.visibility.invalidate(rel.relation_id)
+
+    async def _consumed(self, txns: list[Transaction]) -> None:
+        """The consumer's hand-off: the other processes, then the local queues (both before the LSN is confirmed)."""
+        if self.fanout is not None:  # first, so that nothing awaits between the local hand-off and the confirm
+            for txn in txns:
+                await self.fanout.publish_transaction(self.project.ref, txn)
+        await self.deliver_transactions(txns)
+
+    def enqueue_remote(self, txn: Transaction) -> None:
+        self._remote.put_nowait(txn)
+
+    async def _remote_loop(self) -> None:
+        while True:
+            txn = await self._remote.get()
+            try:
+                await self.deliver_transaction(txn)
+            except Exception as exc:
+                log.error("realtime_remote_delivery_failed", project_ref=self.project.ref, error=str(exc))
+
+    # -- channels ----------------------------------------------------------------------------------------
+    def add_channel(self, ch: Channel) -> list[pr.Message]:
+        """Register a joined channel; returns the buffered changes of adopted ghosts (to send after the reply)."""
+        self.topics.setdefault(ch.topic, set()).add(ch)
+        backlog: list[pr.Message] = []
+        for sub in ch.subs:
+            self._index(sub)
+            ghost = self._take_ghost(sub.key)
+            if ghost is not None:
+                ghost.adopted_by = sub
+                log.info("realtime_ghost_resumed", project_ref=self.project.ref, topic=sub.topic,
+                         backlog=len(ghost.buffer))
+                for payload in ghost.buffer:
+                    backlog.append(pr.push(ch.topic, "postgres_changes",
+                                           {"ids": [sub.binding.id], "data": orjson.Fragment(payload)}, ch.join_ref))
+                if ghost.overflowed:
+                    backlog.append(pr.system(ch.topic, "postgres_changes", "error",
+                                             "Some changes were dropped while disconnected", ch.join_ref))
+                self._drop_ghost(ghost)
+                self._spawn(self.store.delete([ghost.id]))
+        return backlog
+
+    def remove_channel(self, ch: Channel, *, keep: bool) -> None:
+        """Unregister; with keep=True its subscriptions become ghosts for the grace window."""
+        members = self.topics.get(ch.topic)
+        if members is not None:
+            members.discard(ch)
+            if not members:
+                del self.topics[ch.topic]
+        self.untrack(ch)
+        expires = time.monotonic() + self.settings.grace_seconds
+        gone: list[str] = []
+        for sub in ch.subs:
+            sub.channel = None
+            if keep and self.settings.grace_seconds > 0:
+                sub.expires = expires
+                self.ghosts.setdefault(sub.key, deque()).append(sub)
+            else:
+                self._unindex(sub)
+                gone.append(sub.id)
+        ch.subs = [] if not keep else ch.subs
+        if gone:
+            self._spawn(self.store.delete(gone))
+
+    def _index(self, sub: Subscription) -> None:
+        self.by_table.setdefault((sub.binding.schema, sub.binding.table), set()).add(sub)
+        self._eq_cache.pop((sub.binding.schema, sub.binding.table), None)
+
+    def _unindex(self, sub: Subscription) -> None:
+        key = (sub.binding.schema, sub.binding.table)
+        self._eq_cache.pop(key, None)
+        members = self.by_table.get(key)
+        if members is not None:
+            members.discard(sub)
+            if not members:
+                del self.by_table[key]
+
+    def _take_ghost(self, key: tuple[str, int, str, str]) -> Subscription | None:
+        queue = self.ghosts.get(key)
+        if not queue:
+            return None
+        ghost = queue.popleft()
+        if not queue:
+            del self.ghosts[key]
+        return ghost
+
+    def _drop_ghost(self, sub: Subscription) -> None:
+        queue = self.ghosts.get(sub.key)
+        if queue is not None:
+            with contextlib.suppress(ValueError):
+                queue.remove(sub)
+            if not queue:
+                del self.ghosts[sub.key]
+        self._unindex(sub)
+        if sub.adopted_by is None and sub.buffer:
+            log.warning("realtime_ghost_expired", project_ref=self.project.ref, topic=sub.topic,
+                        undelivered=len(sub.buffer))
+
+    def _add_orphan(self, stored: StoredSubscription) -> None:
+        binding = pr.PgBinding(stored.event, stored.schema, stored.table, stored.filter, {}, stored.binding_id)
+        filt = None
+        if stored.filter:
+            from madbase.realtime.filters import FilterError, parse_filter
+            try:
+                filt = parse_filter(stored.filter)
+            except FilterError:
+                return
+        sub_claim = str(stored.claims.get("sub", ""))
+        sub = Subscription(stored.id, stored.topic, binding, filt, stored.role, jsonutil.dumps_str(stored.claims),
+                           sub_claim, None)
+        age = max(0.0, time.time() - stored.last_seen.timestamp())
+        sub.expires = time.monotonic() + max(1.0, self.settings.grace_seconds + self.settings.heartbeat_seconds - age)
+        self._index(sub)
+        self.ghosts.setdefault(sub.key, deque()).append(sub)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(_log_failure)
+
+    async def persist(self, subs: list[Subscription]) -> None:
+        await self.store.insert([(s.id, s.topic, s.binding.id, s.binding.schema, s.binding.table, s.binding.event,
+                                  s.binding.filter, s.claims_json, s.role) for s in subs])
+
+    def reauthorize(self, ch: Channel, role: str, claims: dict[str, Any], claims_json: str) -> None:
+        ch.role, ch.claims, ch.claims_json = role, claims, claims_json
+        for sub in ch.subs:
+            sub.role, sub.claims_json = role, claims_json
+        self._spawn(self.store.update_claims([s.id for s in ch.subs], claims_json, role))
+
+    # -- broadcast ---------------------------------------------------------------------------------------
+    def broadcast(self, topic: str, payload: dict[str, Any], sender: Channel | None = None) -> int:
+        """Deliver a broadcast to every channel of the topic (the sender only with `self`)."""
+        msg = pr.push(topic, "broadcast", payload)
+        count = 0
+        for ch in list(self.topics.get(topic, ())):
+            if ch is sender and not ch.config.broadcast_self:
+                continue
+            ch.push(msg)
+            count += 1
+        return count
+
+    # -- postgres_changes ------------------------------------------------------------------------------
+    async def deliver_transaction(self, txn: Transaction) -> None:
+        await self.deliver_transactions([txn])
+
+    async def deliver_transactions(self, txns: list[Transaction]) -> None:
+        """Hand the changes of consecutive transactions to their subscribers, in commit order.
+
+        Visibility of every (INSERT/UPDATE row, subscriber group) pair of the whole batch is decided by ONE
+        database call; DELETEs and tables without RLS need none. Raises on database errors so that the
+        consumer does not confirm (the batch is streamed again after reconnecting).
+        """
+        pool = await self.pool()
+        work: list[tuple[Change, str, int, list[Subscription], TableInfo, dict[tuple[str, str], int]]] = []
+        groups: dict[tuple[str, str], int] = {}
+        checks: list[dict[str, Any]] = []
+        check_index: dict[tuple[int, int], int] = {}
+        for txn in txns:
+            commit_ts = commit_ts_text(txn.commit_time)
+            for change in txn.changes:
+                rel = change.relation
+                if self._relations.get(rel.relation_id) != rel:
+                    self._relations[rel.relation_id] = rel
+                    self.visibility.invalidate(rel.relation_id)
+                if rel.namespace == "realtime" and rel.name == "messages":
+                    if change.kind == "INSERT":
+                        work.append((change, commit_ts, txn.commit_lsn, [], TableInfo(False, ()), {}))  # broadcast
+                    continue
+                subs = self._matching(change)
+                if not subs:
+                    continue
+                info = await self.visibility.table(pool, rel.relation_id)
+                needs_check: dict[tuple[str, str], int] = {}
+                if info.pk and info.rls_enabled and change.kind != "DELETE":
+                    typed = typed_row(change)
+                    pk_vals = [typed.get(c, (0, None))[1] for c in info.pk]
+                    for sub in subs:
+                        group = (sub.role, sub.claims_json)
+                        if group in needs_check:
+                            continue
+                        allowed = await self.visibility.columns(pool, rel.relation_id, sub.role)
+                        if not all(c in allowed for c in info.pk):
+                            needs_check[group] = -1  # cannot even see the key: an "Error 401" event
+                            continue
+                        g = groups.setdefault(group, len(groups) + 1)
+                        key = (len(work), g)
+                        check_index[key] = len(checks)
+                        needs_check[group] = len(checks)
+                        checks.append({"g": g, "e": rel.relation_id, "pk": list(info.pk), "v": pk_vals})
+                work.append((change, commit_ts, txn.commit_lsn, subs, info, needs_check))
+        flags: list[bool] = []
+        if checks:
+            roles = [""] * len(groups)
+            claims = [""] * len(groups)
+            for (role, claims_json), g in groups.items():
+                roles[g - 1], claims[g - 1] = role, claims_json
+            flags = await self.visibility.check_batch(checks, roles, claims)
+        prepared = [await self._prepare(pool, change, commit_ts, subs, info, needs_check, flags) if subs else []
+                    for change, commit_ts, _, subs, info, needs_check in work]
+        # From here on nothing awaits: every change of the batch reaches the queues (and ghost buffers) before
+        # any frame is written, and the consumer confirms right after — a crash cannot deliver twice.
+        for (change, _, commit_lsn, subs, _, _), items in zip(work, prepared, strict=True):
+            if subs:
+                self._push(items, commit_lsn)
+            else:
+                self._database_broadcast(change)
+
+    def _database_broadcast(self, change: Change) -> None:
+        """A row inserted into realtime.messages by realtime.send(): a broadcast on its topic."""
+        row = {c.name: v for c, v in zip(change.relation.columns, change.new or (), strict=False)}
+        topic, event, raw = row.get("topic"), row.get("event"), row.get("payload")
+        if row.get("extension") != "broadcast" or not isinstance(topic, str) or not isinstance(event, str):
+            return
+        try:
+            payload = orjson.loads(raw) if isinstance(raw, str) else {}
+        except orjson.JSONDecodeError:
+            return
+        self.broadcast("realtime:" + topic, {"type": "broadcast", "event": event, "payload": payload})
+
+    def _eq_index(self, rel: Relation) -> tuple[dict[str, dict[Any, list[Subscription]]], list[Subscription]]:
+        key = (rel.namespace, rel.name)
+        cached = self._eq_cache.get(key)
+        if cached is not None and cached[0] == rel:
+            return cached[1], cached[2]
+        oids = {c.name: c.type_oid for c in rel.columns}
+        eq: dict[str, dict[Any, list[Subscription]]] = {}
+        others: list[Subscription] = []
+        for sub in self.by_table.get(key, ()):
+            conds = sub.filter.conditions if sub.filter is not None else ()
+            if len(conds) == 1 and conds[0].op == "eq" and not conds[0].negate and conds[0].column in oids:
+                cond = conds[0]
+                typed = filter_value(oids[cond.column], cond.values[0])
+                eq.setdefault(cond.column, {}).setdefault(typed, []).append(sub)
+            else:
+                others.append(sub)
+        self._eq_cache[key] = (rel, eq, others)
+        return eq, others
+
+    def _matching(self, change: Change) -> list[Subscription]:
+        rel = change.relation
+        eq, others = self._eq_index(rel)
+        wildcard = self.by_table.get((rel.namespace, None), ())
+        if not eq and not others and not wildcard:
+            return []
+        typed = typed_row(change)
+        subs: list[Subscription] = []
+        for column, by_value in eq.items():
+            entry = typed.get(column)
+            if entry is not None and entry[1] is not None:
+                subs.extend(s for s in by_value.get(comparable(entry[0], entry[1]), ()) if s.wants(change.kind))
+        for sub in (*others, *wildcard):
+            if sub.wants(change.kind) and (sub.filter is None or sub.filter.matches(typed)):
+                subs.append(sub)
+        return subs
+
+    async def _prepare(self, pool: asyncpg.Pool, change: Change, commit_ts: str, subs: list[Subscription],
+                       info: TableInfo, needs_check: dict[tuple[str, str], int], flags: list[bool]
+                       ) -> list[tuple[Subscription, bytes]]:
+        """The serialized payload for every subscription that may see this change (one per role + select)."""
+        rel = change.relation
+        errors = None if info.pk else ["Error 400: Bad Request, no primary key"]
+        checked = info.pk and info.rls_enabled and change.kind != "DELETE"
+        payload_by_role: dict[tuple[str, tuple[str, ...] | None], bytes] = {}
+        out: list[tuple[Subscription, bytes]] = []
+        for sub in subs:
+            if checked:
+                idx = needs_check.get((sub.role, sub.claims_json))
+                if idx is None or (idx >= 0 and not flags[idx]):
+                    continue
+            shape = (sub.role, sub.binding.select)
+            if shape in payload_by_role:
+                payload = payload_by_role[shape]
+            else:
+                data = await self._payload(pool, change, rel, info.pk, info.rls_enabled, sub.role, commit_ts,
+                                           errors, sub.binding.select)
+                payload = orjson.dumps(data)
+                payload_by_role[shape] = payload
+            out.append((sub, payload))
+        return out
+
+    def _push(self, prepared: list[tuple[Subscription, bytes]], commit_lsn: int) -> None:
+        """Hand one change to its subscribers' queues (synchronously: no frame leaves before the batch is done)."""
+        by_channel: dict[int, tuple[Channel, list[int], bytes]] = {}
+        for sub, payload in prepared:
+            target = sub
+            while target.adopted_by is not None:
+                target = target.adopted_by
+            ch = target.channel
+            if ch is None:
+                self._buffer(target, payload, commit_lsn)
+                continue
+            entry = by_channel.get(id(ch))
+            if entry is None:
+                by_channel[id(ch)] = (ch, [target.binding.id], payload)
+            elif target.binding.id not in entry[1]:
+                entry[1].append(target.binding.id)
+        for ch, ids, payload in by_channel.values():
+            ch.push(pr.push(ch.topic, "postgres_changes", {"ids": ids, "data": orjson.Fragment(payload)},
+                            ch.join_ref))
+            self.delivered += 1
+
+    def confirmable(self, lsn: int) -> int:
+        """The highest LSN that may be confirmed: not past a change still held only in a ghost's memory, so a
+        crash during a client's grace window replays it (the ghost is re-created from realtime.subscription)."""
+        floors = [s.floor_lsn for q in self.ghosts.values() for s in q if s.buffer and s.floor_lsn]
+        return min(lsn, min(floors)) if floors else lsn
+
+    def _buffer(self, sub: Subscription, payload: bytes, commit_lsn: int) -> None:
+        if len(sub.buffer) >= self.settings.ghost_buffer_max:
+            sub.overflowed = True
+            return
+        if not sub.buffer:
+            sub.floor_lsn = commit_lsn
+        sub.buffer.append(payload)
+
+    async def _type_name(self, pool: asyncpg.Pool, oid: int) -> str:
+        name = self._type_names.get(oid)
+        if name is None:
+            async with pool.acquire() as conn:
+                name = await conn.fetchval("select typname from pg_type where oid = $1::oid", oid) or "unknown"
+            self._type_names[oid] = name
+        return name
+
+    async def _payload(self, pool: asyncpg.Pool, change: Change, rel: Relation, pk: tuple[str, ...],
+                       rls: bool, role: str, commit_ts: str, errors: list[str] | None,
+                       select: tuple[str, ...] | None = None) -> dict[str, Any]:
+        allowed = await self.visibility.columns(pool, rel.relation_id, role)
+        if pk and not all(c in allowed for c in pk):
+            # The role cannot even see the key: as Supabase, an event without data saying so.
+            return {"schema": rel.namespace, "table": rel.name, "commit_timestamp": commit_ts, "type": change.kind,
+                    "columns": [], "errors": ["Error 401: Unauthorized"], **_EMPTY_RECORDS[change.kind]}
+        if select is not None:
+            allowed = allowed & (set(select) | set(pk))
+        columns = [{"name": c.name, "type": await self._type_name(pool, c.type_oid)}
+                   for c in rel.columns if c.name in allowed]
+        data: dict[str, Any] = {"schema": rel.namespace, "table": rel.name, "commit_timestamp": commit_ts,
+                                "type": change.kind, "columns": columns, "errors": errors}
+        if change.kind in ("INSERT", "UPDATE"):
+            data["record"] = record_json(rel, change.new, allowed)
+        keys = {c.name for c in rel.columns if c.is_key}
+        if change.kind == "UPDATE":
+            if change.old is not None:
+                data["old_record"] = record_json(rel, change.old, allowed & keys if change.old_key_only else allowed)
+            else:
+                data["old_record"] = record_json(rel, change.new, allowed & set(pk))
+        elif change.kind == "DELETE":
+            keep = allowed & set(pk) if rls else allowed
+            if change.old_key_only:
+                keep = keep & keys
+            data["old_record"] = record_json(rel, change.old, keep)
+        return data
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("realtime_background_failed", error=str(task.exception()))
+

@@ -1,0 +1,139 @@
+"""Who may see a change: table facts (PK, RLS flag), per-role visible columns, and the batched RLS check.
+
+Supabase's walrus decides visibility by selecting the changed row by primary key under each subscriber's
+role and claims. MadBase does the same, but for all (row, role+claims) pairs of a batch of changes in ONE
+database call (`realtime.madbase_visible_sets`, migration 3004), and only for INSERT/UPDATE — DELETE cannot
+be checked (the row is gone), so, as on Supabase, it reaches every matching subscriber with only the primary
+key when the table has RLS enabled. Checks run on a dedicated connection with the project's owner DSN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from madbase.core import jsonutil
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    rls_enabled: bool
+    pk: tuple[str, ...]
+
+
+class Visibility:
+    """Cached table facts and role column privileges, and the batched RLS check.
+
+    Uses one dedicated connection with the project's owner DSN: the owner runs
+    `realtime.madbase_visible_sets` (not executable by API roles) as a single statement — its
+    transaction-local role/claims switches end with that statement — so a batch costs one round trip.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._tables: dict[int, TableInfo] = {}
+        self._columns: dict[tuple[int, str], frozenset[str]] = {}
+
+    async def _c(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self._dsn, timeout=10,
+                                               server_settings={"application_name": "madbase_rt_rls"})
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    def invalidate(self, relation_id: int) -> None:
+        self._tables.pop(relation_id, None)
+        for key in [k for k in self._columns if k[0] == relation_id]:
+            del self._columns[key]
+
+    async def table(self, pool: asyncpg.Pool, relation_id: int) -> TableInfo:
+        info = self._tables.get(relation_id)
+        if info is None:
+            async with self._lock:
+                conn = await self._c()
+                row = await conn.fetchrow(
+                    "select c.relrowsecurity, coalesce((select array_agg(a.attname order by k.ord) "
+                    "  from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord) "
+                    "  join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum "
+                    "  where i.indrelid = c.oid and i.indisprimary), '{}') as pk "
+                    "from pg_class c where c.oid = $1::oid", relation_id)
+            info = TableInfo(bool(row["relrowsecurity"]), tuple(row["pk"])) if row else TableInfo(False, ())
+            self._tables[relation_id] = info
+        return info
+
+    async def columns(self, pool: asyncpg.Pool, relation_id: int, role: str) -> frozenset[str]:
+        key = (relation_id, role)
+        cols = self._columns.get(key)
+        if cols is None:
+            async with self._lock:
+                conn = await self._c()
+                rows = await conn.fetch(
+                    "select attname from pg_attribute where attrelid = $1::oid and attnum > 0 "
+                    "and not attisdropped and has_column_privilege($2::text, attrelid, attnum, 'SELECT')",
+                    relation_id, role)
+            cols = frozenset(r["attname"] for r in rows)
+            self._columns[key] = cols
+        return cols
+
+    async def check_batch(self, checks: list[dict[str, Any]], roles: Sequence[str],
+                          claims: Sequence[str]) -> list[bool]:
+        """checks[i] = {"g": 1-based group, "e": table oid, "pk": cols, "v": values}; roles/claims per group."""
+        if not checks:
+            return []
+        order = sorted(range(len(checks)), key=lambda i: (checks[i]["g"], checks[i]["e"]))
+        pos = [i + 1 for i in order]
+        grp = [checks[i]["g"] for i in order]
+        ent = [checks[i]["e"] for i in order]
+        keyv = [jsonutil.dumps_str(checks[i]["v"]) for i in order]
+        async with self._lock:
+            conn = await self._c()
+            result = await conn.fetchval(
+                "select realtime.madbase_visible_sets($1::int[], $2::int[], $3::oid[], $4::text[], $5::text[], "
+                "$6::text[])", pos, grp, ent, keyv, list(roles), list(claims))
+        return [bool(x) for x in (result or [])]
+
+
+async def may_access_topic(pool: asyncpg.Pool, topic: str, extension: str, role: str, claims_json: str,
+                           *, write: bool) -> bool:
+    """Private channels: RLS on realtime.messages decides, with realtime.topic() = the channel name.
+
+    Read: a probe row is inserted (as supabase_realtime_admin), then selected under the caller's role and
+    claims; write: the caller inserts a row itself. Both run in a transaction that is always rolled back.
+    """
+    conn = await pool.acquire()
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("select set_config('role', 'supabase_realtime_admin', true), "
+                               "set_config('realtime.topic', $1, true)", topic)
+            if not write:
+                await conn.execute("select realtime.madbase_probe($1, $2)", topic, extension)
+            await conn.execute(
+                "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), "
+                "set_config('request.jwt.claim.sub', coalesce($2::jsonb ->> 'sub', ''), true), "
+                "set_config('request.jwt.claim.role', coalesce($2::jsonb ->> 'role', ''), true)", role, claims_json)
+            if write:
+                try:
+                    await conn.execute("insert into realtime.messages (topic, extension, private) "
+                                       "values ($1, $2, true)", topic, extension)
+                    return True
+                except (asyncpg.InsufficientPrivilegeError, asyncpg.exceptions.CheckViolationError):
+                    return False
+            return bool(await conn.fetchval(
+                "select exists(select 1 from realtime.messages where topic = $1 and extension = $2)", topic, extension))
+        except asyncpg.InsufficientPrivilegeError:
+            return False
+        finally:
+            await tx.rollback()
+    finally:
+        await pool.release(conn)

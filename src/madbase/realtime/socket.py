@@ -1,0 +1,348 @@
+"""The WebSocket adapter: one `Connection` per socket, speaking the Phoenix protocol of `protocol.py`.
+
+A reader loop decodes frames and dispatches them (heartbeat, phx_join, phx_leave, broadcast, presence,
+access_token); a drain task, alive only while frames are pending, empties a bounded queue to the socket.
+A socket whose queue overflows is told why (system message) and disconnected; its postgres_changes
+subscriptions survive as ghosts for the grace window, so the client's automatic re-join gets the backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from madbase.core.context import RequestContext
+from madbase.core.db import ALLOWED_ROLES
+from madbase.core.jwt import TokenError
+from madbase.core.types import Receive, Send
+from madbase.realtime import protocol as pr
+from madbase.realtime.filters import FilterError, parse_filter
+from madbase.realtime.hub import Channel, ProjectHub, Subscription
+from madbase.realtime.rls import may_access_topic
+from madbase.realtime.store import new_id
+
+if TYPE_CHECKING:
+    from madbase.realtime.app import RealtimeApp
+
+log = structlog.get_logger("madbase.realtime")
+
+
+class AuthFailure(Exception):
+    pass
+
+
+class Connection:
+    def __init__(self, app: RealtimeApp, hub: ProjectHub, ctx: RequestContext, vsn: str, send: Send) -> None:
+        self.app = app
+        self.hub = hub
+        self.ctx = ctx
+        self.vsn = vsn
+        self._send = send
+        # Encoded frames waiting for the socket; a drain task exists only while there is something to send,
+        # so an idle socket costs no task.
+        self.queue: deque[str | bytes | None] = deque()
+        self._max = app.settings.socket_queue_max
+        self._drainer: asyncio.Task[None] | None = None
+        self.broken = False
+        self.channels: dict[str, Channel] = {}
+        self.tokens: dict[str, str | None] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.closing = False
+
+    # -- outlet ------------------------------------------------------------------------------------------
+    def send(self, msg: pr.Message) -> None:
+        if self.closing:
+            return
+        frame = pr.encode(self.vsn, msg)
+        if frame is None:
+            return
+        if len(self.queue) >= self._max:
+            self._too_slow()
+            return
+        self._enqueue(frame)
+
+    def _enqueue(self, frame: str | bytes | None) -> None:
+        self.queue.append(frame)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _too_slow(self) -> None:
+        log.warning("realtime_slow_consumer_disconnected", project_ref=self.hub.project.ref, queued=len(self.queue))
+        self.queue.clear()
+        for ch in self.channels.values():
+            frame = pr.encode(self.vsn, pr.system(ch.topic, "system", "error",
+                                                   "Too many messages queued for this client; disconnecting",
+                                                   ch.join_ref))
+            if frame is not None:
+                self._enqueue(frame)
+        self.closing = True
+        self._enqueue(None)
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue:
+                frame = self.queue.popleft()
+                if frame is None:
+                    self.broken = True
+                    await self._send({"type": "websocket.close", "code": 1013})
+                    return
+                if isinstance(frame, bytes):
+                    await self._send({"type": "websocket.send", "bytes": frame})
+                else:
+                    await self._send({"type": "websocket.send", "text": frame})
+        except Exception as exc:  # the peer went away mid-send
+            log.debug("realtime_socket_send_failed", error=str(exc))
+            self.broken = self.closing = True
+        finally:
+            self._drainer = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    async def run(self, receive: Receive) -> None:
+        try:
+            while not self.broken:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.disconnect":
+                    break
+                if kind != "websocket.receive" or self.closing:
+                    continue
+                try:
+                    if message.get("bytes") is not None:
+                        msg = pr.decode_binary(message["bytes"])
+                    else:
+                        msg = pr.decode_text(self.vsn, message.get("text") or "")
+                except pr.ProtocolError as exc:
+                    log.info("realtime_bad_frame", error=str(exc))
+                    continue
+                try:
+                    await self.dispatch(msg)
+                except Exception as exc:  # one bad request must not take the socket down
+                    log.error("realtime_dispatch_failed", event=msg.event, error=str(exc))
+                    if msg.ref is not None:
+                        self.send(pr.error_reply(msg, "Internal error: unable to process the request"))
+        finally:
+            self.closing = True
+            for timer in self.timers.values():
+                timer.cancel()
+            for ch in list(self.channels.values()):
+                self.hub.remove_channel(ch, keep=True)
+            self.channels.clear()
+            self.app.sockets -= 1
+            drainer = self._drainer
+            if drainer is not None and not drainer.done():
+                drainer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await drainer
+
+    async def dispatch(self, msg: pr.Message) -> None:
+        if msg.topic == "phoenix":
+            if msg.event == "heartbeat":
+                self.send(pr.reply(msg))
+            return
+        event = msg.event
+        if event == "phx_join":
+            await self._join(msg)
+            return
+        ch = self.channels.get(msg.topic)
+        if ch is None:
+            if msg.ref is not None and event != "phx_leave":
+                self.send(pr.error_reply(msg, "unmatched topic"))
+            elif event == "phx_leave":
+                self.send(pr.reply(msg))
+            return
+        if event == "phx_leave":
+            self.send(pr.reply(msg))
+            self.send(pr.close(ch.topic, ch.join_ref))
+            self._drop(ch, keep=False)
+        elif event == "broadcast":
+            self._broadcast(ch, msg)
+        elif event == "presence":
+            self._presence(ch, msg)
+        elif event == "access_token":
+            self._access_token(ch, msg)
+        elif msg.ref is not None:
+            self.send(pr.reply(msg))
+
+    def _drop(self, ch: Channel, *, keep: bool) -> None:
+        self.channels.pop(ch.topic, None)
+        self.tokens.pop(ch.topic, None)
+        timer = self.timers.pop(ch.topic, None)
+        if timer is not None:
+            timer.cancel()
+        self.hub.remove_channel(ch, keep=keep)
+
+    # -- auth --------------------------------------------------------------------------------------------
+    def _resolve_token(self, token: str | None) -> tuple[str, dict[str, Any], str, float | None]:
+        project = self.ctx.project
+        if token is None:
+            auth = self.ctx.auth
+            exp = auth.claims.get("exp")
+            return auth.role, auth.claims, auth.claims_json, float(exp) if isinstance(exp, int | float) else None
+        known = project.key_tokens.get(token)
+        if known is not None:
+            verified = known
+        else:
+            try:
+                verified = project.verifier.verify(token)
+            except TokenError as exc:
+                if exc.expired:
+                    raise AuthFailure(f"InvalidJWTToken: Token has expired {self._expired_ago(token)} seconds ago"
+                                      ) from None
+                raise AuthFailure(f"InvalidJWTToken: {exc}") from None
+        role = verified.claims.get("role")
+        if not isinstance(role, str) or verified.exp is None:
+            raise AuthFailure("Fields `role` and `exp` are required in JWT")
+        if role not in ALLOWED_ROLES:
+            raise AuthFailure(f"Unauthorized: role {role!r} is not allowed")
+        if verified.exp < time.time():
+            raise AuthFailure(f"InvalidJWTToken: Token has expired {int(time.time() - verified.exp)} seconds ago")
+        return role, verified.claims, verified.claims_json, verified.exp
+
+    @staticmethod
+    def _expired_ago(token: str) -> int:
+        import jwt as pyjwt
+        try:
+            exp = pyjwt.decode(token, options={"verify_signature": False}).get("exp")
+        except pyjwt.PyJWTError:
+            return 0
+        return max(0, int(time.time() - float(exp))) if isinstance(exp, int | float) else 0
+
+    def _schedule_expiry(self, ch: Channel, exp: float | None) -> None:
+        old = self.timers.pop(ch.topic, None)
+        if old is not None:
+            old.cancel()
+        if exp is None:
+            return
+        delay = max(0.0, exp - time.time())
+        if delay > 86400 * 30:
+            return
+        self.timers[ch.topic] = asyncio.get_running_loop().call_later(delay, self._expire, ch)
+
+    def _expire(self, ch: Channel) -> None:
+        if self.channels.get(ch.topic) is not ch:
+            return
+        self.timers.pop(ch.topic, None)
+        self.send(pr.system(ch.topic, "system", "error", "Token has expired 0 seconds ago", ch.join_ref))
+        self.send(pr.close(ch.topic, ch.join_ref))
+        self._drop(ch, keep=False)
+
+    # -- join --------------------------------------------------------------------------------------------
+    async def _join(self, msg: pr.Message) -> None:
+        try:
+            cfg = pr.parse_join(msg)
+        except pr.ProtocolError as exc:
+            self.send(pr.error_reply(msg, str(exc)))
+            return
+        old = self.channels.get(msg.topic)
+        if old is not None:
+            self._drop(old, keep=False)
+        if len(self.channels) >= self.app.settings.max_channels_per_socket:
+            self.send(pr.error_reply(msg, "ChannelRateLimitReached: Too many channels"))
+            return
+        try:
+            role, claims, claims_json, exp = self._resolve_token(cfg.access_token)
+        except AuthFailure as exc:
+            self.send(pr.error_reply(msg, str(exc)))
+            return
+        filters = []
+        for binding in cfg.bindings:
+            try:
+                filters.append(parse_filter(binding.filter) if binding.filter else None)
+            except FilterError as exc:
+                self.send(pr.error_reply(msg, f"Unable to subscribe to changes with given parameters: {exc}"))
+                return
+        hub = self.hub
+        await hub.ready()
+        can_write = True
+        if cfg.private:
+            pool = await hub.pool()
+            if not await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=False):
+                self.send(pr.error_reply(
+                    msg, f"Unauthorized: You do not have permissions to read from this Channel topic: {cfg.name}"))
+                return
+            can_write = await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=True)
+        ch = Channel(self, msg.topic, msg.join_ref or msg.ref, cfg, role, claims, claims_json,
+                     cfg.presence_key or str(uuid.uuid4()), can_write=can_write)
+        sub_claim = str(claims.get("sub", ""))
+        if cfg.bindings and hub.pg_error is None:
+            ch.subs = [Subscription(new_id(), msg.topic, b, f, role, claims_json, sub_claim, ch)
+                       for b, f in zip(cfg.bindings, filters, strict=True)]
+            try:
+                await hub.persist(ch.subs)
+            except Exception as exc:
+                log.error("realtime_persist_failed", error=str(exc))
+                self.send(pr.error_reply(msg, "Unable to subscribe to changes: database unavailable"))
+                return
+            if self.closing:
+                await hub.store.delete([s.id for s in ch.subs])
+                return
+        backlog = hub.add_channel(ch)
+        self.channels[msg.topic] = ch
+        self.tokens[msg.topic] = cfg.access_token
+        response: dict[str, Any] = {"postgres_changes": [b.echo for b in cfg.bindings]}
+        self.send(pr.reply(msg, "ok", response))
+        if cfg.presence_enabled:
+            self.send(pr.push(ch.topic, "presence_state", hub.presence_state(ch.topic), ch.join_ref))
+        if cfg.bindings:
+            if hub.pg_error is None:
+                self.send(pr.system(ch.topic, "postgres_changes", "ok", "Subscribed to PostgreSQL", ch.join_ref))
+            else:
+                self.send(pr.system(ch.topic, "postgres_changes", "error", hub.pg_error, ch.join_ref))
+        if cfg.replication_ready:
+            self.send(pr.system(ch.topic, "system", "ok", "Replication connection established", ch.join_ref))
+        for item in backlog:
+            self.send(item)
+        self._schedule_expiry(ch, exp)
+
+    # -- events on a joined channel --------------------------------------------------------------------
+    def _broadcast(self, ch: Channel, msg: pr.Message) -> None:
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        event = body.get("event")
+        if not isinstance(event, str):
+            if msg.ref is not None:
+                self.send(pr.error_reply(msg, "broadcast needs an event name"))
+            return
+        if not ch.can_write:
+            if ch.config.broadcast_ack and msg.ref is not None:
+                self.send(pr.error_reply(msg, "Unauthorized: You do not have permissions to write to this "
+                                              f"Channel topic: {ch.config.name}"))
+            return
+        payload: dict[str, Any] = {"type": "broadcast", "event": event, "payload": body.get("payload", {})}
+        self.app.broadcast(self.hub, ch.topic, payload, sender=ch)
+        if ch.config.broadcast_ack and msg.ref is not None:
+            self.send(pr.reply(msg))
+
+    def _presence(self, ch: Channel, msg: pr.Message) -> None:
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        event = body.get("event")
+        if event == "track":
+            state = body.get("payload")
+            self.hub.track(ch, state if isinstance(state, dict) else {})
+            self.send(pr.reply(msg))
+        elif event == "untrack":
+            self.hub.untrack(ch)
+            self.send(pr.reply(msg))
+        else:
+            self.send(pr.error_reply(msg, "presence event must be track or untrack"))
+
+    def _access_token(self, ch: Channel, msg: pr.Message) -> None:
+        body = msg.payload if isinstance(msg.payload, dict) else {}
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token or token.startswith("sb_") or token == self.tokens.get(ch.topic):
+            return
+        try:
+            role, claims, claims_json, exp = self._resolve_token(token)
+        except AuthFailure as exc:
+            self.send(pr.system(ch.topic, "system", "error", str(exc), ch.join_ref))
+            self.send(pr.close(ch.topic, ch.join_ref))
+            self._drop(ch, keep=False)
+            return
+        self.tokens[ch.topic] = token
+        self.hub.reauthorize(ch, role, claims, claims_json)
+        self._schedule_expiry(ch, exp)
