@@ -143,7 +143,7 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
             state.write(settings.data_dir)
             print_banner(state, sys.stderr)
         config = uvicorn.Config(
-            build_app(runtime), lifespan="on", http="httptools", ws="websockets-sansio", log_level="warning",
+            build_app(runtime), lifespan="on", http="httptools", ws="wsproto", log_level="warning",
             access_log=False, timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
             server_header=False, date_header=True, proxy_headers=False, ws_per_message_deflate=False,
         )
