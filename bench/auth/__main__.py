@@ -27,8 +27,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from bench.common import process_cpu_seconds
 from tests.support.servers import MadbaseProcess, create_database, external_db_env, free_port
 
+from madbase.auth.config import Argon2Params
+from madbase.auth.passwords import hash_sync, verify_sync
 from madbase.core.pgcluster import PgCluster
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -108,7 +111,30 @@ def wait_quiet(max_wait: float = 900) -> None:
         time.sleep(10)
 
 
-def wrk(url: str, op: str, values: list[str], headers: dict[str, str], seconds: float) -> dict[str, float]:
+def server_pids(server: MadbaseProcess) -> list[int]:
+    """The server process and its worker processes (MADBASE_WORKERS > 1)."""
+    assert server.proc is not None
+    pid = server.proc.pid
+    try:
+        return [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    except OSError:
+        return [pid]
+
+
+def hash_ms(args: argparse.Namespace, n: int = 20) -> float:
+    """One Argon2id verification with the benchmark's parameters, in this process, median of n (ms)."""
+    params = Argon2Params(time_cost=args.argon2_time, memory_cost=args.argon2_memory, parallelism=1)
+    encoded = hash_sync("bench-pass-1", params)
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        verify_sync(encoded, "bench-pass-1", params)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def wrk(url: str, op: str, values: list[str], headers: dict[str, str], seconds: float,
+        pids: list[int] | None = None) -> dict[str, float]:
     conns = len(values)
     lua = _LUA_COMMON % ", ".join(json.dumps(v) for v in values) + LUA[op]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
@@ -116,11 +142,15 @@ def wrk(url: str, op: str, values: list[str], headers: dict[str, str], seconds: 
     args = ["wrk", f"-t{conns}", f"-c{conns}", f"-d{seconds:g}s", "--timeout", "10s", "--latency", "-s", script.name]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
+    cpu_before = process_cpu_seconds(pids or [])
     try:
         out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60).stdout
     finally:
         os.unlink(script.name)
-    return {"rps": _num(r"Requests/sec:\s*([\d.]+)", out), "p50": _lat(out, "50%"), "p99": _lat(out, "99%"),
+    cpu = process_cpu_seconds(pids or []) - cpu_before
+    requests = _num(r"(\d+) requests in", out)
+    return {"cpu_ms": cpu * 1000 / requests if requests else float("nan"),
+            "rps": _num(r"Requests/sec:\s*([\d.]+)", out), "p50": _lat(out, "50%"), "p99": _lat(out, "99%"),
             "non2xx": _num(r"Non-2xx or 3xx responses:\s*(\d+)", out),
             "errors": sum(float(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))}
 
@@ -202,10 +232,11 @@ def run(args: argparse.Namespace) -> None:
                 wait_quiet()
                 if op != "refresh":  # warm-up (a refresh warm-up would spend the chains' first tokens)
                     wrk(base, op, values, wrk_headers, 2)
-                res = wrk(base, op, values, wrk_headers, args.seconds)
+                res = wrk(base, op, values, wrk_headers, args.seconds, server_pids(server))
                 results[op].append(res)
                 print(f"  round {rnd + 1} {op:<9} {res['rps']:8.0f} req/s  p50 {res['p50']:7.2f} ms  "
-                      f"p99 {res['p99']:7.2f} ms  non-2xx {res['non2xx']:.0f}  socket errors {res['errors']:.0f}",
+                      f"p99 {res['p99']:7.2f} ms  server CPU {res['cpu_ms']:.2f} ms/req  "
+                      f"non-2xx {res['non2xx']:.0f}  socket errors {res['errors']:.0f}",
                       flush=True)
             if results.get("user"):
                 ratios.append(results["user"][-1]["rps"] / results["reference"][-1]["rps"])
@@ -215,11 +246,17 @@ def run(args: argparse.Namespace) -> None:
               f"{args.seconds:g} s per point, median of {args.rounds} rounds, {args.workers} server process(es), "
               f"argon2id t={args.argon2_time} m={args.argon2_memory} KiB p=1; load average at the end "
               f"{load[0]:.1f}\n")
-        print("| operation | req/s | p50 ms | p99 ms | non-2xx |")
-        print("|---|---:|---:|---:|---:|")
+        print("| operation | req/s | p50 ms | p99 ms | server CPU ms/req | non-2xx |")
+        print("|---|---:|---:|---:|---:|---:|")
         for op, runs in results.items():
             print(f"| {NAMES[op]} | {med(r['rps'] for r in runs):.0f} | {med(r['p50'] for r in runs):.1f} | "
-                  f"{med(r['p99'] for r in runs):.1f} | {sum(r['non2xx'] for r in runs):.0f} |")
+                  f"{med(r['p99'] for r in runs):.1f} | {med(r['cpu_ms'] for r in runs):.2f} | "
+                  f"{sum(r['non2xx'] for r in runs):.0f} |")
+        if results.get("password"):
+            one = hash_ms(args)
+            cpu = med(r["cpu_ms"] for r in results["password"])
+            print(f"\nOne Argon2id verification (t={args.argon2_time}, m={args.argon2_memory} KiB, p=1) alone: "
+                  f"{one:.1f} ms CPU = {one / cpu:.0%} of the password grant's server CPU per request")
         if ratios:
             print(f"\nGET /user ÷ REST GET (per round {', '.join(f'{x:.2f}' for x in ratios)}): "
                   f"median {med(ratios):.2f}")
