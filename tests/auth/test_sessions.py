@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import asyncpg
@@ -167,6 +168,50 @@ async def test_concurrent_refresh_yields_one_live_token(auth: AuthEnv) -> None:
     finally:
         await conn.close()
     assert live == 1 and sessions == 1
+
+
+async def test_one_statement_rotation_and_its_race(auth: AuthEnv) -> None:
+    """sessions._FAST_REFRESH_SQL on its own: a live token is rotated in one statement (child, session touch,
+    audit row); of two transactions running it on one token at once, the second rotates nothing (it waits on
+    the session lock, then skips the revoked row) and leaves the reuse rules to the general path."""
+    from madbase.auth import sessions, tokens
+    s = await auth.signup()
+    digest = tokens.token_digest(s["refresh_token"])
+    child = tokens.token_digest(tokens.child_refresh_token(auth.server.jwt_secret, digest))
+    uid = s["user"]["id"]
+    a, b = await asyncpg.connect(auth.server.db_url), await asyncpg.connect(auth.server.db_url)
+    try:
+        ta, tb = a.transaction(), b.transaction()
+        await ta.start()
+        await tb.start()
+        args = (digest, child, "bench-agent", uuid.uuid4(), '{"actor_id":"{actor}","action":"token_refreshed"}', "")
+        first = await a.fetchrow(sessions._FAST_REFRESH_SQL, *args)
+        assert first is not None and first["_rotated"] == 3 and str(first["id"]) == uid
+        assert first["_s_aal"] == "aal1" and first["_session_ok"] and first["_identities"]
+        second = asyncio.ensure_future(b.fetchrow(sessions._FAST_REFRESH_SQL, digest, child, "other",
+                                                  uuid.uuid4(), '{"actor_id":"{actor}"}', ""))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waiting for the session row lock
+        await ta.commit()
+        row = await second
+        assert row is not None and row["_rotated"] == 0
+        await tb.rollback()
+        live = await a.fetch("select token, parent from auth.refresh_tokens where session_id = $1 and not revoked",
+                             first["_s_id"])
+        assert [(r["token"], r["parent"]) for r in live] == [(child, digest)]
+        session = await a.fetchrow("select user_agent, refreshed_at from auth.sessions where id = $1",
+                                   first["_s_id"])
+        assert session["user_agent"] == "bench-agent" and session["refreshed_at"] is not None
+        actors = await a.fetchval("select count(*) from auth.audit_log_entries where payload->>'actor_id' = $1 "
+                                  "and payload->>'action' = 'token_refreshed'", uid)
+        assert actors == 1
+    finally:
+        await a.close()
+        await b.close()
+    # The presented token is now rotated: through HTTP it is a retry of the parent and gets the same child.
+    r = await auth.post("/token?grant_type=refresh_token", {"refresh_token": s["refresh_token"]})
+    assert r.status_code == 200
+    assert tokens.token_digest(r.json()["refresh_token"]) == child
 
 
 async def test_get_and_update_user(auth: AuthEnv) -> None:

@@ -2,13 +2,15 @@
 
 New hashes are Argon2id (argon2-cffi) with per-project parameters; bcrypt hashes (`$2a$`/`$2b$`/`$2y$`,
 what GoTrue writes, e.g. users migrated from Supabase) still verify and are flagged for rehash. Hashing
-runs in a worker thread so the event loop is never blocked. `check_strength` is pure.
+runs on a thread pool of its own (one thread per CPU) so the event loop is never blocked. `check_strength` is pure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import string
+from concurrent.futures import ThreadPoolExecutor
 
 import argon2
 import bcrypt
@@ -16,6 +18,10 @@ import bcrypt
 from madbase.auth.config import Argon2Params, AuthConfig
 
 _hashers: dict[Argon2Params, argon2.PasswordHasher] = {}
+# Hashes run on a pool of their own, one thread per CPU: a burst of logins neither takes every thread of the
+# loop's default executor (DNS lookups, file I/O) nor runs more memory-hard hashes at once than there are
+# cores (which only slices them finer and thrashes the caches).
+_EXECUTOR = ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0))), thread_name_prefix="argon2")
 
 
 def _hasher(params: Argon2Params) -> argon2.PasswordHasher:
@@ -32,7 +38,7 @@ def hash_sync(password: str, params: Argon2Params) -> str:
 
 
 async def hash_password(password: str, params: Argon2Params) -> str:
-    return await asyncio.to_thread(hash_sync, password, params)
+    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, hash_sync, password, params)
 
 
 def verify_sync(encoded: str | None, password: str, params: Argon2Params) -> tuple[bool, bool]:
@@ -57,7 +63,7 @@ def verify_sync(encoded: str | None, password: str, params: Argon2Params) -> tup
 
 
 async def verify_password(encoded: str | None, password: str, params: Argon2Params) -> tuple[bool, bool]:
-    return await asyncio.to_thread(verify_sync, encoded, password, params)
+    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, verify_sync, encoded, password, params)
 
 
 def check_strength(password: str, config: AuthConfig) -> list[str]:

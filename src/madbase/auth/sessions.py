@@ -104,6 +104,13 @@ async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: u
     row = await users.load_with_session(conn, user_id, session_id)
     if row is None:
         raise AuthError("user_not_found", "User not found")
+    return await _session_json_from_row(conn, req, row, session_id, aal, refresh_token, extra, method=method)
+
+
+async def _session_json_from_row(conn: DbConn, req: Req, row: asyncpg.Record, session_id: uuid.UUID, aal: str,
+                                 refresh_token: str, extra: dict[str, Any] | None = None, *,
+                                 method: str = "token_refresh") -> dict[str, Any]:
+    """The Session JSON from a row of users.load_with_session's shape (user columns, _amr)."""
     user = users.user_json(row)
     raw_amr = row["_amr"]
     amr: list[dict[str, Any]] = (jsonutil.loads(raw_amr) if isinstance(raw_amr, str) else raw_amr) or []
@@ -121,8 +128,82 @@ async def session_json(conn: DbConn, req: Req, user_id: uuid.UUID, session_id: u
     return out
 
 
+# The whole rotation of a live token in one statement (one round trip): lock the token's session (`rs`), revoke
+# the presented token if it is still live (`upd`: a concurrent refresh that committed first makes this update
+# skip the row, as it re-checks `not revoked` on the newest row version), insert its child, touch the session,
+# write the audit row, and return the user (users.load_with_session's columns) with the session's columns.
+# `_rotated` = 0 means nothing was written (token unknown, already rotated, …): the caller takes the general path.
+_FAST_REFRESH_SQL = """
+with rs as (select id, user_id, created_at, not_after, refreshed_at, aal from auth.sessions
+            where id = (select session_id from auth.refresh_tokens where token = $1) for update),
+upd as (update auth.refresh_tokens t set revoked = true, updated_at = now() from rs
+        where t.token = $1 and t.session_id = rs.id and not t.revoked returning t.id),
+ins as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent,
+          session_id)
+        select '00000000-0000-0000-0000-000000000000', $2, rs.user_id::text, false, now(), now(), $1, rs.id
+        from rs, upd returning id),
+ss as (update auth.sessions x set refreshed_at = now() at time zone 'utc', updated_at = now(), user_agent = $3
+       from rs, upd where x.id = rs.id returning x.id),
+aud as (insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
+        select '00000000-0000-0000-0000-000000000000', $4, replace($5, '""" + "{actor}" + """', rs.user_id::text)::json,
+          now(), $6 from rs, upd returning id)
+""" + users.LOAD_FOR_SESSION_CTE_SQL.replace("\nfrom rs join", """,
+  rs.id as _s_id, rs.created_at as _s_created_at, rs.not_after as _s_not_after,
+  rs.refreshed_at as _s_refreshed_at, rs.aal::text as _s_aal,
+  (select count(*) from ins) + (select count(*) from ss) + (select count(*) from aud) as _rotated
+from rs join""")
+_ACTOR = "{actor}"
+
+
+async def _check_session(conn: DbConn, req: Req, *, session_id: uuid.UUID, user_id: uuid.UUID,
+                         user: asyncpg.Record, created: Any, not_after: Any, refreshed_at: Any) -> None:
+    """GoTrue's refresh-time checks of the user and the session (raise: the transaction rolls back)."""
+    if user["deleted_at"] is not None:
+        raise AuthError("user_not_found", "Invalid Refresh Token: User Not Found", status=400)
+    if users.is_banned(user):
+        raise AuthError("user_banned", "Invalid Refresh Token: User Banned")
+    now = users.now()
+    if not_after is not None and not_after < now:
+        raise AuthError("session_expired", "Invalid Refresh Token: Session Expired")
+    cfg = req.config
+    if cfg.sessions_timebox > 0 and created is not None and created + timedelta(seconds=cfg.sessions_timebox) < now:
+        raise AuthError("session_expired", "Invalid Refresh Token: Session Expired")
+    if cfg.sessions_inactivity_timeout > 0:
+        last_at = refreshed_at.replace(tzinfo=UTC) if refreshed_at is not None else created
+        if last_at is not None and last_at + timedelta(seconds=cfg.sessions_inactivity_timeout) < now:
+            raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Inactivity)")
+    if cfg.sessions_single_per_user:
+        # GoTrue: only the user's most recently refreshed (or created) session may refresh. Compared with this
+        # session's values from before this refresh (the fast path has already touched its row).
+        newer = await conn.fetchval(
+            "select exists(select 1 from auth.sessions where user_id = $1 and id <> $2 and "
+            "(coalesce(refreshed_at, created_at at time zone 'utc'), created_at) > "
+            "(coalesce($3::timestamp, $4::timestamptz at time zone 'utc'), $4::timestamptz))",
+            user_id, session_id, refreshed_at, created)
+        if newer:
+            raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Revoked by Newer Login)")
+
+
 async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthError:
     """GoTrue's RefreshTokenGrant with rotation and the reuse interval (an error to commit-then-raise)."""
+    digest = tokens.token_digest(token)
+    secret = req.ctx.project.record.jwt_secret
+    child = tokens.child_refresh_token(secret, digest)
+    audit_id, payload, ip = audit.values(req, "token_refreshed", _ACTOR)
+    row = await conn.fetchrow(_FAST_REFRESH_SQL, digest, tokens.token_digest(child), req.user_agent,
+                              audit_id, payload, ip)
+    if row is not None and row["_rotated"]:
+        session_id: uuid.UUID = row["_s_id"]
+        user_id: uuid.UUID = row["id"]
+        await _check_session(conn, req, session_id=session_id, user_id=user_id, user=row,
+                             created=row["_s_created_at"], not_after=row["_s_not_after"],
+                             refreshed_at=row["_s_refreshed_at"])
+        return await _session_json_from_row(conn, req, row, session_id, row["_s_aal"] or "aal1", child)
+    return await _refresh_general(conn, req, token)
+
+
+async def _refresh_general(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthError:
+    """The general path: unknown tokens, sessions without a live token, rotated tokens (reuse rules)."""
     digest = tokens.token_digest(token)
     # Find the token's session and lock it in one statement; the token row is re-read after the lock.
     session = await conn.fetchrow(
@@ -133,32 +214,11 @@ async def refresh(conn: DbConn, req: Req, token: str) -> dict[str, Any] | AuthEr
         if not known:
             raise AuthError("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
         raise AuthError("session_not_found", "Invalid Refresh Token: No Valid Session Found", status=400)
-    session_id: uuid.UUID = session["id"]
-    user_id: uuid.UUID = session["user_id"]
-    if session["deleted_at"] is not None:
-        raise AuthError("user_not_found", "Invalid Refresh Token: User Not Found", status=400)
-    if users.is_banned(session):
-        raise AuthError("user_banned", "Invalid Refresh Token: User Banned")
-    now = users.now()
-    not_after = session["not_after"]
-    if not_after is not None and not_after < now:
-        raise AuthError("session_expired", "Invalid Refresh Token: Session Expired")
-    cfg = req.config
-    created = session["created_at"]
-    if cfg.sessions_timebox > 0 and created is not None and created + timedelta(seconds=cfg.sessions_timebox) < now:
-        raise AuthError("session_expired", "Invalid Refresh Token: Session Expired")
-    if cfg.sessions_inactivity_timeout > 0:
-        last = session["refreshed_at"]
-        last_at = last.replace(tzinfo=UTC) if last is not None else created
-        if last_at is not None and last_at + timedelta(seconds=cfg.sessions_inactivity_timeout) < now:
-            raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Inactivity)")
-    if cfg.sessions_single_per_user:
-        # GoTrue: only the user's most recently refreshed (or created) session may refresh.
-        newest = await conn.fetchval(
-            "select id from auth.sessions where user_id = $1 "
-            "order by coalesce(refreshed_at, created_at at time zone 'utc') desc, created_at desc limit 1", user_id)
-        if newest != session_id:
-            raise AuthError("session_expired", "Invalid Refresh Token: Session Expired (Revoked by Newer Login)")
+    session_id = session["id"]
+    user_id = session["user_id"]
+    await _check_session(conn, req, session_id=session_id, user_id=user_id, user=session,
+                         created=session["created_at"], not_after=session["not_after"],
+                         refreshed_at=session["refreshed_at"])
     aal: str = session["aal"] or "aal1"
     child = token_after(req, session_id, digest)
     current = await conn.fetchrow(_ROTATE_SQL, digest, tokens.token_digest(child), str(user_id), session_id)

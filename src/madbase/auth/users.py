@@ -38,6 +38,11 @@ _LOAD_WITH_SESSION_SQL = _LOAD_SQL.replace("\nfrom auth.users u", """,
     from auth.mfa_amr_claims c where c.session_id = $2) as _amr
 from auth.users u""") + " where u.id = $1"
 
+# The same columns for the user of a CTE `rs` (a session row) in a larger statement: `… from rs join auth.users u`.
+LOAD_FOR_SESSION_CTE_SQL = _LOAD_WITH_SESSION_SQL.replace("$2", "rs.id").rsplit("from auth.users u", 1)[0] \
+    + "from rs join auth.users u on u.id = rs.user_id"
+assert "$" not in LOAD_FOR_SESSION_CTE_SQL
+
 
 def ts(value: datetime | None) -> str | None:
     if value is None:
