@@ -36,7 +36,7 @@ async def test_signup_limit_is_shared_across_processes(auth: AuthEnv, second_ser
     limits = {**BASE_CONFIG["rate_limits"], "sign_in_sign_ups": 4, "window_seconds": 3600}
     await auth.set_config(rate_limits=limits)
     try:
-        await asyncio.sleep(0.5)  # the second process picks the config change up through NOTIFY too
+        await asyncio.sleep(1.0)  # the second process picks the config change up through NOTIFY too
         statuses = []
         async with httpx.AsyncClient(timeout=30) as client:
             for i in range(6):
@@ -45,7 +45,7 @@ async def test_signup_limit_is_shared_across_processes(auth: AuthEnv, second_ser
                                       json={"email": new_email(), "password": "whatever-1"},
                                       headers=auth.headers())
                 statuses.append(r.status_code)
-                await asyncio.sleep(0.35)  # one sync interval: the processes agree from here on
+                await asyncio.sleep(1.0)  # a few sync intervals (0.25 s): the processes agree from here on
                 if r.status_code == 429:
                     assert r.json() == {"code": "over_request_rate_limit", "message": "Request rate limit reached"}
         assert statuses == [400, 400, 400, 400, 429, 429]

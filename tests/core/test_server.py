@@ -158,14 +158,18 @@ async def test_two_projects_are_isolated(server: MadbaseProcess, pg_cluster: PgC
             r = await client.get("/gateway/v1/whoami?db=1", headers=headers_c)
             assert r.status_code == 503 and r.json() == {"message": "Database is not available"}
             # Disabled and deleted projects are refused.
+            async def status_becomes(expected: int) -> int:
+                for _ in range(100):  # the change reaches the server through NOTIFY
+                    r = await client.get("/gateway/v1/whoami", headers=headers_b)
+                    if r.status_code == expected:
+                        break
+                    await asyncio.sleep(0.1)
+                return r.status_code
+
             await store.set_status(b.ref, "disabled")
-            await asyncio.sleep(0.5)
-            r = await client.get("/gateway/v1/whoami", headers=headers_b)
-            assert r.status_code == 403
+            assert await status_becomes(403) == 403
             await store.set_status(b.ref, "deleted")
-            await asyncio.sleep(0.5)
-            r = await client.get("/gateway/v1/whoami", headers=headers_b)
-            assert r.status_code == 404
+            assert await status_becomes(404) == 404
     finally:
         await control.execute("delete from madbase_control.projects where name = 'b'")
         await control.close()
