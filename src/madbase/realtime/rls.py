@@ -2,7 +2,7 @@
 
 Supabase's walrus decides visibility by selecting the changed row by primary key under each subscriber's
 role and claims. MadBase does the same, but for all (row, role+claims) pairs of a batch of changes in ONE
-database call (`realtime.madbase_visible_sets`, migration 3004), and only for INSERT/UPDATE — DELETE cannot
+database call (`realtime.madbase_visible_sets`, migrations 3004 and 3006), and only for INSERT/UPDATE — DELETE cannot
 be checked (the row is gone), so, as on Supabase, it reaches every matching subscriber with only the primary
 key when the table has RLS enabled. Checks run on a dedicated connection with the project's owner DSN.
 """
