@@ -117,7 +117,12 @@ async def latency(srv: MadbaseProcess, db: asyncpg.Connection, table: str, subsc
         assert await asyncio.to_thread(parent.recv) == "ready"
     expected = int(rate * seconds) if own_rows else int(rate * seconds) * subscribers
     await asyncio.sleep(0.5)
-    pool = await asyncpg.create_pool(srv.db_url, min_size=4, max_size=4)
+    # The cluster runs with fsync=off, which PgCluster pairs with synchronous_commit=off: a commit's WAL would
+    # then be flushed only by the WAL writer (every wal_writer_delay = 200 ms), and a logical walsender sends
+    # only flushed WAL — ~100 ms of latency that is PostgreSQL's configuration, not the server. The generator
+    # commits with synchronous_commit=on, PostgreSQL's default (cheap here: fsync stays off).
+    pool = await asyncpg.create_pool(srv.db_url, min_size=4, max_size=4,
+                                     server_settings={"synchronous_commit": "on"})
     assert pool is not None
     total = int(rate * seconds)
     sent = 0
