@@ -225,3 +225,28 @@ async def test_role_without_select_gets_401_event(server: MadbaseProcess, server
         assert data["type"] == "INSERT" and data["table"] == table_name
     finally:
         await c.close()
+
+
+async def test_visibility_check_waits_for_commits_in_flight(server: MadbaseProcess,
+                                                            server_db: asyncpg.Connection) -> None:
+    """A change may reach the consumer before its commit is visible to other sessions; the batched check
+    first waits for the batch's transactions (migration 3007) — here for one kept open on purpose."""
+    import httpx
+
+    async with httpx.AsyncClient() as http:  # make sure the tenant migrations ran
+        await http.get(f"{server.url}/rest/v1/", headers=server.headers(server.service_role_key))
+    other = await asyncpg.connect(server.db_url)
+    try:
+        tx = other.transaction()
+        await tx.start()
+        xid = int(await other.fetchval("select pg_current_xact_id()::text")) & 0xFFFFFFFF
+        waiter = asyncio.create_task(server_db.execute("select realtime.madbase_await_commits($1::bigint[])", [xid]))
+        await asyncio.sleep(0.3)
+        assert not waiter.done()
+        await tx.commit()
+        await asyncio.wait_for(waiter, 1.0)
+        # finished and unknown ids return at once
+        await asyncio.wait_for(server_db.execute("select realtime.madbase_await_commits($1::bigint[])",
+                                                 [xid, 3, 4_000_000_000]), 1.0)
+    finally:
+        await other.close()

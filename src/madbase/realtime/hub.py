@@ -439,7 +439,7 @@ class ProjectHub(PresenceMixin):
             claims = [""] * len(groups)
             for (role, claims_json), g in groups.items():
                 roles[g - 1], claims[g - 1] = role, claims_json
-            flags = await self.visibility.check_batch(checks, roles, claims)
+            flags = await self.visibility.check_batch(checks, roles, claims, sorted({t.xid for t in txns}))
         prepared = [await self._prepare(pool, change, commit_ts, subs, info, needs_check, flags) if subs else []
                     for change, commit_ts, _, subs, info, needs_check in work]
         # From here on nothing awaits: every change of the batch reaches the queues (and ghost buffers) before

@@ -2,7 +2,7 @@
 
 Supabase's walrus decides visibility by selecting the changed row by primary key under each subscriber's
 role and claims. MadBase does the same, but for all (row, role+claims) pairs of a batch of changes in ONE
-database call (`realtime.madbase_visible_sets`, migration 3004), and only for INSERT/UPDATE — DELETE cannot
+database call (`realtime.madbase_visible_sets`, migrations 3004, 3006, 3007), and only for INSERT/UPDATE — DELETE cannot
 be checked (the row is gone), so, as on Supabase, it reaches every matching subscriber with only the primary
 key when the table has RLS enabled. Checks run on a dedicated connection with the project's owner DSN.
 """
@@ -85,8 +85,11 @@ class Visibility:
         return cols
 
     async def check_batch(self, checks: list[dict[str, Any]], roles: Sequence[str],
-                          claims: Sequence[str]) -> list[bool]:
-        """checks[i] = {"g": 1-based group, "e": table oid, "pk": cols, "v": values}; roles/claims per group."""
+                          claims: Sequence[str], xids: Sequence[int] = ()) -> list[bool]:
+        """checks[i] = {"g": 1-based group, "e": table oid, "pk": cols, "v": values}; roles/claims per group.
+
+        `xids`: the transactions of the checked changes; the database waits until they are visible (a change
+        can arrive before its commit is, see migration 3007) before looking the rows up."""
         if not checks:
             return []
         order = sorted(range(len(checks)), key=lambda i: (checks[i]["g"], checks[i]["e"]))
@@ -98,7 +101,7 @@ class Visibility:
             conn = await self._c()
             result = await conn.fetchval(
                 "select realtime.madbase_visible_sets($1::int[], $2::int[], $3::oid[], $4::text[], $5::text[], "
-                "$6::text[])", pos, grp, ent, keyv, list(roles), list(claims))
+                "$6::text[], $7::bigint[])", pos, grp, ent, keyv, list(roles), list(claims), list(xids))
         return [bool(x) for x in (result or [])]
 
 
