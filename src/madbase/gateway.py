@@ -308,6 +308,7 @@ class Gateway:
                 await send({"type": "websocket.close", "code": 1008})
             return
         scope["madbase"] = ctx
+        del headers  # this frame lives as long as the socket: keep only what the service holds
         await self._apps[service.name](scope, receive, send)
 
 

@@ -38,6 +38,10 @@ class AuthFailure(Exception):
 
 
 class Connection:
+    # Thousands of idle sockets each hold one of these: no per-instance __dict__.
+    __slots__ = ("_drainer", "_max", "_send", "app", "broken", "channels", "closing", "ctx", "hub", "queue",
+                 "timers", "tokens", "vsn")
+
     def __init__(self, app: RealtimeApp, hub: ProjectHub, ctx: RequestContext, vsn: str, send: Send) -> None:
         self.app = app
         self.hub = hub
