@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -112,43 +113,41 @@ async def test_bootstrap_roles_claims_and_rls(fresh_db: str) -> None:
         await pool.close()
 
 
-async def test_control_store_encrypts_secrets(fresh_db: str) -> None:
+@pytest.fixture
+async def control_pool(fresh_db: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh database with the control-plane migrations applied."""
     conn = await asyncpg.connect(fresh_db)
     await migrations.apply(conn, "control")
     await conn.close()
     pool = await asyncpg.create_pool(fresh_db, min_size=1, max_size=2)
     assert pool is not None
     try:
-        store = ControlStore(pool, SecretBox("control-store-test-master-key"))
-        record = await store.create(name="one", db_url="postgresql://u:topsecretpw@h/db")
-        raw = await pool.fetchrow("select * from madbase_control.projects where ref = $1", record.ref)
-        assert raw is not None
-        flat = b"".join(v for v in raw.values() if isinstance(v, bytes))
-        assert b"topsecretpw" not in flat and record.jwt_secret.encode() not in flat
-        assert (await store.get(record.ref)) == record
-        assert await store.set_status(record.ref, "disabled")
-        assert [p.status for p in await store.list()] == ["disabled"]
-        assert await store.set_status(record.ref, "deleted")
-        assert await store.list() == [] and len(await store.list(include_deleted=True)) == 1
+        yield pool
     finally:
         await pool.close()
 
 
-async def test_rate_limit_counters_are_shared(fresh_db: str) -> None:
-    conn = await asyncpg.connect(fresh_db)
-    await migrations.apply(conn, "control")
-    await conn.close()
-    pool = await asyncpg.create_pool(fresh_db, min_size=1, max_size=2)
-    assert pool is not None
-    try:
-        one, two = RateLimiter(pool, window_seconds=3600), RateLimiter(pool, window_seconds=3600)
-        assert all(one.hit("ip:1", 5) is None for _ in range(3))
-        await one.sync()
-        await two.sync()
-        assert two.hit("ip:1", 5) is None  # learns of one's 3 hits on its next sync
-        await two.sync()
-        assert two.hit("ip:1", 5) is None
-        retry = two.hit("ip:1", 5)
-        assert retry is not None and 0 < retry <= 3600
-    finally:
-        await pool.close()
+async def test_control_store_encrypts_secrets(control_pool: asyncpg.Pool) -> None:
+    store = ControlStore(control_pool, SecretBox("control-store-test-master-key"))
+    record = await store.create(name="one", db_url="postgresql://u:topsecretpw@h/db")
+    raw = await control_pool.fetchrow("select * from madbase_control.projects where ref = $1", record.ref)
+    assert raw is not None
+    flat = b"".join(v for v in raw.values() if isinstance(v, bytes))
+    assert b"topsecretpw" not in flat and record.jwt_secret.encode() not in flat
+    assert (await store.get(record.ref)) == record
+    assert await store.set_status(record.ref, "disabled")
+    assert [p.status for p in await store.list()] == ["disabled"]
+    assert await store.set_status(record.ref, "deleted")
+    assert await store.list() == [] and len(await store.list(include_deleted=True)) == 1
+
+
+async def test_rate_limit_counters_are_shared(control_pool: asyncpg.Pool) -> None:
+    one, two = RateLimiter(control_pool, window_seconds=3600), RateLimiter(control_pool, window_seconds=3600)
+    assert all(one.hit("ip:1", 5) is None for _ in range(3))
+    await one.sync()
+    await two.sync()
+    assert two.hit("ip:1", 5) is None  # learns of one's 3 hits on its next sync
+    await two.sync()
+    assert two.hit("ip:1", 5) is None
+    retry = two.hit("ip:1", 5)
+    assert retry is not None and 0 < retry <= 3600
