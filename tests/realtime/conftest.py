@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from madbase.core.jwt import sign_hs256
-from madbase.core.pgcluster import PgCluster
-from tests.support.servers import MadbaseProcess, free_port
+from tests.support.servers import MadbaseProcess
 
 
 def user_token(server: MadbaseProcess, sub: str | None = None, *, role: str = "authenticated",
@@ -28,18 +24,3 @@ def user_token(server: MadbaseProcess, sub: str | None = None, *, role: str = "a
 def table_name() -> str:
     return "rt_" + uuid.uuid4().hex[:10]
 
-
-@pytest.fixture(scope="session")
-def rt_cluster() -> Iterator[PgCluster]:
-    """A PostgreSQL cluster of our own for tests that start their own servers.
-
-    The login role (`authenticator`) is cluster-wide and every new project sets its password, so a server
-    started on the shared test cluster would lock the session server's pool out of new connections.
-    """
-    root = Path(tempfile.mkdtemp(prefix="madbase-rt-pg-"))
-    cluster = PgCluster(root, free_port(), "postgres", fsync=False)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()

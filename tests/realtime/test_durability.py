@@ -22,8 +22,8 @@ from tests.support.servers import MadbaseProcess, create_database, external_db_e
 
 
 @pytest.fixture
-async def own_server(rt_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
-    db_url = await create_database(rt_cluster, "rtdur")
+async def own_server(pg_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
+    db_url = await create_database(pg_cluster, "rtdur")
     root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
     proc = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_REALTIME_GRACE_SECONDS="30",
                                                         LOG_LEVEL="INFO", MADBASE_ACCESS_LOG="false"))
@@ -77,8 +77,8 @@ async def test_kill9_restart_no_change_lost(own_server: MadbaseProcess, table_na
 
 
 @pytest.fixture
-async def short_grace_server(rt_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
-    db_url = await create_database(rt_cluster, "rtgr")
+async def short_grace_server(pg_cluster: PgCluster) -> AsyncIterator[MadbaseProcess]:
+    db_url = await create_database(pg_cluster, "rtgr")
     root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
     proc = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_REALTIME_GRACE_SECONDS="2",
                                                         MADBASE_REALTIME_NODE_HEARTBEAT="1"))
@@ -126,10 +126,10 @@ async def test_ghost_identity_and_expiry(short_grace_server: MadbaseProcess, tab
         await db.close()
 
 
-async def test_lag_metric_and_status(rt_cluster: PgCluster, table_name: str) -> None:
+async def test_lag_metric_and_status(pg_cluster: PgCluster, table_name: str) -> None:
     from tests.realtime.wsclient import RawClient
 
-    db_url = await create_database(rt_cluster, "rtlag")
+    db_url = await create_database(pg_cluster, "rtlag")
     root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
     srv = MadbaseProcess(root / "srv", external_db_env(db_url, MADBASE_REALTIME_NODE_HEARTBEAT="1"))
     await asyncio.to_thread(srv.start)
@@ -149,11 +149,11 @@ async def test_lag_metric_and_status(rt_cluster: PgCluster, table_name: str) -> 
         await asyncio.to_thread(srv.stop)
 
 
-async def test_consumer_resumes_without_sockets(rt_cluster: PgCluster, table_name: str) -> None:
+async def test_consumer_resumes_without_sockets(pg_cluster: PgCluster, table_name: str) -> None:
     """After a restart the slot is consumed (and orphans adopted) before any client connects."""
     from tests.realtime.wsclient import RawClient
 
-    db_url = await create_database(rt_cluster, "rtres")
+    db_url = await create_database(pg_cluster, "rtres")
     root = Path(tempfile.mkdtemp(prefix="madbase-rt-"))
     srv = MadbaseProcess(root / "srv", external_db_env(db_url))
     await asyncio.to_thread(srv.start)

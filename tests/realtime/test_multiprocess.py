@@ -24,14 +24,14 @@ pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server binary not a
 
 
 @pytest.fixture
-async def pair(rt_cluster: PgCluster) -> AsyncIterator[tuple[MadbaseProcess, MadbaseProcess]]:
+async def pair(pg_cluster: PgCluster) -> AsyncIterator[tuple[MadbaseProcess, MadbaseProcess]]:
     assert REDIS is not None
     port = free_port()
     redis = await asyncio.create_subprocess_exec(
         REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     root = Path(tempfile.mkdtemp(prefix="madbase-rt-mp-"))
-    db_url = await create_database(rt_cluster, "rtmp")
+    db_url = await create_database(pg_cluster, "rtmp")
     env = external_db_env(db_url, MADBASE_REALTIME_REDIS_URL=f"redis://127.0.0.1:{port}/0", LOG_LEVEL="INFO",
                           MADBASE_ACCESS_LOG="false")
     a = MadbaseProcess(root / "a", env)
