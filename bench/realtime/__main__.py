@@ -45,33 +45,19 @@ async def open_socket(url: str) -> ClientConnection:
     return await connect(url, compression=None, max_size=None, ping_interval=None, open_timeout=60)
 
 
-async def join(ws: ClientConnection, topic: str, table: str, tok: str | None, filt: str | None = None) -> None:
-    binding: dict[str, Any] = {"event": "*", "schema": "public", "table": table}
-    if filt:
-        binding["filter"] = filt
-    payload: dict[str, Any] = {"config": {"postgres_changes": [binding]}}
-    if tok:
-        payload["access_token"] = tok
-    await ws.send(json.dumps(["1", "1", topic, "phx_join", payload]))
-    while True:
-        msg = json.loads(await ws.recv())
-        if msg[3] == "phx_reply":
-            assert msg[4]["status"] == "ok", msg
-            return
-
-
 async def idle_sockets(srv: MadbaseProcess, n: int, table: str) -> dict[str, float]:
     assert srv.proc is not None
     url = srv.url.replace("http", "ws", 1) + f"/realtime/v1/websocket?apikey={srv.anon_key}&vsn=2.0.0"
     warm = await open_socket(url)
-    await join(warm, "realtime:warm", table, None)
+    await subscriber.join(warm, "realtime:warm", table, None)
     await asyncio.sleep(1.0)
     before = rss_kb(srv.proc.pid)
     sockets: list[ClientConnection] = [warm]
     started = time.perf_counter()
     for i in range(0, n, 200):
         batch = await asyncio.gather(*(open_socket(url) for _ in range(min(200, n - i))))
-        await asyncio.gather(*(join(ws, f"realtime:idle-{i + k}", table, None) for k, ws in enumerate(batch)))
+        await asyncio.gather(*(subscriber.join(ws, f"realtime:idle-{i + k}", table, None)
+                               for k, ws in enumerate(batch)))
         sockets.extend(batch)
     elapsed = time.perf_counter() - started
     await asyncio.sleep(2.0)

@@ -21,7 +21,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 
-async def _join(ws: ClientConnection, topic: str, table: str, tok: str | None, filt: str | None) -> None:
+async def join(ws: ClientConnection, topic: str, table: str, tok: str | None, filt: str | None = None) -> None:
+    """Join `topic` with one postgres_changes binding on `table` and wait for the ok reply."""
     binding: dict[str, Any] = {"event": "*", "schema": "public", "table": table}
     if filt:
         binding["filter"] = filt
@@ -43,7 +44,7 @@ async def _run(url: str, subs: Subs, pipe: Connection, stop: Event, counts: Any,
     socks = await asyncio.gather(*(connect(url, compression=None, max_size=None, ping_interval=None,
                                            open_timeout=60) for _ in subs))
     for ws, (topic, table, tok, filt) in zip(socks, subs, strict=True):
-        await _join(ws, topic, table, tok, filt)
+        await join(ws, topic, table, tok, filt)
     got: list[tuple[float, str | bytes]] = []
 
     async def reader(ws: ClientConnection) -> None:

@@ -111,7 +111,8 @@ def _lat(text: str, pct: str) -> float:
 
 def pgbench(dsn_parts: dict[str, str], conns: int, claims: str, dur: int, statement: str) -> float:
     script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
-    sql = statement.replace("$1", ":id")
+    # MadBase's statements take their values as elements of one text array; pgbench binds the id itself
+    sql = statement.replace("($1::text[])[1]", ":id::text")
     script.write("\\set id random(1, 10000)\nBEGIN;\n"
                  f"select set_config('role','authenticated',true), set_config('request.jwt.claims','{claims}',true);\n"
                  f"{sql};\nCOMMIT;\n")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from urllib.parse import parse_qs
 
 import structlog
 
-from madbase.core import jsonutil
+from madbase.core import gcsettle, jsonutil
 from madbase.core.authn import ANONYMOUS, AuthContext, authenticate
 from madbase.core.context import RequestContext
 from madbase.core.errors import GatewayError, Kind
@@ -59,6 +59,7 @@ class Gateway:
         self._base_suffix = "." + self.settings.base_domain if self.settings.base_domain else None
         self._trusted = self.settings.trusted_proxy_list
         self._access_log = self.settings.access_log
+        self._settling: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -68,8 +69,12 @@ class Gateway:
             if start is not None:
                 await start()
             self._apps[service.name] = app
+        gcsettle.settle()
+        self._settling = asyncio.get_running_loop().create_task(gcsettle.settle_after_warmup())
 
     async def shutdown(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
         for app in self._apps.values():
             stop = getattr(app, "shutdown", None)
             if stop is not None:
@@ -78,14 +83,17 @@ class Gateway:
                 except Exception as exc:
                     log.warning("service_shutdown_failed", error=str(exc))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function handing back the coroutine that does the work (uvicorn is told the interface is
+        # ASGI 3): an idle WebSocket's task then holds no gateway frame, only the service's own.
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
+            return self._http(scope, receive, send)
+        if kind == "websocket":
+            return self._websocket(scope, receive, send)
+        if kind == "lifespan":
+            return self._lifespan(receive, send)
+        return _nothing()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -286,30 +294,39 @@ class Gateway:
             return False
 
     # -- WebSocket -------------------------------------------------------------------------------------
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _websocket(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Resolve synchronously and return the service's coroutine itself: this runs for the whole life of
+        the socket, so no gateway frame, header dict or scope reference should stay alive under it."""
         path: str = scope["path"]
         headers = dict(scope["headers"])
         request_id = _request_id(headers.get(b"x-request-id"))
         service = self._service_for(path)
         if service is None:
-            await receive()
-            await send({"type": "websocket.close", "code": 1008})
-            return
+            return self._websocket_refuse(scope, receive, send, None, None)
         try:
             ctx = self._resolve(scope, headers, service, path, request_id, self._client_ip(scope, headers))
         except GatewayError as err:
-            await receive()
-            rendered = self._render(service, err)
-            if "websocket.http.response" in scope.get("extensions", {}):
-                await send({"type": "websocket.http.response.start", "status": rendered.status,
-                            "headers": [_JSON, *rendered.headers]})
-                await send({"type": "websocket.http.response.body", "body": rendered.body})
-            else:
-                await send({"type": "websocket.close", "code": 1008})
-            return
+            return self._websocket_refuse(scope, receive, send, service, err)
         scope["madbase"] = ctx
-        del headers  # this frame lives as long as the socket: keep only what the service holds
-        await self._apps[service.name](scope, receive, send)
+        return self._apps[service.name](scope, receive, send)
+
+    async def _websocket_refuse(self, scope: Scope, receive: Receive, send: Send, service: Service | None,
+                                err: GatewayError | None) -> None:
+        await receive()
+        if service is None or err is None:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        rendered = self._render(service, err)
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": rendered.status,
+                        "headers": [_JSON, *rendered.headers]})
+            await send({"type": "websocket.http.response.body", "body": rendered.body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:

@@ -32,6 +32,7 @@ from madbase.core import logging as mblogging
 from madbase.core.pgcluster import PgCluster
 from madbase.core.runtime import Endpoints, Runtime, StartupError
 from madbase.core.secretbox import SecretBox, load_or_create_key_file
+from madbase.wsprotocol import LeanWebSocket
 
 CONTROL_DB = "madbase"
 
@@ -143,8 +144,10 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
             state.write(settings.data_dir)
             print_banner(state, sys.stderr)
         config = uvicorn.Config(
-            build_app(runtime), lifespan="on", http="httptools", ws="wsproto", log_level="warning",
-            access_log=False, timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
+            # interface: the gateway's __call__ is a plain function returning a coroutine (see gateway.py),
+            # which uvicorn's auto-detection would take for ASGI 2.
+            build_app(runtime), lifespan="on", http="httptools", ws=LeanWebSocket, interface="asgi3",
+            log_level="warning", access_log=False, timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
             server_header=False, date_header=True, proxy_headers=False, ws_per_message_deflate=False,
         )
         server = uvicorn.Server(config)

@@ -247,3 +247,57 @@ async def test_crash_during_grace_window(own_server: MadbaseProcess, table_name:
         await c.close()
     finally:
         await db.close()
+
+
+async def test_crash_during_grace_window_no_duplicates(own_server: MadbaseProcess, table_name: str) -> None:
+    """One client is away (its subscription held, the slot not confirmed past its changes) when the server is
+    killed; another client was live all along. After the restart the held one gets its backlog and the live one
+    gets only what it had not received — the replay does not send it the changes of the grace window twice."""
+    from tests.realtime.test_changes import _changes, _no_change
+    from tests.realtime.wsclient import RawClient
+
+    db = await asyncpg.connect(own_server.db_url)
+    try:
+        await _setup(db, table_name, rls=True)
+        away_user, live_user = str(uuid.uuid4()), str(uuid.uuid4())
+        cfg = {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": table_name}]}
+        away_tok, live_tok = user_token(own_server, away_user), user_token(own_server, live_user)
+        away = await RawClient.open(own_server.url, own_server.anon_key)
+        live = await RawClient.open(own_server.url, own_server.anon_key, "1.0.0")
+        await away.join("realtime:a", cfg, away_tok)
+        await live.join("realtime:l", cfg, live_tok)
+
+        async def commit(i: int) -> None:
+            await db.execute(f"insert into {table_name} (id, owner) values ($1, $2)", i, away_user)
+            await db.execute(f"insert into {table_name} (id, owner) values ($1, $2)", 100 + i, live_user)
+
+        await commit(1)
+        assert [x["data"]["record"]["id"] for x in await _changes(away, 1)] == [1]
+        assert [x["data"]["record"]["id"] for x in await _changes(live, 1)] == [101]
+        await away.close()
+        await asyncio.sleep(0.3)
+        for i in (2, 3):
+            await commit(i)
+        assert [x["data"]["record"]["id"] for x in await _changes(live, 2)] == [102, 103]
+        await asyncio.sleep(0.5)
+        assert own_server.proc is not None
+        own_server.proc.send_signal(signal.SIGKILL)
+        own_server.proc.wait(10)
+        await live.close()
+        await commit(4)
+        await asyncio.to_thread(own_server.start)
+        away = await RawClient.open(own_server.url, own_server.anon_key)
+        live = await RawClient.open(own_server.url, own_server.anon_key, "1.0.0")
+        await away.join("realtime:a", cfg, away_tok)
+        await live.join("realtime:l", cfg, live_tok)
+        assert [x["data"]["record"]["id"] for x in await _changes(away, 3)] == [2, 3, 4]
+        assert [x["data"]["record"]["id"] for x in await _changes(live, 1)] == [104]
+        await commit(5)
+        assert [x["data"]["record"]["id"] for x in await _changes(away, 1)] == [5]
+        assert [x["data"]["record"]["id"] for x in await _changes(live, 1)] == [105]
+        await _no_change(live, 0.5)
+        await _no_change(away, 0.1)
+        await away.close()
+        await live.close()
+    finally:
+        await db.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.realtime.conftest import user_token
@@ -32,6 +34,24 @@ async def test_heartbeat_join_leave(server: MadbaseProcess, vsn: str) -> None:
         ref = await c.push("realtime:room1", "phx_leave", {}, c.join_ref)
         assert (await c.next())["payload"]["status"] == "ok"
         assert (await c.next())["event"] == "phx_close"
+    finally:
+        await c.close()
+
+
+async def test_fragmented_and_large_frames(server: MadbaseProcess) -> None:
+    """Through the server's own WebSocket layer (madbase.wsprotocol): a fragmented heartbeat, a 2 MB broadcast
+    sent back to its sender, and the server's answer to a ping."""
+    c = await RawClient.open(server.url, server.anon_key)
+    try:
+        await c.ws.send(iter(['["7","7","phoe', 'nix","heart', 'beat",{}]']))
+        assert (await c.next())["ref"] == "7"
+        await c.join("realtime:big", {"broadcast": {"self": True, "ack": False}})
+        body = "y" * (2 * 1024 * 1024)
+        await c.push("realtime:big", "broadcast", {"type": "broadcast", "event": "big", "payload": {"b": body}},
+                     c.join_ref)
+        got = await c.until(lambda m: isinstance(m, dict) and m.get("event") == "broadcast")
+        assert got["payload"]["payload"]["b"] == body
+        await asyncio.wait_for(await c.ws.ping(b"x"), 5)
     finally:
         await c.close()
 

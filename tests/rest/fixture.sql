@@ -94,3 +94,9 @@ grant select (id, name), insert (name), update (name) on accounts to authenticat
 grant usage on sequence accounts_id_seq to authenticated;
 create function shout(text) returns text language sql immutable as 'select upper($1)';
 create function sum_all(variadic xs int[]) returns int language sql immutable as 'select sum(x)::int from unnest(xs) x';
+
+comment on table todos is 'Things to do
+
+Kept short.';
+comment on column todos.title is 'What to do';
+comment on function add(int, int) is 'Adds two integers';

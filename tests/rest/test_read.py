@@ -188,7 +188,7 @@ def test_single_object(rest: Rest) -> None:
 def test_csv_and_strip_nulls(rest: Rest) -> None:
     r = rest.get("/authors", select="id,name,bio", order="id", headers={"Accept": "text/csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    assert r.text == "id,name,bio\n1,Ann,writes a lot\n2,Bob,\n3,Cid,quiet"
+    assert r.text == 'id,name,bio\n1,Ann,"writes a lot"\n2,Bob,\n3,Cid,quiet'
     r = rest.get("/authors", select="id,bio", id="eq.2",
                  headers={"Accept": "application/vnd.pgrst.array+json;nulls=stripped"})
     assert r.json() == [{"id": 2}]
@@ -196,13 +196,108 @@ def test_csv_and_strip_nulls(rest: Rest) -> None:
     assert r.status_code == 406 and r.json()["code"] == "PGRST107"
 
 
+def test_csv_format(rest: Rest) -> None:
+    """PostgREST's CSV, built by PostgreSQL: header from the first row's keys, each line the row's record text
+    (quoted when it holds a comma, quote, backslash, parenthesis or whitespace, or is empty; NULL empty;
+    booleans t/f; arrays and JSON as their text), no trailing newline; no rows → a lone newline."""
+    csv = {"Accept": "text/csv"}
+    r = rest.get("/posts", select="id,title,published,rating,tags,meta,nothing:meta->>x", order="id", headers=csv)
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.text == (
+        'id,title,published,rating,tags,meta,nothing\n'
+        '1,"Hello World",t,4.5,"{a,b}","{""k"": ""v"", ""n"": 1, ""arr"": [1, 2]}",\n'
+        '2,"Second post",f,3,{b},"{""k"": ""w"", ""n"": 2}",\n'
+        '3,"Bob writes",t,,{},,\n'
+        '4,"Draft, with comma",f,2,{c},"{""k"": ""v""}",')
+    r = rest.get("/authors", select="id,posts!author_id(id)", id="eq.2", headers=csv)  # an embedding: JSON text
+    assert r.text == 'id,posts\n2,"[{""id"":3}, \n {""id"":4}]"'
+    r = rest.get("/authors", select="id", id="eq.99", headers=csv)
+    assert r.status_code == 200 and r.text == "\n"
+    r = rest.get("/authors", select="id", order="id", limit="1", headers={**csv, "Prefer": "count=exact"})
+    assert r.status_code == 206 and r.text == "id\n1" and r.headers["content-range"] == "0-0/3"
+    r = rest.client.head(rest.url + "/authors", headers={**rest.headers(), **csv})
+    assert r.status_code == 200 and r.content == b"" and r.headers["content-type"].startswith("text/csv")
+    # set-returning, composite and scalar-set functions
+    assert rest.get("/rpc/posts_by_author", aid="2", select="id", headers=csv).text == "id\n3\n4"
+    assert rest.get("/rpc/get_author", aid="2", headers=csv).text == "id,name,bio\n2,Bob,"
+    assert rest.get("/rpc/numbers", n="2", headers=csv).text == "numbers\n1\n2"
+    # mutations with return=representation
+    rep = {**csv, "Prefer": "return=representation, tx=rollback"}
+    r = rest.request("POST", "/kv?select=k,v", json=[{"k": "a b", "v": None}, {"k": "", "v": 'q"\\'}],
+                     headers=rep)
+    assert r.status_code == 201 and r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.text == 'k,v\n"a b",\n"","q""\\\\"'
+    r = rest.request("PATCH", "/authors?id=eq.3&select=name", json={"name": "Cy"}, headers=rep)
+    assert r.status_code == 200 and r.text == "name\nCy"
+    r = rest.request("DELETE", "/authors?id=eq.99", headers=rep)
+    assert r.status_code == 200 and r.text == "\n"
+
+
 def test_openapi(rest: Rest) -> None:
     r = rest.client.get(rest.url + "/", headers=rest.headers())
     assert r.status_code == 200
+    assert r.headers["content-type"] == "application/openapi+json; charset=utf-8"
     doc = r.json()
-    assert doc["swagger"] == "2.0"
-    assert "/posts" in doc["paths"] and "/rpc/add" in doc["paths"]
-    assert doc["definitions"]["authors"]["properties"]["id"]["format"] == "integer"
+    assert doc["swagger"] == "2.0" and doc["basePath"] == "/rest/v1"
+    assert "text/csv" in doc["produces"] and "application/vnd.pgrst.object+json" in doc["consumes"]
+    defs, params, paths = doc["definitions"], doc["parameters"], doc["paths"]
+    # definitions: types/formats, NOT NULL columns required, literal defaults, comments with key notes
+    todos = defs["todos"]
+    assert todos["description"] == "Things to do\n\nKept short." and todos["type"] == "object"
+    assert todos["required"] == ["id", "title", "done"]
+    assert todos["properties"]["id"] == {"description": "Note:\nThis is a Primary Key.<pk/>", "format": "integer",
+                                         "type": "integer"}  # nextval(...) is no JSON default
+    assert todos["properties"]["title"] == {"description": "What to do", "format": "text", "type": "string"}
+    assert todos["properties"]["done"] == {"default": False, "format": "boolean", "type": "boolean"}
+    assert todos["properties"]["priority"] == {"default": 3, "format": "integer", "type": "integer"}
+    posts = defs["posts"]["properties"]
+    assert posts["author_id"]["description"] == ("Note:\nThis is a Foreign Key to `authors.id`."
+                                                 "<fk table='authors' column='id'/>")
+    assert posts["tags"] == {"format": "text[]", "type": "array", "items": {"type": "string"}}
+    assert posts["meta"] == {"format": "jsonb"}  # json has no swagger type, as in PostgREST
+    assert posts["rating"] == {"format": "numeric", "type": "number"}
+    assert posts["created_at"] == {"default": "now()", "format": "timestamp with time zone", "type": "string"}
+    assert defs["profiles"]["properties"]["id"]["description"] == (
+        "Note:\nThis is a Primary Key.<pk/>\nThis is a Foreign Key to `authors.id`.<fk table='authors' column='id'/>")
+    assert "Foreign Key" not in defs["authors"]["properties"]["id"]["description"]  # the referenced side
+    assert defs["codes"]["properties"]["code"] == {"description": "Note:\nThis is a Primary Key.<pk/>",
+                                                   "format": "character", "maxLength": 5, "type": "string"}
+    assert defs["published_posts"]["properties"]["author_id"]["description"].startswith("Note:\nThis is a Foreign")
+    # shared parameters: select/order/paging/Prefer, a body and a row filter per column
+    assert params["select"] == {"name": "select", "description": "Filtering Columns", "required": False,
+                                "in": "query", "type": "string"}
+    assert params["range"]["in"] == "header" and params["rangeUnit"]["default"] == "items"
+    assert {"order", "offset", "limit", "on_conflict", "preferParams", "preferReturn", "preferCount",
+            "preferPost"} <= set(params)
+    assert "return=representation" in params["preferPost"]["enum"]
+    assert params["body.todos"] == {"name": "todos", "description": "todos", "required": False, "in": "body",
+                                    "schema": {"$ref": "#/definitions/todos"}}
+    assert params["rowFilter.todos.title"] == {"name": "title", "description": "What to do", "required": False,
+                                               "in": "query", "type": "string", "format": "text"}
+    # paths: tables and views with their verbs, functions under /rpc
+    get = paths["/todos"]["get"]
+    assert get["tags"] == ["todos"] and get["summary"] == "Things to do" and get["description"] == "Kept short."
+    assert {"$ref": "#/parameters/rowFilter.todos.done"} in get["parameters"]
+    assert [p["$ref"] for p in get["parameters"][-7:]] == [
+        f"#/parameters/{n}" for n in ("select", "order", "range", "rangeUnit", "offset", "limit", "preferCount")]
+    assert get["responses"]["200"]["schema"] == {"type": "array", "items": {"$ref": "#/definitions/todos"}}
+    assert set(paths["/todos"]) == {"get", "post", "patch", "delete"}
+    assert paths["/todos"]["post"]["parameters"] == [{"$ref": "#/parameters/body.todos"},
+                                                     {"$ref": "#/parameters/select"},
+                                                     {"$ref": "#/parameters/preferPost"}]
+    assert set(paths["/published_posts"]) == {"get", "post", "patch", "delete"}
+    add = paths["/rpc/add"]
+    assert set(add) == {"get", "post"} and add["post"]["summary"] == "Adds two integers"
+    assert add["post"]["parameters"][0] == {
+        "name": "args", "in": "body", "required": True,
+        "schema": {"type": "object", "description": "Adds two integers", "required": ["a", "b"], "properties": {
+            "a": {"format": "integer", "type": "integer"}, "b": {"format": "integer", "type": "integer"}}}}
+    assert add["get"]["parameters"] == [
+        {"name": "a", "in": "query", "required": True, "format": "integer", "type": "integer"},
+        {"name": "b", "in": "query", "required": True, "format": "integer", "type": "integer"}]
+    assert set(paths["/rpc/bump"]) == {"post"}  # volatile: POST only
+    assert paths["/rpc/sum_all"]["get"]["parameters"][0]["collectionFormat"] == "multi"
+    assert paths["/"]["get"]["tags"] == ["Introspection"]
 
 
 def test_planned_and_estimated_counts(rest: Rest) -> None:
@@ -238,6 +333,18 @@ def test_aggregates_when_enabled(rest: Rest) -> None:
         assert r.json() == [{"author_id": 1, "count": 2, "max": 4.5}, {"author_id": 2, "count": 2, "max": 2}]
         r = rest.get("/authors", select="name,posts!author_id(rating.avg())", id="eq.1")
         assert r.json() == [{"name": "Ann", "posts": [{"avg": 3.75}]}]
+        # grouped by a spread's columns
+        r = rest.get("/posts", select="rating.sum(),...authors!author_id(name)")
+        assert r.status_code == 200, r.text
+        assert sorted(r.json(), key=lambda x: x["name"]) == [{"sum": 7.5, "name": "Ann"}, {"sum": 2, "name": "Bob"}]
+        # aggregates inside a to-one spread are hoisted to the parent, grouped by its columns
+        r = rest.get("/posts", select="published,...authors!author_id(name.max(),low:name.min()::text),n:count()",
+                     order="published")
+        assert r.status_code == 200, r.text
+        assert r.json() == [{"published": False, "max": "Bob", "low": "Ann", "n": 2},
+                            {"published": True, "max": "Bob", "low": "Ann", "n": 2}]
+        r = rest.get("/comments", select="...posts(rating.sum(),count())")
+        assert r.json() == [{"sum": 9, "count": 3}]
     finally:
         rest.unset_config("db_aggregates_enabled")
         deadline = time.time() + 10
@@ -277,6 +384,28 @@ def test_max_rows(rest: Rest) -> None:
         assert len(rest.get("/rpc/numbers", n="10").json()) == 2
         r = rest.get("/posts", select="id", headers={"Prefer": "count=estimated"})
         assert r.headers["content-range"].split("/")[1].isdigit()  # the planner's estimate (exact 4 > 2)
+        rest.set_config('{"db_max_rows": 1}')
+        deadline = time.time() + 10
+        while len(rest.get("/posts", select="id").json()) != 1 and time.time() < deadline:
+            time.sleep(0.2)
+        # every to-many embedding is capped too (PostgREST restricts each node of the read tree) ...
+        r = rest.get("/authors", select="id,posts!author_id(id)", id="eq.1", **{"posts.order": "id"})
+        assert r.json() == [{"id": 1, "posts": [{"id": 1}]}]
+        r = rest.get("/posts", select="id,author:authors!author_id(name)", id="eq.3")
+        assert r.json() == [{"id": 3, "author": {"name": "Bob"}}]
+        # ... but not mutations: their representation holds every affected row (PostgREST ≥ 10)
+        rollback = {"Prefer": "return=representation, tx=rollback"}
+        r = rest.request("PATCH", "/posts?id=in.(1,2,3)&select=id,comments(id)&order=id", json={"rating": 1},
+                         headers=rollback)
+        assert r.status_code == 200
+        assert r.json() == [{"id": 1, "comments": [{"id": 1}, {"id": 2}]}, {"id": 2, "comments": []},
+                            {"id": 3, "comments": [{"id": 3}]}]
+        r = rest.request("POST", "/kv?select=k", json=[{"k": "m1"}, {"k": "m2"}], headers=rollback)
+        assert r.status_code == 201 and r.json() == [{"k": "m1"}, {"k": "m2"}]
+        total = int(rest.get("/comments", role="service_role", headers={"Prefer": "count=exact"})
+                    .headers["content-range"].split("/")[1])
+        r = rest.request("DELETE", "/comments?select=id", headers=rollback)
+        assert r.status_code == 200 and len(r.json()) == total > 1
     finally:
         rest.unset_config("db_max_rows")
         deadline = time.time() + 10

@@ -6,7 +6,7 @@ import pytest
 
 from madbase.rest.errors import ApiError, from_pg, status_for_sqlstate
 from madbase.rest.request import choose_media, parse_prefer, parse_range, parse_request
-from madbase.rest.response import content_range, csv_rows, range_status, single_object, to_csv
+from madbase.rest.response import content_range, csv_rows, range_status, single_object
 
 
 def test_prefer() -> None:
@@ -32,6 +32,7 @@ def test_media() -> None:
     assert choose_media(None).media == "json"
     assert choose_media("application/vnd.pgrst.object+json;nulls=stripped").strip_nulls
     assert choose_media("text/csv").media == "csv"
+    assert choose_media("application/geo+json").media == "geojson"
     assert choose_media("text/html, */*;q=0.1").media == "json"
     assert choose_media("application/json", root=True).media == "openapi"
     with pytest.raises(ApiError) as info:
@@ -65,7 +66,6 @@ def test_single_and_csv() -> None:
     with pytest.raises(ApiError) as info:
         single_object(b"[]", 0)
     assert info.value.code == "PGRST116"
-    assert to_csv(b'[{"a":1,"b":"x,y","c":null,"d":true}]') == b'a,b,c,d\n1,"x,y",,t'
     assert csv_rows('a,b\n1,NULL\n"x,y",') == [{"a": "1", "b": None}, {"a": "x,y", "b": ""}]
 
 

@@ -111,3 +111,55 @@ def test_variadic(rest: Rest) -> None:
     assert rest.request("POST", "/rpc/sum_all", json={"xs": [1, 2, 3]}).json() == 6
     r = rest.client.get(rest.url + "/rpc/sum_all?xs=4&xs=5", headers=rest.headers())
     assert r.status_code == 200 and r.json() == 9
+
+
+BULK = {"Prefer": "params=multiple-objects"}
+
+
+def test_bulk_call_scalar(rest: Rest) -> None:
+    """`Prefer: params=multiple-objects` (PostgREST ≤ 10): one call per object, results in one array."""
+    r = rest.request("POST", "/rpc/add", json=[{"a": 1, "b": 2}, {"a": 4, "b": 6}, {"a": 100, "b": 200}],
+                     headers=BULK)
+    assert r.status_code == 200 and r.json() == [3, 10, 300]
+    assert r.headers["content-type"].startswith("application/json")
+    r = rest.request("POST", "/rpc/add", content="a,b\n1,2\n4,6\n100,200",
+                     headers={**BULK, "Content-Type": "text/csv"})
+    assert r.status_code == 200 and r.json() == [3, 10, 300]
+    r = rest.request("POST", "/rpc/bump", json=[{"n": 1}, {"n": 5}], headers=BULK)  # volatile: POST only
+    assert r.json() == [2, 6]
+    r = rest.request("POST", "/rpc/add", json=[], headers=BULK)  # no objects: no argument names to match
+    assert r.status_code == 404 and r.json()["code"] == "PGRST202"
+    r = rest.request("POST", "/rpc/add", json={"a": 1, "b": 2}, headers=BULK)  # an object: one call, as usual
+    assert r.json() == 3
+
+
+def test_bulk_call_rows(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/posts_by_author?select=id,title&order=id", json=[{"aid": 2}, {"aid": 3}],
+                     headers=BULK)
+    assert r.status_code == 200
+    assert r.json() == [{"id": 3, "title": "Bob writes"}, {"id": 4, "title": "Draft, with comma"}]
+    r = rest.request("POST", "/rpc/get_author?select=name", json=[{"aid": 1}, {"aid": 2}], headers=BULK)
+    assert r.json() == [{"name": "Ann"}, {"name": "Bob"}]  # a composite result per call, not one object
+    r = rest.request("POST", "/rpc/numbers", json=[{"n": 2}, {"n": 3}], headers=BULK)
+    assert r.json() == [1, 2, 1, 2, 3]
+    r = rest.request("POST", "/rpc/numbers?numbers=gt.1", json=[{"n": 2}, {"n": 3}],
+                     headers={**BULK, "Prefer": "params=multiple-objects, count=exact"})
+    assert r.json() == [2, 2, 3] and r.headers["content-range"] == "0-2/3"
+    r = rest.request("POST", "/rpc/do_nothing", json=[{}, {}], headers=BULK)
+    assert r.status_code == 204 and r.content == b""
+
+
+def test_bulk_call_errors_and_array_without_preference(rest: Rest) -> None:
+    r = rest.request("POST", "/rpc/add", json=[{"a": 1, "b": 2}, {"a": 1}], headers=BULK)
+    assert r.status_code == 400
+    assert r.json() == {"code": "PGRST102", "details": None, "hint": None, "message": "All object keys must match"}
+    r = rest.request("POST", "/rpc/add", json=[{"a": 1, "b": 2}, 5], headers=BULK)
+    assert r.status_code == 400 and r.json()["code"] == "PGRST102"
+    r = rest.request("POST", "/rpc/add", json=[{"a": "x", "b": 2}], headers=BULK)
+    assert r.status_code == 400 and r.json()["code"] == "22P02"
+    # PostgREST 11+ (no bulk calls): an array body calls the function once, with its first object
+    r = rest.request("POST", "/rpc/add", json=[{"a": 1, "b": 2}, {"a": 3, "b": 4}])
+    assert r.status_code == 200 and r.json() == 3
+    # a single unnamed json parameter still receives the whole array
+    r = rest.request("POST", "/rpc/echo_json", json=[{"a": 1}, {"b": 2}], headers=BULK)
+    assert r.json() == [{"a": 1}, {"b": 2}]

@@ -136,10 +136,27 @@ def test_max_affected(rest: Rest) -> None:
                      headers={"Prefer": "handling=strict, max-affected=1"})
     assert r.status_code == 400 and r.json()["code"] == "PGRST124"
     assert rest.get("/todos", title=f"eq.{t}", done="is.true", role="service_role").json() == []
-    r = rest.request("DELETE", f"/todos?title=eq.{t}", headers={"Prefer": "handling=strict, max-affected=2"})
-    assert r.status_code == 204
+    r = rest.request("DELETE", f"/todos?title=eq.{t}", headers={"Prefer": "max-affected=2, handling=strict"})
+    assert r.status_code == 204 and r.headers["preference-applied"] == "handling=strict, max-affected=2"
     r = rest.request("DELETE", "/todos?id=eq.0", headers={"Prefer": "handling=strict, bogus=1"})
     assert r.status_code == 400 and r.json()["code"] == "PGRST122"
+
+
+def test_preference_applied(rest: Rest) -> None:
+    """Every applied preference, lenient handling included, in PostgREST's order."""
+    t = uniq()
+    r = rest.request("POST", "/kv", json={"k": t},
+                     headers={"Prefer": "tx=rollback, handling=lenient, bogus, return=minimal, missing=default, "
+                                        "resolution=merge-duplicates, count=exact, timezone=UTC"})
+    assert r.status_code == 201
+    assert r.headers["preference-applied"] == ("resolution=merge-duplicates, missing=default, return=minimal, "
+                                               "count=exact, tx=rollback, handling=lenient, timezone=UTC")
+    r = rest.request("POST", "/rpc/add", json={"a": 1, "b": 2}, headers={"Prefer": "handling=lenient"})
+    assert r.headers["preference-applied"] == "handling=lenient"
+    r = rest.request("POST", "/rpc/add", json=[{"a": 1, "b": 2}], headers={"Prefer": "params=multiple-objects"})
+    assert r.headers["preference-applied"] == "params=multiple-objects"
+    r = rest.get("/todos", select="id", limit="0", headers={"Prefer": "handling=lenient, count=exact"})
+    assert r.headers["preference-applied"] == "count=exact, handling=lenient"
 
 
 def test_single_object_write(rest: Rest) -> None:

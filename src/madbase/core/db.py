@@ -4,12 +4,15 @@ Pools are created lazily on a project's first request (after its tenant bootstra
 project and database URL so a changed URL gets a fresh pool. Requests connect as the project's login role
 and switch, inside their transaction, to one whitelisted role with the request's claims as GUCs — always as
 bind parameters of one statement, so a request costs BEGIN, one set_config round trip, its queries, COMMIT.
+A request that is one statement can instead run whole in one round trip (`run_request_statement`): GUCs and
+statement go to `madbase.run_request` together, one implicit transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +34,13 @@ INTERNAL_ROLES = frozenset({"supabase_auth_admin", "supabase_storage_admin", "su
 
 _GUC_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 SET_GUCS_SQL = "select set_config(k, v, true) from unnest($1::text[], $2::text[]) as g(k, v)"
+
+
+@functools.cache
+def _run_request_sql(columns: str) -> str:
+    # `columns` is the caller's fixed column definition list (code, never request input): a handful of values
+    return f"select * from madbase.run_request($1::text[], $2::text[], $3::text, $4::text[]) as r({columns})"
+
 
 Bootstrap = Callable[[Project], Awaitable[None]]
 
@@ -84,6 +94,46 @@ async def reset_only_if_dirty(conn: asyncpg.Connection) -> None:
         await conn.reset()
 
 
+class FairPool(asyncpg.Pool):
+    """asyncpg's pool plus a FIFO gate that request transactions pass before acquiring.
+
+    asyncpg hands a released connection to whichever acquirer runs first, so a waiter that was woken can
+    lose it to a newcomer and go back to the end of the line; under load that starves a few requests
+    (measured: p99 39-46 ms vs 16-20 ms with the gate, same throughput). asyncio's Semaphore is FIFO."""
+
+    __slots__ = ("gate",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Semaphore(kwargs["max_size"])
+
+
+@contextlib.asynccontextmanager
+async def _connection(pool: asyncpg.Pool, wait: float) -> AsyncIterator[DbConn]:
+    """A pooled connection, taken in arrival order when the pool is a FairPool."""
+    gate = pool.gate if isinstance(pool, FairPool) else None
+    try:
+        async with asyncio.timeout(wait):
+            if gate is not None:
+                await gate.acquire()
+            try:
+                conn = await pool.acquire()
+            except BaseException:
+                if gate is not None:
+                    gate.release()
+                raise
+    except _UNAVAILABLE as exc:
+        raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
+    try:
+        yield conn
+    finally:
+        try:
+            await pool.release(conn)
+        finally:
+            if gate is not None:
+                gate.release()
+
+
 class PoolRegistry:
     def __init__(self, *, pool_size: int, acquire_timeout: float, bootstrap: Bootstrap) -> None:
         self._pool_size = pool_size
@@ -115,7 +165,7 @@ class PoolRegistry:
                 self._bootstrapped.add(key)
             size = int(project.config.get("pool_size", self._pool_size))
             try:
-                pool = await asyncpg.create_pool(
+                pool = await FairPool(
                     project.record.db_url,
                     user=project.record.login_role,
                     password=project.record.login_password,
@@ -125,6 +175,9 @@ class PoolRegistry:
                     max_inactive_connection_lifetime=300,
                     timeout=10,
                     reset=reset_only_if_dirty,
+                    connection_class=asyncpg.Connection,
+                    record_class=asyncpg.Record,
+                    loop=None,
                 )
             except _UNAVAILABLE as exc:
                 raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
@@ -154,16 +207,9 @@ class PoolRegistry:
 async def _transaction(
     pool: asyncpg.Pool, names: list[str], values: list[str], *, acquire_timeout: float, readonly: bool = False
 ) -> AsyncIterator[DbConn]:
-    try:
-        conn = await pool.acquire(timeout=acquire_timeout)
-    except _UNAVAILABLE as exc:
-        raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
-    try:
-        async with conn.transaction(readonly=readonly):
-            await conn.execute(SET_GUCS_SQL, names, values)
-            yield conn
-    finally:
-        await pool.release(conn)
+    async with _connection(pool, acquire_timeout) as conn, conn.transaction(readonly=readonly):
+        await conn.execute(SET_GUCS_SQL, names, values)
+        yield conn
 
 
 def request_transaction(
@@ -174,6 +220,32 @@ def request_transaction(
     Values are always bind parameters of one prepared statement (never interpolated into SQL text): BEGIN,
     that statement, the caller's queries, COMMIT."""
     return _transaction(pool, gucs.names, gucs.values, acquire_timeout=acquire_timeout, readonly=readonly)
+
+
+async def run_request_statement(
+    pool: asyncpg.Pool,
+    gucs: RequestGucs,
+    statement: str,
+    args: list[str | None],
+    columns: str,
+    *,
+    acquire_timeout: float = 5.0,
+    readonly: bool = False,
+) -> asyncpg.Record | None:
+    """A one-statement request in one round trip, with the same guarantees as `request_transaction`.
+
+    `statement` refers to its values as `$1[n]` of the text array `args` (bind parameters, cast in SQL);
+    `columns` is its column definition list ("total int8, body bytea, ..."). PostgreSQL sets the GUCs
+    (transaction-local: role, claims, request.*, read-only for reads) and runs the statement in the same
+    implicit transaction, so a failure anywhere leaves nothing behind. Saves BEGIN, the set_config round
+    trip and COMMIT: the lever that matters most on a small machine (see docs/decisions.md)."""
+    names, values = gucs.names, gucs.values
+    if readonly:
+        names, values = [*names, "transaction_read_only"], [*values, "on"]
+    async with _connection(pool, acquire_timeout) as conn:
+        row: asyncpg.Record | None = await conn.fetchrow(_run_request_sql(columns),
+                                                         names, values, statement, args)
+        return row
 
 
 def internal_transaction(

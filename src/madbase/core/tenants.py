@@ -16,27 +16,29 @@ class BootstrapError(Exception):
     pass
 
 
+async def _execute_formatted(conn: asyncpg.Connection, template: str, *args: str) -> None:
+    """Run `template` (fixed text with %I / %L placeholders) with `args` quoted by PostgreSQL's format()."""
+    placeholders = "".join(f", ${i}::text" for i in range(1, len(args) + 1))
+    await conn.execute(await conn.fetchval(f"select format('{template}'{placeholders})", *args))
+
+
 async def ensure_login_role(conn: asyncpg.Connection, role: str, password: str) -> None:
     """Create or update the NOINHERIT login role; quoting is done by PostgreSQL's format(%I, %L)."""
     for attempt in range(2):
         exists = await conn.fetchval("select exists(select 1 from pg_roles where rolname = $1)", role)
         verb = "alter" if exists else "create"
-        statement = await conn.fetchval(
-            "select format('" + verb + " role %I with login noinherit password %L', $1::text, $2::text)",
-            role, password,
-        )
         try:
-            await conn.execute(statement)
+            await _execute_formatted(conn, verb + " role %I with login noinherit password %L", role, password)
             break
         except asyncpg.DuplicateObjectError:
             if attempt:
                 raise
-    grant = await conn.fetchval(
-        "select format('grant anon, authenticated, service_role, supabase_auth_admin, supabase_storage_admin, "
-        "supabase_realtime_admin to %I', $1::text)",
-        role,
-    )
-    await conn.execute(grant)
+    await _execute_formatted(conn, "grant anon, authenticated, service_role, supabase_auth_admin, "
+                             "supabase_storage_admin, supabase_realtime_admin to %I", role)
+    # the one-round-trip request function (migration 0002) is the login role's alone
+    await _execute_formatted(conn, "grant usage on schema madbase to %I", role)
+    await _execute_formatted(conn, "grant execute on function madbase.run_request(text[], text[], text, text[]) "
+                             "to %I", role)
 
 
 async def bootstrap(admin_dsn: str, login_role: str, login_password: str) -> list[str]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 import structlog
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from madbase.core import jsonutil
@@ -26,6 +26,7 @@ from madbase.core.types import Receive, Scope, Send
 from madbase.realtime import protocol as pr
 from madbase.realtime.config import RealtimeSettings
 from madbase.realtime.hub import Channel, ProjectHub
+from madbase.realtime.limits import PAYLOAD_TOO_LARGE, payload_size
 from madbase.realtime.rls import may_access_topic
 from madbase.realtime.socket import Connection
 from madbase.realtime.store import slot_name
@@ -36,25 +37,31 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("madbase.realtime")
 PREFIX = "/realtime/v1"
-_MAX_BODY = 1 << 20
+# Whole request body (Plug's default parser limit); each message's payload is limited per project.
+_MAX_BODY = 8_000_000
 
 
 class _Collector(Collector):
     def __init__(self, app: RealtimeApp) -> None:
         self.app = app
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         lag = GaugeMetricFamily("madbase_realtime_slot_lag_bytes", "WAL retained by the realtime slot",
                                 labels=["project"])
         subs = GaugeMetricFamily("madbase_realtime_subscriptions", "postgres_changes subscriptions (live+ghost)",
                                  labels=["project"])
         sockets = GaugeMetricFamily("madbase_realtime_sockets", "Open realtime sockets in this process")
         sockets.add_metric([], self.app.sockets)
+        # Cross-process messages found missing (log entries trimmed or lost with Redis, bus sequence gaps).
+        gaps = CounterMetricFamily("madbase_realtime_fanout_gaps", "Cross-process fan-out gaps detected",
+                                   labels=["stream"])
+        gaps.add_metric(["bus"], self.app.fanout.bus_gaps if self.app.fanout is not None else 0)
+        gaps.add_metric(["log"], sum(h.log_gaps for h in self.app.hubs.values()))
         for ref, hub in self.app.hubs.items():
             if hub.lag_bytes is not None:
                 lag.add_metric([ref], hub.lag_bytes)
             subs.add_metric([ref], sum(len(s) for s in hub.by_table.values()))
-        yield from (lag, subs, sockets)
+        yield from (lag, subs, sockets, gaps)
 
 
 class RealtimeApp:
@@ -72,7 +79,8 @@ class RealtimeApp:
     async def startup(self) -> None:
         if self.settings.redis_url:
             from madbase.realtime.fanout import Fanout
-            self.fanout = Fanout(self.settings.redis_url, self.node, self._on_remote)
+            self.fanout = Fanout(self.settings.redis_url, self.node, self._on_remote,
+                                 log_maxlen=self.settings.log_maxlen)
             await self.fanout.start()
             log.info("realtime_fanout_started", node=self.node)
         self._resume_task = asyncio.create_task(self._resume_projects(), name="rt-resume")
@@ -127,29 +135,32 @@ class RealtimeApp:
             self.fanout.publish_broadcast(hub.project.ref, topic, payload)
 
     def _on_remote(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "gap":  # bus messages of another process were lost: tell the clients, never silent
+            for each in self.hubs.values():
+                each.report_bus_gap()
+            return
         hub = self.hubs.get(str(data.get("r")))
         if hub is None or not hub.started:
             return
         if kind == "b":
             hub.broadcast(str(data["t"]), data["p"])
-        elif kind == "t":
-            from madbase.realtime.fanout import decode_transaction
-            hub.enqueue_remote(decode_transaction(data["txn"]))
         elif kind == "p":
             hub.apply_remote_presence(str(data["n"]), str(data["t"]), data.get("j") or {}, data.get("l") or {})
         elif kind == "s":
             hub.share_presence()
 
     # -- ASGI ------------------------------------------------------------------------------------------
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Plain functions down to Connection.run: the ASGI task of an idle socket holds only that coroutine
+        # (not this router's frames, nor the scope with its query string).
         path: str = scope["path"][len(PREFIX):] or "/"
         if scope["type"] == "websocket":
             if path.rstrip("/").endswith("/websocket"):
-                await self._websocket(scope, receive, send)
-            else:
-                await receive()
-                await send({"type": "websocket.close", "code": 1008})
-            return
+                return self._websocket(scope, receive, send)
+            return _refuse(receive, send)
+        return self._http(scope, receive, send, path)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method = scope["method"]
         parts = [unquote(x) for x in path.strip("/").split("/")]
         if method == "POST" and parts == ["api", "broadcast"]:
@@ -161,22 +172,13 @@ class RealtimeApp:
         else:
             await _json(send, 404, {"message": "Not found"})
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _websocket(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         ctx = get_context(scope)
-        first = await receive()
-        if first["type"] != "websocket.connect":
-            return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        vsn = (query.get("vsn") or [pr.VSN1])[0]
-        if vsn not in (pr.VSN1, pr.VSN2):
-            vsn = pr.VSN2 if vsn.startswith("2") else pr.VSN1
-        await send({"type": "websocket.accept"})
-        hub = self.hub_for(ctx)
-        conn = Connection(self, hub, ctx, vsn, send)
-        self.sockets += 1
-        await conn.run(receive)
+        conn = Connection(self, self.hub_for(ctx), ctx, _vsn(scope), send)
+        return conn.run(receive)
 
-    async def _body(self, receive: Receive) -> bytes:
+    async def _body(self, receive: Receive, send: Send) -> bytes | None:
+        """The request body, or None once a too-large body has been answered with 413."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -186,7 +188,8 @@ class RealtimeApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > _MAX_BODY:
-                raise ValueError("Payload too large")
+                await _json(send, 413, {"message": "Payload too large"})
+                return None
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
@@ -201,8 +204,11 @@ class RealtimeApp:
 
     async def _broadcast_api(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = get_context(scope)
+        raw = await self._body(receive, send)
+        if raw is None:
+            return
         try:
-            body = jsonutil.loads(await self._body(receive))
+            body = jsonutil.loads(raw)
         except (ValueError, jsonutil.JSONDecodeError):
             await _json(send, 400, {"message": "Invalid JSON body"})
             return
@@ -216,6 +222,15 @@ class RealtimeApp:
                     or not isinstance(item.get("event"), str):
                 await _json(send, 422, {"message": "each message needs a topic and an event"})
                 return
+        limits = hub.limits
+        sizes = [payload_size(item.get("payload", {})) for item in messages]
+        if any(size > limits.max_payload_bytes for size in sizes):
+            # Supabase's changeset errors, one entry per message; the status is 413 (Payload Too Large).
+            errors = [{"payload": [PAYLOAD_TOO_LARGE]} if size > limits.max_payload_bytes else {} for size in sizes]
+            await _json(send, 413, {"message": PAYLOAD_TOO_LARGE, "errors": {"messages": errors}})
+            return
+        if not await _rate_ok(send, hub, len(messages)):
+            return
         for item in messages:
             name = item["topic"].removeprefix("realtime:")
             if item.get("private") and not await self._may_send_private(ctx, hub, name):
@@ -226,10 +241,8 @@ class RealtimeApp:
 
     async def _broadcast_one(self, scope: Scope, receive: Receive, send: Send, name: str, event: str) -> None:
         ctx = get_context(scope)
-        try:
-            raw = await self._body(receive)
-        except ValueError:
-            await _json(send, 413, {"message": "Payload too large"})
+        raw = await self._body(receive, send)
+        if raw is None:
             return
         headers = dict(scope["headers"])
         ctype = headers.get(b"content-type", b"").decode("latin-1")
@@ -244,6 +257,11 @@ class RealtimeApp:
             payload = raw
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         hub = self.hub_for(ctx)
+        if payload_size(payload) > hub.limits.max_payload_bytes:
+            await _json(send, 413, {"message": PAYLOAD_TOO_LARGE, "errors": {"payload": [PAYLOAD_TOO_LARGE]}})
+            return
+        if not await _rate_ok(send, hub, 1):
+            return
         if (query.get("private") or ["false"])[0] == "true" and not await self._may_send_private(ctx, hub, name):
             await _json(send, 403, {"message": "You do not have permissions to write to this Channel topic"})
             return
@@ -264,9 +282,34 @@ class RealtimeApp:
                 "ghosts": sum(len(q) for q in hub.ghosts.values()),
                 "consumer": hub.consumer is not None and hub.store.has_lock,
                 "slot": hub.store.slot, "lag_bytes": hub.lag_bytes, "lagging": hub.lagging,
-                "delivered": hub.delivered, "replication_error": hub.pg_error,
+                "delivered": hub.delivered, "replication_error": hub.pg_error, "log_gaps": hub.log_gaps,
             })
         await _json(send, 200, body)
+
+
+async def _rate_ok(send: Send, hub: ProjectHub, count: int) -> bool:
+    """The project's messages-per-second limit for HTTP broadcasts (Supabase's 429 messages)."""
+    limit = hub.limits.events_per_second
+    if hub.events_rate.take(limit, count):
+        return True
+    message = ("Too many messages to broadcast, please reduce the batch size" if count > 1
+               and hub.events_rate.count < limit else "You have exceeded your rate limit")
+    await _json(send, 429, {"message": message})
+    return False
+
+
+async def _refuse(receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.close", "code": 1008})
+
+
+def _vsn(scope: Scope) -> str:
+    """The Phoenix serializer version asked for in the query string."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    vsn = str((query.get("vsn") or [pr.VSN1])[0])
+    if vsn not in (pr.VSN1, pr.VSN2):
+        vsn = pr.VSN2 if vsn.startswith("2") else pr.VSN1
+    return vsn
 
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:

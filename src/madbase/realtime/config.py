@@ -32,6 +32,14 @@ class RealtimeSettings:
     redis_url: str = ""
     heartbeat_seconds: float = 5.0
     max_channels_per_socket: int = 100
+    # Defaults of Supabase's self-hosted tenant (payload) and of its larger plans (rates); per project in
+    # config["realtime"] (see limits.py).
+    max_payload_kb: int = 3000
+    max_events_per_second: int = 2500
+    max_joins_per_second: int = 2500
+    # Transaction log entries kept in Redis (multi-process): a client away longer than this many
+    # transactions is told that changes were missed.
+    log_maxlen: int = 100_000
 
     @classmethod
     def from_env(cls) -> RealtimeSettings:
@@ -43,4 +51,8 @@ class RealtimeSettings:
             redis_url=os.environ.get("MADBASE_REALTIME_REDIS_URL", ""),
             heartbeat_seconds=_float("MADBASE_REALTIME_NODE_HEARTBEAT", 5.0),
             max_channels_per_socket=_int("MADBASE_REALTIME_MAX_CHANNELS", 100),
+            max_payload_kb=_int("MADBASE_REALTIME_MAX_PAYLOAD_KB", 3000),
+            max_events_per_second=_int("MADBASE_REALTIME_MAX_EVENTS_PER_SECOND", 2500),
+            max_joins_per_second=_int("MADBASE_REALTIME_MAX_JOINS_PER_SECOND", 2500),
+            log_maxlen=_int("MADBASE_REALTIME_LOG_MAXLEN", 100_000),
         )

@@ -5,9 +5,12 @@ leaving (network loss, a slow consumer cut off, a server crash seen from the nex
 *ghost* for the grace window: it keeps collecting its changes (bounded), and a client re-joining the same
 topic with the same binding and identity adopts it and gets the collected changes first, in commit order.
 
-The replication consumer (one per project cluster-wide, chosen by advisory lock) calls
-`deliver_transaction`; visibility is decided per change with one database call for all (role, claims)
-groups (`rls.Visibility.check_batch`), and payloads carry only the columns each role may select.
+Single process: the replication consumer calls `deliver_transactions` directly, and ghosts live in memory.
+With Redis (several processes) the consumer appends to the project's transaction log instead; every process
+reads the log from its cursor (`_log_loop`), a vanished subscription is only a row with a position, and a
+re-join on any process replays the log for it (`attach`). Either way, visibility is decided per change with
+one database call for all (role, claims) groups (`rls.Visibility.check_batch`), and payloads carry only the
+columns each role may select.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from madbase.core import jsonutil
 from madbase.realtime import protocol as pr
 from madbase.realtime.config import RealtimeSettings
 from madbase.realtime.filters import Filter
+from madbase.realtime.limits import Limits, RateWindow, limits_for
 from madbase.realtime.payload import commit_ts_text, filter_value, record_json, typed_row
 from madbase.realtime.pgoutput import Relation
 from madbase.realtime.presence import PresenceMixin
@@ -62,6 +66,7 @@ class Channel:
     subs: list[Subscription] = field(default_factory=list)
     presence_ref: str | None = None
     can_write: bool = True
+    replayed: frozenset[int] = frozenset()  # realtime.messages ids sent by `replay`: not sent again live
 
     def push(self, msg: pr.Message) -> None:
         self.outlet.send(msg)
@@ -77,11 +82,14 @@ class Subscription:
     claims_json: str
     sub_claim: str
     channel: Channel | None
-    buffer: deque[bytes] = field(default_factory=deque)
+    # Filled only while the subscription is a ghost; a list, not a deque: an empty deque costs ~600 bytes
+    # (one block of 64 slots) for each of thousands of idle subscriptions.
+    buffer: list[bytes] = field(default_factory=list)
     floor_lsn: int = 0  # commit LSN of the oldest buffered change (the slot is not confirmed past it)
     expires: float = 0.0
     overflowed: bool = False
     adopted_by: Subscription | None = None
+    skip_before: int = 0  # adopted after a crash: changes committed before this LSN were already delivered
 
     @property
     def key(self) -> tuple[str, int, str, str]:
@@ -90,6 +98,11 @@ class Subscription:
     def wants(self, kind: str) -> bool:
         return self.binding.event in ("*", kind)
 
+
+_GAP_MESSAGE = "Some changes may have been missed: the cross-server change log has a gap"
+_MISSED_MESSAGE = "Some changes were dropped while disconnected"
+_Work = tuple[Change, str, int, list["Subscription"], TableInfo, dict[tuple[str, str], int]]
+_Prepared = list[tuple[Change, int, list["Subscription"], list[tuple["Subscription", bytes]]]]
 
 _EMPTY_RECORDS: dict[str, dict[str, Any]] = {"INSERT": {"record": {}}, "UPDATE": {"record": {}, "old_record": {}},
                                               "DELETE": {"old_record": {}}}
@@ -120,7 +133,17 @@ class ProjectHub(PresenceMixin):
         self.fanout = fanout
         self.started = False
         self._start_failed = 0.0
-        self._remote: asyncio.Queue[Transaction] = asyncio.Queue()
+        # Stream mode (Redis): LSN of the last log entry handed to this process's subscribers; the log loop
+        # and re-joins that replay the log take `delivery_lock`, so a replay ends exactly where live delivery
+        # resumes.
+        self.cursor = 0
+        # Single process: end LSN of the last batch handed to the queues (a detached subscription's position).
+        self.handed_lsn = 0
+        self.delivery_lock = asyncio.Lock()
+        self.log_gaps = 0
+        # Per-second counters of this project's client messages and joins (limits.py).
+        self.events_rate = RateWindow()
+        self.joins_rate = RateWindow()
         self._relations: dict[int, Relation] = {}
         # (schema, table) → (relation, {column: {typed value: subs}}, other subs): `col=eq.v` subscriptions
         # are looked up by the row's value instead of being tested one by one.
@@ -153,6 +176,10 @@ class ProjectHub(PresenceMixin):
             self._ready.set_result(None)
         await asyncio.shield(self._ready)
 
+    @property
+    def limits(self) -> Limits:
+        return limits_for(self.project, self.settings)
+
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None or not self.runtime.pools.owns(self.project, self._pool):
             self._pool = await self.runtime.pools.get(self.project)
@@ -166,16 +193,21 @@ class ProjectHub(PresenceMixin):
         except asyncpg.PostgresError as exc:
             log.error("realtime_slot_failed", project_ref=self.project.ref, error=str(exc))
             self.pg_error = "Logical replication is not available on the project database (wal_level=logical?)"
-        orphans = await self.store.adopt_orphans(self.settings.grace_seconds + self.settings.heartbeat_seconds)
-        for stored in orphans:
-            self._add_orphan(stored)
-        if orphans:
-            log.info("realtime_subscriptions_adopted", project_ref=self.project.ref, count=len(orphans))
+        if self.fanout is None:
+            # Single process: the subscriptions of a crashed predecessor become ghosts here at once. (With
+            # Redis, any process claims them when their client re-joins and replays the log for them.)
+            orphans = await self.store.adopt_orphans(self.settings.grace_seconds + self.settings.heartbeat_seconds)
+            for stored in orphans:
+                self._add_orphan(stored)
+            if orphans:
+                log.info("realtime_subscriptions_adopted", project_ref=self.project.ref, count=len(orphans))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"rt-house-{self.project.ref}"))
         if self.pg_error is None:
             self._tasks.append(asyncio.create_task(self._consume_forever(), name=f"rt-consumer-{self.project.ref}"))
         if self.fanout is not None:
-            self._tasks.append(asyncio.create_task(self._remote_loop(), name=f"rt-remote-{self.project.ref}"))
+            self.cursor = await self.fanout.log_top(self.project.ref)
+            await self.fanout.save_cursor(self.project.ref, self.cursor)
+            self._tasks.append(asyncio.create_task(self._log_loop(), name=f"rt-log-{self.project.ref}"))
             self.fanout.publish_soon("s", self.project.ref, {})
         self.started = True
 
@@ -204,6 +236,9 @@ class ProjectHub(PresenceMixin):
                 if now - last_lag_check >= 5.0:
                     last_lag_check = now
                     await self._check_lag()
+                    if self.fanout is not None:
+                        await self.store.purge_detached(self.settings.grace_seconds,
+                                                        self.settings.heartbeat_seconds)
                     if self.store.has_lock:
                         await self.store.purge_messages()
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
@@ -246,22 +281,61 @@ class ProjectHub(PresenceMixin):
         self.visibility.invalidate(rel.relation_id)
 
     async def _consumed(self, txns: list[Transaction]) -> None:
-        """The consumer's hand-off: the other processes, then the local queues (both before the LSN is confirmed)."""
-        if self.fanout is not None:  # first, so that nothing awaits between the local hand-off and the confirm
-            for txn in txns:
-                await self.fanout.publish_transaction(self.project.ref, txn)
-        await self.deliver_transactions(txns)
+        """The consumer's hand-off, before the LSN is confirmed: to the Redis log (every process, this one
+        included, delivers from there) or, in a single process, straight to the local queues."""
+        if self.fanout is not None:
+            await self.fanout.append_transactions(self.project.ref, txns)
+            return
+        batch = await self._prepare_batch(txns)
+        saved = False
+        while self.ghosts and not saved:
+            # Some subscription is held (the slot will not be confirmed past its buffered changes): record
+            # how far the live ones are served, so a crash's replay skips it for them. Re-checked after the
+            # await, and nothing awaits between the last check and the hand-off.
+            await self.store.save_position(txns[-1].end_lsn)
+            saved = True
+        self._hand_off(batch)
+        self.handed_lsn = txns[-1].end_lsn
 
-    def enqueue_remote(self, txn: Transaction) -> None:
-        self._remote.put_nowait(txn)
-
-    async def _remote_loop(self) -> None:
+    async def _log_loop(self) -> None:
+        """Stream mode: read the project's transaction log from this process's cursor, in order."""
+        assert self.fanout is not None
+        fanout, ref = self.fanout, self.project.ref
         while True:
-            txn = await self._remote.get()
             try:
-                await self.deliver_transaction(txn)
-            except Exception as exc:
-                log.error("realtime_remote_delivery_failed", project_ref=self.project.ref, error=str(exc))
+                entries = await fanout.read_log(ref, self.cursor, 2000)
+                if not entries:
+                    continue
+                async with self.delivery_lock:
+                    if entries[0].prev != self.cursor:
+                        self._log_gap(self.cursor, entries[0].prev)
+                    batch = await self._prepare_batch([e.txn for e in entries])
+                    # Stored before any frame of the batch is queued: after a kill -9 this is how far this
+                    # process's subscribers were served (a client re-joining elsewhere is replayed the rest).
+                    await fanout.save_cursor(ref, entries[-1].lsn)
+                    self._hand_off(batch)
+                    self.cursor = entries[-1].lsn
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis or the database is unreachable: retry from the same cursor
+                log.warning("realtime_log_read_failed", project_ref=ref, error=str(exc))
+                await asyncio.sleep(1.0)
+
+    def _log_gap(self, cursor: int, prev: int) -> None:
+        """Entries between our cursor and the next one were lost (trimmed, Redis restarted): say so."""
+        self.log_gaps += 1
+        log.error("realtime_log_gap", project_ref=self.project.ref, cursor=cursor, next_prev=prev)
+        for channels in self.topics.values():
+            for ch in channels:
+                if ch.subs:
+                    ch.push(pr.system(ch.topic, "postgres_changes", "error", _GAP_MESSAGE, ch.join_ref))
+
+    def report_bus_gap(self) -> None:
+        """Broadcast/presence messages from another process were lost: tell every channel of the project."""
+        for channels in self.topics.values():
+            for ch in channels:
+                ch.push(pr.system(ch.topic, "system", "error",
+                                  "Some broadcast or presence messages from another server were missed", ch.join_ref))
 
     # -- channels ----------------------------------------------------------------------------------------
     def add_channel(self, ch: Channel) -> list[pr.Message]:
@@ -273,39 +347,108 @@ class ProjectHub(PresenceMixin):
             ghost = self._take_ghost(sub.key)
             if ghost is not None:
                 ghost.adopted_by = sub
+                sub.skip_before = max(sub.skip_before, ghost.skip_before)
                 log.info("realtime_ghost_resumed", project_ref=self.project.ref, topic=sub.topic,
                          backlog=len(ghost.buffer))
                 for payload in ghost.buffer:
                     backlog.append(pr.push(ch.topic, "postgres_changes",
                                            {"ids": [sub.binding.id], "data": orjson.Fragment(payload)}, ch.join_ref))
                 if ghost.overflowed:
-                    backlog.append(pr.system(ch.topic, "postgres_changes", "error",
-                                             "Some changes were dropped while disconnected", ch.join_ref))
+                    backlog.append(pr.system(ch.topic, "postgres_changes", "error", _MISSED_MESSAGE, ch.join_ref))
                 self._drop_ghost(ghost)
                 self._spawn(self.store.delete([ghost.id]))
         return backlog
 
-    def remove_channel(self, ch: Channel, *, keep: bool) -> None:
-        """Unregister; with keep=True its subscriptions become ghosts for the grace window."""
+    def remove_channel(self, ch: Channel, *, keep: bool, position: int | None = None) -> None:
+        """Unregister; with keep=True its subscriptions become ghosts for the grace window (stream mode:
+        detached rows served up to `position`, default this process's cursor)."""
         members = self.topics.get(ch.topic)
         if members is not None:
             members.discard(ch)
             if not members:
                 del self.topics[ch.topic]
         self.untrack(ch)
+        if self.fanout is not None:
+            self._detach(ch, keep=keep, position=self.cursor if position is None else position)
+            return
         expires = time.monotonic() + self.settings.grace_seconds
         gone: list[str] = []
+        kept: list[str] = []
         for sub in ch.subs:
             sub.channel = None
             if keep and self.settings.grace_seconds > 0:
                 sub.expires = expires
                 self.ghosts.setdefault(sub.key, deque()).append(sub)
+                kept.append(sub.id)
             else:
                 self._unindex(sub)
                 gone.append(sub.id)
         ch.subs = [] if not keep else ch.subs
+        if kept:  # after a crash, the replay skips what it had already been sent
+            self._spawn(self.store.detach(kept, self.handed_lsn))
         if gone:
             self._spawn(self.store.delete(gone))
+
+    def _detach(self, ch: Channel, *, keep: bool, position: int) -> None:
+        """Stream mode: no ghost in memory. The row records how far it was served (this process's cursor, and
+        nothing of a batch still being prepared has reached it), so a re-join on any process replays from there."""
+        ids = []
+        for sub in ch.subs:
+            sub.channel = None
+            self._unindex(sub)
+            ids.append(sub.id)
+        if not ids:
+            return
+        if keep and self.settings.grace_seconds > 0:
+            self._spawn(self.store.detach(ids, position))
+        else:
+            ch.subs = []
+            self._spawn(self.store.delete(ids))
+
+    async def attach(self, ch: Channel) -> tuple[list[pr.Message], int | None]:
+        """Stream mode join: claim the matching detached subscription (or one of a dead process) of the same
+        identity, replay the log for it from its position up to this process's cursor, then go live — under
+        the delivery lock, so the backlog ends exactly where live delivery starts. Returns the backlog and
+        the oldest replayed position (where to detach again if the socket closes before the backlog is sent)."""
+        assert self.fanout is not None
+        if not ch.subs:  # broadcast / presence only: nothing to replay, no need to wait for a batch
+            return self.add_channel(ch), None
+        start: int | None = None
+        async with self.delivery_lock:
+            if ch.subs:
+                sub0 = ch.subs[0]
+                rows = await self.store.claim(ch.topic, sub0.role, sub0.sub_claim, [s.binding.id for s in ch.subs],
+                                              [s.id for s in ch.subs])
+                for stored, node, position in rows:
+                    ghost = self._ghost(stored)
+                    if ghost is None:
+                        continue
+                    if position is None:
+                        position = await self.fanout.node_cursor(self.project.ref, node)
+                    await self._replay(ghost, position)
+                    if position is not None:
+                        start = position if start is None else min(start, position)
+                    self.ghosts.setdefault(ghost.key, deque()).append(ghost)
+            return self.add_channel(ch), start
+
+    async def _replay(self, ghost: Subscription, position: int | None) -> None:
+        """Fill a claimed subscription's buffer with its changes of the log after `position`."""
+        assert self.fanout is not None
+        if position is None:  # its process's cursor is gone from Redis: we cannot know what it missed
+            ghost.overflowed = True
+            log.error("realtime_replay_unknown_position", project_ref=self.project.ref, topic=ghost.topic)
+            return
+        if position >= self.cursor:
+            return
+        entries = await self.fanout.log_range(self.project.ref, position, self.cursor)
+        if not entries or entries[0].prev != position:
+            ghost.overflowed = True  # trimmed from the log: reported to the client, never silent
+            self.log_gaps += 1
+            log.error("realtime_replay_gap", project_ref=self.project.ref, topic=ghost.topic, position=position)
+        if entries:
+            self._hand_off(await self._prepare_batch([e.txn for e in entries], only=[ghost]))
+        log.info("realtime_subscription_replayed", project_ref=self.project.ref, topic=ghost.topic,
+                 backlog=len(ghost.buffer), entries=len(entries))
 
     def _index(self, sub: Subscription) -> None:
         self.by_table.setdefault((sub.binding.schema, sub.binding.table), set()).add(sub)
@@ -341,7 +484,7 @@ class ProjectHub(PresenceMixin):
             log.warning("realtime_ghost_expired", project_ref=self.project.ref, topic=sub.topic,
                         undelivered=len(sub.buffer))
 
-    def _add_orphan(self, stored: StoredSubscription) -> None:
+    def _ghost(self, stored: StoredSubscription) -> Subscription | None:
         binding = pr.PgBinding(stored.event, stored.schema, stored.table, stored.filter, {}, stored.binding_id)
         filt = None
         if stored.filter:
@@ -349,12 +492,18 @@ class ProjectHub(PresenceMixin):
             try:
                 filt = parse_filter(stored.filter)
             except FilterError:
-                return
+                return None
         sub_claim = str(stored.claims.get("sub", ""))
-        sub = Subscription(stored.id, stored.topic, binding, filt, stored.role, jsonutil.dumps_str(stored.claims),
-                           sub_claim, None)
+        return Subscription(stored.id, stored.topic, binding, filt, stored.role, jsonutil.dumps_str(stored.claims),
+                            sub_claim, None)
+
+    def _add_orphan(self, stored: StoredSubscription) -> None:
+        sub = self._ghost(stored)
+        if sub is None:
+            return
         age = max(0.0, time.time() - stored.last_seen.timestamp())
         sub.expires = time.monotonic() + max(1.0, self.settings.grace_seconds + self.settings.heartbeat_seconds - age)
+        sub.skip_before = stored.position or 0
         self._index(sub)
         self.ghosts.setdefault(sub.key, deque()).append(sub)
 
@@ -373,12 +522,15 @@ class ProjectHub(PresenceMixin):
         self._spawn(self.store.update_claims([s.id for s in ch.subs], claims_json, role))
 
     # -- broadcast ---------------------------------------------------------------------------------------
-    def broadcast(self, topic: str, payload: dict[str, Any], sender: Channel | None = None) -> int:
+    def broadcast(self, topic: str, payload: dict[str, Any], sender: Channel | None = None,
+                  message_id: int | None = None) -> int:
         """Deliver a broadcast to every channel of the topic (the sender only with `self`)."""
         msg = pr.push(topic, "broadcast", payload)
         count = 0
         for ch in list(self.topics.get(topic, ())):
             if ch is sender and not ch.config.broadcast_self:
+                continue
+            if message_id is not None and message_id in ch.replayed:
                 continue
             ch.push(msg)
             count += 1
@@ -395,8 +547,12 @@ class ProjectHub(PresenceMixin):
         database call; DELETEs and tables without RLS need none. Raises on database errors so that the
         consumer does not confirm (the batch is streamed again after reconnecting).
         """
+        self._hand_off(await self._prepare_batch(txns))
+
+    async def _prepare_batch(self, txns: list[Transaction], only: list[Subscription] | None = None) -> _Prepared:
+        """Match, RLS-check and serialize a batch (awaits); `only`: replay for these subscriptions alone."""
         pool = await self.pool()
-        work: list[tuple[Change, str, int, list[Subscription], TableInfo, dict[tuple[str, str], int]]] = []
+        work: list[_Work] = []
         groups: dict[tuple[str, str], int] = {}
         checks: list[dict[str, Any]] = []
         check_index: dict[tuple[int, int], int] = {}
@@ -408,10 +564,10 @@ class ProjectHub(PresenceMixin):
                     self._relations[rel.relation_id] = rel
                     self.visibility.invalidate(rel.relation_id)
                 if rel.namespace == "realtime" and rel.name == "messages":
-                    if change.kind == "INSERT":
+                    if change.kind == "INSERT" and only is None:
                         work.append((change, commit_ts, txn.commit_lsn, [], TableInfo(False, ()), {}))  # broadcast
                     continue
-                subs = self._matching(change)
+                subs = self._matching(change) if only is None else self._matching_only(change, only)
                 if not subs:
                     continue
                 info = await self.visibility.table(pool, rel.relation_id)
@@ -440,11 +596,14 @@ class ProjectHub(PresenceMixin):
             for (role, claims_json), g in groups.items():
                 roles[g - 1], claims[g - 1] = role, claims_json
             flags = await self.visibility.check_batch(checks, roles, claims, sorted({t.xid for t in txns}))
-        prepared = [await self._prepare(pool, change, commit_ts, subs, info, needs_check, flags) if subs else []
-                    for change, commit_ts, _, subs, info, needs_check in work]
-        # From here on nothing awaits: every change of the batch reaches the queues (and ghost buffers) before
-        # any frame is written, and the consumer confirms right after — a crash cannot deliver twice.
-        for (change, _, commit_lsn, subs, _, _), items in zip(work, prepared, strict=True):
+        return [(change, commit_lsn, subs,
+                 await self._prepare(pool, change, commit_ts, subs, info, needs_check, flags) if subs else [])
+                for change, commit_ts, commit_lsn, subs, info, needs_check in work]
+
+    def _hand_off(self, prepared: _Prepared) -> None:
+        """Nothing awaits here: every change of the batch reaches the queues (and ghost buffers) before any
+        frame is written, and the consumer confirms right after — a crash cannot deliver twice."""
+        for change, commit_lsn, subs, items in prepared:
             if subs:
                 self._push(items, commit_lsn)
             else:
@@ -460,7 +619,9 @@ class ProjectHub(PresenceMixin):
             payload = orjson.loads(raw) if isinstance(raw, str) else {}
         except orjson.JSONDecodeError:
             return
-        self.broadcast("realtime:" + topic, {"type": "broadcast", "event": event, "payload": payload})
+        msg_id = row.get("id")
+        self.broadcast("realtime:" + topic, {"type": "broadcast", "event": event, "payload": payload},
+                       message_id=int(msg_id) if isinstance(msg_id, str) and msg_id.isdigit() else None)
 
     def _eq_index(self, rel: Relation) -> tuple[dict[str, dict[Any, list[Subscription]]], list[Subscription]]:
         key = (rel.namespace, rel.name)
@@ -498,6 +659,16 @@ class ProjectHub(PresenceMixin):
                 subs.append(sub)
         return subs
 
+    @staticmethod
+    def _matching_only(change: Change, only: list[Subscription]) -> list[Subscription]:
+        rel = change.relation
+        subs = [s for s in only if s.binding.schema == rel.namespace and s.binding.table in (None, rel.name)
+                and s.wants(change.kind)]
+        if subs and any(s.filter is not None for s in subs):
+            typed = typed_row(change)
+            subs = [s for s in subs if s.filter is None or s.filter.matches(typed)]
+        return subs
+
     async def _prepare(self, pool: asyncpg.Pool, change: Change, commit_ts: str, subs: list[Subscription],
                        info: TableInfo, needs_check: dict[tuple[str, str], int], flags: list[bool]
                        ) -> list[tuple[Subscription, bytes]]:
@@ -530,6 +701,8 @@ class ProjectHub(PresenceMixin):
             target = sub
             while target.adopted_by is not None:
                 target = target.adopted_by
+            if commit_lsn < target.skip_before:
+                continue  # replayed after a crash, but this subscriber had it already
             ch = target.channel
             if ch is None:
                 self._buffer(target, payload, commit_lsn)

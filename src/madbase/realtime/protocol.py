@@ -203,6 +203,7 @@ class JoinConfig:
     bindings: tuple[PgBinding, ...] = field(default=())
     access_token: str | None = None
     replication_ready: bool = False
+    replay: tuple[int, int] | None = None  # broadcast.replay: (since, in ms since the epoch; limit)
 
 
 def binding_id(event: str, schema: str, table: str | None, filt: str | None) -> int:
@@ -254,6 +255,14 @@ def parse_join(msg: Message) -> JoinConfig:
         bindings.append(PgBinding(event.upper(), schema, table, filt, dict(entry),
                                   binding_id(event.upper(), schema, table, filt),
                                   tuple(select) if select else None))
+    replay: tuple[int, int] | None = None
+    if broadcast.get("replay") is not None:
+        raw = broadcast["replay"]
+        since, limit = (raw.get("since", 0), raw.get("limit", 10)) if isinstance(raw, dict) else (None, None)
+        if not isinstance(since, int) or isinstance(since, bool) or since < 0 \
+                or not isinstance(limit, int) or isinstance(limit, bool):
+            raise ProtocolError("UnableToReplayMessages: Replay params are not valid")
+        replay = (since, limit)
     key = presence.get("key", "")
     return JoinConfig(
         name=name,
@@ -265,4 +274,5 @@ def parse_join(msg: Message) -> JoinConfig:
         bindings=tuple(bindings),
         access_token=token if isinstance(token, str) and token else None,
         replication_ready=bool(broadcast.get("replication_ready", False)),
+        replay=replay,
     )

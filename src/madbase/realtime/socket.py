@@ -15,15 +15,17 @@ import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import structlog
 
 from madbase.core.context import RequestContext
 from madbase.core.db import ALLOWED_ROLES
 from madbase.core.jwt import TokenError
-from madbase.core.types import Receive, Send
+from madbase.core.types import Message, Receive, Send
 from madbase.realtime import protocol as pr
 from madbase.realtime.filters import FilterError, parse_filter
 from madbase.realtime.hub import Channel, ProjectHub, Subscription
+from madbase.realtime.limits import payload_size
 from madbase.realtime.rls import may_access_topic
 from madbase.realtime.store import new_id
 
@@ -48,9 +50,9 @@ class Connection:
         self.ctx = ctx
         self.vsn = vsn
         self._send = send
-        # Encoded frames waiting for the socket; a drain task exists only while there is something to send,
-        # so an idle socket costs no task.
-        self.queue: deque[str | bytes | None] = deque()
+        # Encoded frames waiting for the socket; the deque and a drain task exist only while there is something
+        # to send, so an idle socket costs neither (an empty deque is ~600 bytes).
+        self.queue: deque[str | bytes | None] | None = None
         self._max = app.settings.socket_queue_max
         self._drainer: asyncio.Task[None] | None = None
         self.broken = False
@@ -66,19 +68,22 @@ class Connection:
         frame = pr.encode(self.vsn, msg)
         if frame is None:
             return
-        if len(self.queue) >= self._max:
+        if self.queue is not None and len(self.queue) >= self._max:
             self._too_slow()
             return
         self._enqueue(frame)
 
     def _enqueue(self, frame: str | bytes | None) -> None:
+        if self.queue is None:
+            self.queue = deque()
         self.queue.append(frame)
         if self._drainer is None:
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
 
     def _too_slow(self) -> None:
-        log.warning("realtime_slow_consumer_disconnected", project_ref=self.hub.project.ref, queued=len(self.queue))
-        self.queue.clear()
+        log.warning("realtime_slow_consumer_disconnected", project_ref=self.hub.project.ref,
+                    queued=len(self.queue or ()))
+        self.queue = None
         for ch in self.channels.values():
             frame = pr.encode(self.vsn, pr.system(ch.topic, "system", "error",
                                                    "Too many messages queued for this client; disconnecting",
@@ -92,6 +97,8 @@ class Connection:
         try:
             while self.queue:
                 frame = self.queue.popleft()
+                if not self.queue:
+                    self.queue = None
                 if frame is None:
                     self.broken = True
                     await self._send({"type": "websocket.close", "code": 1013})
@@ -108,28 +115,16 @@ class Connection:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def run(self, receive: Receive) -> None:
+        """The socket's whole life: the handshake, then one message at a time until it closes."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await self._send({"type": "websocket.accept"})
+        self.app.sockets += 1
         try:
-            while not self.broken:
-                message = await receive()
-                kind = message["type"]
-                if kind == "websocket.disconnect":
-                    break
-                if kind != "websocket.receive" or self.closing:
-                    continue
-                try:
-                    if message.get("bytes") is not None:
-                        msg = pr.decode_binary(message["bytes"])
-                    else:
-                        msg = pr.decode_text(self.vsn, message.get("text") or "")
-                except pr.ProtocolError as exc:
-                    log.info("realtime_bad_frame", error=str(exc))
-                    continue
-                try:
-                    await self.dispatch(msg)
-                except Exception as exc:  # one bad request must not take the socket down
-                    log.error("realtime_dispatch_failed", event=msg.event, error=str(exc))
-                    if msg.ref is not None:
-                        self.send(pr.error_reply(msg, "Internal error: unable to process the request"))
+            # The loop keeps no local between messages: this frame lives as long as the idle socket, and the
+            # last decoded message (e.g. the phx_join) would otherwise stay alive with it.
+            while not self.broken and await self._handle(await receive()):
+                pass
         finally:
             self.closing = True
             for timer in self.timers.values():
@@ -143,6 +138,29 @@ class Connection:
                 drainer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await drainer
+
+    async def _handle(self, message: Message) -> bool:
+        """Decode and dispatch one ASGI message; False when the socket is gone."""
+        kind = message["type"]
+        if kind == "websocket.disconnect":
+            return False
+        if kind != "websocket.receive" or self.closing:
+            return True
+        try:
+            if message.get("bytes") is not None:
+                msg = pr.decode_binary(message["bytes"])
+            else:
+                msg = pr.decode_text(self.vsn, message.get("text") or "")
+        except pr.ProtocolError as exc:
+            log.info("realtime_bad_frame", error=str(exc))
+            return True
+        try:
+            await self.dispatch(msg)
+        except Exception as exc:  # one bad request must not take the socket down
+            log.error("realtime_dispatch_failed", event=msg.event, error=str(exc))
+            if msg.ref is not None:
+                self.send(pr.error_reply(msg, "Internal error: unable to process the request"))
+        return True
 
     async def dispatch(self, msg: pr.Message) -> None:
         if msg.topic == "phoenix":
@@ -246,8 +264,16 @@ class Connection:
         old = self.channels.get(msg.topic)
         if old is not None:
             self._drop(old, keep=False)
-        if len(self.channels) >= self.app.settings.max_channels_per_socket:
+        limits = self.hub.limits
+        if len(self.channels) >= limits.channels_per_client:
             self.send(pr.error_reply(msg, "ChannelRateLimitReached: Too many channels"))
+            return
+        if not self.hub.joins_rate.take(limits.joins_per_second):
+            # As Supabase: the join is refused and the socket disconnected.
+            log.warning("realtime_join_rate_limited", project_ref=self.hub.project.ref)
+            self.send(pr.error_reply(msg, "ClientJoinRateLimitReached: Too many joins per second"))
+            self.closing = True
+            self._enqueue(None)
             return
         try:
             role, claims, claims_json, exp = self._resolve_token(cfg.access_token)
@@ -261,6 +287,9 @@ class Connection:
             except FilterError as exc:
                 self.send(pr.error_reply(msg, f"Unable to subscribe to changes with given parameters: {exc}"))
                 return
+        if cfg.replay is not None and not cfg.private:
+            self.send(pr.error_reply(msg, "UnableToReplayMessages: Replay is not allowed for public channels"))
+            return
         hub = self.hub
         await hub.ready()
         can_write = True
@@ -271,8 +300,17 @@ class Connection:
                     msg, f"Unauthorized: You do not have permissions to read from this Channel topic: {cfg.name}"))
                 return
             can_write = await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=True)
+        replayed: list[tuple[int, str, str | None]] = []
+        if cfg.replay is not None:  # private, and the caller may read the topic (checked above)
+            try:
+                replayed = await hub.store.replay(cfg.name, *cfg.replay)
+            except Exception as exc:
+                log.error("realtime_replay_failed", error=str(exc))
+                self.send(pr.error_reply(msg, "UnableToReplayMessages: Realtime was unable to replay messages"))
+                return
         ch = Channel(self, msg.topic, msg.join_ref or msg.ref, cfg, role, claims, claims_json,
-                     cfg.presence_key or str(uuid.uuid4()), can_write=can_write)
+                     cfg.presence_key or str(uuid.uuid4()), can_write=can_write,
+                     replayed=frozenset(r[0] for r in replayed))
         sub_claim = str(claims.get("sub", ""))
         if cfg.bindings and hub.pg_error is None:
             ch.subs = [Subscription(new_id(), msg.topic, b, f, role, claims_json, sub_claim, ch)
@@ -286,7 +324,19 @@ class Connection:
             if self.closing:
                 await hub.store.delete([s.id for s in ch.subs])
                 return
-        backlog = hub.add_channel(ch)
+        if hub.fanout is not None:
+            try:
+                backlog, replayed_from = await hub.attach(ch)
+            except Exception as exc:
+                log.error("realtime_attach_failed", error=str(exc))
+                hub.remove_channel(ch, keep=False)
+                self.send(pr.error_reply(msg, "Unable to subscribe to changes: change log unavailable"))
+                return
+            if self.closing:  # gone during the join: keep the claimed backlog for the next re-join
+                hub.remove_channel(ch, keep=True, position=replayed_from)
+                return
+        else:
+            backlog = hub.add_channel(ch)
         self.channels[msg.topic] = ch
         self.tokens[msg.topic] = cfg.access_token
         response: dict[str, Any] = {"postgres_changes": [b.echo for b in cfg.bindings]}
@@ -300,6 +350,10 @@ class Connection:
                 self.send(pr.system(ch.topic, "postgres_changes", "error", hub.pg_error, ch.join_ref))
         if cfg.replication_ready:
             self.send(pr.system(ch.topic, "system", "ok", "Replication connection established", ch.join_ref))
+        for msg_id, event, raw in replayed:
+            self.send(pr.push(ch.topic, "broadcast", {
+                "type": "broadcast", "event": event, "payload": orjson.Fragment(raw if raw is not None else "null"),
+                "meta": {"replayed": True, "id": str(msg_id)}}, ch.join_ref))
         for item in backlog:
             self.send(item)
         self._schedule_expiry(ch, exp)
@@ -311,6 +365,16 @@ class Connection:
         if not isinstance(event, str):
             if msg.ref is not None:
                 self.send(pr.error_reply(msg, "broadcast needs an event name"))
+            return
+        limits = self.hub.limits
+        if not self.hub.events_rate.take(limits.events_per_second):
+            self._shutdown(ch, "Too many messages per second")
+            return
+        if payload_size(body.get("payload")) > limits.max_payload_bytes:
+            # As Supabase: not sent; only a sender that asked for an ack hears about it.
+            log.info("realtime_payload_too_large", project_ref=self.hub.project.ref, topic=ch.topic)
+            if ch.config.broadcast_ack and msg.ref is not None:
+                self.send(pr.error_reply(msg, "payload_size_exceeded"))
             return
         if not ch.can_write:
             if ch.config.broadcast_ack and msg.ref is not None:
@@ -325,6 +389,13 @@ class Connection:
     def _presence(self, ch: Channel, msg: pr.Message) -> None:
         body = msg.payload if isinstance(msg.payload, dict) else {}
         event = body.get("event")
+        limits = self.hub.limits
+        if event in ("track", "untrack") and not self.hub.events_rate.take(limits.events_per_second):
+            self._shutdown(ch, "Too many presence messages per second")
+            return
+        if event == "track" and payload_size(body.get("payload")) > limits.max_payload_bytes:
+            self._shutdown(ch, "Track message size exceeded")
+            return
         if event == "track":
             state = body.get("payload")
             self.hub.track(ch, state if isinstance(state, dict) else {})
@@ -334,6 +405,13 @@ class Connection:
             self.send(pr.reply(msg))
         else:
             self.send(pr.error_reply(msg, "presence event must be track or untrack"))
+
+    def _shutdown(self, ch: Channel, message: str) -> None:
+        """Supabase's channel shutdown: a `system` error saying why, then `phx_close`."""
+        log.warning("realtime_channel_shutdown", project_ref=self.hub.project.ref, topic=ch.topic, reason=message)
+        self.send(pr.system(ch.topic, "system", "error", message, ch.join_ref))
+        self.send(pr.close(ch.topic, ch.join_ref))
+        self._drop(ch, keep=False)
 
     def _access_token(self, ch: Channel, msg: pr.Message) -> None:
         body = msg.payload if isinstance(msg.payload, dict) else {}

@@ -2,7 +2,11 @@
 
 - Persisted subscriptions (`realtime.subscription`): written at join, removed at leave or when their grace
   window ends; after a crash the next server adopts the rows of dead nodes, so changes committed meanwhile
-  are kept for the clients that come back.
+  are kept for the clients that come back. A row records how far it was served (`position`) once its
+  socket is gone, so a replay skips what the client already had; with several processes any process may
+  claim such a row (or one of a dead node) when its client re-joins.
+- Node positions (`realtime.node_position`): how far a process served its live subscribers while a ghost
+  held the slot back (single process).
 - Node liveness: a node is alive while its control connection (application_name `madbase_rt:<node>`) is.
 - The permanent pgoutput slot, the consumer advisory lock, and WAL lag of the slot.
 """
@@ -37,6 +41,7 @@ class StoredSubscription:
     claims: dict[str, Any]
     role: str
     last_seen: datetime
+    position: int | None = None  # served up to this LSN (changes committed before it are not sent again)
 
 
 def slot_name(database: str) -> str:
@@ -106,7 +111,45 @@ class Store:
 
     async def heartbeat(self) -> None:
         async with self.lock:
-            await self.c.execute("update realtime.subscription set last_seen = now() where node = $1", self.node)
+            await self.c.execute("update realtime.subscription set last_seen = now() "
+                                 "where node = $1 and detached_at is null", self.node)
+
+    async def detach(self, ids: list[str], position: int) -> None:
+        """Multi-process: the socket went away; the rows keep how far they were served for a re-join anywhere."""
+        async with self.lock:
+            if ids:
+                await self.c.execute("update realtime.subscription set position = $2, detached_at = now() "
+                                     "where id = any($1::uuid[])", ids, position)
+
+    async def claim(self, topic: str, role: str, sub_claim: str, binding_ids: list[int], exclude: list[str]
+                    ) -> list[tuple[StoredSubscription, str, int | None]]:
+        """Multi-process re-join: take (delete) at most one row per binding with the same topic and identity
+        that is detached or belongs to a dead node; returns (row, its node, its position or None)."""
+        async with self.lock:
+            rows = await self.c.fetch(
+                "with c as (select s.id, s.binding_id, coalesce(s.detached_at, s.last_seen) as at "
+                "  from realtime.subscription s where s.topic = $1 and s.claims_role = $2 "
+                "  and coalesce(s.claims->>'sub', '') = $3 and s.binding_id = any($4::bigint[]) "
+                "  and s.id <> all($5::uuid[]) and (s.detached_at is not null or not exists "
+                "    (select 1 from pg_stat_activity a where a.application_name = $6 || s.node)) "
+                "  for update skip locked), "
+                "pick as (select distinct on (binding_id) id from c order by binding_id, at) "
+                "delete from realtime.subscription s using pick where s.id = pick.id "
+                "returning s.id::text, s.topic, s.binding_id, s.schema_name, s.table_name, s.event, s.filter, "
+                "s.claims::text, s.claims_role, s.last_seen, s.node, s.position",
+                topic, role, sub_claim, binding_ids, exclude, APP_PREFIX)
+            return [(_stored(r), str(r["node"]), None if r["position"] is None else int(r["position"]))
+                    for r in rows]
+
+    async def purge_detached(self, grace_seconds: float, heartbeat_seconds: float) -> None:
+        """Multi-process: rows nobody re-joined within the grace window (detached, or of a dead node)."""
+        async with self.lock:
+            await self.c.execute(
+                "delete from realtime.subscription s where (s.detached_at is not null "
+                "and s.detached_at < now() - make_interval(secs => $1)) or (s.detached_at is null "
+                "and s.last_seen < now() - make_interval(secs => $1 + $2) and not exists "
+                "(select 1 from pg_stat_activity a where a.application_name = $3 || s.node))",
+                grace_seconds, heartbeat_seconds, APP_PREFIX)
 
     async def adopt_orphans(self, max_age_seconds: float) -> list[StoredSubscription]:
         """Rows of nodes that are gone: drop those older than the grace window, adopt and return the rest."""
@@ -115,16 +158,33 @@ class Store:
                 "delete from realtime.subscription s where s.last_seen < now() - make_interval(secs => $1) "
                 "and not exists (select 1 from pg_stat_activity a where a.application_name = $2 || s.node)",
                 max_age_seconds, APP_PREFIX)
+            await self.c.execute("delete from realtime.node_position where updated_at < now() - interval '1 day'")
+            # A row live when its node died was served up to that node's recorded position (if any).
             rows = await self.c.fetch(
-                "update realtime.subscription s set node = $1 where s.node <> $1 "
+                "update realtime.subscription s set node = $1, position = coalesce(s.position, "
+                "(select np.position from realtime.node_position np where np.node = s.node)) where s.node <> $1 "
                 "and not exists (select 1 from pg_stat_activity a where a.application_name = $2 || s.node) "
                 "returning s.id::text, s.topic, s.binding_id, s.schema_name, s.table_name, s.event, s.filter, "
-                "s.claims::text, s.claims_role, s.last_seen", self.node, APP_PREFIX)
-            out = [StoredSubscription(r["id"], r["topic"], int(r["binding_id"]), r["schema_name"], r["table_name"],
-                                      r["event"], r["filter"], jsonutil.loads(r["claims"]), r["claims_role"],
-                                      r["last_seen"]) for r in rows]
+                "s.claims::text, s.claims_role, s.last_seen, s.position", self.node, APP_PREFIX)
+            out = [_stored(r) for r in rows]
             out.sort(key=lambda s: s.last_seen)
             return out
+
+    async def save_position(self, position: int) -> None:
+        async with self.lock:
+            await self.c.execute(
+                "insert into realtime.node_position (node, position) values ($1, $2) on conflict (node) "
+                "do update set position = excluded.position, updated_at = now()", self.node, position)
+
+    async def replay(self, topic: str, since_ms: int, limit: int) -> list[tuple[int, str, str | None]]:
+        """Broadcast `replay`: the last `limit` (1..25, as Supabase) private broadcasts of a topic inserted
+        since `since_ms`, oldest first: (id, event, payload as JSON text)."""
+        async with self.lock:
+            rows = await self.c.fetch(
+                "select id, event, payload::text as payload from realtime.messages where topic = $1 and private "
+                "and extension = 'broadcast' and inserted_at >= to_timestamp($2::float8 / 1000) "
+                "order by inserted_at desc, id desc limit $3", topic, since_ms, max(1, min(limit, 25)))
+        return [(int(r["id"]), str(r["event"] or ""), r["payload"]) for r in reversed(rows)]
 
     async def purge_messages(self) -> None:
         """realtime.messages rows matter only in the WAL; keep a day of them for inspection."""
@@ -139,6 +199,12 @@ class Store:
             if row is None:
                 return None, None
             return (int(row["lag"]) if row["lag"] is not None else None), row["wal_status"]
+
+
+def _stored(r: asyncpg.Record) -> StoredSubscription:
+    return StoredSubscription(r["id"], r["topic"], int(r["binding_id"]), r["schema_name"], r["table_name"],
+                              r["event"], r["filter"], jsonutil.loads(r["claims"]), r["claims_role"], r["last_seen"],
+                              None if r["position"] is None else int(r["position"]))
 
 
 def new_id() -> str:

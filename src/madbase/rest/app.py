@@ -16,7 +16,7 @@ import structlog
 
 from madbase.core import jsonutil
 from madbase.core.context import get_context
-from madbase.core.db import RequestGucs, request_gucs, request_transaction
+from madbase.core.db import RequestGucs, request_gucs, request_transaction, run_request_statement
 from madbase.core.runtime import Runtime
 from madbase.core.types import Receive, Scope, Send
 from madbase.rest import errors
@@ -27,6 +27,7 @@ from madbase.rest.plan import PlanOptions
 from madbase.rest.request import ApiRequest, parse_request
 from madbase.rest.response import (
     CSV_CT,
+    GEOJSON_CT,
     JSON_CT,
     OBJECT_CT,
     OPENAPI_CT,
@@ -34,7 +35,6 @@ from madbase.rest.response import (
     content_range,
     range_status,
     single_object,
-    to_csv,
 )
 from madbase.rest.sql import explain_statement, pre_request_call, quote_ident
 
@@ -42,6 +42,11 @@ log = structlog.get_logger("madbase.rest")
 
 PREFIX = "/rest/v1"
 _RETRY_CODES = frozenset({"PGRST200", "PGRST202", "PGRST204", "PGRST205", "42703"})
+# Preference-Applied lists the applied preferences in PostgREST's order
+_APPLIED_ORDER = {k: i for i, k in enumerate(("resolution", "missing", "return", "params", "count", "tx", "handling",
+                                              "timezone", "max-affected"))}
+# Bodies PostgreSQL builds whole in the statement's own format (sql._csv_expr, GeoJSON), sent as they are
+_SQL_BUILT = {"csv": CSV_CT, "geojson": GEOJSON_CT}
 _METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"})
 
 
@@ -158,23 +163,31 @@ class RestApp:
         gucs = RequestGucs(names, values)
         authenticated = auth.role != "anon"
         planned_at = queried_at = time.perf_counter()
+        pre = config.get("db_pre_request")
         try:
-            async with request_transaction(pool, gucs, readonly=action.readonly) as conn:
-                pre = ctx.project.config.get("db_pre_request")
-                if isinstance(pre, str) and pre:
-                    await conn.execute(f"SELECT {pre_request_call(pre)}")
-                if req.media.media == "plan":
-                    raise _Rollback(await _explain(conn, req, action))  # never keeps an ANALYZE's effects
-                row = await conn.fetchrow(action.statement.sql, *action.statement.params)
-                planned = None
-                if action.planned is not None:
-                    plan = await conn.fetchval(action.planned.sql, *action.planned.params)
-                    planned = int(jsonutil.loads(plan)[0]["Plan"]["Plan Rows"])
+            if _one_statement(req, action, pre):
+                stmt = action.statement
+                row = await run_request_statement(pool, gucs, stmt.sql, stmt.args(), stmt.columns,
+                                                  readonly=action.readonly)
                 queried_at = time.perf_counter()
-                response = _respond(req, action, row, planned)
+                response = _respond(req, action, row)
                 _apply_response_gucs(response, row)
-                if action.rollback:
-                    raise _Rollback(response)
+            else:
+                async with request_transaction(pool, gucs, readonly=action.readonly) as conn:
+                    if isinstance(pre, str) and pre:
+                        await conn.execute(f"SELECT {pre_request_call(pre)}")
+                    if req.media.media == "plan":
+                        raise _Rollback(await _explain(conn, req, action))  # never keeps an ANALYZE's effects
+                    row = await conn.fetchrow(action.statement.sql, *action.statement.bind())
+                    planned = None
+                    if action.planned is not None:
+                        plan = await conn.fetchval(action.planned.sql, *action.planned.bind())
+                        planned = int(jsonutil.loads(plan)[0]["Plan"]["Plan Rows"])
+                    queried_at = time.perf_counter()
+                    response = _respond(req, action, row, planned)
+                    _apply_response_gucs(response, row)
+                    if action.rollback:
+                        raise _Rollback(response)
         except _Rollback as rb:
             response = rb.response
         except asyncpg.PostgresError as exc:
@@ -194,7 +207,7 @@ class RestApp:
 async def _explain(conn: Any, req: ApiRequest, action: Action) -> Response:
     media = req.media
     stmt = explain_statement(action.statement, media.plan_json, media.plan_options)
-    rows = await conn.fetch(stmt.sql, *stmt.params)
+    rows = await conn.fetch(stmt.sql, *stmt.bind())
     if media.plan_json:
         body = str(rows[0][0]).encode()
         ctype = b'application/vnd.pgrst.plan+json; for="application/json"; charset=utf-8'
@@ -202,6 +215,15 @@ async def _explain(conn: Any, req: ApiRequest, action: Action) -> Response:
         body = "\n".join(str(r[0]) for r in rows).encode()
         ctype = b'application/vnd.pgrst.plan+text; for="application/json"; charset=utf-8'
     return Response(200, body, [(b"content-type", ctype)])
+
+
+def _one_statement(req: ApiRequest, action: Action, pre_request: Any) -> bool:
+    """Whether the request is its one statement and nothing after it can still undo it, so it may run in one
+    round trip (`run_request_statement`, an implicit transaction). Reads always qualify; a write or a call
+    only when no check after the statement (single object, max-affected) may need a rollback."""
+    if pre_request or req.media.media == "plan" or action.planned is not None or action.rollback:
+        return False
+    return action.readonly or (not action.single and action.max_affected is None)
 
 
 def _apply_response_gucs(response: Response, row: Any) -> None:
@@ -265,7 +287,8 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
     if action.max_affected is not None and page > action.max_affected:
         raise errors.max_affected(page)
     if action.applied:
-        headers.append((b"preference-applied", ", ".join(action.applied).encode()))
+        applied = sorted(action.applied, key=lambda a: _APPLIED_ORDER.get(a.partition("=")[0], 99))
+        headers.append((b"preference-applied", ", ".join(applied).encode()))
     if action.kind == "call" and action.scalar:
         if action.void:
             return Response(204, b"", headers)
@@ -277,6 +300,8 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
             raise errors.invalid_range(f"An offset of {action.offset} was requested, but there are only "
                                        f"{total} rows.")
         headers.append((b"content-range", content_range(action.offset, page, total)))
+        if media in _SQL_BUILT:  # a composite result is one CSV row / a FeatureCollection too
+            return Response(status, body_text or b"", [(b"content-type", _SQL_BUILT[media]), *headers])
         text = body_text or b"[]"
         if action.single:
             if action.object_result and page == 0:
@@ -284,8 +309,6 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
             text = single_object(text, page)
             ctype = JSON_CT if action.object_result else OBJECT_CT
             return Response(status, text, [(b"content-type", ctype), *headers])
-        if media == "csv":
-            return Response(status, to_csv(text), [(b"content-type", CSV_CT), *headers])
         return Response(status, text, [(b"content-type", JSON_CT), *headers])
     # mutations
     if action.count:
@@ -306,9 +329,9 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
     if not action.body_wanted:
         return Response(action.status if action.status != 200 else 204, b"", headers)
     status = 201 if action.status == 201 else 200
+    if media in _SQL_BUILT:
+        return Response(status, body_text or b"", [(b"content-type", _SQL_BUILT[media]), *headers])
     text = body_text or b"[]"
-    if media == "csv":
-        return Response(status, to_csv(text), [(b"content-type", CSV_CT), *headers])
     return Response(status, text, [(b"content-type", JSON_CT), *headers])
 
 

@@ -16,7 +16,7 @@ from madbase.rest import errors, sql
 from madbase.rest.ast import Field as AstField
 from madbase.rest.ast import Filter, QueryParams
 from madbase.rest.parser import parse_query, split_query
-from madbase.rest.plan import Output, Planner, PlanOptions
+from madbase.rest.plan import Output, Planner, PlanOptions, ReadNode
 from madbase.rest.request import ApiRequest
 from madbase.rest.response import csv_rows
 from madbase.rest.schema import Column, Function, SchemaCache, Table
@@ -74,8 +74,9 @@ def _common(req: ApiRequest, action: Action) -> Action:
     if p.get("tx") is not None:
         action.rollback = p.get("tx") == "rollback"
         action.applied.append(f"tx={p.get('tx')}")
+    if p.get("handling") is not None:
+        action.applied.append(f"handling={p.get('handling')}")
     if p.get("handling") == "strict":
-        action.applied.append("handling=strict")
         if p.get("max-affected") is not None:
             action.max_affected = int(p.values["max-affected"])
             action.applied.append(f"max-affected={action.max_affected}")
@@ -96,20 +97,32 @@ def _apply_range(req: ApiRequest, q: QueryParams, max_rows: int | None = None) -
     return q.offset.get((), 0)
 
 
+def _cap_embeds(node: ReadNode, max_rows: int | None) -> None:
+    """db-max-rows also caps every to-many embedding of a read or a call (PostgREST restricts the range of
+    every node of the read tree; mutations' representations are not capped at all)."""
+    if max_rows is None:
+        return
+    for child in node.embeds():
+        if child.rel is not None and not child.rel.to_one:
+            child.limit = max_rows if child.limit is None else min(child.limit, max_rows)
+        _cap_embeds(child, max_rows)
+
+
 def _plan_read(req: ApiRequest, planner: Planner, table: Table, q: QueryParams) -> Action:
     offset = _apply_range(req, q, planner.options.max_rows)
     root = planner.read(table.qname, table.name, table.columns, q)
+    _cap_embeds(root, planner.options.max_rows)
     count = req.prefer.get("count")
     # estimated: the exact count up to db-max-rows, the planner's estimate beyond it (PostgREST's rule)
     planned = count == "planned" or (count == "estimated" and planner.options.max_rows is not None)
     stmt = sql.read_statement(root, count=count is not None and not planned, strip_nulls=req.media.strip_nulls,
-                              head=req.method == "HEAD")
+                              head=req.method == "HEAD", fmt=req.media.media)
     action = _common(req, Action(stmt, True, "read", offset=offset))
     if planned:
         action.planned = sql.planned_count_statement(root)
         if count == "estimated":  # keep the exact count too; the response picks
             action.statement = sql.read_statement(root, count=True, strip_nulls=req.media.strip_nulls,
-                                                  head=req.method == "HEAD")
+                                                  head=req.method == "HEAD", fmt=req.media.media)
             action.estimate_above = planner.options.max_rows
     return action
 
@@ -182,7 +195,7 @@ def _plan_insert(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
     action.statement = sql.insert_statement(
         root, cols, payload, missing_default=missing_default, on_conflict=on_conflict,
         merge=force_upsert or resolution == "merge-duplicates", returning=returning, body=action.body_wanted,
-        strip_nulls=req.media.strip_nulls, location=location)
+        strip_nulls=req.media.strip_nulls, location=location, fmt=req.media.media)
     if location:
         action.location_table = table.name
         action.location_pk = table.pk
@@ -222,7 +235,7 @@ def _plan_update(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
     _return(req, action)
     _common(req, action)
     action.statement = sql.update_statement(root, cols, jsonutil.dumps_str(rows[0]), body=action.body_wanted,
-                                            strip_nulls=req.media.strip_nulls)
+                                            strip_nulls=req.media.strip_nulls, fmt=req.media.media)
     return action
 
 
@@ -231,7 +244,8 @@ def _plan_delete(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
     action = Action(sql.Statement("", []), False, "delete", status=204)
     _return(req, action)
     _common(req, action)
-    action.statement = sql.delete_statement(root, body=action.body_wanted, strip_nulls=req.media.strip_nulls)
+    action.statement = sql.delete_statement(root, body=action.body_wanted, strip_nulls=req.media.strip_nulls,
+                                            fmt=req.media.media)
     return action
 
 
@@ -263,6 +277,7 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
     if req.method not in ("GET", "HEAD", "POST"):
         raise errors.rpc_method(req.method)
     payload: str | None
+    bulk = False
     if readonly:
         arg_names = {p.name for f in overloads for p in f.params if p.name}
         q = parse_query(split_query(req.query), arg_names)
@@ -281,6 +296,9 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
         keys = list(args)
     else:
         q = parse_query(split_query(req.query))
+        # PostgREST ≤ 10's bulk call: one call per object of an array body, results in one array
+        bulk = req.prefer.get("params") == "multiple-objects"
+        objects = False
         data: Any = {}
         if req.content_type == "application/x-www-form-urlencoded":
             data = dict(split_query(body.decode("utf-8", "replace")))
@@ -290,18 +308,27 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
             if raw:  # the whole body is the one unnamed text/bytea/xml argument
                 fn = raw[0]
                 data = None
+        elif req.content_type == "text/csv" and bulk:
+            data = csv_rows(body.decode("utf-8", "replace"))
         elif body.strip():
             try:
                 data = jsonutil.loads(body)
             except jsonutil.JSONDecodeError:
                 raise errors.invalid_body() from None
-        keys_set = set(data) if isinstance(data, dict) else set()
+        objects = isinstance(data, list) and all(isinstance(r, dict) for r in data)
+        if objects:  # arguments by name from the first object (all of them in a bulk call)
+            keys_set = set(data[0]) if data else set()
+        else:
+            if bulk and isinstance(data, list) and not any(f.single_unnamed for f in overloads):
+                raise errors.invalid_body()
+            keys_set = set(data) if isinstance(data, dict) else set()
         single = [f for f in overloads if len(f.params) == 1 and f.params[0].type in ("json", "jsonb")]
         if data is None:
             pass  # raw body for a single unnamed text/bytea/xml parameter, chosen above
         elif req.prefer.get("params") == "single-object" and single:
             # legacy `Prefer: params=single-object`: the whole body is the one json argument, whatever its name
             fn = single[0]
+            objects = bulk = False
             keys_set = {fn.params[0].name} if fn.params[0].name else set()
             data = {fn.params[0].name: data} if fn.params[0].name else data
             body = jsonutil.dumps(data) if fn.params[0].name else body
@@ -309,15 +336,24 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
             fn = _choose_function(req, overloads, keys_set, True)
         if fn.single_unnamed:
             payload, keys = body.decode() or "{}", []
+            bulk = False
         else:
-            if not isinstance(data, dict):
+            if objects and not bulk:  # without params=multiple-objects PostgREST calls once, with the first
+                data = data[0] if data else {}
+            elif objects and any(set(r) != keys_set for r in data):
+                raise errors.invalid_body("All object keys must match")
+            if isinstance(data, dict):
+                bulk = False
+            elif not (objects and bulk):
                 raise errors.invalid_body()
             payload = jsonutil.dumps_str(data)
-            keys = [p.name for p in fn.params if p.name in data]
+            keys = [p.name for p in fn.params if p.name in keys_set]
     action = Action(sql.Statement("", []), readonly, "call")
+    if req.prefer.get("params") in ("single-object", "multiple-objects"):
+        action.applied.append(f"params={req.prefer.get('params')}")
     _common(req, action)
-    if fn.shape in ("void", "scalar") and not fn.returns_set:
-        action.statement = sql.scalar_call_statement(fn, keys, payload)
+    if fn.shape == "void" or (fn.shape == "scalar" and not fn.returns_set and not bulk):
+        action.statement = sql.scalar_call_statement(fn, keys, payload, many=bulk)
         action.scalar = True
         action.void = fn.shape == "void"
         return action
@@ -327,21 +363,22 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
     planner = Planner(cache, req.schema, options)
     if fn.shape == "scalar":
         columns = {fn.name: Column(fn.name, fn.return_type)}
-        from_sql = sql.call_from(fn, keys, params, payload, column_alias=fn.name)
+        from_sql = sql.call_from(fn, keys, params, payload, column_alias=fn.name, many=bulk)
         root = planner.read((fn.schema, fn.name), fn.name, columns, q)
         root.star, root.outputs = False, []
         root_col: str | None = fn.name
     else:
         relation = fn.relation or (fn.schema, fn.name)
         root = planner.read(relation, fn.name, fn.columns, q)
-        from_sql = sql.call_from(fn, keys, params, payload)
+        from_sql = sql.call_from(fn, keys, params, payload, many=bulk)
         root_col = None
     if fn.shape == "scalar" and root_col is not None:
         root.outputs = [Output(AstField(root_col), root_col, None, columns[root_col])]
+    _cap_embeds(root, options.max_rows)
     action.statement = sql.read_statement(root, count=action.count, strip_nulls=req.media.strip_nulls,
                                           from_sql=from_sql, params=params, scalar_column=root_col,
-                                          head=req.method == "HEAD")
-    if not fn.returns_set:
+                                          head=req.method == "HEAD", fmt=req.media.media)
+    if not fn.returns_set and not bulk:
         action.single = True
         action.object_result = not (req.media.media == "object")
     return action

@@ -12,7 +12,7 @@ from typing import Literal
 
 from madbase.rest import errors
 
-Media = Literal["json", "object", "csv", "openapi", "plan"]
+Media = Literal["json", "object", "csv", "geojson", "openapi", "plan"]
 PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
 _PLAN_TYPES = ("application/vnd.pgrst.plan", "application/vnd.pgrst.plan+text", "application/vnd.pgrst.plan+json")
 
@@ -104,6 +104,8 @@ def choose_media(accept: str | None, *, root: bool = False) -> MediaChoice:
             return MediaChoice("object", strip)
         if mtype == "text/csv":
             return MediaChoice("csv")
+        if mtype == "application/geo+json":
+            return MediaChoice("geojson")
         if mtype in _PLAN_TYPES:
             opts: tuple[str, ...] = ()
             for p in params:

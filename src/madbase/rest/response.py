@@ -1,4 +1,5 @@
-"""Response building: status from range and count, `Content-Range`, media conversion (object, CSV) (pure)."""
+"""Response building: status from range and count, `Content-Range`, the single-object media, CSV request bodies
+(pure). CSV responses are built by PostgreSQL (`sql._csv_expr`), as PostgREST does."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from madbase.core import jsonutil
 from madbase.rest import errors
 
 JSON_CT = b"application/json; charset=utf-8"
 OBJECT_CT = b"application/vnd.pgrst.object+json; charset=utf-8"
 CSV_CT = b"text/csv; charset=utf-8"
+GEOJSON_CT = b"application/geo+json; charset=utf-8"
 OPENAPI_CT = b"application/openapi+json; charset=utf-8"
 
 
@@ -47,29 +48,6 @@ def single_object(body: bytes, page: int) -> bytes:
     start = body.index(b"[") + 1
     end = body.rindex(b"]")
     return body[start:end].strip()
-
-
-def to_csv(body: bytes) -> bytes:
-    rows: list[dict[str, Any]] = jsonutil.loads(body) if body else []
-    if not rows:
-        return b""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    header = list(rows[0].keys())
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(k)) for k in header])
-    return out.getvalue().rstrip("\n").encode()
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, dict | list):
-        return jsonutil.dumps_str(value)
-    return str(value)
 
 
 def csv_rows(text: str) -> list[dict[str, Any]]:

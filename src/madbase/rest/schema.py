@@ -70,6 +70,8 @@ class Relationship:
     target_pairs: tuple[tuple[str, str], ...] = ()
     target_constraint: str = ""
     function: QName | None = None  # a computed relationship: fn(source row) returns target rows
+    # True when the foreign key is on the target's side (o2m, and the referenced side of an o2o)
+    reverse: bool = field(default=False, compare=False)
 
     @property
     def to_one(self) -> bool:
@@ -181,7 +183,7 @@ def derive_relationships(tables: dict[QName, Table], fks: Sequence[ForeignKey],
                 pairs = tuple((sm[a], tm[b]) for a, b in zip(fk.columns, fk.ref_columns, strict=True))
                 rev = tuple((b, a) for a, b in pairs)
                 add(Relationship("o2o" if one_to_one else "m2o", s, t, fk.name, pairs))
-                add(Relationship("o2o" if one_to_one else "o2m", t, s, fk.name, rev))
+                add(Relationship("o2o" if one_to_one else "o2m", t, s, fk.name, rev, reverse=True))
     # many-to-many through junctions
     by_table: dict[QName, list[ForeignKey]] = {}
     for fk in fks:

@@ -1,10 +1,11 @@
 """SQL text for planned requests — the only module that writes SQL (PostgREST's `Query/SqlFragment.hs`).
 
 Identifiers come from the schema cache (through the plan) and always pass `quote_ident`; types come from
-`format_type` in the catalogs; every value is a `$n` parameter sent as text and cast with an explicit I/O
-cast to the column's type (`$1::text::integer`), so PostgreSQL, not Python, interprets it. Every statement
-returns one row `(total, page, body)` where PostgreSQL has already built the JSON body as one UTF-8 bytea
-value (handed to the socket without decoding it into a Python str).
+`format_type` in the catalogs; every value is an element of one text-array bind parameter, `$1[n]`, cast with
+an explicit I/O cast to the column's type (`($1::text[])[3]::text::integer`), so PostgreSQL, not Python, interprets it
+— and a statement has one parameter whatever its shape, which lets it run inside `madbase.run_request` (the
+one-round-trip request). Every statement returns one row `(total, page, body, ...)` (its `columns`) where
+PostgreSQL has already built the JSON body as one UTF-8 bytea value (handed to the socket as is).
 """
 
 from __future__ import annotations
@@ -58,13 +59,43 @@ class Params:
 
     def add(self, value: Any) -> str:
         self.values.append(value)
-        return f"${len(self.values)}"
+        # typed at every use: a statement run directly (not through run_request) must tell PostgreSQL what $1 is
+        return f"($1::text[])[{len(self.values)}]"
+
+
+# The column definition lists of the statements' one result row (for `madbase.run_request`'s record type).
+READ_COLUMNS = "total int8, page int8, body bytea, resp_headers text, resp_status text"
+MUTATION_COLUMNS = READ_COLUMNS + ", location text"
+
+
+def array_literal(values: Sequence[Any]) -> str:
+    """PostgreSQL's text form of a one-dimensional array (every element quoted, so no value is special)."""
+    items = ["NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+             for v in values]
+    return "{" + ",".join(items) + "}"
+
+
+def _text_arg(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return array_literal(value)
+    return str(value)
 
 
 @dataclass(slots=True)
 class Statement:
     sql: str
     params: list[Any]
+    columns: str = READ_COLUMNS
+
+    def args(self) -> list[str | None]:
+        """The values as the text array the statement's `$1` is."""
+        return [_text_arg(v) for v in self.params]
+
+    def bind(self) -> tuple[list[str | None], ...]:
+        """asyncpg arguments to run the statement directly (none when it has no values)."""
+        return (self.args(),) if self.params else ()
 
 
 class _Aliases:
@@ -160,8 +191,36 @@ class _Ctx:
     aliases: _Aliases
 
 
+def _hoisted(node: ReadNode) -> bool:
+    """A to-one spread whose aggregates PostgREST hoists into the parent (grouped by the parent's columns)."""
+    return (node.spread and node.rel is not None and node.rel.to_one
+            and any(isinstance(o, Output) and o.aggregate for o in node.outputs))
+
+
+def _hoisted_selects(child: ReadNode, la: str, group_by: list[str]) -> list[str]:
+    """The parent's select items for a hoisted spread: its aggregates over the lateral's raw columns
+    (`pgrst_agg_<i>`, see `node_sql(hoist=True)`), its other columns grouped."""
+    selects: list[str] = []
+    for n in (child.columns if child.star else ()):
+        group_by.append(f"{la}.{quote_ident(n)}")
+        selects.append(f"{la}.{quote_ident(n)} AS {quote_ident(n)}")
+    for i, o in enumerate(child.outputs):
+        if isinstance(o, Output) and o.aggregate is not None:
+            expr = "count(*)" if o.field.name == "*" else \
+                f"{_AGGREGATES[o.aggregate]}({la}.{quote_ident(f'pgrst_agg_{i}')})"
+            if o.cast:
+                expr = f"({expr})::{o.cast}"
+            selects.append(f"{expr} AS {quote_ident(o.name)}")
+        else:
+            names = [o.name] if isinstance(o, Output) else o.output_names() if o.spread else [o.key]
+            for n in names:
+                group_by.append(f"{la}.{quote_ident(n)}")
+                selects.append(f"{la}.{quote_ident(n)} AS {quote_ident(n)}")
+    return selects
+
+
 def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Sequence[str] = (),
-             count_only: bool = False, extra_from: str = "") -> str:
+             count_only: bool = False, extra_from: str = "", hoist: bool = False) -> str:
     params = ctx.params
     selects: list[str] = []
     joins: list[str] = []
@@ -172,10 +231,17 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
         selects.append(f"{alias}.*")
     embed_alias: dict[str, str] = {}
     group_by: list[str] = []
-    aggregated = any(isinstance(o, Output) and o.aggregate for o in node.outputs)
-    for out in node.outputs:
+    # hoist: this node's aggregates are computed by its parent; select their arguments raw
+    aggregated = not hoist and any((isinstance(o, Output) and o.aggregate) or (isinstance(o, ReadNode) and _hoisted(o))
+                                   for o in node.outputs)
+    for i, out in enumerate(node.outputs):
         if isinstance(out, Output):
-            if out.aggregate is not None:
+            name = out.name
+            if out.aggregate is not None and hoist:
+                if out.field.name == "*":
+                    continue  # count() counts the parent's rows
+                expr, name = field_expr(alias, out.field, params, _all_columns(node)), f"pgrst_agg_{i}"
+            elif out.aggregate is not None:
                 expr = "count(*)" if out.field.name == "*" else \
                     f"{_AGGREGATES[out.aggregate]}({field_expr(alias, out.field, params, _all_columns(node))})"
             else:
@@ -184,17 +250,22 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
                     group_by.append(expr)
             if count_only:
                 continue
-            if out.cast:
+            if out.cast and not (hoist and out.aggregate is not None):
                 expr = f"({expr})::{out.cast}"
-            selects.append(f"{expr} AS {quote_ident(out.name)}")
+            selects.append(f"{expr} AS {quote_ident(name)}")
             continue
         la = ctx.aliases.next("e")
         embed_alias[out.key] = la
         joins.append(_lateral(out, alias, la, ctx))
         if count_only:
             continue
-        if out.spread:
-            selects.extend(f"{la}.{quote_ident(n)} AS {quote_ident(n)}" for n in out.output_names())
+        if _hoisted(out):
+            selects.extend(_hoisted_selects(out, la, group_by))
+        elif out.spread:
+            names = out.output_names()
+            selects.extend(f"{la}.{quote_ident(n)} AS {quote_ident(n)}" for n in names)
+            if aggregated:  # `amount.sum(),...customers(name)`: grouped by the spread's columns
+                group_by.extend(f"{la}.{quote_ident(n)}" for n in names)
         elif out.rel is not None and not out.rel.to_one:
             selects.append(f"coalesce({la}.\"body\", '[]'::json) AS {quote_ident(out.key)}")
         else:
@@ -237,7 +308,7 @@ def _lateral(child: ReadNode, parent_alias: str, la: str, ctx: _Ctx) -> str:
         where = [f"{ja}.{quote_ident(jc)} = {parent_alias}.{quote_ident(sc)}" for sc, jc in rel.pairs]
     else:
         where = [f"{ca}.{quote_ident(tc)} = {parent_alias}.{quote_ident(sc)}" for sc, tc in rel.pairs]
-    inner = node_sql(child, ca, from_sql, ctx, where=where, extra_from=extra)
+    inner = node_sql(child, ca, from_sql, ctx, where=where, extra_from=extra, hoist=_hoisted(child))
     s = quote_ident("pgrst_s")
     kind = "JOIN LATERAL" if child.join == "inner" else "LEFT JOIN LATERAL"
     if child.spread:
@@ -251,8 +322,11 @@ def _lateral(child: ReadNode, parent_alias: str, la: str, ctx: _Ctx) -> str:
     return f"{kind} (SELECT json_agg({s}) AS \"body\" FROM ({inner}) AS {s}) AS {la} ON {on}"
 
 
-def _body_expr(strip_nulls: bool, scalar_column: str | None = None) -> str:
+def _body_expr(strip_nulls: bool, scalar_column: str | None = None, geojson: bool = False) -> str:
     x = quote_ident("pgrst_x")
+    if geojson:  # PostGIS's ST_AsGeoJSON(record): a Feature per row, its first geometry column as the geometry
+        return (f"convert_to(json_build_object('type', 'FeatureCollection', 'features', "
+                f"coalesce(json_agg(ST_AsGeoJSON({x})::json), '[]'))::text, 'UTF8')")
     if scalar_column is not None:
         return f"convert_to(coalesce(json_agg({x}.{quote_ident(scalar_column)}), '[]')::text, 'UTF8')"
     if strip_nulls:
@@ -260,8 +334,22 @@ def _body_expr(strip_nulls: bool, scalar_column: str | None = None) -> str:
     return f"convert_to(coalesce(json_agg({x}), '[]')::text, 'UTF8')"
 
 
+def _csv_expr() -> str:
+    """PostgREST's CSV, built by PostgreSQL: the first row's keys joined by commas as the header line, then
+    one line per row: the row's record text (`(1,"a b",,t)`) without its parentheses, so quoting, NULL as
+    empty, `t`/`f` booleans and JSON as text are PostgreSQL's record output rules. Reads the rows from the
+    `pgrst_rows` CTE (once for the header, once for the lines)."""
+    x = quote_ident("pgrst_x")
+    header = ("(SELECT coalesce(string_agg(\"pgrst_k\", ','), '') FROM (SELECT json_object_keys(row_to_json("
+              "\"pgrst_h\")) AS \"pgrst_k\" FROM (SELECT * FROM \"pgrst_rows\" LIMIT 1) AS \"pgrst_h\") "
+              "AS \"pgrst_a\")")
+    lines = f"coalesce(string_agg(substring({x}::text, 2, length({x}::text) - 2), E'\\n'), '')"
+    return f"convert_to({header} || E'\\n' || {lines}, 'UTF8')"
+
+
 def read_statement(root: ReadNode, *, count: bool, strip_nulls: bool = False, from_sql: str | None = None,
-                   params: Params | None = None, scalar_column: str | None = None, head: bool = False) -> Statement:
+                   params: Params | None = None, scalar_column: str | None = None, head: bool = False,
+                   fmt: str = "json") -> Statement:
     ctx = _Ctx(params or Params(), _Aliases())
     alias = quote_ident("pgrst_t0")
     src = from_sql if from_sql is not None else f"{qualified(root.relation)} AS {alias}"
@@ -270,7 +358,11 @@ def read_statement(root: ReadNode, *, count: bool, strip_nulls: bool = False, fr
     if count:
         counted = node_sql(root, alias, src, ctx, count_only=True)
         total = f"(SELECT count(*) FROM ({counted}) AS \"pgrst_c\")"
-    body = "NULL::bytea" if head else _body_expr(strip_nulls, scalar_column)
+    if fmt == "csv" and not head:
+        sql = (f"WITH \"pgrst_rows\" AS ({body_sql}) SELECT {total} AS total, count(*) AS page, {_csv_expr()} AS body, "
+               f"{RESPONSE_GUCS} FROM \"pgrst_rows\" AS \"pgrst_x\"")
+        return Statement(sql, ctx.params.values)
+    body = "NULL::bytea" if head else _body_expr(strip_nulls, scalar_column, geojson=fmt == "geojson")
     sql = (f"SELECT {total} AS total, count(*) AS page, {body} AS body, {RESPONSE_GUCS} "
            f"FROM ({body_sql}) AS \"pgrst_x\"")
     return Statement(sql, ctx.params.values)
@@ -325,10 +417,11 @@ def _returning(columns: list[str] | None) -> str:
 
 
 def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: bool, body: bool,
-                   strip_nulls: bool, location: Sequence[str] = ()) -> Statement:
+                   strip_nulls: bool, location: Sequence[str] = (), fmt: str = "json") -> Statement:
     if not returning:
         return Statement(f"WITH \"pgrst_source\" AS ({mutation}) SELECT NULL::int8 AS total, NULL::int8 AS page, "
-                         f"NULL::bytea AS body, NULL::text AS location, {RESPONSE_GUCS}", params.values)
+                         f"NULL::bytea AS body, {RESPONSE_GUCS}, NULL::text AS location", params.values,
+                         MUTATION_COLUMNS)
     ctx = _Ctx(params, _Aliases())
     alias = quote_ident("pgrst_t0")
     if body:
@@ -336,21 +429,23 @@ def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: 
         inner = node_sql(read_root, alias, f"\"pgrst_source\" AS {alias}", ctx)
     else:
         inner = "SELECT 1 FROM \"pgrst_source\""
-    body_sql = _body_expr(strip_nulls) if body else "NULL::bytea"
+    csv = fmt == "csv" and body
+    body_sql = _csv_expr() if csv else _body_expr(strip_nulls, geojson=fmt == "geojson") if body else "NULL::bytea"
     loc = "NULL::text"
     if location:
         cols = ", ".join(quote_ident(c) for c in location)
         loc = (f"(SELECT row_to_json(\"pgrst_l\")::text FROM (SELECT {cols} FROM \"pgrst_source\" LIMIT 1) "
                "AS \"pgrst_l\")")
-    sql = (f"WITH \"pgrst_source\" AS ({mutation}) SELECT NULL::int8 AS total, count(*) AS page, {body_sql} AS body, "
-           f"{RESPONSE_GUCS}, "
-           f"{loc} AS location FROM ({inner}) AS \"pgrst_x\"")
-    return Statement(sql, params.values)
+    rows = f", \"pgrst_rows\" AS ({inner})" if csv else ""
+    src = "\"pgrst_rows\"" if csv else f"({inner})"
+    sql = (f"WITH \"pgrst_source\" AS ({mutation}){rows} SELECT NULL::int8 AS total, count(*) AS page, "
+           f"{body_sql} AS body, {RESPONSE_GUCS}, {loc} AS location FROM {src} AS \"pgrst_x\"")
+    return Statement(sql, params.values, MUTATION_COLUMNS)
 
 
 def insert_statement(root: ReadNode, columns: Sequence[Column], payload: str, *, missing_default: bool,
                      on_conflict: Sequence[str] | None, merge: bool, returning: bool, body: bool,
-                     strip_nulls: bool = False, location: Sequence[str] = ()) -> Statement:
+                     strip_nulls: bool = False, location: Sequence[str] = (), fmt: str = "json") -> Statement:
     params = Params()
     table = qualified(root.relation)
     p = params.add(payload)
@@ -379,7 +474,7 @@ def insert_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
     if returning:
         mutation += _returning(returning_columns(root, body, location))
     return _wrap_mutation(mutation, root, params, returning=returning, body=body, strip_nulls=strip_nulls,
-                          location=location)
+                          location=location, fmt=fmt)
 
 
 def _mutation_where(root: ReadNode, alias: str, params: Params) -> str:
@@ -401,7 +496,7 @@ def _mutation_where(root: ReadNode, alias: str, params: Params) -> str:
 
 
 def update_statement(root: ReadNode, columns: Sequence[Column], payload: str, *, body: bool,
-                     strip_nulls: bool = False) -> Statement:
+                     strip_nulls: bool = False, fmt: str = "json") -> Statement:
     params = Params()
     table = qualified(root.relation)
     alias = quote_ident("pgrst_t0")
@@ -416,49 +511,58 @@ def update_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
         sets = ", ".join(f"{quote_ident(c.name)} = {r}.{quote_ident(c.name)}" for c in columns)
         mutation = (f"UPDATE {table} AS {alias} SET {sets} FROM (SELECT * FROM json_populate_record("
                     f"NULL::{table}, {p}::json)) AS {r}{where}{_returning(wanted)}")
-    return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls)
+    return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls, fmt=fmt)
 
 
-def delete_statement(root: ReadNode, *, body: bool, strip_nulls: bool = False) -> Statement:
+def delete_statement(root: ReadNode, *, body: bool, strip_nulls: bool = False, fmt: str = "json") -> Statement:
     params = Params()
     alias = quote_ident("pgrst_t0")
     where = _mutation_where(root, alias, params)
     returning = _returning(returning_columns(root, body, ()))
     mutation = f"DELETE FROM {qualified(root.relation)} AS {alias}{where}{returning}"
-    return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls)
+    return _wrap_mutation(mutation, root, params, returning=True, body=body, strip_nulls=strip_nulls, fmt=fmt)
 
 
 # -- functions --------------------------------------------------------------------------------------------------
 
-def call_parts(fn: Function, arg_names: Sequence[str], params: Params, payload: str | None) -> tuple[str, str]:
-    """(a FROM item decoding the JSON args or "", the call expression) for `fn` with named args."""
+def call_parts(fn: Function, arg_names: Sequence[str], params: Params, payload: str | None,
+               many: bool = False) -> tuple[str, str]:
+    """(a FROM item decoding the JSON args or "", the call expression) for `fn` with named args.
+    `many`: the payload is an array of argument objects, one row (so one call) per object."""
     target = qualified((fn.schema, fn.name))
-    if fn.single_unnamed and payload is not None and not arg_names:
+    a = quote_ident("pgrst_args")
+    if fn.single_unnamed and payload is not None and not arg_names and not many:
         return "", f"{target}({params.add(payload)}::text::{fn.params[0].type})"
     if not arg_names:
+        if many:
+            return f"json_array_elements({params.add(payload or '[]')}::json) AS {a}", f"{target}()"
         return "", f"{target}()"
-    p = params.add(payload or "{}")
+    p = params.add(payload or ("[]" if many else "{}"))
     types = {prm.name: prm.type for prm in fn.params}
     variadic = {prm.name for prm in fn.params if prm.variadic}
-    a = quote_ident("pgrst_args")
     defs = ", ".join(f"{quote_ident(n)} {types[n]}" for n in arg_names)
     args = [("VARIADIC " if n in variadic else "") + f"{quote_ident(n)} := {a}.{quote_ident(n)}" for n in arg_names]
     call = f"{target}({', '.join(args)})"
-    return f"json_to_record({p}::json) AS {a}({defs})", call
+    decode = "json_to_recordset" if many else "json_to_record"
+    return f"{decode}({p}::json) AS {a}({defs})", call
 
 
 def call_from(fn: Function, arg_names: Sequence[str], params: Params, payload: str | None,
-              column_alias: str | None = None) -> str:
+              column_alias: str | None = None, many: bool = False) -> str:
     """FROM items calling a composite/set-returning `fn`, aliased as pgrst_t0 (like a table)."""
-    args_from, call = call_parts(fn, arg_names, params, payload)
+    args_from, call = call_parts(fn, arg_names, params, payload, many)
     col = f"({quote_ident(column_alias)})" if column_alias else ""
     item = f"{call} AS {quote_ident('pgrst_t0')}{col}"
     return f"{args_from} CROSS JOIN LATERAL {item}" if args_from else item
 
 
-def scalar_call_statement(fn: Function, arg_names: Sequence[str], payload: str | None) -> Statement:
+def scalar_call_statement(fn: Function, arg_names: Sequence[str], payload: str | None,
+                          many: bool = False) -> Statement:
     params = Params()
-    args_from, call = call_parts(fn, arg_names, params, payload)
+    args_from, call = call_parts(fn, arg_names, params, payload, many)
+    if many:  # a bulk call of a void function: one call per argument row, in one result row
+        return Statement(f"SELECT NULL::int8 AS total, count(*) AS page, NULL::bytea AS body, {RESPONSE_GUCS} "
+                         f"FROM (SELECT {call} AS \"v\" FROM {args_from}) AS \"pgrst_v\"", params.values)
     body = "NULL::bytea" if fn.shape == "void" else f"convert_to(to_json({call})::text, 'UTF8')"
     if fn.shape == "void":
         args_from = f"{args_from} CROSS JOIN LATERAL (SELECT {call}) AS \"pgrst_v\"" if args_from else \
