@@ -125,16 +125,41 @@ def pgbench(dsn_parts: dict[str, str], conns: int, claims: str, dur: int, statem
     return _num(r"tps = ([\d.]+)", out.stdout)
 
 
-def _rss_kb(server: MadbaseProcess) -> int:
-    """Peak resident set (VmHWM) of the server process and its worker processes, in kB."""
+def _server_pids(server: MadbaseProcess) -> list[int]:
     assert server.proc is not None
     pids = [server.proc.pid]
     try:
         pids += [int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()]
     except OSError:
         pass
+    return pids
+
+
+def _cpu_seconds(server: MadbaseProcess) -> tuple[float, float]:
+    """CPU seconds used so far by the server's processes and by all postgres processes (utime + stime)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    own = set(_server_pids(server))
+    mine = pg = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        ticks = int(rest[11]) + int(rest[12])
+        if int(d) in own:
+            mine += ticks
+        elif comm == "postgres":
+            pg += ticks
+    return mine / hz, pg / hz
+
+
+def _rss_kb(server: MadbaseProcess) -> int:
+    """Peak resident set (VmHWM) of the server process and its worker processes, in kB."""
     total = 0
-    for pid in pids:
+    for pid in _server_pids(server):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -217,7 +242,12 @@ def main() -> None:
             for _ in range(ROUNDS):
                 for c in CONNS:
                     wrk(server.url + "/", c, headers, LUA["get_pk"], 2)
+                    cpu_before = _cpu_seconds(server)
                     mine = wrk(server.url + "/", c, headers, LUA["get_pk"], DUR)
+                    cpu_after = _cpu_seconds(server)
+                    requests = max(mine["rps"] * DUR, 1.0)
+                    mine["py_us"] = (cpu_after[0] - cpu_before[0]) / requests * 1e6
+                    mine["pg_us"] = (cpu_after[1] - cpu_before[1]) / requests * 1e6
                     tps = bare_rps = 0.0
                     if port:
                         wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, 2)
@@ -229,19 +259,21 @@ def main() -> None:
         print(f"\nMadBase /rest/v1 benchmark — {DUR}s per point, wrk -t2, JWT (authenticated), "
               f"{WORKERS} server process(es)\n")
         print(f"{'scenario':<14}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non2xx':>8}"
-              f"{'pgbench tps':>13}{'bare req/s':>12}{'/pgbench':>10}{'/bare':>8}")
+              f"{'pgbench tps':>13}{'bare req/s':>12}{'/pgbench':>10}{'/bare':>8}{'py µs':>7}{'pg µs':>7}")
         med = statistics.median
         for c, runs in rounds.items():
             for i, (r, tps, bare_rps) in enumerate(runs):
                 print(f"{f'get_pk r{i + 1}':<14}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
                       f"{r['non2xx']:>8.0f}{tps:>13.0f}{bare_rps:>12.0f}"
-                      f"{(r['rps'] / tps if tps else 0):>10.2f}{(r['rps'] / bare_rps if bare_rps else 0):>8.2f}")
+                      f"{(r['rps'] / tps if tps else 0):>10.2f}{(r['rps'] / bare_rps if bare_rps else 0):>8.2f}"
+                      f"{r['py_us']:>7.0f}{r['pg_us']:>7.0f}")
             if runs:
                 print(f"{'get_pk median':<14}{c:>6}{med(r['rps'] for r, _, _ in runs):>10.0f}"
                       f"{med(r['p50'] for r, _, _ in runs):>9.2f}{med(r['p99'] for r, _, _ in runs):>9.2f}{'':>8}"
                       f"{med(t for _, t, _ in runs):>13.0f}{med(b for _, _, b in runs):>12.0f}"
                       f"{med(r['rps'] / t if t else 0 for r, t, _ in runs):>10.2f}"
-                      f"{med(r['rps'] / b if b else 0 for r, _, b in runs):>8.2f}")
+                      f"{med(r['rps'] / b if b else 0 for r, _, b in runs):>8.2f}"
+                      f"{med(r['py_us'] for r, _, _ in runs):>7.0f}{med(r['pg_us'] for r, _, _ in runs):>7.0f}")
         for c, lats in bare_lat.items():
             if lats:
                 print(f"{'bare app':<14}{c:>6}{med(b['rps'] for b in lats):>10.0f}{med(b['p50'] for b in lats):>9.2f}"
@@ -251,7 +283,8 @@ def main() -> None:
                   f"{'-':>13}{'-':>12}{'-':>10}{'-':>8}")
         print("\n" + rss_line)
         print("\npgbench: BEGIN; set_config(role, claims); the statement MadBase generates for the pk GET; COMMIT "
-              f"(-M prepared, -j 2). bare: perf-anchors app_asgi:db, AUTH=1, uvicorn {WORKERS} worker(s), pool 8.")
+              f"(-M prepared, -j 2). bare: perf-anchors app_asgi:db, AUTH=1, uvicorn {WORKERS} worker(s), pool 8.\n"
+              "py µs / pg µs: CPU time per request of MadBase's processes / of all postgres processes (from /proc).")
     finally:
         if bare is not None:
             bare.terminate()

@@ -151,3 +151,84 @@ async def test_rate_limit_counters_are_shared(control_pool: asyncpg.Pool) -> Non
     assert two.hit("ip:1", 5) is None
     retry = two.hit("ip:1", 5)
     assert retry is not None and 0 < retry <= 3600
+
+
+async def test_request_statements_are_prepared_once_per_connection(fresh_db: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_request_statement: the plan is kept per connection, the count stays bounded, a statement the session
+    lost is prepared again, a failing request leaves the connection usable, RLS and roles apply as before."""
+    from madbase.core import db
+
+    await tenants.bootstrap(fresh_db, "authenticator", "login-pw-2")
+    owner = await asyncpg.connect(fresh_db)
+    try:
+        await owner.execute("""
+            create table public.things (id int primary key, owner text not null, n int);
+            alter table public.things enable row level security;
+            create policy mine on public.things for all using (owner = auth.jwt() ->> 'sub');
+            grant select, insert on public.things to authenticated, anon;
+            insert into public.things values (1, 'u1', 10), (2, 'u2', 20), (3, 'u1', 30);
+            create sequence public.calls;
+            grant usage, select on sequence public.calls to authenticated, authenticator;
+            create function public.bad_call(x text) returns int language plpgsql as $$
+              begin perform nextval('public.calls'); execute 'selec 1'; return 1; end $$;
+        """)
+    finally:
+        await owner.close()
+    monkeypatch.setattr(db, "PREPARED_PER_CONNECTION", 2)
+    pool = await db.FairPool(fresh_db, user="authenticator", password="login-pw-2", min_size=1, max_size=1,
+                             reset=reset_only_if_dirty, connection_class=db.RequestConnection, max_queries=1000,
+                             max_inactive_connection_lifetime=60, record_class=asyncpg.Record, loop=None)
+    cols = "n int8"
+
+    def gucs(sub: str) -> db.RequestGucs:
+        claims = {"sub": sub, "role": "authenticated"}
+        return request_gucs("authenticated", claims, json.dumps(claims))
+
+    by_id = "select n::int8 from public.things where id = ($1::text[])[1]::int"
+    total = "select coalesce(sum(n), 0)::int8 from public.things where n > ($1::text[])[1]::int"
+    count = "select count(*) from public.things where id <> ($1::text[])[1]::int"
+
+    async def run(sql: str, arg: str, sub: str = "u1", readonly: bool = True) -> int | None:
+        row = await db.run_request_statement(pool, gucs(sub), sql, [arg], cols, readonly=readonly)
+        return None if row is None else row["n"]
+
+    async def session_statements() -> set[str]:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("select name from pg_prepared_statements where name like 'mb\\_%'")
+            assert not conn.is_in_transaction()
+            return {r["name"] for r in rows}
+
+    try:
+        assert await run(by_id, "1") == 10
+        assert await run(by_id, "2") is None  # RLS: u2's row is not u1's
+        assert await run(by_id, "2", sub="u2") == 20  # same plan, other claims
+        assert await session_statements() == {db._statement_name(by_id)}
+        assert await run(total, "0") == 40
+        assert await run(count, "1") == 1
+        names = await session_statements()
+        assert names == {db._statement_name(total), db._statement_name(count)}  # bounded: by_id evicted
+        # Another piece of code dropped the statements: prepared again, transparently.
+        async with pool.acquire() as conn:
+            await conn.execute(f'deallocate "{db._statement_name(count)}"')
+        assert await run(count, "3") == 1
+        # A request that fails after its statement was prepared rolls back and leaves the connection usable.
+        with pytest.raises(asyncpg.InvalidTextRepresentationError):
+            await run(by_id, "not a number")
+        assert await run(by_id, "3") == 30
+        # Read-only requests cannot write; the values never become SQL text.
+        insert = "insert into public.things values (($1::text[])[1]::int, 'u1', 1) returning n::int8"
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await run(insert, "7")
+        assert await run(insert, "8", readonly=False) == 1
+        assert len(await session_statements()) == 2
+        # A request's own syntax error (dynamic SQL in a function) is not mistaken for a lost statement: reported
+        # as it is, and the statement runs once (the sequence counts the runs; it is not transactional).
+        bad = "select public.bad_call(($1::text[])[1])::int8"
+        for attempt in (1, 2):
+            with pytest.raises(asyncpg.PostgresSyntaxError):
+                await run(bad, "x", readonly=False)
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("select last_value from public.calls") == attempt
+    finally:
+        await pool.close()

@@ -5,7 +5,8 @@ project and database URL so a changed URL gets a fresh pool. Requests connect as
 and switch, inside their transaction, to one whitelisted role with the request's claims as GUCs — always as
 bind parameters of one statement, so a request costs BEGIN, one set_config round trip, its queries, COMMIT.
 A request that is one statement can instead run whole in one round trip (`run_request_statement`): GUCs and
-statement go to `madbase.run_request` together, one implicit transaction.
+statement go to `madbase.run_prepared` together, one implicit transaction, with the statement's plan kept per
+connection.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import re
+import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +41,33 @@ SET_GUCS_SQL = "select set_config(k, v, true) from unnest($1::text[], $2::text[]
 
 
 @functools.cache
-def _run_request_sql(columns: str) -> str:
+def _run_prepared_sql(columns: str) -> str:
     # `columns` is the caller's fixed column definition list (code, never request input): a handful of values
-    return f"select * from madbase.run_request($1::text[], $2::text[], $3::text, $4::text[]) as r({columns})"
+    return (f"select * from madbase.run_prepared($1::text[], $2::text[], $3::text, $4::text, $5::text[], $6::text,"
+            f" $7::bool)"
+            f" as r({columns})")
+
+
+# Request statements prepared per connection (SQL-level PREPARE in madbase.run_prepared), least recently used
+# first out: each one holds a plan in its PostgreSQL backend, so the number is bounded.
+PREPARED_PER_CONNECTION = 128
+# Names are a digest of the statement text, salted per process so that they cannot be known in advance.
+_NAME_SALT = secrets.token_bytes(16)
+
+
+@functools.lru_cache(maxsize=4096)
+def _statement_name(statement: str) -> str:
+    return "mb_" + hashlib.blake2b(statement.encode(), digest_size=12, key=_NAME_SALT).hexdigest()
+
+
+class RequestConnection(asyncpg.Connection):
+    """asyncpg's connection plus the names of the request statements prepared on its session."""
+
+    __slots__ = ("prepared",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: OrderedDict[str, None] = OrderedDict()
 
 
 Bootstrap = Callable[[Project], Awaitable[None]]
@@ -175,7 +203,7 @@ class PoolRegistry:
                     max_inactive_connection_lifetime=300,
                     timeout=10,
                     reset=reset_only_if_dirty,
-                    connection_class=asyncpg.Connection,
+                    connection_class=RequestConnection,
                     record_class=asyncpg.Record,
                     loop=None,
                 )
@@ -238,13 +266,40 @@ async def run_request_statement(
     `columns` is its column definition list ("total int8, body bytea, ..."). PostgreSQL sets the GUCs
     (transaction-local: role, claims, request.*, read-only for reads) and runs the statement in the same
     implicit transaction, so a failure anywhere leaves nothing behind. Saves BEGIN, the set_config round
-    trip and COMMIT: the lever that matters most on a small machine (see docs/decisions.md)."""
+    trip and COMMIT: the lever that matters most on a small machine (see docs/decisions.md). The statement is
+    prepared on the connection at its first use there and its text is not sent again."""
     names, values = gucs.names, gucs.values
     if readonly:
         names, values = [*names, "transaction_read_only"], [*values, "on"]
+    name = _statement_name(statement)
+    sql = _run_prepared_sql(columns)
     async with _connection(pool, acquire_timeout) as conn:
-        row: asyncpg.Record | None = await conn.fetchrow(_run_request_sql(columns),
-                                                         names, values, statement, args)
+        prepared: OrderedDict[str, None] | None = getattr(conn, "prepared", None)
+        if prepared is None:  # a plain asyncpg connection (not from a PoolRegistry pool): prepare every time
+            prepared = OrderedDict()
+        evict = None
+        recheck = False
+        if name in prepared:
+            prepared.move_to_end(name)
+            try:
+                row: asyncpg.Record | None = await conn.fetchrow(sql, names, values, name, None, args, None, False)
+                return row
+            except asyncpg.PostgresSyntaxError as exc:
+                # Maybe the session lost the statement (see migration 0003): ask again, sending it along.
+                del prepared[name]
+                first_error, recheck = exc, True
+        if len(prepared) >= PREPARED_PER_CONNECTION:
+            evict = prepared.popitem(last=False)[0]
+        try:
+            row = await conn.fetchrow(sql, names, values, name, statement, args, evict, recheck)
+        except asyncpg.PostgresError as exc:
+            # Most failures happen after the PREPARE (it is kept: not transactional); if this one did not, the
+            # next call's lost-statement path prepares it.
+            prepared[name] = None
+            if recheck and exc.sqlstate == "MB001":
+                raise first_error from None
+            raise
+        prepared[name] = None
         return row
 
 
