@@ -232,3 +232,37 @@ async def test_request_statements_are_prepared_once_per_connection(fresh_db: str
                 assert await conn.fetchval("select last_value from public.calls") == attempt
     finally:
         await pool.close()
+
+
+async def test_pooled_connection_waits_in_order_and_times_out(fresh_db: str) -> None:
+    """A connection free at once is taken without a timer; otherwise requests wait in arrival order, and give
+    up after their wait with the gateway's 'database unavailable' error, whoever holds the connections."""
+    from madbase.core import db
+    from madbase.core.errors import GatewayError, Kind
+
+    pool = await db.FairPool(fresh_db, min_size=0, max_size=1, max_queries=1000, max_inactive_connection_lifetime=60,
+                             record_class=asyncpg.Record, loop=None, connection_class=db.RequestConnection)
+    try:
+        async with db.PooledConnection(pool, 1.0) as conn:
+            assert await conn.fetchval("select 1") == 1
+            with pytest.raises(GatewayError) as err:  # held through the gate
+                async with db.PooledConnection(pool, 0.2):
+                    pass
+            assert err.value.kind is Kind.DB_UNAVAILABLE
+        held = await pool.acquire()  # held by code that does not pass the gate
+        with pytest.raises(GatewayError):
+            async with db.PooledConnection(pool, 0.2):
+                pass
+        await pool.release(held)
+        order: list[int] = []
+
+        async def take(i: int) -> None:
+            async with db.PooledConnection(pool, 5.0):
+                order.append(i)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(take(i) for i in range(6)))
+        assert order == list(range(6))
+        assert pool.gate._value == 1 and pool.slot_free()
+    finally:
+        await pool.close()

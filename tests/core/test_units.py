@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -73,7 +74,8 @@ def test_authenticate_paths() -> None:
 
 
 def test_role_whitelist_in_gucs() -> None:
-    gucs = request_gucs("authenticated", {"sub": "u", "aal": "aal1", "n": 3, "obj": {"a": 1}}, "{}", method="GET")
+    claims = {"sub": "u", "aal": "aal1", "n": 3, "obj": {"a": 1}}
+    gucs = request_gucs("authenticated", claims, json.dumps(claims), method="GET")
     pairs = dict(zip(gucs.names, gucs.values, strict=True))
     assert pairs["role"] == "authenticated" and pairs["request.jwt.claim.sub"] == "u"
     assert pairs["request.jwt.claim.n"] == "3" and "request.jwt.claim.obj" not in pairs

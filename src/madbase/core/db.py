@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 from madbase.core import jsonutil
 from madbase.core.errors import GatewayError, Kind
@@ -90,14 +91,29 @@ def request_gucs(
     path: str = "",
     headers: Mapping[str, str] | None = None,
 ) -> RequestGucs:
-    """Build the GUCs PostgREST/Supabase set: role, request.jwt.claims(.*), request.method/path/headers."""
+    """Build the GUCs PostgREST/Supabase set: role, request.jwt.claims(.*), request.method/path/headers.
+    `claims_json` is `claims` as JSON (as verified tokens carry both)."""
     if role not in ALLOWED_ROLES:
         raise GatewayError(Kind.ROLE_NOT_ALLOWED, f"role {role!r} is not allowed")
-    names = ["role", "request.jwt.claims", "request.method", "request.path", "request.headers"]
-    values = [role, claims_json, method, path, jsonutil.dumps_str(dict(headers or {}))]
+    claim_names, claim_values = _claim_gucs(claims, claims_json)
+    return RequestGucs(["role", "request.jwt.claims", "request.method", "request.path", "request.headers",
+                        *claim_names],
+                       [role, claims_json, method, path, jsonutil.dumps_str(dict(headers or {})), *claim_values])
+
+
+_claim_gucs_cache: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _claim_gucs(claims: Mapping[str, Any], claims_json: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """request.jwt.claim.<name> for scalar claims only, as PostgREST < 9 set them; PostgreSQL accepts only
+    simple identifiers in custom GUC names, so a claim named e.g. "https://x/y" gets none. Cached by the
+    claims' JSON text: a token is seen many times and its claims were already verified."""
+    hit = _claim_gucs_cache.get(claims_json)
+    if hit is not None:
+        return hit
+    names: list[str] = []
+    values: list[str] = []
     for key, value in claims.items():
-        # request.jwt.claim.<name> exists for scalar claims only, as PostgREST < 9 set them; PostgreSQL accepts
-        # only simple identifiers in custom GUC names, so a claim named e.g. "https://x/y" gets none.
         if not _GUC_PART.match(key):
             continue
         if isinstance(value, str):
@@ -106,7 +122,10 @@ def request_gucs(
         elif isinstance(value, bool | int | float):
             names.append("request.jwt.claim." + key)
             values.append(jsonutil.dumps_str(value))
-    return RequestGucs(names, values)
+    if len(_claim_gucs_cache) >= 4096:
+        _claim_gucs_cache.clear()
+    out = _claim_gucs_cache[claims_json] = (tuple(names), tuple(values))
+    return out
 
 
 _UNAVAILABLE = (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
@@ -135,31 +154,61 @@ class FairPool(asyncpg.Pool):
         super().__init__(*args, **kwargs)
         self.gate = asyncio.Semaphore(kwargs["max_size"])
 
+    def slot_free(self) -> bool:
+        """Whether acquire() can hand out a connection slot without waiting (asyncpg's queue of free slots;
+        the pinned asyncpg version is tested)."""
+        return not self._queue.empty()  # type: ignore[attr-defined]
 
-@contextlib.asynccontextmanager
-async def _connection(pool: asyncpg.Pool, wait: float) -> AsyncIterator[DbConn]:
-    """A pooled connection, taken in arrival order when the pool is a FairPool."""
-    gate = pool.gate if isinstance(pool, FairPool) else None
-    try:
-        async with asyncio.timeout(wait):
-            if gate is not None:
-                await gate.acquire()
-            try:
-                conn = await pool.acquire()
-            except BaseException:
-                if gate is not None:
-                    gate.release()
-                raise
-    except _UNAVAILABLE as exc:
-        raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
-    try:
-        yield conn
-    finally:
+
+class PooledConnection:
+    """`async with PooledConnection(pool, wait)`: a pooled connection, taken in arrival order when the pool is
+    a FairPool, within `wait` seconds.
+
+    A class rather than a generator-based context manager, and no timer when a connection is free at once:
+    this runs for every request and both showed up in profiles."""
+
+    __slots__ = ("_conn", "_gate", "_pool", "_wait")
+
+    def __init__(self, pool: asyncpg.Pool, wait: float) -> None:
+        self._pool = pool
+        self._wait = wait
+        self._gate = pool.gate if isinstance(pool, FairPool) else None
+        self._conn: PoolConnectionProxy[asyncpg.Record] | None = None
+
+    async def __aenter__(self) -> DbConn:
+        gate, pool = self._gate, self._pool
         try:
-            await pool.release(conn)
+            if gate is not None and not gate.locked() and isinstance(pool, FairPool) and pool.slot_free():
+                # nothing to wait for but, for a slot not yet connected, the connect, which the pool's own
+                # timeout bounds
+                await gate.acquire()
+                try:
+                    self._conn = await pool.acquire()
+                except BaseException:
+                    gate.release()
+                    raise
+            else:
+                async with asyncio.timeout(self._wait):
+                    if gate is not None:
+                        await gate.acquire()
+                    try:
+                        self._conn = await pool.acquire()
+                    except BaseException:
+                        if gate is not None:
+                            gate.release()
+                        raise
+        except _UNAVAILABLE as exc:
+            raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
+        assert self._conn is not None
+        return self._conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            if self._conn is not None:
+                await self._pool.release(self._conn)
         finally:
-            if gate is not None:
-                gate.release()
+            if self._gate is not None:
+                self._gate.release()
 
 
 class PoolRegistry:
@@ -235,7 +284,7 @@ class PoolRegistry:
 async def _transaction(
     pool: asyncpg.Pool, names: list[str], values: list[str], *, acquire_timeout: float, readonly: bool = False
 ) -> AsyncIterator[DbConn]:
-    async with _connection(pool, acquire_timeout) as conn, conn.transaction(readonly=readonly):
+    async with PooledConnection(pool, acquire_timeout) as conn, conn.transaction(readonly=readonly):
         await conn.execute(SET_GUCS_SQL, names, values)
         yield conn
 
@@ -273,7 +322,7 @@ async def run_request_statement(
         names, values = [*names, "transaction_read_only"], [*values, "on"]
     name = _statement_name(statement)
     sql = _run_prepared_sql(columns)
-    async with _connection(pool, acquire_timeout) as conn:
+    async with PooledConnection(pool, acquire_timeout) as conn:
         prepared: OrderedDict[str, None] | None = getattr(conn, "prepared", None)
         if prepared is None:  # a plain asyncpg connection (not from a PoolRegistry pool): prepare every time
             prepared = OrderedDict()
