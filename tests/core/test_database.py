@@ -263,6 +263,6 @@ async def test_pooled_connection_waits_in_order_and_times_out(fresh_db: str) -> 
 
         await asyncio.gather(*(take(i) for i in range(6)))
         assert order == list(range(6))
-        assert pool.gate._value == 1 and pool.slot_free()
+        assert pool.gate.free == 1 and pool.slot_free()
     finally:
         await pool.close()
