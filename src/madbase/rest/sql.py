@@ -3,7 +3,7 @@
 Identifiers come from the schema cache (through the plan) and always pass `quote_ident`; types come from
 `format_type` in the catalogs; every value is an element of one text-array bind parameter, `$1[n]`, cast with
 an explicit I/O cast to the column's type (`($1::text[])[3]::text::integer`), so PostgreSQL, not Python, interprets it
-— and a statement has one parameter whatever its shape, which lets it run inside `madbase.run_request` (the
+— and a statement has one parameter whatever its shape, which lets it run inside `madbase.run_prepared` (the
 one-round-trip request). Every statement returns one row `(total, page, body, ...)` (its `columns`) where
 PostgreSQL has already built the JSON body as one UTF-8 bytea value (handed to the socket as is).
 """
@@ -59,11 +59,11 @@ class Params:
 
     def add(self, value: Any) -> str:
         self.values.append(value)
-        # typed at every use: a statement run directly (not through run_request) must tell PostgreSQL what $1 is
+        # typed at every use: a statement run directly (not through run_prepared) must tell PostgreSQL what $1 is
         return f"($1::text[])[{len(self.values)}]"
 
 
-# The column definition lists of the statements' one result row (for `madbase.run_request`'s record type).
+# The column definition lists of the statements' one result row (for `madbase.run_prepared`'s record type).
 READ_COLUMNS = "total int8, page int8, body bytea, resp_headers text, resp_status text"
 MUTATION_COLUMNS = READ_COLUMNS + ", location text"
 
