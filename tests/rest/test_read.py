@@ -454,3 +454,43 @@ def test_explain_media(rest: Rest) -> None:
         deadline = time.time() + 10
         while rest.get("/posts", headers=plan).status_code == 200 and time.time() < deadline:
             time.sleep(0.2)
+
+
+def test_openapi_follows_the_roles_privileges(rest: Rest) -> None:
+    """As PostgREST's openapi-mode=follow-privileges: relations and functions the role cannot use are left out,
+    write verbs follow updatability, enum columns list their labels."""
+    rest.sql("""
+        create type public.oa_mood as enum ('sad', 'ok', 'happy');
+        create table public.oa_members_only (id int primary key, mood public.oa_mood);
+        revoke all on public.oa_members_only from anon, authenticated;
+        grant select on public.oa_members_only to authenticated;
+        create view public.oa_summary as select count(*) as n from public.oa_members_only;
+        grant select on public.oa_summary to anon, authenticated;
+        create function public.oa_members_fn() returns int language sql as 'select 1';
+        revoke execute on function public.oa_members_fn() from public, anon;
+        grant execute on function public.oa_members_fn() to authenticated;
+        notify pgrst, 'reload schema';
+    """)
+    try:
+        rest.wait_for("/oa_summary")
+        user = {"Authorization": f"Bearer {rest.user_token('00000000-0000-0000-0000-00000000000a')}"}
+        anon = rest.client.get(rest.url + "/", headers=rest.headers()).json()
+        member = rest.client.get(rest.url + "/", headers={**rest.headers(), **user}).json()
+        assert "/oa_members_only" not in anon["paths"] and "oa_members_only" not in anon["definitions"]
+        assert "/rpc/oa_members_fn" not in anon["paths"]
+        assert "rowFilter.oa_members_only.id" not in anon["parameters"]
+        assert "/rpc/oa_members_fn" in member["paths"]
+        # the table itself takes writes (privileges decide at request time, as PostgREST documents them);
+        # an aggregate view takes none
+        assert set(member["paths"]["/oa_members_only"]) == {"get", "post", "patch", "delete"}
+        assert set(anon["paths"]["/oa_summary"]) == {"get"}
+        assert member["definitions"]["oa_members_only"]["properties"]["mood"] == {
+            "enum": ["sad", "ok", "happy"], "format": "oa_mood", "type": "string"}
+        service = rest.client.get(rest.url + "/", headers=rest.headers("service_role")).json()
+        assert "/oa_members_only" in service["paths"] and "/rpc/oa_members_fn" in service["paths"]
+    finally:
+        rest.sql("""
+            drop view if exists public.oa_summary; drop table if exists public.oa_members_only;
+            drop function if exists public.oa_members_fn(); drop type if exists public.oa_mood;
+            notify pgrst, 'reload schema';
+        """)

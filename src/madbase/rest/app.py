@@ -15,14 +15,14 @@ import asyncpg
 import structlog
 
 from madbase.core import jsonutil
-from madbase.core.context import get_context
+from madbase.core.context import RequestContext, get_context
 from madbase.core.db import RequestGucs, request_gucs, request_transaction, run_request_statement
 from madbase.core.runtime import Runtime
 from madbase.core.types import Receive, Scope, Send
 from madbase.rest import errors
 from madbase.rest.cache import SchemaRegistry
 from madbase.rest.handler import Action, location_header, plan_action
-from madbase.rest.openapi import openapi_document
+from madbase.rest.openapi import VISIBILITY_SQL, Visibility, openapi_document
 from madbase.rest.plan import PlanOptions
 from madbase.rest.request import ApiRequest, parse_request
 from madbase.rest.response import (
@@ -36,6 +36,7 @@ from madbase.rest.response import (
     range_status,
     single_object,
 )
+from madbase.rest.schema import SchemaCache
 from madbase.rest.sql import explain_statement, pre_request_call, quote_ident
 
 log = structlog.get_logger("madbase.rest")
@@ -92,6 +93,18 @@ class RestApp:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _openapi(self, ctx: RequestContext, pool: asyncpg.Pool, cache: SchemaCache, req: ApiRequest,
+                       headers: dict[str, str]) -> Response:
+        """The OpenAPI document for the role's view of the schema, memoised per snapshot and visibility."""
+        visible = await _visibility(ctx, pool, req.schema, headers)
+        key = ("openapi", req.schema, headers.get("host", ""), visible.key())
+        doc = cache.memo.get(key)
+        if doc is None:
+            if len(cache.memo) > 32:
+                cache.memo.clear()
+            doc = cache.memo[key] = openapi_document(cache, req.schema, key[2], PREFIX, visible)
+        return Response(200, doc, [(b"content-type", OPENAPI_CT)])
+
     async def _handle(self, scope: Scope, receive: Receive) -> Response:
         ctx = get_context(scope)
         method: str = scope["method"]
@@ -129,13 +142,7 @@ class RestApp:
         if not req.target:
             if method not in ("GET", "HEAD"):
                 raise errors.bad_method(method)
-            key = ("openapi", req.schema, headers.get("host", ""))
-            doc = cache.memo.get(key)
-            if doc is None:
-                if len(cache.memo) > 32:
-                    cache.memo.clear()
-                doc = cache.memo[key] = openapi_document(cache, req.schema, key[2], PREFIX)
-            return Response(200, doc, [(b"content-type", OPENAPI_CT)])
+            return await self._openapi(ctx, pool, cache, req, headers)
         started = time.perf_counter()
         try:
             action = plan_action(req, cache, body, options)
@@ -202,6 +209,19 @@ class RestApp:
                       f"response;dur={(done - queried_at) * 1000:.3f}")
             response.headers.append((b"server-timing", timing.encode()))
         return response
+
+
+async def _visibility(ctx: RequestContext, pool: asyncpg.Pool, schema: str, headers: dict[str, str]) -> Visibility:
+    """What the request's role may see in `schema`, asked in a read-only request transaction of that role."""
+    auth = ctx.auth
+    gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method="GET", path="/", headers=headers)
+    try:
+        async with request_transaction(pool, gucs, readonly=True) as conn:
+            row = await conn.fetchrow(VISIBILITY_SQL, schema)
+    except asyncpg.PostgresError as exc:
+        raise errors.from_pg(exc, auth.role != "anon") from None
+    assert row is not None
+    return Visibility.from_row(row[0], row[1], row[2])
 
 
 async def _explain(conn: Any, req: ApiRequest, action: Action) -> Response:

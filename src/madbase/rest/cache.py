@@ -73,9 +73,12 @@ class ProjectSchema:
     async def _load(self) -> None:
         assert self._pool is not None
         self._version += 1
+        # the snapshot's age counts from the start of the catalog reads: DDL committed while they ran may be
+        # missing from it, and must not be shielded from refresh_on_miss by a fresh-looking timestamp
+        started = time.monotonic()
         async with self._pool.acquire() as conn:
             self.cache = await introspect(conn, self.schemas, self._version)
-        self._loaded_at = time.monotonic()
+        self._loaded_at = started
         log.info("schema_cache_loaded", project_ref=self.project.ref, version=self._version,
                  relations=len(self.cache.tables), functions=len(self.cache.functions))
 

@@ -5,11 +5,17 @@ for NOT NULL columns, defaults, descriptions from comments with primary-key / fo
 `parameters` (select, order, Range, offset, limit, Prefer variants, a body and a row filter per column of every
 relation), and paths for every relation (GET, plus POST/PATCH/DELETE when it can be written) and every
 function (`/rpc/fn`: POST, and GET when it is not VOLATILE, since MadBase refuses a volatile call by GET).
+
+Like PostgREST's default `openapi-mode = follow-privileges`, the document lists only what the request's role
+may use: `VISIBILITY_SQL` runs in the request's transaction (its role) and says which relations (any table or
+column privilege, or ownership) and functions (EXECUTE) that is, which relations take inserts, updates and
+deletes (views by `pg_relation_is_updatable`), and the labels of enum types.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from madbase import __version__
@@ -29,6 +35,49 @@ _PREFER = {"preferParams": ["params=single-object", "params=multiple-objects"],
            "preferReturn": _RETURN,
            "preferCount": ["count=exact", "count=planned", "count=estimated"],
            "preferPost": [*_RETURN, "resolution=ignore-duplicates", "resolution=merge-duplicates"]}
+
+
+# $1: the schema. Runs under the request's role, so the privilege functions answer for that role.
+VISIBILITY_SQL = """
+select
+  coalesce((select json_agg(json_build_array(c.relname::text,
+                      c.relkind in ('r', 'p') or (c.relkind in ('v', 'f')
+                        and (pg_relation_is_updatable(c.oid::regclass, true) & 8) = 8),
+                      c.relkind in ('r', 'p') or (c.relkind in ('v', 'f')
+                        and (pg_relation_is_updatable(c.oid::regclass, true) & 4) = 4),
+                      c.relkind in ('r', 'p') or (c.relkind in ('v', 'f')
+                        and (pg_relation_is_updatable(c.oid::regclass, true) & 16) = 16)))
+            from pg_class c
+            where c.relnamespace = to_regnamespace($1) and c.relkind in ('r', 'p', 'v', 'm', 'f')
+              and (pg_has_role(c.relowner, 'USAGE')
+                   or has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                   or has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))), '[]')::text,
+  coalesce((select json_agg(distinct p.proname::text)
+            from pg_proc p
+            where p.pronamespace = to_regnamespace($1) and has_function_privilege(p.oid, 'EXECUTE')), '[]')::text,
+  coalesce((select json_object_agg(format_type(t.oid, null), (select json_agg(e.enumlabel order by e.enumsortorder)
+                                                              from pg_enum e where e.enumtypid = t.oid))
+            from pg_type t where t.typtype = 'e'), '{}')::text
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """What the request's role may see: relation name -> (insertable, updatable, deletable), functions, and
+    the labels of enum types by type name."""
+
+    relations: dict[str, tuple[bool, bool, bool]] = field(default_factory=dict)
+    functions: frozenset[str] = frozenset()
+    enums: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, relations: str, functions: str, enums: str) -> Visibility:
+        rels = {str(r[0]): (bool(r[1]), bool(r[2]), bool(r[3])) for r in jsonutil.loads(relations)}
+        return cls(rels, frozenset(map(str, jsonutil.loads(functions))), dict(jsonutil.loads(enums)))
+
+    def key(self) -> str:
+        """A memo key: two requests with the same visibility get the same document."""
+        return jsonutil.dumps_str([sorted(self.relations.items()), sorted(self.functions), sorted(self.enums.items())])
 
 
 def _swagger_type(typ: str) -> str | None:
@@ -69,7 +118,8 @@ def _fk_note(rels: list[Relationship], col: str, cache: SchemaCache) -> str | No
     return f"This is a Foreign Key to `{table}.{fcol}`.<fk table='{table}' column='{fcol}'/>"
 
 
-def _property(col: Column, table: Table, rels: list[Relationship], cache: SchemaCache) -> dict[str, Any]:
+def _property(col: Column, table: Table, rels: list[Relationship], cache: SchemaCache,
+              enums: dict[str, list[str]]) -> dict[str, Any]:
     fmt, max_len = _format(col.type)
     prop: dict[str, Any] = {}
     if col.default is not None:
@@ -84,6 +134,9 @@ def _property(col: Column, table: Table, rels: list[Relationship], cache: Schema
         prop["description"] = (col.description + "\n\n" if col.description else "") + "Note:\n" + "\n".join(notes)
     elif col.description:
         prop["description"] = col.description
+    labels = enums.get(col.type)
+    if labels is not None:
+        prop["enum"] = labels
     prop["format"] = fmt
     if max_len is not None:
         prop["maxLength"] = max_len
@@ -96,13 +149,13 @@ def _property(col: Column, table: Table, rels: list[Relationship], cache: Schema
     return prop
 
 
-def _definition(table: Table, cache: SchemaCache) -> dict[str, Any]:
+def _definition(table: Table, cache: SchemaCache, enums: dict[str, list[str]]) -> dict[str, Any]:
     rels = cache.relationships.get(table.qname, [])
     out: dict[str, Any] = {}
     if table.description:
         out["description"] = table.description
     out["type"] = "object"
-    out["properties"] = {c.name: _property(c, table, rels, cache) for c in table.columns.values()}
+    out["properties"] = {c.name: _property(c, table, rels, cache, enums) for c in table.columns.values()}
     required = [c.name for c in table.columns.values() if not c.nullable]
     if required:
         out["required"] = required
@@ -124,7 +177,7 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/parameters/{name}"}
 
 
-def _table_path(table: Table) -> dict[str, Any]:
+def _table_path(table: Table, writable: tuple[bool, bool, bool]) -> dict[str, Any]:
     name = table.name
     filters = [_ref(f"rowFilter.{name}.{c}") for c in table.columns]
     base: dict[str, Any] = {"tags": [name]}
@@ -136,11 +189,14 @@ def _table_path(table: Table) -> dict[str, Any]:
         "responses": {"200": {"description": "OK",
                               "schema": {"type": "array", "items": {"$ref": f"#/definitions/{name}"}}},
                       "206": {"description": "Partial Content"}}}}
-    if table.kind != "m":  # a materialized view is read-only
+    insertable, updatable, deletable = writable
+    if insertable:
         ops["post"] = {**base, "parameters": [_ref(f"body.{name}"), _ref("select"), _ref("preferPost")],
                        "responses": {"201": {"description": "Created"}}}
+    if updatable:
         ops["patch"] = {**base, "parameters": [*filters, _ref(f"body.{name}"), _ref("preferReturn")],
                         "responses": {"204": {"description": "No Content"}}}
+    if deletable:
         ops["delete"] = {**base, "parameters": [*filters, _ref("preferReturn")],
                          "responses": {"204": {"description": "No Content"}}}
     return ops
@@ -217,15 +273,15 @@ def _parameters(tables: list[Table]) -> dict[str, Any]:
     return params
 
 
-def openapi_document(cache: SchemaCache, schema: str, host: str, base_path: str) -> bytes:
-    tables = [cache.tables[(schema, n)] for n in sorted(cache.table_names(schema))]
+def openapi_document(cache: SchemaCache, schema: str, host: str, base_path: str, visible: Visibility) -> bytes:
+    tables = [cache.tables[(schema, n)] for n in sorted(cache.table_names(schema)) if n in visible.relations]
     paths: dict[str, Any] = {"/": {"get": {"tags": ["Introspection"], "summary": "OpenAPI description (this document)",
                                            "produces": ["application/openapi+json", "application/json"],
                                            "responses": {"200": {"description": "OK"}}}}}
     for t in tables:
-        paths[f"/{t.name}"] = _table_path(t)
+        paths[f"/{t.name}"] = _table_path(t, visible.relations[t.name])
     for (s, name), overloads in sorted(cache.functions.items()):
-        if s == schema:
+        if s == schema and name in visible.functions:
             paths[f"/rpc/{name}"] = _rpc_path(overloads[0])
     doc = {
         "swagger": "2.0",
@@ -239,7 +295,7 @@ def openapi_document(cache: SchemaCache, schema: str, host: str, base_path: str)
         "consumes": _MEDIA,
         "produces": _MEDIA,
         "paths": paths,
-        "definitions": {t.name: _definition(t, cache) for t in tables},
+        "definitions": {t.name: _definition(t, cache, visible.enums) for t in tables},
         "parameters": _parameters(tables),
     }
     return jsonutil.dumps(doc)
