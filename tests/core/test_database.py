@@ -4,6 +4,7 @@ the control store and the shared rate-limit counters."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 
@@ -266,3 +267,63 @@ async def test_pooled_connection_waits_in_order_and_times_out(fresh_db: str) -> 
         assert pool.gate.free == 1 and pool.slot_free()
     finally:
         await pool.close()
+
+
+async def test_lean_pool_reuses_only_trusted_connections(fresh_db: str) -> None:
+    """The request path's pool: arrival order and bounded waits as the gate gives them; a connection comes back
+    to the idle list only when its request ended cleanly outside a transaction; idle ones expire."""
+    from madbase.core import db
+    from madbase.core.errors import GatewayError, Kind
+    from madbase.core.leanpool import LeanPool
+
+    pool = await db.FairPool(fresh_db, min_size=0, max_size=2, max_queries=1000, max_inactive_connection_lifetime=60,
+                             record_class=asyncpg.Record, loop=None, connection_class=db.RequestConnection)
+    lean = LeanPool(functools.partial(asyncpg.connect, fresh_db, connection_class=db.RequestConnection), 1,
+                    idle_seconds=0.4)
+    pool.lean = lean
+    try:
+        async with db.PooledConnection(pool, 1.0) as conn:
+            first_pid = conn.get_server_pid()
+            with pytest.raises(GatewayError) as err:
+                async with db.PooledConnection(pool, 0.2):
+                    pass
+            assert err.value.kind is Kind.DB_UNAVAILABLE
+        async with db.PooledConnection(pool, 1.0) as conn:
+            assert conn.get_server_pid() == first_pid  # reused
+            with pytest.raises(asyncpg.DivisionByZeroError):
+                await conn.fetchval("select 1/0")
+        async with db.PooledConnection(pool, 1.0) as conn:
+            assert conn.get_server_pid() == first_pid  # an SQL error leaves the connection usable
+
+        async def cancelled() -> None:
+            async with db.PooledConnection(pool, 1.0) as conn:
+                await conn.fetchval("select pg_sleep(5)")
+
+        task = asyncio.create_task(cancelled())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with db.PooledConnection(pool, 1.0) as conn:  # the cancelled one was not trusted again
+            assert conn.get_server_pid() != first_pid
+            second_pid = conn.get_server_pid()
+            await conn.execute("begin")  # returned inside a transaction: closed, not reused
+        async with db.PooledConnection(pool, 1.0) as conn:
+            assert conn.get_server_pid() != second_pid
+            assert not conn.is_in_transaction()
+        assert lean.open_connections == 1 and lean.idle_connections == 1
+        await asyncio.sleep(0.8)  # idle longer than idle_seconds: closed by the sweep
+        assert lean.open_connections == 0 and lean.idle_connections == 0
+        order: list[int] = []
+
+        async def take(i: int) -> None:
+            async with db.PooledConnection(pool, 5.0):
+                order.append(i)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(take(i) for i in range(5)))
+        assert order == list(range(5)) and lean.gate.free == 1
+    finally:
+        await lean.close()
+        await pool.close()
+    assert lean.open_connections == 0

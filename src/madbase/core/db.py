@@ -24,11 +24,11 @@ from typing import Any
 
 import asyncpg
 import structlog
-from asyncpg.pool import PoolConnectionProxy
 
 from madbase.core import jsonutil
 from madbase.core.errors import GatewayError, Kind
 from madbase.core.fifogate import FifoGate
+from madbase.core.leanpool import UNSURE, LeanPool
 from madbase.core.projects import Project
 from madbase.core.types import DbConn
 
@@ -149,11 +149,14 @@ class FairPool(asyncpg.Pool):
     lose it to a newcomer and go back to the end of the line; under load that starves a few requests
     (measured: p99 39-46 ms vs 16-20 ms with the gate, same throughput)."""
 
-    __slots__ = ("gate",)
+    __slots__ = ("gate", "lean")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = FifoGate(kwargs["max_size"])
+        # Request transactions take their connections here when set (PoolRegistry does); asyncpg's pool is then
+        # left to the few other users (schema cache loads, realtime's checks).
+        self.lean: LeanPool | None = None
 
     def slot_free(self) -> bool:
         """Whether acquire() can hand out a connection slot without waiting (asyncpg's queue of free slots;
@@ -168,18 +171,21 @@ class PooledConnection:
     A class rather than a generator-based context manager, and no per-request timer: this runs for every
     request and both showed up in profiles."""
 
-    __slots__ = ("_conn", "_gate", "_pool", "_wait")
+    __slots__ = ("_conn", "_gate", "_lean", "_pool", "_wait")
 
     def __init__(self, pool: asyncpg.Pool, wait: float) -> None:
         self._pool = pool
         self._wait = wait
         self._gate = pool.gate if isinstance(pool, FairPool) else None
-        self._conn: PoolConnectionProxy[asyncpg.Record] | None = None
+        self._lean = pool.lean if isinstance(pool, FairPool) else None
+        self._conn: Any = None
 
     async def __aenter__(self) -> DbConn:
         gate, pool = self._gate, self._pool
         try:
-            if gate is None or not isinstance(pool, FairPool):
+            if self._lean is not None:
+                self._conn = await self._lean.acquire(self._wait)
+            elif gate is None or not isinstance(pool, FairPool):
                 self._conn = await pool.acquire(timeout=self._wait)
             else:
                 await gate.enter(self._wait)
@@ -193,10 +199,13 @@ class PooledConnection:
                     raise
         except _UNAVAILABLE as exc:
             raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
-        assert self._conn is not None
-        return self._conn
+        conn: DbConn = self._conn
+        return conn
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        if self._lean is not None:
+            self._lean.release(self._conn, unsure=exc_type is not None and issubclass(exc_type, UNSURE))
+            return
         try:
             if self._conn is not None:
                 await self._pool.release(self._conn)
@@ -241,7 +250,9 @@ class PoolRegistry:
                     user=project.record.login_role,
                     password=project.record.login_password,
                     min_size=0,
-                    max_size=size,
+                    # request transactions use the lean pool (`size` connections); this one serves the rest:
+                    # schema cache loads and realtime's checks
+                    max_size=max(2, size // 2),
                     max_queries=10_000_000,
                     max_inactive_connection_lifetime=300,
                     timeout=10,
@@ -252,16 +263,29 @@ class PoolRegistry:
                 )
             except _UNAVAILABLE as exc:
                 raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
+            record = project.record
+            pool.lean = LeanPool(functools.partial(asyncpg.connect, record.db_url, user=record.login_role,
+                                                   password=record.login_password, timeout=10,
+                                                   connection_class=RequestConnection, record_class=asyncpg.Record),
+                                 size)
             # A pool for the same project with an older URL is retired now.
             for old_key in [k for k in self._pools if k[0] == project.ref]:
                 old = self._pools.pop(old_key)
-                self._retiring.add(asyncio.create_task(old.close()))
+                self._retiring.add(asyncio.create_task(_close_pool(old)))
             self._pools[key] = pool
             return pool
 
     def stats(self) -> list[tuple[str, int, int, int]]:
-        """(project ref, max size, open connections, idle connections) per pool."""
-        return [(ref, p.get_max_size(), p.get_size(), p.get_idle_size()) for (ref, _), p in self._pools.items()]
+        """(project ref, max size, open connections, idle connections) per project, both pools together."""
+        out = []
+        for (ref, _), p in self._pools.items():
+            lean = p.lean if isinstance(p, FairPool) else None
+            if lean is None:
+                out.append((ref, p.get_max_size(), p.get_size(), p.get_idle_size()))
+            else:
+                out.append((ref, p.get_max_size() + lean.size, p.get_size() + lean.open_connections,
+                            p.get_idle_size() + lean.idle_connections))
+        return out
 
     def owns(self, project: Project, pool: asyncpg.Pool) -> bool:
         return self._pools.get((project.ref, project.record.db_url)) is pool
@@ -271,7 +295,13 @@ class PoolRegistry:
         self._pools.clear()
         for pool in pools:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(pool.close(), 10)
+                await asyncio.wait_for(_close_pool(pool), 10)
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    if isinstance(pool, FairPool) and pool.lean is not None:
+        await pool.lean.close()
+    await pool.close()
 
 
 @contextlib.asynccontextmanager
