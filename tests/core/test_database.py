@@ -177,9 +177,8 @@ async def test_request_statements_are_prepared_once_per_connection(fresh_db: str
     finally:
         await owner.close()
     monkeypatch.setattr(db, "PREPARED_PER_CONNECTION", 2)
-    pool = await db.FairPool(fresh_db, user="authenticator", password="login-pw-2", min_size=1, max_size=1,
-                             reset=reset_only_if_dirty, connection_class=db.RequestConnection, max_queries=1000,
-                             max_inactive_connection_lifetime=60, record_class=asyncpg.Record, loop=None)
+    pool = await asyncpg.create_pool(fresh_db, user="authenticator", password="login-pw-2", min_size=1, max_size=1,
+                                     reset=reset_only_if_dirty, connection_class=db.RequestConnection)
     cols = "n int8"
 
     def gucs(sub: str) -> db.RequestGucs:
@@ -235,36 +234,22 @@ async def test_request_statements_are_prepared_once_per_connection(fresh_db: str
         await pool.close()
 
 
-async def test_pooled_connection_waits_in_order_and_times_out(fresh_db: str) -> None:
-    """A connection free at once is taken without a timer; otherwise requests wait in arrival order, and give
-    up after their wait with the gateway's 'database unavailable' error, whoever holds the connections."""
+async def test_pooled_connection_times_out_on_a_plain_pool(fresh_db: str) -> None:
+    """Outside a ProjectPool (no lean pool) requests use asyncpg's pool and give up after their wait with the
+    gateway's 'database unavailable' error."""
     from madbase.core import db
     from madbase.core.errors import GatewayError, Kind
 
-    pool = await db.FairPool(fresh_db, min_size=0, max_size=1, max_queries=1000, max_inactive_connection_lifetime=60,
-                             record_class=asyncpg.Record, loop=None, connection_class=db.RequestConnection)
+    pool = await asyncpg.create_pool(fresh_db, min_size=0, max_size=1, connection_class=db.RequestConnection)
     try:
         async with db.PooledConnection(pool, 1.0) as conn:
             assert await conn.fetchval("select 1") == 1
-            with pytest.raises(GatewayError) as err:  # held through the gate
+            with pytest.raises(GatewayError) as err:
                 async with db.PooledConnection(pool, 0.2):
                     pass
             assert err.value.kind is Kind.DB_UNAVAILABLE
-        held = await pool.acquire()  # held by code that does not pass the gate
-        with pytest.raises(GatewayError):
-            async with db.PooledConnection(pool, 0.2):
-                pass
-        await pool.release(held)
-        order: list[int] = []
-
-        async def take(i: int) -> None:
-            async with db.PooledConnection(pool, 5.0):
-                order.append(i)
-                await asyncio.sleep(0.01)
-
-        await asyncio.gather(*(take(i) for i in range(6)))
-        assert order == list(range(6))
-        assert pool.gate.free == 1 and pool.slot_free()
+        async with db.PooledConnection(pool, 1.0) as conn:
+            assert await conn.fetchval("select 2") == 2
     finally:
         await pool.close()
 
@@ -276,8 +261,9 @@ async def test_lean_pool_reuses_only_trusted_connections(fresh_db: str) -> None:
     from madbase.core.errors import GatewayError, Kind
     from madbase.core.leanpool import LeanPool
 
-    pool = await db.FairPool(fresh_db, min_size=0, max_size=2, max_queries=1000, max_inactive_connection_lifetime=60,
-                             record_class=asyncpg.Record, loop=None, connection_class=db.RequestConnection)
+    pool = await db.ProjectPool(fresh_db, min_size=0, max_size=2, max_queries=1000,
+                                max_inactive_connection_lifetime=60, record_class=asyncpg.Record, loop=None,
+                                connection_class=db.RequestConnection)
     lean = LeanPool(functools.partial(asyncpg.connect, fresh_db, connection_class=db.RequestConnection), 1,
                     idle_seconds=0.4)
     pool.lean = lean

@@ -27,7 +27,6 @@ import structlog
 
 from madbase.core import jsonutil
 from madbase.core.errors import GatewayError, Kind
-from madbase.core.fifogate import FifoGate
 from madbase.core.leanpool import UNSURE, LeanPool
 from madbase.core.projects import Project
 from madbase.core.types import DbConn
@@ -45,9 +44,8 @@ SET_GUCS_SQL = "select set_config(k, v, true) from unnest($1::text[], $2::text[]
 @functools.cache
 def _run_prepared_sql(columns: str) -> str:
     # `columns` is the caller's fixed column definition list (code, never request input): a handful of values
-    return (f"select * from madbase.run_prepared($1::text[], $2::text[], $3::text, $4::text, $5::text[], $6::text,"
-            f" $7::bool)"
-            f" as r({columns})")
+    return ("select * from madbase.run_prepared($1::text[], $2::text[], $3::text, $4::text, $5::text[], $6::text, "
+            f"$7::bool) as r({columns})")
 
 
 # Request statements prepared per connection (SQL-level PREPARE in madbase.run_prepared), least recently used
@@ -142,61 +140,38 @@ async def reset_only_if_dirty(conn: asyncpg.Connection) -> None:
         await conn.reset()
 
 
-class FairPool(asyncpg.Pool):
-    """asyncpg's pool plus a FIFO gate that request transactions pass before acquiring.
+class ProjectPool(asyncpg.Pool):
+    """A project's connections: `lean` for request transactions (FIFO hand-over, see core/leanpool.py) and
+    asyncpg's own pool for the rest (schema cache loads, realtime's checks)."""
 
-    asyncpg hands a released connection to whichever acquirer runs first, so a waiter that was woken can
-    lose it to a newcomer and go back to the end of the line; under load that starves a few requests
-    (measured: p99 39-46 ms vs 16-20 ms with the gate, same throughput)."""
-
-    __slots__ = ("gate", "lean")
+    __slots__ = ("lean",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.gate = FifoGate(kwargs["max_size"])
-        # Request transactions take their connections here when set (PoolRegistry does); asyncpg's pool is then
-        # left to the few other users (schema cache loads, realtime's checks).
-        self.lean: LeanPool | None = None
-
-    def slot_free(self) -> bool:
-        """Whether acquire() can hand out a connection slot without waiting (asyncpg's queue of free slots;
-        the pinned asyncpg version is tested)."""
-        return not self._queue.empty()  # type: ignore[attr-defined]
+        self.lean: LeanPool | None = None  # set by PoolRegistry
 
 
 class PooledConnection:
-    """`async with PooledConnection(pool, wait)`: a pooled connection, taken in arrival order when the pool is
-    a FairPool, within `wait` seconds.
+    """`async with PooledConnection(pool, wait)`: a connection for a request, within `wait` seconds — from the
+    project's lean pool (in arrival order), or from a plain asyncpg pool.
 
-    A class rather than a generator-based context manager, and no per-request timer: this runs for every
-    request and both showed up in profiles."""
+    A class rather than a generator-based context manager: this runs for every request and showed up in
+    profiles."""
 
-    __slots__ = ("_conn", "_gate", "_lean", "_pool", "_wait")
+    __slots__ = ("_conn", "_lean", "_pool", "_wait")
 
     def __init__(self, pool: asyncpg.Pool, wait: float) -> None:
         self._pool = pool
         self._wait = wait
-        self._gate = pool.gate if isinstance(pool, FairPool) else None
-        self._lean = pool.lean if isinstance(pool, FairPool) else None
+        self._lean = pool.lean if isinstance(pool, ProjectPool) else None
         self._conn: Any = None
 
     async def __aenter__(self) -> DbConn:
-        gate, pool = self._gate, self._pool
         try:
             if self._lean is not None:
                 self._conn = await self._lean.acquire(self._wait)
-            elif gate is None or not isinstance(pool, FairPool):
-                self._conn = await pool.acquire(timeout=self._wait)
             else:
-                await gate.enter(self._wait)
-                try:
-                    # Past the gate a slot is free unless code that does not pass the gate holds connections
-                    # (then asyncpg's own wait, bounded); a slot not yet connected is bounded by the pool's
-                    # connect timeout.
-                    self._conn = await (pool.acquire() if pool.slot_free() else pool.acquire(timeout=self._wait))
-                except BaseException:
-                    gate.leave()
-                    raise
+                self._conn = await self._pool.acquire(timeout=self._wait)
         except _UNAVAILABLE as exc:
             raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
         conn: DbConn = self._conn
@@ -205,13 +180,8 @@ class PooledConnection:
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         if self._lean is not None:
             self._lean.release(self._conn, unsure=exc_type is not None and issubclass(exc_type, UNSURE))
-            return
-        try:
-            if self._conn is not None:
-                await self._pool.release(self._conn)
-        finally:
-            if self._gate is not None:
-                self._gate.leave()
+        else:
+            await self._pool.release(self._conn)
 
 
 class PoolRegistry:
@@ -245,7 +215,7 @@ class PoolRegistry:
                 self._bootstrapped.add(key)
             size = int(project.config.get("pool_size", self._pool_size))
             try:
-                pool = await FairPool(
+                pool = await ProjectPool(
                     project.record.db_url,
                     user=project.record.login_role,
                     password=project.record.login_password,
@@ -279,7 +249,7 @@ class PoolRegistry:
         """(project ref, max size, open connections, idle connections) per project, both pools together."""
         out = []
         for (ref, _), p in self._pools.items():
-            lean = p.lean if isinstance(p, FairPool) else None
+            lean = p.lean if isinstance(p, ProjectPool) else None
             if lean is None:
                 out.append((ref, p.get_max_size(), p.get_size(), p.get_idle_size()))
             else:
@@ -299,7 +269,7 @@ class PoolRegistry:
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
-    if isinstance(pool, FairPool) and pool.lean is not None:
+    if isinstance(pool, ProjectPool) and pool.lean is not None:
         await pool.lean.close()
     await pool.close()
 

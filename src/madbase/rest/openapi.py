@@ -140,11 +140,16 @@ def _property(col: Column, table: Table, rels: list[Relationship], cache: Schema
     prop["format"] = fmt
     if max_len is not None:
         prop["maxLength"] = max_len
-    typ = _swagger_type(col.type)
+    return _typed(prop, col.type)
+
+
+def _typed(prop: dict[str, Any], typ_name: str) -> dict[str, Any]:
+    """Add the Swagger `type` of a PostgreSQL type (and `items` for an array) to a property."""
+    typ = _swagger_type(typ_name)
     if typ is not None:
         prop["type"] = typ
     if typ == "array":
-        item_type = _swagger_type(col.type[:-2])
+        item_type = _swagger_type(typ_name[:-2])
         prop["items"] = {"type": item_type} if item_type is not None else {}
     return prop
 
@@ -203,14 +208,7 @@ def _table_path(table: Table, writable: tuple[bool, bool, bool]) -> dict[str, An
 
 
 def _param_property(p: Param) -> dict[str, Any]:
-    prop: dict[str, Any] = {"format": p.type}
-    typ = _swagger_type(p.type)
-    if typ is not None:
-        prop["type"] = typ
-    if typ == "array":
-        item_type = _swagger_type(p.type[:-2])
-        prop["items"] = {"type": item_type} if item_type is not None else {}
-    return prop
+    return _typed({"format": p.type}, p.type)
 
 
 def _query_param(p: Param) -> dict[str, Any]:
