@@ -9,36 +9,14 @@ import pytest
 from madbase.rest.errors import ApiError
 from madbase.rest.parser import parse_query, split_query
 from madbase.rest.plan import Planner
-from madbase.rest.schema import SchemaCache, build_cache
+from madbase.rest.schema import SchemaCache
 from madbase.rest.sql import quote_ident, read_statement
-
-
-def _cols(table: str, kind: str, *cols: tuple[str, str]) -> list[dict[str, Any]]:
-    return [{"schema": "public", "name": table, "kind": kind, "tdesc": None, "col": c, "type": t, "nullable": True,
-             "dflt": None, "generated": False, "cdesc": None} for c, t in cols]
-
-
-def _fk(name: str, t1: str, c1: list[str], t2: str, c2: list[str]) -> dict[str, Any]:
-    return {"name": name, "s1": "public", "t1": t1, "cols1": c1, "s2": "public", "t2": t2, "cols2": c2}
+from tests.rest.unitschema import unit_cache
 
 
 @pytest.fixture(scope="module")
 def cache() -> SchemaCache:
-    cols = (_cols("users", "r", ("id", "integer"), ("name", "text"))
-            + _cols("posts", "r", ("id", "integer"), ("user_id", "integer"), ("reviewer_id", "integer"),
-                    ("title", "text"), ("data", "jsonb"))
-            + _cols("tags", "r", ("id", "integer"), ("name", "text"))
-            + _cols("post_tags", "r", ("post_id", "integer"), ("tag_id", "integer"))
-            + _cols("user_posts", "v", ("id", "integer"), ("user_id", "integer")))
-    keys = [{"schema": "public", "name": t, "type": "p", "cols": c}
-            for t, c in [("users", ["id"]), ("posts", ["id"]), ("tags", ["id"]), ("post_tags", ["post_id", "tag_id"])]]
-    fks = [_fk("posts_user_id_fkey", "posts", ["user_id"], "users", ["id"]),
-           _fk("posts_reviewer_id_fkey", "posts", ["reviewer_id"], "users", ["id"]),
-           _fk("pt_post", "post_tags", ["post_id"], "posts", ["id"]),
-           _fk("pt_tag", "post_tags", ["tag_id"], "tags", ["id"])]
-    deps = [{"vs": "public", "vname": "user_posts", "vcol": c, "ts": "public", "tname": "posts", "col": c}
-            for c in ("id", "user_id")]
-    return build_cache(["public"], cols, keys, fks, deps, [])
+    return unit_cache()
 
 
 def test_relationships(cache: SchemaCache) -> None:

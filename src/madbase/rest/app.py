@@ -19,9 +19,9 @@ from madbase.core.context import RequestContext, get_context
 from madbase.core.db import RequestGucs, request_gucs, request_transaction, run_request_statement
 from madbase.core.runtime import Runtime
 from madbase.core.types import Receive, Scope, Send
-from madbase.rest import errors
+from madbase.rest import errors, plancache
 from madbase.rest.cache import SchemaRegistry
-from madbase.rest.handler import Action, location_header, plan_action
+from madbase.rest.handler import Action, location_header
 from madbase.rest.openapi import VISIBILITY_SQL, Visibility, openapi_document
 from madbase.rest.plan import PlanOptions
 from madbase.rest.request import ApiRequest, parse_request
@@ -145,13 +145,13 @@ class RestApp:
             return await self._openapi(ctx, pool, cache, req, headers)
         started = time.perf_counter()
         try:
-            action = plan_action(req, cache, body, options)
+            action = plancache.plan(req, cache, body, options)
         except errors.ApiError as err:
             if err.code not in _RETRY_CODES or not entry.refresh_on_miss():
                 raise
             await entry.wait_reload()
             assert entry.cache is not None
-            action = plan_action(req, entry.cache, body, options)
+            action = plancache.plan(req, entry.cache, body, options)
         if req.media.media == "plan" and not config.get("db_plan_enabled"):
             raise errors.unacceptable_media(headers.get("accept", ""))
         auth = ctx.auth

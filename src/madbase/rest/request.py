@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import unquote
 
 from madbase.rest import errors
 
@@ -152,8 +153,6 @@ def parse_request(method: str, subpath: str, query: str, headers: dict[str, str]
         target, is_rpc = parts[1], True
     else:
         raise errors.ApiError(404, "PGRST125", "Invalid path specified in request URL")
-    from urllib.parse import unquote
-
     target = unquote(target)
     schema = resolve_schema(headers, method, schemas)
     prefer = parse_prefer(prefer_raw)

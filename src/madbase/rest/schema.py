@@ -115,6 +115,7 @@ class SchemaCache:
     version: int = 0
     computed: dict[QName, dict[str, Column]] = field(default_factory=dict)  # computed fields per relation
     memo: dict[tuple[str, ...], bytes] = field(default_factory=dict)  # derived documents (OpenAPI) of this snapshot
+    plans: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # planned reads by shape (rest.plancache)
 
     def table(self, schema: str, name: str) -> Table | None:
         t = self.tables.get((schema, name))
