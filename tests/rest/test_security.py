@@ -217,7 +217,7 @@ def test_miss_refreshes_a_stale_cache_without_event_triggers(rest: Rest) -> None
 def test_run_request_is_the_login_roles_alone(rest: Rest) -> None:
     """The one-round-trip request function switches roles; the roles a request runs as must not reach it."""
     for role in ("anon", "authenticated", "service_role"):
-        fn = "madbase.run_prepared(text[], text[], text, text, text[], text, boolean)"
+        fn = "madbase.run_prepared(text, text, text, text[], text, boolean)"
         out = rest.sql(f"select has_function_privilege('{role}', '{fn}', 'execute') as f, "
                        f"has_schema_privilege('{role}', 'madbase', 'usage') as u", fetch=True)
         assert out and not out[0]["f"] and not out[0]["u"], role

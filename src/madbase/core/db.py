@@ -44,8 +44,8 @@ SET_GUCS_SQL = "select set_config(k, v, true) from unnest($1::text[], $2::text[]
 @functools.cache
 def _run_prepared_sql(columns: str) -> str:
     # `columns` is the caller's fixed column definition list (code, never request input): a handful of values
-    return ("select * from madbase.run_prepared($1::text[], $2::text[], $3::text, $4::text, $5::text[], $6::text, "
-            f"$7::bool) as r({columns})")
+    return ("select * from madbase.run_prepared($1::text, $2::text, $3::text, $4::text[], $5::text, $6::bool) "
+            f"as r({columns})")
 
 
 # Request statements prepared per connection (SQL-level PREPARE in madbase.run_prepared), least recently used
@@ -311,9 +311,10 @@ async def run_request_statement(
     implicit transaction, so a failure anywhere leaves nothing behind. Saves BEGIN, the set_config round
     trip and COMMIT: the lever that matters most on a small machine (see docs/decisions.md). The statement is
     prepared on the connection at its first use there and its text is not sent again."""
-    names, values = gucs.names, gucs.values
+    settings = dict(zip(gucs.names, gucs.values, strict=True))
     if readonly:
-        names, values = [*names, "transaction_read_only"], [*values, "on"]
+        settings["transaction_read_only"] = "on"
+    settings_json = jsonutil.dumps_str(settings)
     name = _statement_name(statement)
     sql = _run_prepared_sql(columns)
     async with PooledConnection(pool, acquire_timeout) as conn:
@@ -325,7 +326,7 @@ async def run_request_statement(
         if name in prepared:
             prepared.move_to_end(name)
             try:
-                row: asyncpg.Record | None = await conn.fetchrow(sql, names, values, name, None, args, None, False)
+                row: asyncpg.Record | None = await conn.fetchrow(sql, settings_json, name, None, args, None, False)
                 return row
             except asyncpg.PostgresSyntaxError as exc:
                 # Maybe the session lost the statement (see migration 0003): ask again, sending it along.
@@ -334,7 +335,7 @@ async def run_request_statement(
         if len(prepared) >= PREPARED_PER_CONNECTION:
             evict = prepared.popitem(last=False)[0]
         try:
-            row = await conn.fetchrow(sql, names, values, name, statement, args, evict, recheck)
+            row = await conn.fetchrow(sql, settings_json, name, statement, args, evict, recheck)
         except asyncpg.PostgresError as exc:
             # Most failures happen after the PREPARE (it is kept: not transactional); if this one did not, the
             # next call's lost-statement path prepares it.

@@ -35,10 +35,10 @@ async def ensure_login_role(conn: asyncpg.Connection, role: str, password: str) 
                 raise
     await _execute_formatted(conn, "grant anon, authenticated, service_role, supabase_auth_admin, "
                              "supabase_storage_admin, supabase_realtime_admin to %I", role)
-    # the one-round-trip request function (migration 0003) is the login role's alone
+    # the one-round-trip request function (migrations 0003, 0004) is the login role's alone
     await _execute_formatted(conn, "grant usage on schema madbase to %I", role)
     await _execute_formatted(conn, "grant execute on function "
-                             "madbase.run_prepared(text[], text[], text, text, text[], text, boolean) to %I", role)
+                             "madbase.run_prepared(text, text, text, text[], text, boolean) to %I", role)
 
 
 async def bootstrap(admin_dsn: str, login_role: str, login_password: str) -> list[str]:
