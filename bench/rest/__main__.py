@@ -47,23 +47,51 @@ create table big (id int primary key, name text, price numeric, note text);
 insert into big select g, 'big-' || g, g * 1.5, repeat('x', 40) from generate_series(1, 100000) g;
 """
 
-def pk_statement(db_url: str) -> str:
-    """The exact statement MadBase generates for `GET /items?id=eq.N` (planned against the bench database)."""
+# What each scenario sends (method, path, query, body); R stands for the value the wrk script draws at random
+# (ids 1..10000 or categories 1..100), which pgbench draws from the same range.
+REQUESTS: dict[str, tuple[str, str, str, bytes, int]] = {
+    "get_pk": ("GET", "/items", "id=eq.R", b"", 10000),
+    "get_filtered": ("GET", "/items", "select=id,name,price&category_id=eq.R&price=gte.0&order=price.desc&limit=10",
+                     b"", 100),
+    "get_embed": ("GET", "/items", "select=id,name,categories(name)&id=eq.R", b"", 10000),
+    "insert_one": ("POST", "/sink", "", b'{"name":"x","price":1.5}', 0),
+    "insert_bulk": ("POST", "/sink", "", ("[" + ",".join(f'{{"name":"n{i}","price":{i}}}'
+                                                        for i in range(1, 1001)) + "]").encode(), 0),
+}
+_MARK = "7777777"
+
+
+def pgbench_scripts(db_url: str, claims: str) -> dict[str, str]:
+    """Per scenario, a pgbench script running the exact statement MadBase generates for its request (planned
+    against the bench database) in BEGIN; set_config(role, claims); …; COMMIT. MadBase's statements take their
+    values as elements of one text array; here the random value is a pgbench variable and the others literals."""
     from madbase.rest.handler import plan_action
     from madbase.rest.plan import PlanOptions
     from madbase.rest.request import parse_request
     from madbase.rest.schema import introspect
 
-    async def run() -> str:
+    async def run() -> dict[str, str]:
         conn = await asyncpg.connect(db_url)
         try:
             cache = await introspect(conn, ["public"])
         finally:
             await conn.close()
-        req = parse_request("GET", "/items", "id=eq.1", {}, [], ("public",))
-        return plan_action(req, cache, b"", PlanOptions()).statement.sql
+        scripts: dict[str, str] = {}
+        for name, (method, path, query, body, top) in REQUESTS.items():
+            req = parse_request(method, path, query.replace("R", _MARK), {}, [], ("public",))
+            stmt = plan_action(req, cache, body, PlanOptions()).statement
+            sql = stmt.sql
+            for i, value in reversed(list(enumerate(stmt.args(), 1))):
+                literal = ":r::text" if value == _MARK else (
+                    "NULL::text" if value is None else "'" + value.replace("'", "''") + "'::text")
+                sql = sql.replace(f"($1::text[])[{i}]", literal)
+            head = f"\\set r random(1, {top})\n" if top else ""
+            scripts[name] = (f"{head}BEGIN;\nselect set_config('role','authenticated',true), "
+                             f"set_config('request.jwt.claims','{claims}',true);\n{' '.join(sql.split())};\nCOMMIT;\n")
+        return scripts
 
     return asyncio.run(run())
+
 
 LUA = {
     "get_pk": 'request = function() return wrk.format("GET", "/rest/v1/items?id=eq." .. math.random(1, 10000)) end',
@@ -109,13 +137,9 @@ def _lat(text: str, pct: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-def pgbench(dsn_parts: dict[str, str], conns: int, claims: str, dur: int, statement: str) -> float:
+def pgbench(dsn_parts: dict[str, str], conns: int, dur: int, script_text: str) -> float:
     script = tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False)
-    # MadBase's statements take their values as elements of one text array; pgbench binds the id itself
-    sql = statement.replace("($1::text[])[1]", ":id::text")
-    script.write("\\set id random(1, 10000)\nBEGIN;\n"
-                 f"select set_config('role','authenticated',true), set_config('request.jwt.claims','{claims}',true);\n"
-                 f"{sql};\nCOMMIT;\n")
+    script.write(script_text)
     script.close()
     env = {**os.environ, "PGPASSWORD": dsn_parts.get("password", "")}
     out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-f", script.name, "-c", str(conns), "-j", "2",
@@ -214,14 +238,27 @@ def main() -> None:
         # taken within each round (the machine is shared and noisy), then the median is reported.
         rounds: dict[int, list[tuple[dict[str, float], float, float]]] = {c: [] for c in CONNS}
         bare_lat: dict[int, list[dict[str, float]]] = {c: [] for c in CONNS}
+        refs = os.environ.get("SKIP_REFS") != "1"
+        m = re.match(r"postgres(?:ql)?://(?P<user>[^:@]+)(?::(?P<password>[^@]*))?@(?P<host>[^:/]+):"
+                     r"(?P<port>\d+)/(?P<db>[^?]+)", db_url)
+        assert m is not None
+        parts = {k: v or "" for k, v in m.groupdict().items()}
+        scripts = pgbench_scripts(db_url, '{"role":"authenticated","sub":"00000000-0000-0000-0000-000000000001"}')
+
+        def measure(name: str, c: int) -> dict[str, float]:
+            wrk(server.url + "/", c, headers, LUA[name], 2)  # warm-up
+            cpu_before = _cpu_seconds(server)
+            mine = wrk(server.url + "/", c, headers, LUA[name], DUR)
+            cpu_after = _cpu_seconds(server)
+            requests = max(mine["rps"] * DUR, 1.0)
+            mine["py_us"] = (cpu_after[0] - cpu_before[0]) / requests * 1e6
+            mine["pg_us"] = (cpu_after[1] - cpu_before[1]) / requests * 1e6
+            mine["tps"] = pgbench(parts, c, DUR, scripts[name]) if refs else 0.0
+            return mine
+
         if "get_pk" in SCENARIOS:
-            parts: dict[str, str] = {}
             port = 0
-            if os.environ.get("SKIP_REFS") != "1":
-                m = re.match(r"postgres(?:ql)?://(?P<user>[^:@]+)(?::(?P<password>[^@]*))?@(?P<host>[^:/]+):"
-                             r"(?P<port>\d+)/(?P<db>[^?]+)", db_url)
-                assert m is not None
-                parts = {k: v or "" for k, v in m.groupdict().items()}
+            if refs:
                 port = free_port()
                 env = {**os.environ, "DSN": db_url, "AUTH": "1", "JWT_SECRET": server.jwt_secret, "POOL_SIZE": "8"}
                 bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "app_asgi:db", "--host", "127.0.0.1",
@@ -229,34 +266,19 @@ def main() -> None:
                                          "--workers", str(WORKERS), "--no-access-log", "--log-level", "warning"],
                                         cwd=ANCHORS, env=env)
                 time.sleep(2)
-            claims_json = '{"role":"authenticated","sub":"00000000-0000-0000-0000-000000000001"}'
-            statement = pk_statement(db_url)
             bare_headers = {"Authorization": f"Bearer {token}"}
             for _ in range(ROUNDS):
                 for c in CONNS:
-                    wrk(server.url + "/", c, headers, LUA["get_pk"], 2)
-                    cpu_before = _cpu_seconds(server)
-                    mine = wrk(server.url + "/", c, headers, LUA["get_pk"], DUR)
-                    cpu_after = _cpu_seconds(server)
-                    requests = max(mine["rps"] * DUR, 1.0)
-                    mine["py_us"] = (cpu_after[0] - cpu_before[0]) / requests * 1e6
-                    mine["pg_us"] = (cpu_after[1] - cpu_before[1]) / requests * 1e6
-                    tps = bare_rps = 0.0
+                    mine = measure("get_pk", c)
+                    bare_rps = 0.0
                     if port:
                         wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, 2)
                         b = wrk(f"http://127.0.0.1:{port}/", c, bare_headers, None, DUR)
                         bare_rps = b["rps"]
                         bare_lat[c].append(b)
-                        tps = pgbench(parts, c, claims_json, DUR, statement)
-                    rounds[c].append((mine, tps, bare_rps))
+                    rounds[c].append((mine, mine["tps"], bare_rps))
         # the other scenarios after get_pk: the bulk inserts leave autovacuum work behind that would disturb it
-        results: list[tuple[str, int, dict[str, float]]] = []
-        for name in SCENARIOS:
-            if name == "get_pk":
-                continue
-            for c in CONNS:
-                wrk(server.url + "/", c, headers, LUA[name], 2)  # warm-up
-                results.append((name, c, wrk(server.url + "/", c, headers, LUA[name], DUR)))
+        results = [(name, c, measure(name, c)) for name in SCENARIOS if name != "get_pk" for c in CONNS]
         print(f"\nMadBase /rest/v1 benchmark — {DUR}s per point, wrk -t2, JWT (authenticated), "
               f"{WORKERS} server process(es)\n")
         print(f"{'scenario':<14}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non2xx':>8}"
@@ -281,10 +303,12 @@ def main() -> None:
                       f"{med(b['p99'] for b in lats):>9.2f}{'':>8}  (median of {len(lats)} rounds)")
         for name, c, r in results:
             print(f"{name:<14}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>8.0f}"
-                  f"{'-':>13}{'-':>12}{'-':>10}{'-':>8}")
+                  f"{r['tps']:>13.0f}{'-':>12}{(r['rps'] / r['tps'] if r['tps'] else 0):>10.2f}{'-':>8}"
+                  f"{r['py_us']:>7.0f}{r['pg_us']:>7.0f}")
         print("\n" + rss_line)
-        print("\npgbench: BEGIN; set_config(role, claims); the statement MadBase generates for the pk GET; COMMIT "
-              f"(-M prepared, -j 2). bare: perf-anchors app_asgi:db, AUTH=1, uvicorn {WORKERS} worker(s), pool 8.\n"
+        print("\npgbench: BEGIN; set_config(role, claims); the statement MadBase generates for the scenario's request; "
+              "COMMIT (-M prepared, -j 2, same connection count, right after MadBase's point). bare (single-row GET "
+              f"only): perf-anchors app_asgi:db, AUTH=1, uvicorn {WORKERS} worker(s), pool 8.\n"
               "py µs / pg µs: CPU time per request of MadBase's processes / of all postgres processes (from /proc).")
     finally:
         if bare is not None:
