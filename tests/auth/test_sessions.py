@@ -12,7 +12,7 @@ import bcrypt
 import jwt
 import pytest
 
-from madbase.core.db import SET_GUCS_SQL, request_gucs
+from madbase.core.db import SET_GUCS_SQL, request_gucs, settings_json
 from madbase.core.jwt import sign_hs256
 from tests.auth.conftest import AuthEnv, new_email
 
@@ -309,7 +309,7 @@ async def test_rls_policy_sees_signed_in_user(auth: AuthEnv) -> None:
         token_claims = claims(auth, a["access_token"])
         gucs = request_gucs("authenticated", token_claims, __import__("json").dumps(token_claims))
         async with conn.transaction():
-            await conn.execute(SET_GUCS_SQL, gucs.names, gucs.values)
+            await conn.execute(SET_GUCS_SQL, settings_json(gucs.names, gucs.values))
             rows = await conn.fetch("select body, auth.uid()::text as uid from public.auth_notes")
         assert [(r["body"], r["uid"]) for r in rows] == [("a", a["user"]["id"])]
     finally:

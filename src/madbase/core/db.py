@@ -38,7 +38,18 @@ ALLOWED_ROLES = frozenset({"anon", "authenticated", "service_role"})
 INTERNAL_ROLES = frozenset({"supabase_auth_admin", "supabase_storage_admin", "supabase_realtime_admin"})
 
 _GUC_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-SET_GUCS_SQL = "select set_config(k, v, true) from unnest($1::text[], $2::text[]) as g(k, v)"
+# The request's settings travel as one JSON object (names → text values), here and to madbase.run_prepared:
+# asyncpg encodes array parameters element by element, which cost more than the JSON (docs/decisions.md).
+SET_GUCS_SQL = "select set_config(key, value, true) from json_each_text($1::json)"
+
+
+def settings_json(names: Sequence[str], values: Sequence[str], *, read_only: bool = False) -> str:
+    """The settings as the JSON text SET_GUCS_SQL and madbase.run_prepared take (later names win, as with
+    set_config in order)."""
+    settings = dict(zip(names, values, strict=True))
+    if read_only:
+        settings["transaction_read_only"] = "on"
+    return jsonutil.dumps_str(settings)
 
 
 @functools.cache
@@ -279,7 +290,7 @@ async def _transaction(
     pool: asyncpg.Pool, names: list[str], values: list[str], *, acquire_timeout: float, readonly: bool = False
 ) -> AsyncIterator[DbConn]:
     async with PooledConnection(pool, acquire_timeout) as conn, conn.transaction(readonly=readonly):
-        await conn.execute(SET_GUCS_SQL, names, values)
+        await conn.execute(SET_GUCS_SQL, settings_json(names, values))
         yield conn
 
 
@@ -311,10 +322,7 @@ async def run_request_statement(
     implicit transaction, so a failure anywhere leaves nothing behind. Saves BEGIN, the set_config round
     trip and COMMIT: the lever that matters most on a small machine (see docs/decisions.md). The statement is
     prepared on the connection at its first use there and its text is not sent again."""
-    settings = dict(zip(gucs.names, gucs.values, strict=True))
-    if readonly:
-        settings["transaction_read_only"] = "on"
-    settings_json = jsonutil.dumps_str(settings)
+    settings = settings_json(gucs.names, gucs.values, read_only=readonly)
     name = _statement_name(statement)
     sql = _run_prepared_sql(columns)
     async with PooledConnection(pool, acquire_timeout) as conn:
@@ -326,7 +334,7 @@ async def run_request_statement(
         if name in prepared:
             prepared.move_to_end(name)
             try:
-                row: asyncpg.Record | None = await conn.fetchrow(sql, settings_json, name, None, args, None, False)
+                row: asyncpg.Record | None = await conn.fetchrow(sql, settings, name, None, args, None, False)
                 return row
             except asyncpg.PostgresSyntaxError as exc:
                 # Maybe the session lost the statement (see migration 0003): ask again, sending it along.
@@ -335,7 +343,7 @@ async def run_request_statement(
         if len(prepared) >= PREPARED_PER_CONNECTION:
             evict = prepared.popitem(last=False)[0]
         try:
-            row = await conn.fetchrow(sql, settings_json, name, statement, args, evict, recheck)
+            row = await conn.fetchrow(sql, settings, name, statement, args, evict, recheck)
         except asyncpg.PostgresError as exc:
             # Most failures happen after the PREPARE (it is kept: not transactional); if this one did not, the
             # next call's lost-statement path prepares it.
