@@ -99,6 +99,8 @@ def print_banner(state: statefile.ServerState, out: TextIO) -> None:
         ("JWT secret", state.jwt_secret),
         ("anon key", state.anon_key),
         ("service_role key", state.service_role_key),
+        # the mail catcher (Inbucket/Mailpit in `supabase start`): auth mails of a project without SMTP
+        ("Mail inbox", f"{state.api_url}/admin/v1/projects/{state.project_ref}/inbox (service_role key)"),
     ]
     width = max(len(k) for k, _ in rows)
     out.write("MadBase is running.\n\n")

@@ -75,3 +75,16 @@ async def test_sql_and_python_agree_on_secret_paths(pg_cluster: PgCluster, value
         assert not await conn.fetchval(has, json.dumps({"auth": {"smtp": {"password": ""}}}))
     finally:
         await conn.close()
+
+
+def test_opened_secrets_stay_out_of_reprs() -> None:
+    from madbase.auth import config as auth_config
+    from madbase.core.control import ProjectRecord
+
+    record = ProjectRecord(ref="r", name="n", status="active", db_url="postgresql://x", jwt_secret="jwt-s3cret",
+                           anon_key="anon", service_role_key="svc-s3cret", login_role="l",
+                           login_password="login-s3cret", config=CONFIG)
+    parsed = auth_config.parse(CONFIG["auth"])  # type: ignore[arg-type]
+    text = repr(record) + repr(parsed)
+    for secret in ("smtp-pass-1", "gh-secret-2", "v1,whsec_abc", "jwt-s3cret", "svc-s3cret", "login-s3cret"):
+        assert secret not in text

@@ -302,3 +302,14 @@ async def test_plain_secrets_written_with_sql_are_sealed(
             assert r.status_code == 302 and "client_id=gh" in r.headers["location"], r.text
     finally:
         server.stop()
+
+
+async def test_a_bad_setting_stops_the_start_with_one_line(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    toml = tmp_path / "config.toml"
+    toml.write_text("[auth]\njwt_expiry = 'an hour'\n")
+    env = external_db_env(await create_database(pg_cluster, "fc"), MADBASE_CONFIG_TOML=str(toml))
+    with pytest.raises(RuntimeError, match=r"madbase: invalid setting auth.jwt_expiry: 'an hour' is not a number"):
+        MadbaseProcess(tmp_path / "srv", env).start()
+    env = external_db_env(await create_database(pg_cluster, "fc"), ENABLE_EMAIL_AUTOCONFIRM="sometimes")
+    with pytest.raises(RuntimeError, match=r"invalid setting ENABLE_EMAIL_AUTOCONFIRM: 'sometimes' is not a boolean"):
+        MadbaseProcess(tmp_path / "srv2", env).start()

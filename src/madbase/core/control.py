@@ -28,7 +28,7 @@ class ProjectRecord:
     ref: str
     name: str
     status: str
-    db_url: str
+    db_url: str = field(repr=False)  # a DSN carries its password
     jwt_secret: str = field(repr=False)
     anon_key: str
     service_role_key: str = field(repr=False)
