@@ -2,7 +2,7 @@
 
 Read: `[api]` (schemas, max_rows), `[auth]` and its `rate_limit`, `email` (+ `smtp`, `template.<kind>`), `sms`,
 `sessions`, `mfa`, `hook.<name>` and `external.<provider>` tables, `[storage]` (file_size_limit). A string
-value `"env(NAME)"` is replaced by the variable NAME (from the environment, else `supabase/.env`, else `.env`),
+value `"env(NAME)"` is replaced by the variable NAME (from the environment, else `.env`, else `supabase/.env`),
 as the CLI does; an unset variable reads as an empty string. Only keys present in the file are applied (a
 missing key keeps the stored value); everything else in the file (ports, studio, edge runtime...) is the CLI's
 business and ignored. docs/configuration.md has the full table.
