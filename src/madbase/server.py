@@ -25,7 +25,7 @@ from typing import TextIO
 import asyncpg
 import uvicorn
 
-from madbase import statefile
+from madbase import projectconfig, statefile
 from madbase.app import build_app
 from madbase.config import Settings
 from madbase.core import logging as mblogging
@@ -99,6 +99,8 @@ def print_banner(state: statefile.ServerState, out: TextIO) -> None:
         ("JWT secret", state.jwt_secret),
         ("anon key", state.anon_key),
         ("service_role key", state.service_role_key),
+        # the mail catcher (Inbucket/Mailpit in `supabase start`): auth mails of a project without SMTP
+        ("Mail inbox", f"{state.api_url}/admin/v1/projects/{state.project_ref}/inbox (service_role key)"),
     ]
     width = max(len(k) for k, _ in rows)
     out.write("MadBase is running.\n\n")
@@ -134,9 +136,19 @@ def _state(settings: Settings, runtime: Runtime, endpoints: Endpoints, embedded:
     )
 
 
+def start_config() -> projectconfig.StartConfig:
+    """The default project's settings from the environment and supabase/config.toml (one-line errors)."""
+    try:
+        return projectconfig.load()
+    except projectconfig.ProjectConfigError as exc:
+        raise StartupError(str(exc)) from None
+
+
 async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, *, publish_state: bool,
                  embedded: bool) -> None:
-    runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints)
+    # Workers of a multi-process start find the settings applied by the supervisor's preparation.
+    runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints,
+                      start_config() if publish_state else None)
     try:
         await runtime.start()
         if publish_state:
@@ -161,7 +173,7 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
 async def _prepare_only(settings: Settings, cluster: PgCluster | None) -> tuple[Endpoints, statefile.ServerState]:
     """For a multi-worker start: migrate, create the default project, read the banner facts, then let go."""
     endpoints = await prepare_endpoints(settings, cluster)
-    runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints)
+    runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints, start_config())
     try:
         await runtime.start()
         return endpoints, _state(settings, runtime, endpoints, cluster is not None)

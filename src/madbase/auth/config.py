@@ -31,7 +31,7 @@ class Smtp:
     host: str = ""
     port: int = 25
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log line or traceback
     sender: str = "noreply@madbase.local"
     sender_name: str = ""
     use_tls: bool = False  # implicit TLS (port 465)
@@ -49,7 +49,7 @@ class Argon2Params:
 class OAuthProvider:
     name: str
     client_id: str
-    secret: str
+    secret: str = field(repr=False)
     kind: str  # "oidc" | "github" | "google"
     issuer: str = ""
     authorization_url: str = ""
@@ -88,9 +88,9 @@ class AuthConfig:
     password_min_length: int = 6
     password_required_characters: tuple[str, ...] = ()
     sms_otp_exp: int = 60
-    hook_send_sms: dict[str, Any] = field(default_factory=dict)
-    hook_custom_access_token: dict[str, Any] = field(default_factory=dict)
-    hook_send_email: dict[str, Any] = field(default_factory=dict)
+    hook_send_sms: dict[str, Any] = field(default_factory=dict, repr=False)  # holds `secrets`
+    hook_custom_access_token: dict[str, Any] = field(default_factory=dict, repr=False)  # holds `secrets`
+    hook_send_email: dict[str, Any] = field(default_factory=dict, repr=False)  # holds `secrets`
     mfa_max_enrolled_factors: int = 10
     mfa_challenge_expiry: int = 300
     mfa_phone_enroll_enabled: bool = False

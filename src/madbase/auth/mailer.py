@@ -4,6 +4,10 @@ A request only inserts an outbox row in its own transaction (so a mail exists if
 was saved) and wakes the sender. The sender claims due rows with FOR UPDATE SKIP LOCKED (several server
 processes never send one mail twice), sends them with aiosmtplib and marks them sent, or schedules a
 retry with backoff; an unreachable SMTP server delays mail but loses none and never blocks a request.
+
+A project without SMTP gets the local stack's mail catcher instead: its mails are marked caught (kept in the
+outbox, the newest `INBOX_KEEP` for `INBOX_DAYS` days), readable at `GET /admin/v1/projects/{ref}/inbox`, and
+each one's link is logged at info level, as `supabase start` shows them in Inbucket/Mailpit.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import contextlib
 import html
 import random
+import re
 from email.message import EmailMessage
 from email.utils import formataddr
 from typing import TYPE_CHECKING, Any
@@ -29,6 +34,10 @@ if TYPE_CHECKING:
     from madbase.core.runtime import Runtime
 
 log = structlog.get_logger("madbase.auth")
+
+INBOX_KEEP = 100  # caught mails kept per project (the oldest go first)
+INBOX_DAYS = 7  # and none older than this
+_HREF = re.compile(r'href="([^"]+)"')
 
 DEFAULT_TEMPLATES: dict[str, tuple[str, str]] = {
     "confirmation": ("Confirm Your Signup",
@@ -133,11 +142,7 @@ class Sender:
     async def drain(self, project: Project) -> None:
         cfg = auth_config.for_project(project)
         if not cfg.smtp.host:
-            if project.ref not in self._warned:
-                self._warned.add(project.ref)
-                log.warning("auth_smtp_not_configured", project_ref=project.ref,
-                            hint="auth mails stay queued in auth.madbase_mail_outbox until auth.smtp is set "
-                                 "(or set auth.mailer_autoconfirm)")
+            await self.catch(project)
             return
         pool = await self._runtime.pools.get(project)
         if random.random() < 0.01:  # housekeeping: delivered mail is kept for a week
@@ -162,6 +167,33 @@ class Sender:
                         return
                     await conn.execute("update auth.madbase_mail_outbox set sent_at = now(), "
                                        "attempts = attempts + 1 where id = $1", row["id"])
+
+
+    async def catch(self, project: Project) -> None:
+        """Deliver the project's due mails to its inbox (no SMTP configured), then apply the inbox's bounds."""
+        pool = await self._runtime.pools.get(project)
+        async with internal_transaction(pool, "supabase_auth_admin") as conn:
+            rows = await conn.fetch(
+                "update auth.madbase_mail_outbox set caught_at = now(), sent_at = now(), attempts = attempts + 1 "
+                "where id in (select id from auth.madbase_mail_outbox where sent_at is null "
+                "and next_attempt_at <= now() order by id limit 100 for update skip locked) "
+                "returning id, recipient, subject, body_html")
+            if not rows:
+                return
+            await conn.execute(
+                "delete from auth.madbase_mail_outbox where caught_at is not null and (caught_at < now() - "
+                "make_interval(days => $1) or id < (select id from auth.madbase_mail_outbox where caught_at "
+                "is not null order by id desc offset $2 limit 1))", INBOX_DAYS, INBOX_KEEP - 1)
+        inbox = f"{self._runtime.settings.public_url}/admin/v1/projects/{project.ref}/inbox"
+        if project.ref not in self._warned:
+            self._warned.add(project.ref)
+            log.info("auth_mail_inbox", project_ref=project.ref, inbox=inbox,
+                     hint="no SMTP is configured (auth.smtp / SMTP_HOST): auth mails are kept in this inbox "
+                          "(GET with the service_role key) instead of being sent")
+        for row in sorted(rows, key=lambda r: r["id"]):
+            link = _HREF.search(row["body_html"])
+            log.info("auth_mail_caught", project_ref=project.ref, to=row["recipient"], subject=row["subject"],
+                     link=html.unescape(link.group(1)) if link else None, message=f"{inbox}/{row['id']}")
 
 
 async def _send(smtp: auth_config.Smtp, recipient: str, subject: str, body: str) -> None:

@@ -1,16 +1,22 @@
-"""The control-plane store: projects, their status, database URL and secrets (sealed by `SecretBox`)."""
+"""The control-plane store: projects, their status, database URL and secrets (sealed by `SecretBox`).
+
+Secrets inside a project's `config` (SMTP password, OAuth and hook secrets, S3 keys) are sealed on every write
+and opened on every read (core/configsecrets.py): a `ProjectRecord` holds them in clear for the services, the
+row never does, and the record's repr leaves the config out.
+"""
 
 from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from madbase.core import jsonutil
+from madbase.core import configsecrets, jsonutil
 from madbase.core.jwt import make_api_key
 from madbase.core.secretbox import SecretBox
 
@@ -22,13 +28,14 @@ class ProjectRecord:
     ref: str
     name: str
     status: str
-    db_url: str
-    jwt_secret: str
+    db_url: str = field(repr=False)  # a DSN carries its password
+    jwt_secret: str = field(repr=False)
     anon_key: str
-    service_role_key: str
+    service_role_key: str = field(repr=False)
     login_role: str
-    login_password: str
-    config: dict[str, Any] = field(default_factory=dict)
+    login_password: str = field(repr=False)
+    # repr=False: a record in a log line or traceback must not print opened secrets
+    config: dict[str, Any] = field(default_factory=dict, repr=False)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -56,10 +63,18 @@ class ControlStore:
     def __init__(self, pool: asyncpg.Pool, box: SecretBox) -> None:
         self.pool = pool
         self._box = box
+        # refs whose stored config still holds a plain secret (seen by the last read); see seal_plain_secrets
+        self.unsealed: set[str] = set()
 
     def _open(self, row: asyncpg.Record) -> ProjectRecord:
         ref = row["ref"]
-        config = row["config"]
+        raw = row["config"]
+        config, plain = configsecrets.open_all(self._box, ref, jsonutil.loads(raw) if isinstance(raw, str)
+                                               else dict(raw))
+        if plain:
+            self.unsealed.add(ref)
+        else:
+            self.unsealed.discard(ref)
         return ProjectRecord(
             ref=ref,
             name=row["name"],
@@ -70,7 +85,7 @@ class ControlStore:
             anon_key=row["anon_key"],
             login_role=row["login_role"],
             login_password=self._box.open(row["login_password_enc"], context=f"{ref}:login_password"),
-            config=jsonutil.loads(config) if isinstance(config, str) else dict(config),
+            config=config,
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -112,7 +127,8 @@ class ControlStore:
                    values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)""",
                 ref, name, seal(db_url, context=f"{ref}:db_url"), seal(secret, context=f"{ref}:jwt_secret"),
                 seal(service, context=f"{ref}:service_role_key"), anon, login_role,
-                seal(password, context=f"{ref}:login_password"), jsonutil.dumps_str(config or {}),
+                seal(password, context=f"{ref}:login_password"),
+                jsonutil.dumps_str(configsecrets.seal(self._box, ref, config or {})),
             )
         except asyncpg.UniqueViolationError:
             raise ProjectExists(ref) from None
@@ -133,8 +149,35 @@ class ControlStore:
         return result.endswith(" 1")
 
     async def update_config(self, ref: str, patch: dict[str, Any]) -> bool:
+        """Replace top-level keys of the config (`config || patch`); secrets in `patch` are sealed."""
         result = await self.pool.execute(
             "update madbase_control.projects set config = config || $2::jsonb, updated_at = now() where ref = $1",
-            ref, jsonutil.dumps_str(patch),
+            ref, jsonutil.dumps_str(configsecrets.seal(self._box, ref, patch)),
         )
         return result.endswith(" 1")
+
+    async def edit_config(self, ref: str, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> bool:
+        """Read-modify-write of the whole config under the row's lock: `edit` gets the opened config and
+        returns the new one, which is sealed and written only when it differs. True when it was written."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            raw = await conn.fetchval("select config from madbase_control.projects where ref = $1 for update", ref)
+            if raw is None:
+                return False
+            current, plain = configsecrets.open_all(self._box, ref, jsonutil.loads(raw) if isinstance(raw, str)
+                                                    else dict(raw))
+            wanted = edit(current)
+            if wanted == current and not plain:
+                return False
+            await conn.execute("update madbase_control.projects set config = $2::jsonb, updated_at = now() "
+                               "where ref = $1", ref, jsonutil.dumps_str(configsecrets.seal(self._box, ref, wanted)))
+            return True
+
+    async def seal_plain_secrets(self, refs: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Seal plain secrets found in stored configs (written with SQL or by an older MadBase): the given refs,
+        or every row SQL reports (`config_has_plain_secrets`). Returns the refs rewritten."""
+        if refs is None:
+            refs = [r["ref"] for r in await self.pool.fetch(
+                "select ref from madbase_control.projects where madbase_control.config_has_plain_secrets(config)")]
+        done = tuple([ref for ref in refs if await self.edit_config(ref, lambda config: config)])
+        self.unsealed.difference_update(done)
+        return done

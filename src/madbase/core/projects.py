@@ -95,6 +95,12 @@ class ProjectRegistry:
 
     async def refresh(self) -> None:
         records = await self._store.list(include_deleted=True)
+        if self._store.unsealed:
+            # A secret was written in clear (with SQL): seal it now rather than at the next start. The write
+            # notifies every process, which then reads the same (opened) values again.
+            sealed = await self._store.seal_plain_secrets(sorted(self._store.unsealed))
+            if sealed:
+                log.info("project_secrets_sealed", project_refs=sealed)
         by_ref: dict[str, Project] = {}
         for record in records:
             old = self._by_ref.get(record.ref)

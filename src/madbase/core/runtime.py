@@ -1,12 +1,14 @@
 """Process-wide state: settings, the control-plane pool and store, projects, tenant pools, limits, metrics.
 
-Built once per server process; `start()` migrates the control plane, creates the default project on the
-first run, loads the project cache and bootstraps the default project's database.
+Built once per server process; `start()` migrates the control plane, seals secrets stored in clear, creates
+the default project on the first run, applies the start-time settings (environment, supabase/config.toml) to
+it, loads the project cache and bootstraps the default project's database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
@@ -20,7 +22,15 @@ from madbase.core.projects import Project, ProjectRegistry
 from madbase.core.ratelimit import RateLimiter
 from madbase.core.secretbox import SecretBox
 
+if TYPE_CHECKING:
+    from madbase.projectconfig import StartConfig
+
 log = structlog.get_logger("madbase.runtime")
+
+DEFAULT_PROJECT_NAME = "default"
+# The first-run project is a local development project, as `supabase start`'s: e-mail confirmations are off
+# (the CLI's `[auth.email] enable_confirmations = false`). Projects created later keep GoTrue's defaults.
+DEFAULT_PROJECT_AUTH: dict[str, Any] = {"mailer_autoconfirm": True}
 
 
 class StartupError(Exception):
@@ -36,8 +46,10 @@ class Endpoints:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, box: SecretBox, endpoints: Endpoints) -> None:
+    def __init__(self, settings: Settings, box: SecretBox, endpoints: Endpoints,
+                 start_config: StartConfig | None = None) -> None:
         self.settings = settings
+        self.start_config = start_config
         self.box = box
         self.endpoints = endpoints
         self.control_pool: asyncpg.Pool | None = None
@@ -70,7 +82,11 @@ class Runtime:
         async with self.control_pool.acquire() as conn:
             await migrations.apply(conn, "control")
         self._store = ControlStore(self.control_pool, self.box)
+        sealed = await self._store.seal_plain_secrets()
+        if sealed:
+            log.info("project_secrets_sealed", project_refs=sealed)
         await self._ensure_default_project()
+        await self._apply_start_config()
         self._projects = ProjectRegistry(self._store)
         await self._projects.start()
         self.limiter = RateLimiter(self.control_pool)
@@ -90,9 +106,26 @@ class Runtime:
             anon_key=s.anon_key,
             service_role_key=s.service_role_key.get_secret_value() if s.service_role_key else None,
             login_role=s.db_login_role,
-            config={"db_schemas": [x.strip() for x in s.db_schemas.split(",") if x.strip()]},
+            config={"db_schemas": [x.strip() for x in s.db_schemas.split(",") if x.strip()],
+                    "auth": dict(DEFAULT_PROJECT_AUTH)},
         )
         log.info("default_project_created", project_ref=record.ref)
+
+    async def _apply_start_config(self) -> None:
+        """Environment and supabase/config.toml settings onto the default project (at every start)."""
+        start = self.start_config
+        if start is None or start.empty:
+            return
+        projects = await self.store.list()
+        default = [p for p in projects if p.name == DEFAULT_PROJECT_NAME] or (projects if len(projects) == 1 else [])
+        if not default:
+            log.warning("start_config_ignored", reason="no default project on this server")
+            return
+        ref = default[0].ref
+        changed = await self.store.edit_config(ref, start.apply)
+        log.info("default_project_configured", project_ref=ref, changed=changed,
+                 config_toml=str(start.toml_path) if start.toml_path else None,
+                 from_toml=sorted(_leaves(start.toml_patch)), from_env=sorted(_leaves(start.env_patch)))
 
     async def _bootstrap(self, project: Project) -> None:
         await tenants.bootstrap(project.record.db_url, project.record.login_role, project.record.login_password)
@@ -104,3 +137,14 @@ class Runtime:
         await self.pools.close()
         if self.control_pool is not None:
             await self.control_pool.close()
+
+
+def _leaves(patch: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the settings a patch sets (for the start log line: names only, never values)."""
+    out: list[str] = []
+    for key, value in patch.items():
+        if isinstance(value, dict) and value:
+            out += _leaves(value, f"{prefix}{key}.")
+        else:
+            out.append(prefix + key)
+    return out
