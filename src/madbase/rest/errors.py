@@ -119,19 +119,36 @@ def ambiguous_relationship(parent: str, child: str, options: list[dict[str, str]
     return err
 
 
+_SINGLE_RAW = {"text/plain": "text", "text/xml": "xml", "application/octet-stream": "bytea"}
+
+
 def no_function(schema: str, name: str, args: Iterable[str], candidates: Iterable[str] = (),
-                post: bool = True) -> ApiError:
+                post: bool = True, content_type: str = "application/json",
+                overloads: Iterable[Iterable[str]] = ()) -> ApiError:
+    """PGRST202 as PostgREST words it; the hint suggests a function name, or (when the name has overloads)
+    the parameter list of the closest overload."""
     keys = sorted(args)
     arg_list = ", ".join(keys)
-    shown = f"({arg_list})" if keys else " without parameters"
-    searched = (f" with parameter{'s' if len(keys) > 1 else ''} {arg_list}" if keys else " without parameters")
-    if post:
-        searched += " or with a single unnamed json/jsonb parameter"
-    guess = _suggest(name, [c for c in candidates if c != name])
+    raw = _SINGLE_RAW.get(content_type) if post else None
+    shown = "" if raw else f"({arg_list})" if keys else " without parameters"
+    if raw:
+        searched = f" with a single unnamed {raw} parameter"
+    else:
+        searched = (f" with parameter{'s' if len(keys) > 1 else ''} {arg_list}" if keys else " without parameters")
+        if post and content_type == "application/json":
+            searched += " or with a single unnamed json/jsonb parameter"
+    hint = None
+    if not raw:
+        lists = ["(" + ", ".join(sorted(o)) + ")" for o in overloads]
+        if lists:
+            guess = _suggest("(" + arg_list + ")", lists)
+            hint = f"Perhaps you meant to call the function {schema}.{name}{guess}" if guess else None
+        else:
+            guess = _suggest(name, [c for c in candidates if c != name])
+            hint = f"Perhaps you meant to call the function {schema}.{guess}" if guess else None
     return ApiError(404, "PGRST202", f"Could not find the function {schema}.{name}{shown} in the schema cache",
                     f"Searched for the function {schema}.{name}{searched}, but no matches were found in the schema "
-                    "cache.",
-                    f"Perhaps you meant to call the function {schema}.{guess}" if guess else None)
+                    "cache.", hint)
 
 
 def ambiguous_function(schema: str, name: str, signatures: Iterable[str]) -> ApiError:
