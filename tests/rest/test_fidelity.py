@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from madbase.rest import errors
-from madbase.rest.plan import Planner
 from madbase.rest.parser import parse_query, split_query
+from madbase.rest.plan import Planner
 from madbase.rest.schema import build_cache
 from tests.rest.conftest import Rest
 from tests.rest.unitschema import _cols, _fk
