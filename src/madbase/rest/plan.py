@@ -135,7 +135,9 @@ def find_relationship(cache: SchemaCache, source: QName, name: str, hint: str | 
         return found[0]
     found = [r for r in rels if r.function is None and _designates(cache, r, name, hint)]
     if not found:
-        raise errors.no_relationship(source[1], name, source[0], [r.target[1] for r in rels], hint)
+        parents = None if rels else [q[1] for q, rs in cache.relationships.items()
+                                     if q[0] == source[0] and any(r.target[0] == source[0] for r in rs)]
+        raise errors.no_relationship(source[1], name, source[0], [r.target[1] for r in rels], hint, parents)
     if len(found) > 1:
         options = [_rel_label(r) for r in found]
         hints = [f"{r.target[1]}!{o.pop('hint')}" for r, o in zip(found, options, strict=True)]
