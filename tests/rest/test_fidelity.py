@@ -235,3 +235,9 @@ def test_hints_use_postgrests_fuzzy_search() -> None:
     assert errors.no_function("api", "testt", ["val"], procs).hint == "Perhaps you meant to call the function api.test"
     assert errors.no_function("api", "other", [], procs).hint is None
     assert errors.no_function("public", "blurb_message", [], ["get_user_messages", "get_messages"]).hint is None
+
+
+def test_hints_ignore_names_no_identifier_has() -> None:
+    # Levenshtein is quadratic: a hostile 10 kB name gets no hint rather than a slow one
+    assert errors.no_function("public", "a" * 10_000, [], ["a" * 60, "aaaa"]).hint is None
+    assert errors.no_relationship("posts", "b" * 10_000, "public", ["b" * 60]).hint is None

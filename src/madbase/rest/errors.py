@@ -111,12 +111,17 @@ def _levenshtein(a: str, b: str) -> int:
     return prev[-1]
 
 
+_FUZZY_MAX = 96  # characters; PostgreSQL identifiers have at most 63 bytes
+
+
 def _fuzzy(name: str, candidates: Iterable[str], min_score: float) -> list[tuple[float, str]]:
     """PostgREST's fuzzy search (the `fuzzyset` library, default set): an exact (case-insensitive) entry
     alone scores 1; else the entries sharing 3-grams (failing that 2-grams) with the name, the 50 closest by
     gram cosine rescored as 1 - Levenshtein distance / longer length, best first, kept from `min_score`."""
+    if len(name) > _FUZZY_MAX:  # no identifier is that long; and Levenshtein is quadratic
+        return []
     key = name.lower()
-    pool = {c.lower(): c for c in sorted(set(candidates), reverse=True)}
+    pool = {c.lower(): c for c in sorted(set(candidates), reverse=True) if len(c) <= _FUZZY_MAX}
     if key in pool:
         return [(1.0, pool[key])]
     for size in (3, 2):

@@ -209,13 +209,15 @@ class Planner:
 
     # -- select --------------------------------------------------------------------------------------------
     def _select(self, node: ReadNode, items: tuple[SelectItem, ...]) -> None:
+        embed_keys: set[str] = set()
         for item in items:
             if isinstance(item, SelectEmbed):
                 child = self._embed(node, item)
-                if any(e.key == child.key for e in node.embeds()):
+                if child.key in embed_keys:
                     # PostgREST names the join `<parent>_<embed>_<depth>`; the same embed twice is a duplicate alias
                     raise errors.ApiError(400, "42712", f'table name "{node.relation[1]}_{child.key}_{child.depth}" '
                                           "specified more than once")
+                embed_keys.add(child.key)
                 node.outputs.append(child)
                 continue
             if item.star:
