@@ -241,3 +241,27 @@ def test_hints_ignore_names_no_identifier_has() -> None:
     # Levenshtein is quadratic: a hostile 10 kB name gets no hint rather than a slow one
     assert errors.no_function("public", "a" * 10_000, [], ["a" * 60, "aaaa"]).hint is None
     assert errors.no_relationship("posts", "b" * 10_000, "public", ["b" * 60]).hint is None
+
+
+def test_aggregates_group_by_embeddings(rest: Rest) -> None:
+    """PostgREST groups an aggregate's rows by the embeddings next to it (as jsonb); this was a 42803 naming an
+    internal alias."""
+    import time
+
+    rest.set_config('{"db_aggregates_enabled": true}')
+    try:
+        deadline = time.time() + 10
+        while True:
+            r = rest.get("/posts", select="rating.sum(),authors!author_id(name)")
+            if r.status_code == 200 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200, r.text
+        assert sorted(r.json(), key=lambda x: x["authors"]["name"]) == [
+            {"sum": 7.5, "authors": {"name": "Ann"}}, {"sum": 2, "authors": {"name": "Bob"}}]
+        r = rest.get("/authors", select="count(),posts!author_id(published)", **{"posts.order": "published"})
+        assert r.status_code == 200, r.text
+        assert sorted(r.json(), key=lambda x: x["count"]) == [
+            {"count": 1, "posts": []}, {"count": 2, "posts": [{"published": False}, {"published": True}]}]
+    finally:
+        rest.unset_config("db_aggregates_enabled")

@@ -271,6 +271,12 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
             selects.extend(f"{la}.{quote_ident(n)} AS {quote_ident(n)}" for n in names)
             if aggregated:  # `amount.sum(),...customers(name)`: grouped by the spread's columns
                 group_by.extend(f"{la}.{quote_ident(n)}" for n in names)
+        elif aggregated:  # `amount.sum(),customers(name)`: grouped by the embedding, as jsonb (json has no `=`)
+            expr = f"{la}.\"body\"::jsonb"
+            if out.rel is not None and not out.rel.to_one:
+                expr = f"coalesce({expr}, '[]'::jsonb)"
+            group_by.append(expr)
+            selects.append(f"{expr} AS {quote_ident(out.key)}")
         elif out.rel is not None and not out.rel.to_one:
             selects.append(f"coalesce({la}.\"body\", '[]'::json) AS {quote_ident(out.key)}")
         else:
