@@ -45,6 +45,8 @@ EXPECTED: dict[str, Any] = {
     "delete": {"count": 5, "status": 204}, "rpc": 3, "rpcGet": 7, "rpcSetFiltered": [2],
     "rpcHead": {"count": 3, "data": None}, "rpcVoid": {"data": None, "error": None, "status": 204},
     "schema": [2], "errorUnknownColumn": "42703", "errorPermission": "42501",
+    "upsertStatus": [201, 200], "rpcCount": {"count": 1, "data": 3}, "rpcUnnamed": "foo",
+    "emptyEmbed": [{"title": "Hello World"}],
 }
 
 

@@ -139,5 +139,5 @@ def test_computed_relationships(rest: Rest) -> None:
     assert body == [{"name": "Ann", "recent_posts": [{"id": 2}, {"id": 1}]}]
     body = ok(rest.get("/posts", select="id,main_author(name)", id="eq.3"))
     assert body == [{"id": 3, "main_author": {"name": "Bob"}}]
-    body = ok(rest.get("/posts", select="id,top_comment(body)", id="eq.1"))
-    assert body == [{"id": 1, "top_comment": [{"body": "Great"}]}]
+    body = ok(rest.get("/posts", select="id,top_comment(body)", id="eq.1"))  # SETOF … ROWS 1: to-one
+    assert body == [{"id": 1, "top_comment": {"body": "Great"}}]

@@ -72,7 +72,7 @@ def test_endpoint_never_500(rest: Rest, pairs: list[tuple[str, str]], target: st
 def test_adversarial_values_round_trip(rest: Rest, value: str) -> None:
     r = rest.request("POST", "/kv?select=v", json={"k": "prop-" + value, "v": value},
                      headers={"Prefer": "return=representation, resolution=merge-duplicates"})
-    assert r.status_code == 201, r.text
+    assert r.status_code in (200, 201), r.text  # 200 when the value was seen before (an update)
     assert r.json() == [{"v": value}]
     r = rest.client.get(rest.url + "/kv?" + urlencode({"select": "v", "k": "eq.prop-" + value}),
                         headers=rest.headers())

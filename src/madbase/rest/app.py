@@ -312,6 +312,8 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
     if action.kind == "call" and action.scalar:
         if action.void:
             return Response(204, b"", headers)
+        # a scalar result is one row to PostgREST's counts (`count: 1` in the clients)
+        headers.append((b"content-range", content_range(0, page, page if action.count else None)))
         return Response(200, body_text or b"null", [(b"content-type", JSON_CT), *headers])
     media = req.media.media
     if action.kind == "read" or action.kind == "call":
@@ -331,6 +333,9 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
             return Response(status, text, [(b"content-type", ctype), *headers])
         return Response(status, text, [(b"content-type", JSON_CT), *headers])
     # mutations
+    status = action.status
+    if action.upsert and (action.kind == "insert" or action.body_wanted):
+        status = 201 if (row["inserted"] or 0) > 0 else 200
     if action.count:
         total = page
     if action.kind == "update":
@@ -344,11 +349,10 @@ def _respond(req: ApiRequest, action: Action, row: Any, planned: int | None = No
     if action.single:
         text = single_object(body_text or b"[]", page)
         if action.body_wanted:
-            return Response(200 if action.status != 201 else 201, text,
-                            [(b"content-type", OBJECT_CT), *headers])
+            return Response(201 if status == 201 else 200, text, [(b"content-type", OBJECT_CT), *headers])
     if not action.body_wanted:
-        return Response(action.status if action.status != 200 else 204, b"", headers)
-    status = 201 if action.status == 201 else 200
+        return Response(status if action.kind == "insert" else 204, b"", headers)
+    status = 201 if status == 201 else 200
     if media in _SQL_BUILT:
         return Response(status, body_text or b"", [(b"content-type", _SQL_BUILT[media]), *headers])
     text = body_text or b"[]"

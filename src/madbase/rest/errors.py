@@ -6,6 +6,7 @@ Database errors go through `from_pg` (the one SQLSTATE → HTTP table, PostgREST
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -91,23 +92,77 @@ def put_requires_pk() -> ApiError:
 
 # -- schema cache errors (PGRST2xx) -------------------------------------------------------------------------
 
-def _suggest(name: str, candidates: Iterable[str]) -> str | None:
-    import difflib
+def _grams(text: str, size: int) -> dict[str, int]:
+    """The n-grams of the text with non-word characters removed (`_` too), enclosed in hyphens, counted."""
+    padded = "-" + "".join(ch for ch in text if ch.isalnum() or ch.isspace() or ch == ",") + "-"
+    out: dict[str, int] = {}
+    for i in range(len(padded) - size + 1):
+        out[padded[i:i + size]] = out.get(padded[i:i + size], 0) + 1
+    return out
 
-    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return found[0] if found else None
+
+def _levenshtein(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+_FUZZY_MAX = 96  # characters; PostgreSQL identifiers have at most 63 bytes
+
+
+def _fuzzy(name: str, candidates: Iterable[str], min_score: float) -> list[tuple[float, str]]:
+    """PostgREST's fuzzy search (the `fuzzyset` library, default set): an exact (case-insensitive) entry
+    alone scores 1; else the entries sharing 3-grams (failing that 2-grams) with the name, the 50 closest by
+    gram cosine rescored as 1 - Levenshtein distance / longer length, best first, kept from `min_score`."""
+    if len(name) > _FUZZY_MAX:  # no identifier is that long; and Levenshtein is quadratic
+        return []
+    key = name.lower()
+    pool = {c.lower(): c for c in sorted(set(candidates), reverse=True) if len(c) <= _FUZZY_MAX}
+    if key in pool:
+        return [(1.0, pool[key])]
+    for size in (3, 2):
+        query = _grams(key, size)
+        qnorm = math.sqrt(sum(v * v for v in query.values()))
+        cosine = []
+        for low, c in pool.items():
+            grams = _grams(low, size)
+            shared = sum(n * grams[g] for g, n in query.items() if g in grams)
+            if shared:
+                cosine.append((shared / (qnorm * math.sqrt(sum(v * v for v in grams.values()))), low, c))
+        cosine.sort(key=lambda t: -t[0])
+        scored = [(1 - _levenshtein(key, low) / (max(len(key), len(low)) or 1), c) for _, low, c in cosine[:50]]
+        scored.sort(key=lambda t: -t[0])
+        found = [t for t in scored if t[0] >= min_score]
+        if found:
+            return found
+    return []
+
+
+def _suggest(name: str, candidates: Iterable[str], min_score: float = 0.75) -> str | None:
+    """PostgREST's hint for a table or function name (a score of at least 0.75)."""
+    found = _fuzzy(name, candidates, min_score)
+    return found[0][1] if found else None
 
 
 def no_relationship(parent: str, child: str, schema: str, candidates: Iterable[str] = (),
-                    hint: str | None = None) -> ApiError:
-    names = set(candidates)
-    guess = None if child in names else _suggest(child, names)
+                    hint: str | None = None, parents: Iterable[str] | None = None) -> ApiError:
+    """PGRST200; the hint suggests another target (never the name itself), or, when `parent` has no
+    relationships at all (`parents`: the relations that have some), another parent."""
+    if parents is not None:
+        guess = _suggest(parent, parents, 0.33)
+        suggestion = f"Perhaps you meant '{guess}' instead of '{parent}'." if guess else None
+    else:
+        guess = next((c for score, c in _fuzzy(child, candidates, 0.33) if score < 1.0), None)
+        suggestion = f"Perhaps you meant '{guess}' instead of '{child}'." if guess else None
     using = f"' using the hint '{hint}" if hint else ""
     return ApiError(400, "PGRST200", f"Could not find a relationship between '{parent}' and '{child}' in the "
                     "schema cache",
                     f"Searched for a foreign key relationship between '{parent}' and '{child}{using}' in the "
-                    f"schema '{schema}', but no matches were found.",
-                    f"Perhaps you meant '{guess}' instead of '{child}'." if guess else None)
+                    f"schema '{schema}', but no matches were found.", suggestion)
 
 
 def ambiguous_relationship(parent: str, child: str, options: list[dict[str, str]], hints: list[str]) -> ApiError:
@@ -119,19 +174,39 @@ def ambiguous_relationship(parent: str, child: str, options: list[dict[str, str]
     return err
 
 
+_SINGLE_RAW = {"text/plain": "text", "text/xml": "xml", "application/octet-stream": "bytea"}
+
+
+_SINGLE_RAW = {"text/plain": "text", "text/xml": "xml", "application/octet-stream": "bytea"}
+
+
 def no_function(schema: str, name: str, args: Iterable[str], candidates: Iterable[str] = (),
-                post: bool = True) -> ApiError:
+                post: bool = True, content_type: str = "application/json",
+                overloads: Iterable[Iterable[str]] = ()) -> ApiError:
+    """PGRST202 as PostgREST words it; the hint suggests a function name, or (when the name has overloads)
+    the parameter list of the closest overload."""
     keys = sorted(args)
     arg_list = ", ".join(keys)
-    shown = f"({arg_list})" if keys else " without parameters"
-    searched = (f" with parameter{'s' if len(keys) > 1 else ''} {arg_list}" if keys else " without parameters")
-    if post:
-        searched += " or with a single unnamed json/jsonb parameter"
-    guess = _suggest(name, [c for c in candidates if c != name])
+    raw = _SINGLE_RAW.get(content_type) if post else None
+    shown = "" if raw else f"({arg_list})" if keys else " without parameters"
+    if raw:
+        searched = f" with a single unnamed {raw} parameter"
+    else:
+        searched = (f" with parameter{'s' if len(keys) > 1 else ''} {arg_list}" if keys else " without parameters")
+        if post and content_type == "application/json":
+            searched += " or with a single unnamed json/jsonb parameter"
+    hint = None
+    if not raw:
+        lists = ["(" + ", ".join(sorted(o)) + ")" for o in overloads]
+        if lists:
+            guess = _suggest("(" + arg_list + ")", lists, 0.33)
+            hint = f"Perhaps you meant to call the function {schema}.{name}{guess}" if guess else None
+        else:
+            guess = _suggest(name, [c for c in candidates if c != name])
+            hint = f"Perhaps you meant to call the function {schema}.{guess}" if guess else None
     return ApiError(404, "PGRST202", f"Could not find the function {schema}.{name}{shown} in the schema cache",
                     f"Searched for the function {schema}.{name}{searched}, but no matches were found in the schema "
-                    "cache.",
-                    f"Perhaps you meant to call the function {schema}.{guess}" if guess else None)
+                    "cache.", hint)
 
 
 def ambiguous_function(schema: str, name: str, signatures: Iterable[str]) -> ApiError:

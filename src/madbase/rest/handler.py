@@ -42,6 +42,7 @@ class Action:
     count: bool = False
     planned: sql.Statement | None = None  # EXPLAIN giving the total for count=planned
     estimate_above: int | None = None  # count=estimated: use the plan's estimate when exact > this
+    upsert: bool = False  # merge-duplicates / PUT: 201 only when a row was inserted, else 200 (PostgREST)
 
     def with_statement(self, statement: sql.Statement) -> Action:
         """This action for another statement, with its own `applied` list (callers extend it). Spelled out
@@ -49,7 +50,7 @@ class Action:
         return Action(statement, self.readonly, self.kind, self.offset, self.single, self.object_result,
                       self.body_wanted, self.scalar, self.void, self.location_table, self.location_pk,
                       list(self.applied), self.status, self.max_affected, self.rollback, self.count, self.planned,
-                      self.estimate_above)
+                      self.estimate_above, self.upsert)
 
 
 def plan_action(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions) -> Action:
@@ -204,6 +205,7 @@ def _plan_insert(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
         root, cols, payload, missing_default=missing_default, on_conflict=on_conflict,
         merge=force_upsert or resolution == "merge-duplicates", returning=returning, body=action.body_wanted,
         strip_nulls=req.media.strip_nulls, location=location, fmt=req.media.media)
+    action.upsert = on_conflict is not None and (force_upsert or resolution == "merge-duplicates") and bool(cols)
     if location:
         action.location_table = table.name
         action.location_pk = table.pk
@@ -259,28 +261,60 @@ def _plan_delete(req: ApiRequest, planner: Planner, table: Table, q: QueryParams
 
 # -- functions -------------------------------------------------------------------------------------------------
 
-def _choose_function(req: ApiRequest, overloads: list[Function], keys: set[str], raw_body: bool) -> Function:
-    fits = [f for f in overloads
-            if {p.name for p in f.params} >= keys and {p.name for p in f.params if not p.has_default} <= keys
-            and not (f.single_unnamed and keys)]
-    if not fits and raw_body:
-        fits = [f for f in overloads if f.single_unnamed]
-    if not fits:
-        raise errors.no_function(req.schema, req.target, keys, post=raw_body)
-    if len(fits) > 1:
-        exact = [f for f in fits if {p.name for p in f.params} == keys]
-        if len(exact) == 1:
-            return exact[0]
+# The content type whose body a single unnamed parameter of that type takes whole (PostgREST's OnePosParam)
+_RAW_BODY = {"application/json": ("json", "jsonb"), "text/plain": ("text",), "text/xml": ("xml",),
+             "application/octet-stream": ("bytea",)}
+
+
+def _matches_params(f: Function, keys: set[str], post: bool, content_type: str) -> bool:
+    """PostgREST's `matchesParams`: the keys name every required parameter and nothing but parameters."""
+    if not f.params:
+        return not keys and not (post and content_type in ("application/octet-stream", "text/plain", "text/xml"))
+    if "" in keys and len(f.params) > 1:
+        return False  # an unnamed parameter among others cannot be passed by name (`"" :=` is no SQL)
+    required = {p.name for p in f.params if not p.has_default}
+    optional = {p.name for p in f.params if p.has_default}
+    return keys - optional == required
+
+
+def _choose_function(req: ApiRequest, cache: SchemaCache, overloads: list[Function], keys: set[str],
+                     post: bool) -> Function:
+    """PostgREST's `findProc`: the one overload whose parameters the keys match; failing that (a POST), the one
+    whose single unnamed parameter takes the whole body of this content type; PGRST203 when several do."""
+    raw_types = _RAW_BODY.get(req.content_type, ()) if post else ()
+    matched: list[Function] = []
+    fallback: list[Function] = []
+    for f in overloads:
+        if _matches_params(f, keys, post, req.content_type):
+            matched.append(f)
+        elif f.single_unnamed and f.params[0].type in raw_types:
+            fallback.append(f)
+    found = matched or fallback
+    if not found:
+        names = [n for (s, n) in cache.functions if s == req.schema] if not overloads else []
+        raise errors.no_function(req.schema, req.target, keys, names, post=post, content_type=req.content_type,
+                                 overloads=[[p.name for p in f.params] for f in overloads])
+    if len(found) > 1:
         raise errors.ambiguous_function(req.schema, req.target,
-                                        [", ".join(f"{p.name} => {p.type}" for p in f.params) for f in fits])
-    return fits[0]
+                                        [", ".join(f"{p.name} => {p.type}" for p in f.params) for f in found])
+    return found[0]
+
+
+def _raw_argument(fn: Function, body: bytes) -> str:
+    """The request body as the text of a single unnamed parameter (bytea in its hex input form)."""
+    if fn.params[0].type == "bytea":
+        return "\\x" + body.hex()
+    try:
+        return body.decode("utf-8") or "{}"
+    except UnicodeDecodeError:
+        raise errors.invalid_body("The request body is not valid UTF-8") from None
 
 
 def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions) -> Action:
-    overloads = cache.functions.get((req.schema, req.target))
-    if not overloads:
+    overloads = cache.functions.get((req.schema, req.target), [])
+    if not overloads and req.method not in ("GET", "HEAD", "POST"):
         names = [n for (s, n) in cache.functions if s == req.schema]
-        raise errors.no_function(req.schema, req.target, [], names, post=req.method == "POST")
+        raise errors.no_function(req.schema, req.target, [], names, post=False)
     readonly = req.method in ("GET", "HEAD")
     if req.method not in ("GET", "HEAD", "POST"):
         raise errors.rpc_method(req.method)
@@ -296,26 +330,24 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
                 args.setdefault(k, []).append(v)
             else:
                 args[k] = v
-        fn = _choose_function(req, overloads, set(args), False)
+        fn = _choose_function(req, cache, overloads, set(args), False)
         if fn.volatility == "v":
             raise errors.ApiError(405, "25006", "cannot execute a volatile function in a read-only transaction",
                                   hint="Call it with POST, or declare it STABLE or IMMUTABLE")
         payload = jsonutil.dumps_str(args)
-        keys = list(args)
+        keys = [] if fn.single_unnamed else list(args)
     else:
         q = parse_query(split_query(req.query))
         # PostgREST ≤ 10's bulk call: one call per object of an array body, results in one array
         bulk = req.prefer.get("params") == "multiple-objects"
         objects = False
         data: Any = {}
+        raw_body = req.content_type in ("text/plain", "application/octet-stream", "text/xml")
         if req.content_type == "application/x-www-form-urlencoded":
             data = dict(split_query(body.decode("utf-8", "replace")))
             body = jsonutil.dumps(data)
-        elif req.content_type in ("text/plain", "application/octet-stream", "text/xml") and body:
-            raw = [f for f in overloads if f.single_unnamed]
-            if raw:  # the whole body is the one unnamed text/bytea/xml argument
-                fn = raw[0]
-                data = None
+        elif raw_body:
+            data = None  # no arguments by name: only a single unnamed text/xml/bytea parameter takes it
         elif req.content_type == "text/csv" and bulk:
             data = csv_rows(body.decode("utf-8", "replace"))
         elif body.strip():
@@ -331,9 +363,7 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
                 raise errors.invalid_body()
             keys_set = set(data) if isinstance(data, dict) else set()
         single = [f for f in overloads if len(f.params) == 1 and f.params[0].type in ("json", "jsonb")]
-        if data is None:
-            pass  # raw body for a single unnamed text/bytea/xml parameter, chosen above
-        elif req.prefer.get("params") == "single-object" and single:
+        if req.prefer.get("params") == "single-object" and single and data is not None:
             # legacy `Prefer: params=single-object`: the whole body is the one json argument, whatever its name
             fn = single[0]
             objects = bulk = False
@@ -341,11 +371,13 @@ def _plan_call(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOp
             data = {fn.params[0].name: data} if fn.params[0].name else data
             body = jsonutil.dumps(data) if fn.params[0].name else body
         else:
-            fn = _choose_function(req, overloads, keys_set, True)
-        if fn.single_unnamed:
-            payload, keys = body.decode() or "{}", []
+            fn = _choose_function(req, cache, overloads, keys_set, True)
+        if fn.single_unnamed:  # the whole body is the argument, positionally
+            payload, keys = _raw_argument(fn, body), []
             bulk = False
         else:
+            if data is None:
+                data = {}
             if objects and not bulk:  # without params=multiple-objects PostgREST calls once, with the first
                 data = data[0] if data else {}
             elif objects and any(set(r) != keys_set for r in data):

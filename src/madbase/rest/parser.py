@@ -235,7 +235,7 @@ def _embed(cur: Cursor, name: str, alias: str | None, spread: bool) -> SelectEmb
         items = _select_items(cur, nested=True)
     cur.expect(")")
     cur.leave()
-    return SelectEmbed(name, alias, hint, join, spread, items or STAR)
+    return SelectEmbed(name, alias, hint, join, spread, items)  # `users()`: an empty embed (filters only)
 
 
 def parse_select(value: str) -> tuple[SelectItem, ...]:

@@ -68,9 +68,22 @@ class ReadNode:
     spread: bool = False
     count_key: str | None = None  # `child(count)`: the embed yields [{"count": n}]
     computed: dict[str, Column] = field(default_factory=dict)  # computed fields this request uses
+    depth: int = 0  # 0 for the root, 1 for its embeds, ...
 
     def embeds(self) -> list[ReadNode]:
         return [o for o in self.outputs if isinstance(o, ReadNode)]
+
+    @property
+    def sql_name(self) -> str:
+        """The relation as PostgREST's SQL aliases it, which its errors name: embedded ones `<table>_<depth>`."""
+        return f"{self.name}_{self.depth}" if self.depth else self.name
+
+    @property
+    def empty(self) -> bool:
+        """`users()`: an embed that selects nothing (nor do its own embeds) is joined, for its filters and
+        `!inner`, but leaves no key in the rows (PostgREST's empty embed)."""
+        return (not self.star and self.count_key is None
+                and all(isinstance(o, ReadNode) and o.empty for o in self.outputs))
 
     def output_names(self) -> list[str]:
         """Keys this node's rows have (what a spread of it inlines into its parent)."""
@@ -82,7 +95,7 @@ class ReadNode:
                 names.append(o.name)
             elif o.spread:
                 names.extend(o.output_names())
-            else:
+            elif not o.empty:
                 names.append(o.key)
         return names
 
@@ -108,21 +121,23 @@ def _rel_label(r: Relationship) -> dict[str, str]:
 
 
 def find_relationship(cache: SchemaCache, source: QName, name: str, hint: str | None) -> Relationship:
+    """PostgREST's `findRel`: the one relationship of `source` that `name` (and `hint`) designate.
+
+    A computed relationship is chosen by its function's name. A self-referencing foreign key gives two
+    relationships: the table's name designates the children (one-to-many), the column's name the parent
+    (many-to-one); a hint on the table's name is the children's column. Otherwise the name is the target's,
+    or a constraint or single foreign-key column name, but those two never designate a view (views carry
+    their base tables' keys, so they would always be ambiguous); a hint is a constraint, a column of either
+    side or a junction table."""
     rels = [r for r in cache.relationships.get(source, ()) if r.target[0] == source[0]]
     found = [r for r in rels if r.function is not None and r.function[1] == name]
     if found:
-        return found[0]  # a computed relationship is chosen by its function's name, as in PostgREST
-    rels = [r for r in rels if r.function is None]
-    found = [r for r in rels if r.target[1] == name]
+        return found[0]
+    found = [r for r in rels if r.function is None and _designates(cache, r, name, hint)]
     if not found:
-        # Embedding through a foreign-key column or constraint name (`client_id(*)`, `fk_name(*)`).
-        found = [r for r in rels if r.constraint == name and r.junction is None]
-        if not found:
-            found = [r for r in rels if r.to_one and len(r.pairs) == 1 and r.pairs[0][0] == name]
-    if hint is not None:
-        found = [r for r in found if _matches_hint(r, hint)]
-    if not found:
-        raise errors.no_relationship(source[1], name, source[0], [r.target[1] for r in rels], hint)
+        parents = None if rels else [q[1] for q, rs in cache.relationships.items()
+                                     if q[0] == source[0] and any(r.target[0] == source[0] for r in rs)]
+        raise errors.no_relationship(source[1], name, source[0], [r.target[1] for r in rels], hint, parents)
     if len(found) > 1:
         options = [_rel_label(r) for r in found]
         hints = [f"{r.target[1]}!{o.pop('hint')}" for r, o in zip(found, options, strict=True)]
@@ -130,12 +145,30 @@ def find_relationship(cache: SchemaCache, source: QName, name: str, hint: str | 
     return found[0]
 
 
-def _matches_hint(r: Relationship, hint: str) -> bool:
-    if hint in (r.constraint, r.target_constraint):
-        return True
+def _single_col(r: Relationship, side: int) -> str | None:
+    if r.junction is not None or len(r.pairs) != 1:
+        return None
+    return r.pairs[0][side]
+
+
+def _designates(cache: SchemaCache, r: Relationship, name: str, hint: str | None) -> bool:
+    if r.source == r.target:  # a self relationship
+        if hint is None:
+            return ((r.target[1] == name and r.kind == "o2m")
+                    or (r.kind == "m2o" and _single_col(r, 0) == name))
+        return r.target[1] == name and r.kind == "o2m" and _single_col(r, 1) == hint
+    if hint is None:
+        if r.target[1] == name:
+            return True
+        target = cache.tables.get(r.target)
+        if target is None or target.is_view:
+            return False
+        return (r.junction is None and r.constraint == name) or _single_col(r, 0) == name
+    if r.target[1] != name:
+        return False
     if r.junction is not None:
         return hint == r.junction[1]
-    return hint in [a for a, _ in r.pairs] or hint in [b for _, b in r.pairs]
+    return hint == r.constraint or hint in (_single_col(r, 0), _single_col(r, 1))
 
 
 class Planner:
@@ -176,9 +209,16 @@ class Planner:
 
     # -- select --------------------------------------------------------------------------------------------
     def _select(self, node: ReadNode, items: tuple[SelectItem, ...]) -> None:
+        embed_keys: set[str] = set()
         for item in items:
             if isinstance(item, SelectEmbed):
-                node.outputs.append(self._embed(node, item))
+                child = self._embed(node, item)
+                if child.key in embed_keys:
+                    # PostgREST names the join `<parent>_<embed>_<depth>`; the same embed twice is a duplicate alias
+                    raise errors.ApiError(400, "42712", f'table name "{node.relation[1]}_{child.key}_{child.depth}" '
+                                          "specified more than once")
+                embed_keys.add(child.key)
+                node.outputs.append(child)
                 continue
             if item.star:
                 node.star = True
@@ -202,7 +242,7 @@ class Planner:
         if col is None:
             col = self.cache.computed.get(node.relation, {}).get(name)
             if col is None:
-                raise errors.undefined_column(node.name, name)
+                raise errors.undefined_column(node.sql_name, name)
             node.computed[name] = col
         return col
 
@@ -210,7 +250,7 @@ class Planner:
         rel = find_relationship(self.cache, parent.relation, item.name, item.hint)
         target = self.cache.tables[rel.target]
         child = ReadNode(rel.target, target.name, target.columns, key=item.key, rel=rel,
-                         join=item.join or "left", spread=item.spread)
+                         join=item.join or "left", spread=item.spread, depth=parent.depth + 1)
         self._select(child, item.items)
         return child
 

@@ -100,10 +100,41 @@ class Function:
     relation: QName | None = None
     description: str | None = None
 
+    single_row: bool = False  # RETURNS SETOF … ROWS 1: embeds as to-one, as PostgREST reads it
+
     @property
     def single_unnamed(self) -> bool:
-        return len(self.params) == 1 and not self.params[0].name and self.params[0].type in (
-            "json", "jsonb", "text", "bytea", "xml")
+        """One unnamed parameter: the call passes the whole body positionally (PostgREST's OnePosParam)."""
+        return len(self.params) == 1 and not self.params[0].name
+
+    @property
+    def callable(self) -> bool:
+        """PostgREST's rule: a function whose parameters are all unnamed is only callable when that is a single
+        json/jsonb/text/xml/bytea parameter (it takes the whole body); the others are left out of the cache."""
+        if not self.params or any(p.name for p in self.params):
+            return True
+        return len(self.params) == 1 and self.params[0].type in RAW_BODY_TYPES
+
+    def sort_key(self) -> tuple[Any, ...]:
+        """PostgREST's order of overloads (fewest parameters first), which its PGRST203 candidate list shows."""
+        return (len(self.params), self.description is not None, self.description or "",
+                [(p.name, p.type, not p.has_default, p.variadic) for p in self.params])
+
+
+RAW_BODY_TYPES = ("json", "jsonb", "text", "xml", "bytea")
+_KIND_ORDER = {"o2m": 0, "m2o": 1, "o2o": 2, "m2m": 3}
+
+
+def relationship_sort_key(r: Relationship, tables: dict[QName, Table]) -> tuple[Any, ...]:
+    """PostgREST's order of relationships (by target, self, cardinality, constraint, columns, views last), so
+    ambiguity errors list their candidates the same way on every start."""
+    def is_view(q: QName) -> bool:
+        t = tables.get(q)
+        return t is not None and t.is_view
+
+    return (r.function is not None, r.target, r.source == r.target, _KIND_ORDER[r.kind],
+            r.junction or ("", ""), r.constraint, r.target_constraint, r.pairs, r.target_pairs, r.function or ("", ""),
+            is_view(r.source), is_view(r.target))
 
 
 @dataclass(slots=True)
@@ -218,12 +249,19 @@ select n.nspname::text as schema, c.relname::text as name, c.relkind::text as ki
        case when a.atttypid in ('bpchar'::regtype, 'bit'::regtype, '_bpchar'::regtype, '_bit'::regtype)
             then format_type(a.atttypid, a.atttypmod) else format_type(a.atttypid, null) end as type,
        not a.attnotnull as nullable,
-       pg_get_expr(d.adbin, d.adrelid) as dflt, a.attgenerated::text <> '' as generated,
+       -- as PostgREST: a BY DEFAULT identity defaults to its sequence, a domain to the domain's default
+       case when a.attidentity = 'd' then format('nextval(%L)', seq.objid::regclass)
+            when d.adbin is null and ty.typbasetype <> 0 then pg_get_expr(ty.typdefaultbin, 0)
+            else pg_get_expr(d.adbin, d.adrelid) end as dflt,
+       a.attgenerated::text <> '' as generated,
        col_description(c.oid, a.attnum) as cdesc
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
 left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+left join pg_type ty on ty.oid = a.atttypid
+left join pg_depend seq on seq.refobjid = a.attrelid and seq.refobjsubid = a.attnum and seq.deptype = 'i'
+  and seq.classid = 'pg_class'::regclass and a.attidentity = 'd'
 where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'f', 'p', 'c')
 order by n.nspname, c.relname, a.attnum
 """
@@ -236,6 +274,7 @@ from pg_constraint con
 join pg_class c on c.oid = con.conrelid
 join pg_namespace n on n.oid = c.relnamespace
 where con.contype in ('p', 'u') and n.nspname = any($1::text[])
+order by 1, 2, 3, con.conname
 """
 
 FKS_SQL = """
@@ -249,6 +288,7 @@ from pg_constraint con
 join pg_class c1 on c1.oid = con.conrelid join pg_namespace n1 on n1.oid = c1.relnamespace
 join pg_class c2 on c2.oid = con.confrelid join pg_namespace n2 on n2.oid = c2.relnamespace
 where con.contype = 'f' and (n1.nspname = any($1::text[]) or n2.nspname = any($1::text[]))
+order by 2, 3, 1
 """
 
 # View columns → base columns, from the stored rewrite rule's target entries (the last entry of a name wins:
@@ -277,7 +317,8 @@ select n.nspname::text as schema, p.proname::text as name, p.proretset as retset
              with ordinality u(t, o) order by o) as argtypes,
        coalesce(p.proargmodes::text[], '{}') as argmodes, p.pronargdefaults as ndefaults,
        obj_description(p.oid, 'pg_proc') as descr,
-       an.nspname::text as arg_rel_schema, ac.relname::text as arg_rel_name
+       an.nspname::text as arg_rel_schema, ac.relname::text as arg_rel_name,
+       p.proretset and p.prorows = 1 as single_row
 from pg_proc p
 left join pg_type at on at.oid = p.proargtypes[0] and p.pronargs = 1
 left join pg_class ac on ac.oid = at.typrelid and ac.relkind in ('r', 'v', 'm', 'f', 'p')
@@ -287,6 +328,7 @@ join pg_type rt on rt.oid = p.prorettype
 left join pg_class rc on rc.oid = rt.typrelid
 left join pg_namespace rn on rn.oid = rc.relnamespace
 where n.nspname = any($1::text[]) and p.prokind = 'f'
+order by 1, 2, p.oid
 """
 
 
@@ -323,7 +365,8 @@ def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Se
         fn = _function(r, tables)
         if fn is None:
             continue
-        functions.setdefault((fn.schema, fn.name), []).append(fn)
+        if fn.callable:
+            functions.setdefault((fn.schema, fn.name), []).append(fn)
         rel = (r.get("arg_rel_schema"), r.get("arg_rel_name"))
         owner = tables.get(rel) if rel[0] is not None else None
         if owner is None:
@@ -332,11 +375,16 @@ def build_cache(schemas: Sequence[str], column_rows: Sequence[Any], key_rows: Se
             computed.setdefault(owner.qname, {})[fn.name] = Column(fn.name, fn.return_type,
                                                                   computed=((fn.schema, fn.name), owner.qname))
         elif fn.shape == "composite" and fn.relation is not None and fn.relation in tables:
-            computed_rels.append(Relationship("o2m" if fn.returns_set else "m2o", owner.qname, fn.relation,
+            to_many = fn.returns_set and not fn.single_row
+            computed_rels.append(Relationship("o2m" if to_many else "m2o", owner.qname, fn.relation,
                                               fn.name, (), function=(fn.schema, fn.name)))
+    for overloads in functions.values():
+        overloads.sort(key=Function.sort_key)
     relationships = derive_relationships(tables, fks, deps)
     for crel in computed_rels:
         relationships.setdefault(crel.source, []).append(crel)
+    for rels in relationships.values():
+        rels.sort(key=lambda r: relationship_sort_key(r, tables))
     return SchemaCache(tuple(schemas), tables, relationships, functions, version, computed)
 
 
@@ -375,7 +423,7 @@ def _function(r: Any, tables: dict[QName, Table]) -> Function | None:
     else:
         shape = "scalar"
     return Function(r["schema"], r["name"], params, r["rettype"], bool(r["retset"]), r["vol"], shape, columns,
-                    relation, r["descr"])
+                    relation, r["descr"], bool(r.get("single_row")))
 
 
 async def introspect(conn: Any, schemas: Sequence[str], version: int = 0) -> SchemaCache:

@@ -65,7 +65,12 @@ class Params:
 
 # The column definition lists of the statements' one result row (for `madbase.run_prepared`'s record type).
 READ_COLUMNS = "total int8, page int8, body bytea, resp_headers text, resp_status text"
-MUTATION_COLUMNS = READ_COLUMNS + ", location text"
+MUTATION_COLUMNS = READ_COLUMNS + ", location text, inserted int8"
+# PostgREST's count of the rows an upsert inserted (rather than updated): +1 for each row offered to the INSERT,
+# -1 for each that took the DO UPDATE branch; transaction-local, so it starts afresh in every request.
+_INSERTED = "coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0)"
+_COUNT_OFFERED = f"set_config('pgrst.inserted', ({_INSERTED} + 1)::text, true) <> '0'"
+_COUNT_UPDATED = f"set_config('pgrst.inserted', ({_INSERTED} - 1)::text, true) <> '-1'"
 
 
 def array_literal(values: Sequence[Any]) -> str:
@@ -257,7 +262,7 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
         la = ctx.aliases.next("e")
         embed_alias[out.key] = la
         joins.append(_lateral(out, alias, la, ctx))
-        if count_only:
+        if count_only or out.empty:  # an empty embed filters (`!inner`, `is.null`) but adds no key
             continue
         if _hoisted(out):
             selects.extend(_hoisted_selects(out, la, group_by))
@@ -266,6 +271,12 @@ def node_sql(node: ReadNode, alias: str, from_sql: str, ctx: _Ctx, *, where: Seq
             selects.extend(f"{la}.{quote_ident(n)} AS {quote_ident(n)}" for n in names)
             if aggregated:  # `amount.sum(),...customers(name)`: grouped by the spread's columns
                 group_by.extend(f"{la}.{quote_ident(n)}" for n in names)
+        elif aggregated:  # `amount.sum(),customers(name)`: grouped by the embedding, as jsonb (json has no `=`)
+            expr = f"{la}.\"body\"::jsonb"
+            if out.rel is not None and not out.rel.to_one:
+                expr = f"coalesce({expr}, '[]'::jsonb)"
+            group_by.append(expr)
+            selects.append(f"{expr} AS {quote_ident(out.key)}")
         elif out.rel is not None and not out.rel.to_one:
             selects.append(f"coalesce({la}.\"body\", '[]'::json) AS {quote_ident(out.key)}")
         else:
@@ -417,11 +428,15 @@ def _returning(columns: list[str] | None) -> str:
 
 
 def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: bool, body: bool,
-                   strip_nulls: bool, location: Sequence[str] = (), fmt: str = "json") -> Statement:
+                   strip_nulls: bool, location: Sequence[str] = (), fmt: str = "json",
+                   count_inserted: bool = False) -> Statement:
+    """The mutation as a CTE and the one result row. `count_inserted` (an upsert, which must then return rows):
+    the `inserted` column says how many rows it inserted, read after the outer aggregate consumed them all."""
+    inserted = f"{_INSERTED}::int8" if count_inserted else "NULL::int8"
     if not returning:
         return Statement(f"WITH \"pgrst_source\" AS ({mutation}) SELECT NULL::int8 AS total, NULL::int8 AS page, "
-                         f"NULL::bytea AS body, {RESPONSE_GUCS}, NULL::text AS location", params.values,
-                         MUTATION_COLUMNS)
+                         f"NULL::bytea AS body, {RESPONSE_GUCS}, NULL::text AS location, NULL::int8 AS inserted",
+                         params.values, MUTATION_COLUMNS)
     ctx = _Ctx(params, _Aliases())
     alias = quote_ident("pgrst_t0")
     if body:
@@ -439,7 +454,8 @@ def _wrap_mutation(mutation: str, root: ReadNode, params: Params, *, returning: 
     rows = f", \"pgrst_rows\" AS ({inner})" if csv else ""
     src = "\"pgrst_rows\"" if csv else f"({inner})"
     sql = (f"WITH \"pgrst_source\" AS ({mutation}){rows} SELECT NULL::int8 AS total, count(*) AS page, "
-           f"{body_sql} AS body, {RESPONSE_GUCS}, {loc} AS location FROM {src} AS \"pgrst_x\"")
+           f"{body_sql} AS body, {RESPONSE_GUCS}, {loc} AS location, {inserted} AS inserted "
+           f"FROM {src} AS \"pgrst_x\"")
     return Statement(sql, params.values, MUTATION_COLUMNS)
 
 
@@ -450,6 +466,8 @@ def insert_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
     table = qualified(root.relation)
     p = params.add(payload)
     r = quote_ident("pgrst_r")
+    count_inserted = on_conflict is not None and merge and bool(columns)
+    offered = f" WHERE {_COUNT_OFFERED}" if count_inserted else ""
     if not columns:
         mutation = f"INSERT INTO {table} AS \"pgrst_t0\" SELECT FROM json_array_elements({p}::json)"
     elif missing_default:
@@ -458,23 +476,24 @@ def insert_statement(root: ReadNode, columns: Sequence[Column], payload: str, *,
                  f"ELSE {c.default or 'NULL'} END" for c in columns]
         mutation = (f"INSERT INTO {table} AS \"pgrst_t0\" ({', '.join(quote_ident(c.name) for c in columns)}) "
                     f"SELECT {', '.join(exprs)} FROM json_array_elements({p}::json) AS {e}(\"j\") "
-                    f"CROSS JOIN LATERAL json_populate_record(NULL::{table}, {e}.\"j\") AS {r}")
+                    f"CROSS JOIN LATERAL json_populate_record(NULL::{table}, {e}.\"j\") AS {r}{offered}")
     else:
         names = ", ".join(quote_ident(c.name) for c in columns)
         mutation = (f"INSERT INTO {table} AS \"pgrst_t0\" ({names}) SELECT "
                     f"{', '.join(f'{r}.{quote_ident(c.name)}' for c in columns)} "
-                    f"FROM json_populate_recordset(NULL::{table}, {p}::json) AS {r}")
+                    f"FROM json_populate_recordset(NULL::{table}, {p}::json) AS {r}{offered}")
     if on_conflict is not None:
         target = ", ".join(quote_ident(c) for c in on_conflict)
         if merge and columns:
             sets = ", ".join(f"{quote_ident(c.name)} = EXCLUDED.{quote_ident(c.name)}" for c in columns)
-            mutation += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+            mutation += f" ON CONFLICT ({target}) DO UPDATE SET {sets} WHERE {_COUNT_UPDATED}"
         else:
             mutation += f" ON CONFLICT ({target}) DO NOTHING"
+    returning = returning or count_inserted
     if returning:
         mutation += _returning(returning_columns(root, body, location))
     return _wrap_mutation(mutation, root, params, returning=returning, body=body, strip_nulls=strip_nulls,
-                          location=location, fmt=fmt)
+                          location=location, fmt=fmt, count_inserted=count_inserted)
 
 
 def _mutation_where(root: ReadNode, alias: str, params: Params) -> str:
@@ -531,8 +550,8 @@ def call_parts(fn: Function, arg_names: Sequence[str], params: Params, payload: 
     `many`: the payload is an array of argument objects, one row (so one call) per object."""
     target = qualified((fn.schema, fn.name))
     a = quote_ident("pgrst_args")
-    if fn.single_unnamed and payload is not None and not arg_names and not many:
-        return "", f"{target}({params.add(payload)}::text::{fn.params[0].type})"
+    if fn.single_unnamed and not many:  # the whole payload is the one positional argument
+        return "", f"{target}({params.add(payload or '{}')}::text::{fn.params[0].type})"
     if not arg_names:
         if many:
             return f"json_array_elements({params.add(payload or '[]')}::json) AS {a}", f"{target}()"

@@ -111,6 +111,11 @@ const cases = {
     const r = await admin.from('kv').upsert({ k: tag, v: '2' }).select('k,v')
     return r.data
   },
+  upsertStatus: async () => {  // PostgREST: 201 when a row was inserted, 200 when the merge only updated
+    const first = await admin.from('kv').upsert({ k: tag + 's', v: '1' })
+    const again = await admin.from('kv').upsert({ k: tag + 's', v: '2' })
+    return [first.status, again.status]
+  },
   upsertIgnore: async () => {
     const r = await admin.from('kv').upsert({ k: tag, v: '3' }, { ignoreDuplicates: true, onConflict: 'k' }).select()
     return r.data
@@ -137,6 +142,12 @@ const cases = {
     return { count: r.count, status: r.status }
   },
   rpc: async () => (await anon.rpc('add', { a: 1, b: 2 })).data,
+  rpcCount: async () => {
+    const r = await anon.rpc('add', { a: 1, b: 2 }, { count: 'exact' })
+    return { count: r.count, data: r.data }
+  },
+  rpcUnnamed: async () => (await anon.rpc('poly_ret', { '': 'x' })).data,
+  emptyEmbed: async () => (await anon.from('posts').select('title, authors!author_id()').eq('id', 1)).data,
   rpcGet: async () => (await anon.rpc('add', { a: 3, b: 4 }, { get: true })).data,
   rpcSetFiltered: async () => ids(await anon.rpc('posts_by_author', { aid: 1 }).select('id').gt('id', 1)),
   rpcHead: async () => {
