@@ -1,0 +1,66 @@
+"""Storage limits: hostile `expiresIn` values get a 400 in storage's shape (never a 500), and a signed URL
+stops working the second it expires (no JWT leeway)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.security.conftest import Project, make_bucket, no_500, storage_error
+
+
+@pytest.fixture(scope="module")
+def signed_bucket(project_a: Project) -> str:
+    with httpx.Client(timeout=30) as c:
+        bucket = make_bucket(project_a, c)
+        r = c.post(f"{project_a.url}/storage/v1/object/{bucket}/f.txt", content=b"hello",
+                   headers=project_a.headers("service_role", **{"content-type": "text/plain"}))
+        assert r.status_code == 200, r.text
+        return bucket
+
+
+HOSTILE_EXPIRES = [b'"inf"', b'"Infinity"', b'"-inf"', b'"NaN"', b"1e999", b"-1e999", b"1e308", b"-1", b"0",
+                   b"1.5", b'"1.5"', b'"1e3"', b"100000000000000000000000000000000", b'"99999999999999999999"',
+                   b"null", b"true", b"[]", b"{}", b'""', b'" "', b'"60s"', b'"\\u0661\\u0662"', b"-0"]
+
+
+@pytest.mark.parametrize("raw", HOSTILE_EXPIRES)
+def test_hostile_expires_in_is_a_400(project_a: Project, signed_bucket: str, client: httpx.Client,
+                                     raw: bytes) -> None:
+    headers = project_a.headers("service_role", **{"content-type": "application/json"})
+    one = client.post(f"{project_a.url}/storage/v1/object/sign/{signed_bucket}/f.txt",
+                      content=b'{"expiresIn": ' + raw + b"}", headers=headers)
+    storage_error(one)
+    many = client.post(f"{project_a.url}/storage/v1/object/sign/{signed_bucket}",
+                       content=b'{"paths": ["f.txt"], "expiresIn": ' + raw + b"}", headers=headers)
+    storage_error(many)
+
+
+def test_reasonable_expires_in_values_still_work(project_a: Project, signed_bucket: str,
+                                                 client: httpx.Client) -> None:
+    for value in (1, 60, 60.0, "60", 10 * 365 * 86400):
+        r = no_500(client.post(f"{project_a.url}/storage/v1/object/sign/{signed_bucket}/f.txt",
+                               json={"expiresIn": value}, headers=project_a.headers("service_role")))
+        assert r.status_code == 200, (value, r.text)
+
+
+def test_a_signed_url_expires_on_time(project_a: Project, signed_bucket: str, client: httpx.Client) -> None:
+    r = client.post(f"{project_a.url}/storage/v1/object/sign/{signed_bucket}/f.txt", json={"expiresIn": 1},
+                    headers=project_a.headers("service_role"))
+    assert r.status_code == 200, r.text
+    url = project_a.url + "/storage/v1" + r.json()["signedURL"]
+    first = client.get(url, headers={"x-project-ref": project_a.ref})
+    assert first.status_code == 200 and first.content == b"hello"
+    time.sleep(2.2)  # past `exp` (whole seconds) but well inside the 30 s user JWTs are allowed
+    late = no_500(client.get(url, headers={"x-project-ref": project_a.ref}))
+    body = storage_error(late, "InvalidJWT")
+    assert "expired" in body["message"]
+
+
+def test_too_many_paths_to_sign_is_a_400(project_a: Project, signed_bucket: str, client: httpx.Client) -> None:
+    r = client.post(f"{project_a.url}/storage/v1/object/sign/{signed_bucket}",
+                    json={"expiresIn": 60, "paths": [f"p{i}" for i in range(5000)]},
+                    headers=project_a.headers("service_role"))
+    storage_error(r)
