@@ -144,7 +144,7 @@ class Gateway:
 
     def _via_trusted_proxy(self, scope: Scope) -> bool:
         client = scope.get("client")
-        return bool(client) and self._trusted.trusts(str(client[0]))
+        return client is not None and self._trusted.trusts(str(client[0]))
 
     def _limit(self, key: str, limit: int) -> None:
         if limit > 0:

@@ -135,13 +135,13 @@ async def test_concurrent_creates_of_one_object_path_across_workers(workers_serv
         name = f"same-{upsert}-{uuid.uuid4().hex[:6]}.bin"
         bodies = [bytes([65 + i]) * (300 * 1024) for i in range(6)]
 
-        async def create(body: bytes) -> httpx.Response:
+        async def create(body: bytes, name: str, upsert: str) -> httpx.Response:
             return await aclient.post(base + "/upload/resumable", content=_slow(body), headers=project.headers(
                 "service_role", **TUS, **{"upload-length": str(len(body)), "upload-metadata": _meta(bucket, name),
                                           "content-type": "application/offset+octet-stream", "x-upsert": upsert,
                                           "content-length": str(len(body))}))
 
-        results = await asyncio.gather(*[create(b) for b in bodies])
+        results = await asyncio.gather(*[create(b, name, upsert) for b in bodies])
         statuses = [no_500(x).status_code for x in results]
         assert set(statuses) <= {201, 409, 423}, statuses
         complete = [x for x in results if x.status_code == 201 and x.headers.get("upload-offset") == str(300 * 1024)]

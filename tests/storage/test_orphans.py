@@ -52,8 +52,11 @@ def test_dead_owners_files_go_live_owners_stay(tmp_path: Path) -> None:
         assert {f"{live_id}-partial", f"{live_id}.lock", f"{mine.id}-partial", f"{mine.id}.lock", legacy.name} <= names
         assert sweep_dead(folder, mine.id) == 0
     finally:
-        live.kill()
-        live.wait(10)
+        for proc in (live, dead):
+            proc.kill()
+            proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
     assert sweep_dead(folder, mine.id) == 1  # now the other holder is gone too
 
 

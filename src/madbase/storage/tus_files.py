@@ -16,6 +16,7 @@ import fcntl
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 from madbase.storage.tus import TusError
 
@@ -54,11 +55,11 @@ def size(fd: int) -> int:
     return os.fstat(fd).st_size
 
 
-def append(fd: int, parts: list[bytes], digest: object | None) -> None:
+def append(fd: int, parts: list[bytes], digest: Any) -> None:
     """(worker thread) Append every byte of `parts` (a write may be partial), hashing on the way."""
     for part in parts:
         if digest is not None:
-            digest.update(part)  # type: ignore[attr-defined]
+            digest.update(part)
         view = memoryview(part)
         while view:
             view = view[os.write(fd, view):]

@@ -1,7 +1,8 @@
 """The local-filesystem backend (the zero-setup default): `<root>/objects/ab/<version>`.
 
-Writes go to `<root>/.tmp/<owner>-<random>` (owner: the writing process, see fs_owner.py) and are renamed into place after fsync (per-project `fsync: false`
-skips it: faster, but a power loss may then lose bytes whose row committed), so a key is either absent or
+Writes go to `<root>/.tmp/<owner>-<random>` (owner: the writing process, see fs_owner.py) and are renamed
+into place after fsync (per-project `fsync: false` skips it: faster, but a power loss may then lose bytes whose
+row committed), so a key is either absent or
 complete. Reads happen in a worker thread 1 MB at a time; copies are hard links (versions are immutable).
 """
 
