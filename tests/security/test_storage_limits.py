@@ -64,3 +64,27 @@ def test_too_many_paths_to_sign_is_a_400(project_a: Project, signed_bucket: str,
                     json={"expiresIn": 60, "paths": [f"p{i}" for i in range(5000)]},
                     headers=project_a.headers("service_role"))
     storage_error(r)
+
+
+@pytest.mark.parametrize("limit", [b'"' + b"9" * 400 + b'MB"', b"1e308", b"1180591620717411303424", b'"1e5"', b"-1",
+                                   b'"\\u00b2MB"', b'"NaN"'])
+def test_hostile_bucket_size_limits_are_a_400(project_a: Project, client: httpx.Client, limit: bytes) -> None:
+    r = client.post(f"{project_a.url}/storage/v1/bucket", content=b'{"id": "lim-x", "file_size_limit": ' + limit + b"}",
+                    headers=project_a.headers("service_role", **{"content-type": "application/json"}))
+    storage_error(r)
+
+
+def test_non_ascii_digits_in_headers_and_cursors_are_a_400(project_a: Project, signed_bucket: str,
+                                                           client: httpx.Client) -> None:
+    """`str.isdigit()` accepts `²` (a latin-1 header byte) and `٣`; `int()` then fails: a 500 before."""
+    base = f"{project_a.url}/storage/v1"
+    meta = "bucketName " + "ZmFrZQ==" + ",objectName " + "eC5iaW4="
+    for value in (b"\xb2", b"1\xb2", b"0" * 30):
+        headers = [(k.encode(), v.encode()) for k, v in project_a.headers("service_role").items()]
+        headers += [(b"tus-resumable", b"1.0.0"), (b"upload-length", value), (b"upload-metadata", meta.encode())]
+        r = no_500(client.post(base + "/upload/resumable", headers=headers))
+        assert 400 <= r.status_code < 500, (value, r.status_code, r.text)
+    for cursor in ("\u00b2", "\u0663", "1" * 40):
+        r = client.post(f"{base}/object/list-v2/{signed_bucket}", json={"cursor": cursor},
+                        headers=project_a.headers("service_role"))
+        storage_error(r)

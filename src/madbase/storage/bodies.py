@@ -19,6 +19,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from madbase.core import jsonutil
 from madbase.storage import errors
+from madbase.storage.limits import digits
 
 DEFAULT_CONTENT_TYPE = "text/plain;charset=UTF-8"
 MAX_FIELD_BYTES = 1024 * 1024
@@ -38,7 +39,7 @@ def cache_control_value(raw: str | None) -> str:
     if not raw:
         return "no-cache"
     raw = raw.strip()
-    return f"max-age={raw}" if raw.isdigit() else raw
+    return f"max-age={raw}" if digits(raw) is not None else raw
 
 
 def parse_user_metadata(raw: str | None, *, base64_encoded: bool) -> Any:
@@ -61,8 +62,8 @@ def raw_body(headers: dict[str, str], chunks: AsyncIterator[bytes]) -> UploadBod
         cache_control=cache_control_value(headers.get("cache-control")),
         user_metadata=parse_user_metadata(headers.get("x-metadata"), base64_encoded=True),
         chunks=chunks,
-        content_length=int(length) if length and length.isdigit() else None,
-        request_length=int(length) if length and length.isdigit() else None,
+        content_length=digits(length),
+        request_length=digits(length),
     )
 
 

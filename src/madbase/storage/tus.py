@@ -13,6 +13,8 @@ import binascii
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from madbase.storage.limits import digits
+
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
@@ -93,9 +95,10 @@ def _int_header(headers: dict[str, str], name: str) -> int | None:
     raw = headers.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
+    value = digits(raw)
+    if value is None:
         raise TusError(400, f"Invalid {name} header")
-    return int(raw)
+    return value
 
 
 def plan_create(headers: dict[str, str], max_size: int) -> CreatePlan:
@@ -116,7 +119,7 @@ def plan_create(headers: dict[str, str], max_size: int) -> CreatePlan:
     return CreatePlan(
         length=length, bucket=bucket, name=name,
         content_type=meta.get("contentType") or "application/octet-stream",
-        cache_control=f"max-age={cache}" if cache.isdigit() else (cache or "no-cache"),
+        cache_control=f"max-age={cache}" if digits(cache) is not None else (cache or "no-cache"),
         user_metadata_json=meta.get("metadata") or None,
         upsert=(headers.get("x-upsert") or "").lower() == "true",
     )
