@@ -40,7 +40,8 @@ HEADER_TEXT = st.one_of(st.sampled_from(["", "true", "TRUE", "false", "1", "-1",
                                          "text/plain", "image/png", "text/html; charset=utf-8",
                                          "multipart/form-data", "multipart/form-data; boundary=",
                                          "application/offset+octet-stream", "1.0.0", "0.2.2", "e30=", "!!!"]),
-                        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60))
+                        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+                        st.text(st.characters(min_codepoint=0xA0, max_codepoint=0xFF), min_size=1, max_size=4))
 JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
                       st.floats(allow_nan=False, allow_infinity=False), _text(30),
                       st.sampled_from(["", "../..", "a/../../b", "*", "%", "f.txt", "dir/", "1e999", "inf",
@@ -69,6 +70,8 @@ def fuzz(project_a: Project) -> Iterator[tuple[Project, httpx.Client, str]]:
 
 
 def _send(c: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    if isinstance(kwargs.get("headers"), dict):  # sent as latin-1 bytes: `²` and friends reach the server
+        kwargs["headers"] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in kwargs["headers"].items()]
     try:
         return no_500(c.request(method, url, **kwargs))
     except (httpx.InvalidURL, httpx.LocalProtocolError):  # the client itself refuses to send it: nothing to test
