@@ -3,6 +3,7 @@ stops working the second it expires (no JWT leeway)."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 import httpx
@@ -88,3 +89,44 @@ def test_non_ascii_digits_in_headers_and_cursors_are_a_400(project_a: Project, s
         r = client.post(f"{base}/object/list-v2/{signed_bucket}", json={"cursor": cursor},
                         headers=project_a.headers("service_role"))
         storage_error(r)
+
+
+def test_stored_header_values_cannot_inject_response_headers(project_a: Project, signed_bucket: str,
+                                                             client: httpx.Client) -> None:
+    """contentType / cacheControl arrive in TUS metadata (base64) and multipart fields, where CR/LF and other
+    control characters can hide; they come back as response headers on download."""
+    base = f"{project_a.url}/storage/v1"
+    evil = "text/plain\r\nx-injected: 1"
+    meta = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in {
+        "bucketName": signed_bucket, "objectName": "inj-tus.txt", "contentType": evil,
+        "cacheControl": "max-age=1\r\nx-injected: 2"}.items())
+    r = no_500(client.post(base + "/upload/resumable", content=b"data", headers=project_a.headers(
+        "service_role", **{"tus-resumable": "1.0.0", "upload-length": "4", "upload-metadata": meta,
+                           "content-type": "application/offset+octet-stream"})))
+    made = [r.status_code < 300]
+    r = no_500(client.post(f"{base}/object/{signed_bucket}/inj-form.txt", headers=project_a.headers("service_role"),
+                           files={"": ("f.txt", b"data", "text/plain")},
+                           data={"cacheControl": "3600\r\nx-injected: 3\r\n"}))
+    made.append(r.status_code < 300)
+    for name, ok in zip(("inj-tus.txt", "inj-form.txt"), made, strict=True):
+        if not ok:
+            continue  # refused at upload: fine too
+        for path in (f"/object/{signed_bucket}/{name}", f"/object/info/{signed_bucket}/{name}"):
+            got = no_500(client.get(base + path, headers=project_a.headers("service_role")))
+            assert got.status_code == 200, got.text
+            assert "x-injected" not in got.headers
+            assert all("\n" not in v and "\r" not in v for v in got.headers.values())
+
+
+def test_a_hand_written_row_with_unsafe_headers_is_served_safely(project_a: Project, signed_bucket: str,
+                                                                 client: httpx.Client) -> None:
+    base = f"{project_a.url}/storage/v1"
+    r = client.post(f"{base}/object/{signed_bucket}/hand.txt", content=b"hand",
+                    headers=project_a.headers("service_role", **{"content-type": "text/plain"}))
+    assert r.status_code == 200, r.text
+    project_a.sql("update storage.objects set metadata = metadata || jsonb_build_object('mimetype', $1::text, "
+                  "'cacheControl', $2::text) where bucket_id = $3 and name = 'hand.txt'",
+                  "text/plain\r\nx-injected: 1", "max-age=1\n\u20ac", signed_bucket)
+    got = no_500(client.get(f"{base}/object/{signed_bucket}/hand.txt", headers=project_a.headers("service_role")))
+    assert got.status_code == 200 and got.content == b"hand"
+    assert "x-injected" not in got.headers and got.headers["cache-control"] == "no-cache"

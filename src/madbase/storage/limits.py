@@ -12,6 +12,21 @@ MAX_SIZE = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]{0,1024}")
+
+
+def header_safe(value: str) -> bool:
+    """Printable ASCII of sane length: what may be stored as a content type or cache control and sent back as
+    a response header (CR/LF would split the response; non-latin-1 text cannot be encoded at all)."""
+    return _HEADER_SAFE.fullmatch(value) is not None
+
+
+def checked_header(value: str, what: str) -> str:
+    if not header_safe(value):
+        raise errors.invalid_request(f"Invalid {what}: only printable ASCII is allowed")
+    return value
+
+
 def digits(value: str | None) -> int | None:
     """A non-negative decimal of ASCII digits (at most 18, so it fits a bigint), else None. `str.isdigit()`
     also accepts `²` or `٣`, which `int()` then refuses (or reads) — never the check for a header or cursor."""

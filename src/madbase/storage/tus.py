@@ -13,7 +13,7 @@ import binascii
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from madbase.storage.limits import digits
+from madbase.storage.limits import digits, header_safe
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination"
@@ -116,10 +116,14 @@ def plan_create(headers: dict[str, str], max_size: int) -> CreatePlan:
     if not bucket or not name:
         raise TusError(400, "Upload-Metadata must contain bucketName and objectName")
     cache = meta.get("cacheControl") or ""
+    content_type = meta.get("contentType") or "application/octet-stream"
+    cache_control = f"max-age={cache}" if digits(cache) is not None else (cache or "no-cache")
+    if not header_safe(content_type) or not header_safe(cache_control):  # both come back as response headers
+        raise TusError(400, "contentType and cacheControl must be printable ASCII")
     return CreatePlan(
         length=length, bucket=bucket, name=name,
-        content_type=meta.get("contentType") or "application/octet-stream",
-        cache_control=f"max-age={cache}" if digits(cache) is not None else (cache or "no-cache"),
+        content_type=content_type,
+        cache_control=cache_control,
         user_metadata_json=meta.get("metadata") or None,
         upsert=(headers.get("x-upsert") or "").lower() == "true",
     )
