@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from madbase.core.proxies import TrustedProxies, parse_networks
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line meant for the operator."""
@@ -86,9 +88,20 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # refuse a typo at start rather than trust nobody (or everybody) silently
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> TrustedProxies:
+        return TrustedProxies.parse(self.trusted_proxies)
+
     @property
     def trusted_proxy_list(self) -> frozenset[str]:
-        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+        """The raw entries (kept for callers that predate CIDR support; match peers with the networks)."""
+        return frozenset(p.strip() for p in self.trusted_proxies.replace(" ", ",").split(",") if p.strip())
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -64,7 +64,7 @@ class Gateway:
         self._services = [(s.prefix, s) for s in services]
         self._apps: dict[str, ASGIApp] = {}
         self._base_suffix = "." + self.settings.base_domain if self.settings.base_domain else None
-        self._trusted = self.settings.trusted_proxy_list
+        self._trusted = self.settings.trusted_proxy_networks
         self._access_log = self.settings.access_log
         self._settling: asyncio.Task[None] | None = None
 
@@ -138,15 +138,13 @@ class Gateway:
 
     def _client_ip(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
         client = scope.get("client")
-        peer = client[0] if client else "unknown"
-        if self._trusted and peer in self._trusted:
-            forwarded = headers.get(b"x-forwarded-for")
-            if forwarded:
-                hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
-                for hop in reversed(hops):
-                    if hop not in self._trusted:
-                        return hop
-        return str(peer)
+        peer = str(client[0]) if client else "unknown"
+        forwarded = headers.get(b"x-forwarded-for")
+        return self._trusted.client_ip(peer, forwarded.decode("latin-1") if forwarded else None)
+
+    def _via_trusted_proxy(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        return client is not None and self._trusted.trusts(str(client[0]))
 
     def _limit(self, key: str, limit: int) -> None:
         if limit > 0:
@@ -178,7 +176,7 @@ class Gateway:
                 raise
             auth = ANONYMOUS  # an open route ignores a bad credential, as Supabase's gateway does
         return RequestContext(request_id=request_id, project=project, auth=auth, runtime=self.runtime,
-                              client_ip=client_ip)
+                              client_ip=client_ip, via_trusted_proxy=self._via_trusted_proxy(scope))
 
     def _render(self, service: Service | None, err: GatewayError) -> ErrorResponse:
         if service is None or err.kind in GATEWAY_KINDS:

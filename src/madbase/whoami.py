@@ -34,7 +34,8 @@ def build(runtime: Runtime) -> ASGIApp:
                 received += len(message.get("body", b""))
                 more = bool(message.get("more_body"))
         result: dict[str, Any] = {"project_ref": ctx.project.ref, "role": ctx.auth.role, "sub": ctx.auth.user_id,
-                                  "request_id": ctx.request_id, "body_bytes": received}
+                                  "request_id": ctx.request_id, "body_bytes": received,
+                                  "client_ip": ctx.client_ip}
         if b"db=1" in scope.get("query_string", b""):
             pool = await ctx.runtime.pools.get(ctx.project)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

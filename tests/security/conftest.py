@@ -137,3 +137,25 @@ def no_500(response: httpx.Response) -> httpx.Response:
 
 
 HERE = Path(__file__).parent
+
+
+def storage_error(response: httpx.Response, code: str | None = None) -> dict[str, Any]:
+    """A storage refusal: HTTP 4xx with Supabase Storage's error body (`statusCode`, `code`, `error`, `message`)."""
+    no_500(response)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    body = response.json()
+    assert isinstance(body, dict) and {"statusCode", "error", "message"} <= body.keys(), body
+    if code is not None:
+        assert body.get("code") == code, body
+    return body
+
+
+def make_bucket(project: Project, client: httpx.Client, name: str | None = None, **options: Any) -> str:
+    """A fresh storage bucket in `project` (created with the service role key)."""
+    import uuid
+
+    bucket = name or "sec-" + uuid.uuid4().hex[:10]
+    r = client.post(project.url + "/storage/v1/bucket", json={"id": bucket, "name": bucket, **options},
+                    headers=project.headers("service_role"))
+    assert r.status_code == 200, r.text
+    return bucket

@@ -29,8 +29,9 @@ def version_files(server: MadbaseProcess) -> set[str]:
 
 
 def tmp_files(server: MadbaseProcess) -> list[Path]:
+    """Partial writes in the backend's `.tmp/` (each writing process's `<owner>.lock` is not one)."""
     tmp = storage_root(server) / ".tmp"
-    return list(tmp.iterdir()) if tmp.exists() else []
+    return [p for p in tmp.iterdir() if not p.name.endswith(".lock")] if tmp.exists() else []
 
 
 def start_partial_upload(server: MadbaseProcess, bucket: str, name: str, declared: int, sent: int) -> socket.socket:

@@ -16,6 +16,7 @@ from madbase.auth.config import AuthConfig
 from madbase.auth.errors import AuthError
 from madbase.core import jsonutil
 from madbase.core.context import RequestContext
+from madbase.core.proxies import public_origin
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -95,8 +96,8 @@ class Req:
         """This API's public base URL (…/auth/v1), from config or the request's Host."""
         if self.config.api_external_url:
             return self.config.api_external_url.rstrip("/")
-        host = self.headers.get("x-forwarded-host") or self.headers.get("host") or "localhost"
-        proto = self.headers.get("x-forwarded-proto") or self.scheme
+        # X-Forwarded-Host/-Proto only from a trusted proxy: this URL goes into emailed links and the issuer.
+        proto, host = public_origin(self.headers, self.scheme, trusted=self.ctx.via_trusted_proxy)
         return f"{proto}://{host}/auth/v1"
 
     @property

@@ -20,6 +20,8 @@ class RequestContext:
     auth: AuthContext
     runtime: Runtime
     client_ip: str
+    # The TCP peer is one of MADBASE_TRUSTED_PROXIES: its X-Forwarded-Host/-Proto may be believed.
+    via_trusted_proxy: bool = False
 
 
 def get_context(scope: Scope) -> RequestContext:

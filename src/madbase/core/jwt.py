@@ -105,6 +105,24 @@ class JwtVerifier:
         )
 
 
+def verify_hs256_exact(token: str, secret: str) -> dict[str, Any]:
+    """Claims of an HS256 token this server minted for itself (signed URLs): no leeway on `exp`, `exp` required,
+    never cached (a URL token must not crowd the user tokens out of the verifier's cache)."""
+    try:
+        header = pyjwt.get_unverified_header(token)
+        if header.get("alg") != "HS256":
+            raise TokenError("invalid JWT: unexpected algorithm")
+        claims = pyjwt.decode(token, secret, algorithms=["HS256"], leeway=0,
+                              options={"verify_aud": False, "require": ["exp"]})
+    except pyjwt.ExpiredSignatureError:
+        raise TokenError("JWT expired", expired=True) from None
+    except pyjwt.PyJWTError as exc:
+        raise TokenError(f"invalid JWT: {exc}") from None
+    if not isinstance(claims, dict):
+        raise TokenError("invalid JWT: claims are not an object")
+    return claims
+
+
 def sign_hs256(claims: dict[str, Any], secret: str) -> str:
     return pyjwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
 

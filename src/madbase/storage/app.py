@@ -123,10 +123,29 @@ class StorageApp:
                 log.warning("storage_sweep_failed", project_ref=ref, error=str(exc))
         return removed
 
+    async def sweep_orphans(self) -> int:
+        """Partial writes left by processes that died (kill -9 mid-upload), in every project's filesystem
+        backend, whatever their age: no database, one directory listing per project, so it runs at start and
+        on every tick (the full sweep keeps its per-project interval)."""
+        removed = 0
+        for ref in list(self.runtime.projects.active_refs):
+            try:
+                settings, backend = self.backends.get(self.runtime.projects.resolve(ref))
+                if settings.backend == "fs" and settings.root.exists():
+                    swept = await backend.sweep_temporary(0.0)
+                    if swept:
+                        self.metrics.swept.labels(ref).inc(swept)
+                        log.info("storage_orphans_swept", project_ref=ref, count=swept)
+                    removed += swept
+            except Exception as exc:  # one project's trouble must not stop the others' sweep
+                log.warning("storage_sweep_failed", project_ref=ref, error=str(exc))
+        return removed
+
     async def _sweep_loop(self) -> None:
         await asyncio.sleep(1.0)
         while True:
             try:
+                await self.sweep_orphans()
                 await self.sweep_all()
             except asyncio.CancelledError:
                 raise

@@ -19,6 +19,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from madbase.core import jsonutil
 from madbase.storage import errors
+from madbase.storage.limits import checked_header, digits
 
 DEFAULT_CONTENT_TYPE = "text/plain;charset=UTF-8"
 MAX_FIELD_BYTES = 1024 * 1024
@@ -38,7 +39,7 @@ def cache_control_value(raw: str | None) -> str:
     if not raw:
         return "no-cache"
     raw = raw.strip()
-    return f"max-age={raw}" if raw.isdigit() else raw
+    return f"max-age={raw}" if digits(raw) is not None else raw
 
 
 def parse_user_metadata(raw: str | None, *, base64_encoded: bool) -> Any:
@@ -57,12 +58,12 @@ def parse_user_metadata(raw: str | None, *, base64_encoded: bool) -> Any:
 def raw_body(headers: dict[str, str], chunks: AsyncIterator[bytes]) -> UploadBody:
     length = headers.get("content-length")
     return UploadBody(
-        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
-        cache_control=cache_control_value(headers.get("cache-control")),
+        content_type=checked_header(headers.get("content-type") or DEFAULT_CONTENT_TYPE, "content-type"),
+        cache_control=checked_header(cache_control_value(headers.get("cache-control")), "cache-control"),
         user_metadata=parse_user_metadata(headers.get("x-metadata"), base64_encoded=True),
         chunks=chunks,
-        content_length=int(length) if length and length.isdigit() else None,
-        request_length=int(length) if length and length.isdigit() else None,
+        content_length=digits(length),
+        request_length=digits(length),
     )
 
 
@@ -174,8 +175,9 @@ async def multipart_body(content_type: str, chunks: AsyncIterator[bytes], reques
 
     part_type = file_headers.get(b"content-type", b"").decode("latin-1").strip()
     return UploadBody(
-        content_type=part_type or fields.get("contentType") or "application/octet-stream",
-        cache_control=cache_control_value(fields.get("cacheControl")),
+        content_type=checked_header(part_type or fields.get("contentType") or "application/octet-stream",
+                                    "content-type"),
+        cache_control=checked_header(cache_control_value(fields.get("cacheControl")), "cache-control"),
         user_metadata=parse_user_metadata(fields.get("metadata"), base64_encoded=False),
         chunks=file_chunks(),
         content_length=None,

@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from madbase.core import jsonutil
 from madbase.storage import errors, ranges
 from madbase.storage.backends.base import CHUNK, Backend, KeyNotFound, version_key
+from madbase.storage.limits import header_safe
 
 Reload = Callable[[], Awaitable[asyncpg.Record | None]]
 SMALL = CHUNK  # objects up to one backend chunk are sent in one piece
@@ -33,11 +34,15 @@ def _meta(row: asyncpg.Record) -> dict[str, Any]:
 def object_headers(row: asyncpg.Record) -> dict[str, str]:
     meta = _meta(row)
     mime = str(meta.get("mimetype") or "application/octet-stream")
+    cache = str(meta.get("cacheControl") or "no-cache")
+    # Rows written before uploads were checked (or by hand) must not split the response or fail to encode.
+    mime = mime if header_safe(mime) else "application/octet-stream"
+    cache = cache if header_safe(cache) else "no-cache"
     if "text/html" in mime.lower():  # never serve uploaded HTML as HTML from the API's origin (as Supabase)
         mime = "text/plain"
     headers = {
         "content-type": mime,
-        "cache-control": str(meta.get("cacheControl") or "no-cache"),
+        "cache-control": cache,
         "accept-ranges": "bytes",
     }
     if meta.get("eTag"):

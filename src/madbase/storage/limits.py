@@ -6,7 +6,33 @@ import re
 
 from madbase.storage import errors
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
+# Sizes are stored as bigint: anything larger is refused here, not by the database (or by int(inf)).
+MAX_SIZE = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]{0,1024}")
+
+
+def header_safe(value: str) -> bool:
+    """Printable ASCII of sane length: what may be stored as a content type or cache control and sent back as
+    a response header (CR/LF would split the response; non-latin-1 text cannot be encoded at all)."""
+    return _HEADER_SAFE.fullmatch(value) is not None
+
+
+def checked_header(value: str, what: str) -> str:
+    if not header_safe(value):
+        raise errors.invalid_request(f"Invalid {what}: only printable ASCII is allowed")
+    return value
+
+
+def digits(value: str | None) -> int | None:
+    """A non-negative decimal of ASCII digits (at most 18, so it fits a bigint), else None. `str.isdigit()`
+    also accepts `²` or `٣`, which `int()` then refuses (or reads) — never the check for a header or cursor."""
+    if value is None or not _DIGITS.fullmatch(value):
+        return None
+    return int(value)
 _UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
 
 
@@ -17,7 +43,7 @@ def parse_size(value: object) -> int | None:
     if isinstance(value, bool):
         raise errors.invalid_request("Invalid file_size_limit")
     if isinstance(value, int | float):
-        if value < 0:
+        if not 0 <= value <= MAX_SIZE:  # also NaN (no comparison holds) and ±inf
             raise errors.invalid_request("Invalid file_size_limit")
         return int(value) or None
     if isinstance(value, str):
@@ -25,7 +51,9 @@ def parse_size(value: object) -> int | None:
             return None
         match = _SIZE_RE.match(value)
         if match:
-            return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]) or None
+            size = float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
+            if size <= MAX_SIZE:
+                return int(size) or None
     raise errors.invalid_request("Invalid file_size_limit")
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from madbase.storage import errors
+from madbase.storage.limits import digits
 from madbase.storage.repo import SORT_COLUMNS
 
 
@@ -140,9 +141,10 @@ def plan_list_v2(body: dict[str, Any]) -> ListV2Plan:
     offset = 0
     cursor = body.get("cursor")
     if cursor:
-        if not isinstance(cursor, str) or not cursor.isdigit():
+        parsed = digits(cursor) if isinstance(cursor, str) else None
+        if parsed is None:
             raise errors.invalid_request("Invalid cursor")
-        offset = int(cursor)
+        offset = parsed
     sort = body.get("sortBy") or {}
     if not isinstance(sort, dict):
         raise errors.invalid_request("sortBy must be an object")

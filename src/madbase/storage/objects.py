@@ -19,6 +19,7 @@ from madbase.storage.backends.base import KeyNotFound, delete_quietly, version_k
 from madbase.storage.bodies import UploadBody, is_multipart, multipart_body, raw_body
 from madbase.storage.call import Call, json_response, require_str
 from madbase.storage.dberrors import map_db_error
+from madbase.storage.limits import digits
 from madbase.storage.uploads import UploadTarget, commit_row, store
 
 
@@ -29,7 +30,7 @@ async def read_upload_body(call: Call) -> UploadBody:
         assert content_type is not None
         length = headers.get("content-length")
         return await multipart_body(content_type, call.body_stream(),
-                                    int(length) if length and length.isdigit() else None)
+                                    digits(length))
     return raw_body(headers, call.body_stream())
 
 

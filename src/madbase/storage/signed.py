@@ -18,6 +18,8 @@ from madbase.storage.dberrors import map_db_error
 from madbase.storage.objects import _find, _upload
 from madbase.storage.uploads import UploadTarget, probe_permission
 
+MAX_SIGN_PATHS = 1000
+
 
 def _signed_path(bucket: str, name: str, token: str) -> str:
     # Not percent-encoded, as Supabase returns it: storage-js passes the whole URL through encodeURI().
@@ -41,6 +43,8 @@ async def sign_many(call: Call) -> Response:
     paths = body.get("paths")
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise errors.invalid_request("body must have required property 'paths'")
+    if len(paths) > MAX_SIGN_PATHS:
+        raise errors.invalid_request(f"At most {MAX_SIGN_PATHS} paths can be signed at once")
     try:
         async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
             rows = await conn.fetch("select name from storage.objects where bucket_id = $1 and name = any($2::text[])",
@@ -61,7 +65,7 @@ async def sign_many(call: Call) -> Response:
 
 async def get_signed(call: Call) -> Response:
     bucket, name = call.params[0], call.params[1]
-    signing.verify(call.ctx.project, call.query.get("token"), bucket, name)
+    signing.verify(call.ctx.project, call.query.get("token"), bucket, name, signing.DOWNLOAD)
 
     async def find() -> Any:
         try:
@@ -90,10 +94,12 @@ async def sign_upload(call: Call) -> Response:
 
 async def upload_signed(call: Call) -> Response:
     bucket, name = call.params[0], keys.check_key(call.params[1])
-    claims = signing.verify(call.ctx.project, call.query.get("token"), bucket, name)
+    claims = signing.verify(call.ctx.project, call.query.get("token"), bucket, name, signing.UPLOAD)
     owner = claims.get("owner")
     actor_claims: dict[str, Any] = {"role": "supabase_storage_admin"}
     if isinstance(owner, str):
         actor_claims["sub"] = owner
-    upsert = bool(claims.get("upsert")) or call.upsert_header()
+    # Only the token decides (as on Supabase): storage-js sends `x-upsert` on every signed upload, and a
+    # create-only token must not become an overwrite because the request asks for one.
+    upsert = claims["upsert"] is True
     return await _upload(call, Actor.storage(actor_claims), bucket, name, upsert, probe=False)

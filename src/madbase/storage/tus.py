@@ -13,6 +13,8 @@ import binascii
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from madbase.storage.limits import digits, header_safe
+
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
@@ -93,9 +95,10 @@ def _int_header(headers: dict[str, str], name: str) -> int | None:
     raw = headers.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
+    value = digits(raw)
+    if value is None:
         raise TusError(400, f"Invalid {name} header")
-    return int(raw)
+    return value
 
 
 def plan_create(headers: dict[str, str], max_size: int) -> CreatePlan:
@@ -113,10 +116,14 @@ def plan_create(headers: dict[str, str], max_size: int) -> CreatePlan:
     if not bucket or not name:
         raise TusError(400, "Upload-Metadata must contain bucketName and objectName")
     cache = meta.get("cacheControl") or ""
+    content_type = meta.get("contentType") or "application/octet-stream"
+    cache_control = f"max-age={cache}" if digits(cache) is not None else (cache or "no-cache")
+    if not header_safe(content_type) or not header_safe(cache_control):  # both come back as response headers
+        raise TusError(400, "contentType and cacheControl must be printable ASCII")
     return CreatePlan(
         length=length, bucket=bucket, name=name,
-        content_type=meta.get("contentType") or "application/octet-stream",
-        cache_control=f"max-age={cache}" if cache.isdigit() else (cache or "no-cache"),
+        content_type=content_type,
+        cache_control=cache_control,
         user_metadata_json=meta.get("metadata") or None,
         upsert=(headers.get("x-upsert") or "").lower() == "true",
     )

@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
+import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from madbase.core import jsonutil
-from madbase.storage import keys
+from madbase.core.proxies import public_origin
+from madbase.storage import keys, tus_files
 from madbase.storage.backends.base import CHUNK, delete_quietly, version_key
 from madbase.storage.bodies import parse_user_metadata
 from madbase.storage.call import Call
@@ -38,6 +39,7 @@ from madbase.storage.tus import (
 from madbase.storage.uploads import UploadTarget, commit_row, object_metadata, prepare
 
 STAGING_MAX_AGE = 24 * 3600.0
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class TusRegistry:
@@ -95,7 +97,7 @@ def _folder(call: Call) -> Path:
 
 
 def _load(call: Call, upload_id: str) -> tuple[UploadState, Path]:
-    if not upload_id.isalnum():
+    if not _UPLOAD_ID.fullmatch(upload_id):  # ids are uuid4 hex: anything else names no file (nor a long path)
         raise TusError(404, "Upload not found")
     folder = _folder(call)
     try:
@@ -109,9 +111,9 @@ def _load(call: Call, upload_id: str) -> tuple[UploadState, Path]:
 
 
 def _location(call: Call, upload_id: str) -> str:
-    headers = call.headers
-    host = headers.get("x-forwarded-host") or headers.get("host") or "localhost"
-    proto = headers.get("x-forwarded-proto") or call.request.url.scheme
+    # X-Forwarded-Host/-Proto only from a trusted proxy: anyone else could point the client's next PATCH
+    # (with its Authorization header) at a host of their choosing.
+    proto, host = public_origin(call.headers, call.request.url.scheme, trusted=call.ctx.via_trusted_proxy)
     return f"{proto}://{host}/storage/v1/upload/resumable/{upload_id}"
 
 
@@ -125,6 +127,7 @@ async def create(call: Call) -> Response:
     try:
         plan = plan_create(call.headers, settings.file_size_limit)
         name = keys.check_key(plan.name)
+        keys.check_bucket_name(plan.bucket)
         user_metadata = parse_user_metadata(plan.user_metadata_json, base64_encoded=False)
         actor = call.actor()
         await prepare(await call.pool(), actor, UploadTarget(plan.bucket, name, plan.upsert), plan.content_type,
@@ -136,17 +139,17 @@ async def create(call: Call) -> Response:
                         content_type=plan.content_type, cache_control=plan.cache_control,
                         user_metadata=user_metadata, upsert=plan.upsert, owner=actor.sub, role=actor.role)
     folder = _folder(call)
-    (folder / f"{upload_id}.bin").touch()
-    (folder / f"{upload_id}.json").write_bytes(jsonutil.dumps(state.to_dict()))
+    data = folder / f"{upload_id}.bin"
+    data.touch()
+    tus_files.write_state(data.with_suffix(".json"), jsonutil.dumps(state.to_dict()))
     headers = {**base_headers(), "location": _location(call, upload_id)}
     if state.length == 0:
-        try:
-            await _finish(call, state, folder / f"{upload_id}.bin")
-        except StorageError as err:
-            return _error(err)
+        response = await _append_and_maybe_finish(call, state, data, initial=True, body=False)
+        if response.status_code >= 300:
+            return response
         return Response(status_code=201, headers={**headers, "upload-offset": "0"})
     if (call.header("content-type") or "").startswith("application/offset+octet-stream"):
-        patched = await _append_and_maybe_finish(call, state, folder / f"{upload_id}.bin", initial=True)
+        patched = await _append_and_maybe_finish(call, state, data, initial=True)
         if patched.status_code >= 300:
             return patched
         headers["upload-offset"] = patched.headers.get("upload-offset", "0")
@@ -156,9 +159,12 @@ async def create(call: Call) -> Response:
 async def head(call: Call) -> Response:
     try:
         state, data = _load(call, call.params[0])
+        offset = data.stat().st_size
+    except FileNotFoundError:
+        return _error(TusError(404, "Upload not found"))
     except TusError as err:
         return _error(err)
-    return Response(status_code=200, headers=head_headers(state, data.stat().st_size))
+    return Response(status_code=200, headers=head_headers(state, offset))
 
 
 async def delete(call: Call) -> Response:
@@ -166,8 +172,18 @@ async def delete(call: Call) -> Response:
         state, data = _load(call, call.params[0])
     except TusError as err:
         return _error(err)
-    async with call.app.tus.lock(state.id):
-        _discard(data)
+    lock = call.app.tus.lock(state.id)
+    if lock.locked():
+        return _error(TusError(423, "The upload is being written by another request"))
+    async with lock:
+        try:
+            fd = await asyncio.to_thread(tus_files.claim, data)
+        except TusError as err:
+            return _error(err)
+        try:
+            tus_files.discard(data)  # under the claim: no other worker is appending to it
+        finally:
+            tus_files.release(fd)
     call.app.tus.forget(state.id)
     return Response(status_code=204, headers={"tus-resumable": "1.0.0"})
 
@@ -180,18 +196,27 @@ async def patch(call: Call) -> Response:
     return await _append_and_maybe_finish(call, state, data, initial=False)
 
 
-def _discard(data: Path) -> None:
-    for path in (data, data.with_suffix(".json")):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-async def _append_and_maybe_finish(call: Call, state: UploadState, data: Path, *, initial: bool) -> Response:
+async def _append_and_maybe_finish(call: Call, state: UploadState, data: Path, *, initial: bool,
+                                   body: bool = True) -> Response:
     lock = call.app.tus.lock(state.id)
     if lock.locked():
         return _error(TusError(423, "The upload is being written by another request"))
     async with lock:
-        current = data.stat().st_size  # noqa: ASYNC240
+        try:
+            fd = await asyncio.to_thread(tus_files.claim, data)
+        except TusError as err:
+            return _error(err)
+        try:
+            return await _append_claimed(call, state, data, fd, initial=initial, body=body)
+        finally:
+            tus_files.release(fd)
+
+
+async def _append_claimed(call: Call, state: UploadState, data: Path, fd: int, *, initial: bool, body: bool
+                          ) -> Response:
+    """Append one request's bytes while holding the upload's claim; finish when the last byte arrived."""
+    current = tus_files.size(fd)
+    if body:
         headers = dict(call.headers)
         if initial:
             headers.setdefault("upload-offset", "0")
@@ -199,48 +224,50 @@ async def _append_and_maybe_finish(call: Call, state: UploadState, data: Path, *
             remaining = check_patch(headers, state, current)
         except TusError as err:
             return _error(err)
-        written = 0
-        digest = call.app.tus.digest_at(state.id, current)
-        disconnected = False
-        too_long = False
-        pending: list[bytes] = []
-        pending_size = 0
-        with data.open("ab", buffering=0) as handle:
-            try:
-                async for chunk in call.body_stream():
-                    if written + pending_size + len(chunk) > remaining:
-                        too_long = True
-                        break
-                    pending.append(chunk)
-                    pending_size += len(chunk)
-                    if pending_size >= CHUNK:
-                        await asyncio.to_thread(_append, handle, pending, digest)
-                        written += pending_size
-                        pending, pending_size = [], 0
-            except ClientDisconnect:
-                disconnected = True
-            if pending:  # what arrived before a disconnect is kept: the client resumes after it
-                await asyncio.to_thread(_append, handle, pending, digest)
-                written += pending_size
-        call.app.tus.keep_digest(state.id, digest, current + written)
-        if too_long:
-            return _error(TusError(413, "The chunk exceeds the declared Upload-Length"))
-        offset = current + written
-        if disconnected:
-            return Response(status_code=499)
-        if offset < state.length:
-            return Response(status_code=204, headers=patch_headers(offset))
-        try:
-            await _finish(call, state, data)
-        except StorageError as err:
-            return _error(err)
+    else:
+        remaining = 0
+    written = 0
+    digest = call.app.tus.digest_at(state.id, current)
+    disconnected = False
+    too_long = False
+    pending: list[bytes] = []
+    pending_size = 0
+    try:
+        if body:
+            async for chunk in call.body_stream():
+                if written + pending_size + len(chunk) > remaining:
+                    too_long = True
+                    break
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= CHUNK:
+                    await asyncio.to_thread(tus_files.append, fd, pending, digest)
+                    written += pending_size
+                    pending, pending_size = [], 0
+    except ClientDisconnect:
+        disconnected = True
+    if pending:  # what arrived before a disconnect is kept: the client resumes after it
+        await asyncio.to_thread(tus_files.append, fd, pending, digest)
+        written += pending_size
+    call.app.tus.keep_digest(state.id, digest, current + written)
+    if too_long:
+        return _error(TusError(413, "The chunk exceeds the declared Upload-Length"))
+    offset = current + written
+    if disconnected:
+        return Response(status_code=499)
+    if offset < state.length:
         return Response(status_code=204, headers=patch_headers(offset))
+    try:
+        await _finish(call, state, data, offset)
+    except StorageError as err:
+        return _error(err)
+    return Response(status_code=204, headers=patch_headers(offset))
 
 
-async def _finish(call: Call, state: UploadState, data: Path) -> None:
+async def _finish(call: Call, state: UploadState, data: Path, size: int) -> None:
+    """(the caller holds the upload's claim) Move the bytes into the backend and commit the row."""
     _, backend = call.storage()
     pool = await call.pool()
-    size = os.path.getsize(data)  # noqa: ASYNC240
     md5 = call.app.tus.digest_at(state.id, size)
     if md5 is None or size == 0:  # the server restarted mid-upload: hash the staged file once
         md5 = await asyncio.to_thread(_hash_file, data)
@@ -254,11 +281,11 @@ async def _finish(call: Call, state: UploadState, data: Path) -> None:
                                        metadata, state.user_metadata, version)
     except BaseException:
         await delete_quietly(backend, [key])
-        _discard(data)
+        tus_files.discard(data)
         raise
     finally:
         call.app.tus.forget(state.id)
-    _discard(data)
+    tus_files.discard(data)
     call.app.metrics.uploaded.labels(call.ctx.project.ref).inc(size)
     if replaced and replaced != version:
         await delete_quietly(backend, [version_key(replaced)])
@@ -270,12 +297,3 @@ def _hash_file(path: Path) -> Any:
         while chunk := handle.read(CHUNK):
             md5.update(chunk)
     return md5
-
-
-def _append(handle: BinaryIO, parts: list[bytes], digest: Any) -> None:
-    for part in parts:
-        if digest is not None:
-            digest.update(part)
-        view = memoryview(part)
-        while view:  # an unbuffered write may be partial
-            view = view[handle.write(view) or 0:]

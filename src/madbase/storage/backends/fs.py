@@ -1,7 +1,8 @@
 """The local-filesystem backend (the zero-setup default): `<root>/objects/ab/<version>`.
 
-Writes go to `<root>/.tmp/<random>` and are renamed into place after fsync (per-project `fsync: false`
-skips it: faster, but a power loss may then lose bytes whose row committed), so a key is either absent or
+Writes go to `<root>/.tmp/<owner>-<random>` (owner: the writing process, see fs_owner.py) and are renamed
+into place after fsync (per-project `fsync: false` skips it: faster, but a power loss may then lose bytes whose
+row committed), so a key is either absent or
 complete. Reads happen in a worker thread 1 MB at a time; copies are hard links (versions are immutable).
 """
 
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from pathlib import Path
 
 from madbase.storage.backends.base import CHUNK, Digest, KeyNotFound, StoredKey
+from madbase.storage.backends.fs_owner import LOCK_SUFFIX, TempOwner, sweep_dead
 
 _WRITE_BUFFER = 1024 * 1024
 _INLINE_READ = 64 * 1024
@@ -28,22 +30,22 @@ class FsBackend:
         self.root = root
         self.fsync = fsync  # durable before the row commits (power loss); off = page-cache speed, like nginx
         self.tmp = root / ".tmp"
+        self.owner = TempOwner(self.tmp)
 
     def _path(self, key: str) -> Path:
         if ".." in key.split("/") or key.startswith("/"):
             raise KeyNotFound(key)
         return self.root / key
 
-    def _tmp_path(self) -> Path:
-        return self.tmp / uuid.uuid4().hex
-
-    def _create(self, tmp: Path) -> io.FileIO:
-        """(worker thread) Creating a file can take milliseconds on a busy disk: never on the event loop."""
+    def _create(self) -> tuple[io.FileIO, Path]:
+        """(worker thread) Creating a file can take milliseconds on a busy disk: never on the event loop. Named
+        after this process's owner id, so a sweep can tell a dead process's leftovers (fs_owner.py)."""
+        tmp = self.tmp / f"{self.owner.prefix()}{uuid.uuid4().hex}"
         try:
-            return open(tmp, "wb", buffering=0)
+            return open(tmp, "wb", buffering=0), tmp
         except FileNotFoundError:
             self.tmp.mkdir(parents=True, exist_ok=True)
-            return open(tmp, "wb", buffering=0)
+            return open(tmp, "wb", buffering=0), tmp
 
     def _publish(self, handle: io.FileIO, tail: list[bytes], digest: Digest | None, tmp: Path, target: Path
                  ) -> None:
@@ -60,9 +62,8 @@ class FsBackend:
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], digest: Digest | None = None) -> int:
         target = self._path(key)
-        tmp = self._tmp_path()
         total = 0
-        handle = await asyncio.to_thread(self._create, tmp)
+        handle, tmp = await asyncio.to_thread(self._create)
         # Pipelined: while a worker thread hashes and writes one buffer, the event loop receives the next.
         inflight: asyncio.Future[None] | None = None
         try:
@@ -154,7 +155,10 @@ class FsBackend:
                 yield item
 
     async def sweep_temporary(self, older_than: float) -> int:
-        return await asyncio.to_thread(_sweep_folder, self.tmp, older_than)
+        """Partial writes of dead processes whatever their age (a call with `older_than=0` removes only those),
+        then any other leftover last touched before `older_than` (live owners' locks are never touched)."""
+        dead = await asyncio.to_thread(sweep_dead, self.tmp, self.owner.id)
+        return dead + await asyncio.to_thread(_sweep_folder, self.tmp, older_than)
 
     async def close(self) -> None:
         return None
@@ -230,6 +234,8 @@ def _sweep_folder(folder: Path, older_than: float) -> int:
     except FileNotFoundError:
         return 0
     for entry in entries:
+        if entry.name.endswith(LOCK_SUFFIX):
+            continue  # an owner lock: sweep_dead decides
         with contextlib.suppress(FileNotFoundError):
             if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < older_than:
                 os.unlink(entry.path)
