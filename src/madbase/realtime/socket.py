@@ -23,11 +23,12 @@ from madbase.core.db import ALLOWED_ROLES
 from madbase.core.jwt import TokenError
 from madbase.core.types import Message, Receive, Send
 from madbase.realtime import protocol as pr
+from madbase.realtime.authz import check_bindings
 from madbase.realtime.filters import FilterError, parse_filter
 from madbase.realtime.hub import Channel, ProjectHub, Subscription
 from madbase.realtime.limits import payload_size
 from madbase.realtime.rls import may_access_topic
-from madbase.realtime.store import new_id
+from madbase.realtime.store import PUBLICATION, new_id
 
 if TYPE_CHECKING:
     from madbase.realtime.app import RealtimeApp
@@ -187,7 +188,7 @@ class Connection:
         elif event == "presence":
             self._presence(ch, msg)
         elif event == "access_token":
-            self._access_token(ch, msg)
+            await self._access_token(ch, msg)
         elif msg.ref is not None:
             self.send(pr.reply(msg))
 
@@ -312,7 +313,15 @@ class Connection:
                      cfg.presence_key or str(uuid.uuid4()), can_write=can_write,
                      replayed=frozenset(r[0] for r in replayed))
         sub_claim = str(claims.get("sub", ""))
+        refused = None  # as Supabase: the join succeeds, the subscription is refused by a system message
         if cfg.bindings and hub.pg_error is None:
+            try:
+                refused = await check_bindings(await hub.pool(), cfg.bindings, filters, role, PUBLICATION)
+            except Exception as exc:
+                log.error("realtime_subscription_check_failed", error=str(exc))
+                self.send(pr.error_reply(msg, "Unable to subscribe to changes: database unavailable"))
+                return
+        if cfg.bindings and hub.pg_error is None and refused is None:
             ch.subs = [Subscription(new_id(), msg.topic, b, f, role, claims_json, sub_claim, ch)
                        for b, f in zip(cfg.bindings, filters, strict=True)]
             try:
@@ -344,7 +353,9 @@ class Connection:
         if cfg.presence_enabled:
             self.send(pr.push(ch.topic, "presence_state", hub.presence_state(ch.topic), ch.join_ref))
         if cfg.bindings:
-            if hub.pg_error is None:
+            if refused is not None:
+                self.send(pr.system(ch.topic, "postgres_changes", "error", refused, ch.join_ref))
+            elif hub.pg_error is None:
                 self.send(pr.system(ch.topic, "postgres_changes", "ok", "Subscribed to PostgreSQL", ch.join_ref))
             else:
                 self.send(pr.system(ch.topic, "postgres_changes", "error", hub.pg_error, ch.join_ref))
@@ -413,7 +424,9 @@ class Connection:
         self.send(pr.close(ch.topic, ch.join_ref))
         self._drop(ch, keep=False)
 
-    def _access_token(self, ch: Channel, msg: pr.Message) -> None:
+    async def _access_token(self, ch: Channel, msg: pr.Message) -> None:
+        """A new token for a joined channel: re-authorize everything the channel delivers, as Supabase does —
+        private topic (RLS on realtime.messages), postgres_changes identity and filter columns, expiry."""
         body = msg.payload if isinstance(msg.payload, dict) else {}
         token = body.get("access_token")
         if not isinstance(token, str) or not token or token.startswith("sb_") or token == self.tokens.get(ch.topic):
@@ -421,10 +434,44 @@ class Connection:
         try:
             role, claims, claims_json, exp = self._resolve_token(token)
         except AuthFailure as exc:
-            self.send(pr.system(ch.topic, "system", "error", str(exc), ch.join_ref))
-            self.send(pr.close(ch.topic, ch.join_ref))
-            self._drop(ch, keep=False)
+            self._shutdown(ch, str(exc))
             return
         self.tokens[ch.topic] = token
+        # Another identity: nothing reaches the channel until it is re-authorized (a refreshed token of the
+        # same identity keeps delivering meanwhile).
+        if (role, claims.get("sub")) != (ch.role, ch.claims.get("sub")):
+            ch.paused = True
+        try:
+            reason, refused, can_write = await self._recheck(ch, role, claims_json)
+        finally:
+            ch.paused = False
+        if self.channels.get(ch.topic) is not ch:
+            return  # left, expired or closed meanwhile
+        if reason is not None:
+            self._shutdown(ch, reason)
+            return
+        ch.can_write = can_write
+        if refused is not None:
+            self.hub.drop_subscriptions(ch)
+            self.send(pr.system(ch.topic, "postgres_changes", "error", refused, ch.join_ref))
         self.hub.reauthorize(ch, role, claims, claims_json)
         self._schedule_expiry(ch, exp)
+
+    async def _recheck(self, ch: Channel, role: str, claims_json: str) -> tuple[str | None, str | None, bool]:
+        """(reason to close the channel, reason to end its postgres_changes subscriptions, may write)."""
+        cfg = ch.config
+        try:
+            pool = await self.hub.pool()
+            can_write = True
+            if cfg.private:
+                if not await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=False):
+                    return f"You no longer have permission to read from this Channel topic: {cfg.name}", None, False
+                can_write = await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=True)
+            refused = None
+            if ch.subs:
+                refused = await check_bindings(pool, [s.binding for s in ch.subs], [s.filter for s in ch.subs],
+                                               role, PUBLICATION)
+        except Exception as exc:
+            log.error("realtime_reauthorize_failed", error=str(exc))
+            return "Realtime was unable to connect to the project database", None, False
+        return None, refused, can_write
