@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 
@@ -246,3 +247,43 @@ async def test_kept_subscription_follows_the_identity_it_was_switched_to(project
         await _no_change(again)
     finally:
         await again.close()
+
+
+async def test_private_and_public_channels_of_one_name_are_separate(project_a: Project,
+                                                                    db: asyncpg.Connection) -> None:
+    """A public channel named like a private one must not receive its private messages (database or HTTP), nor
+    can it inject broadcasts or presence into it (Supabase keeps them apart as `<tenant>-private:<topic>`)."""
+    room = "split-" + uuid.uuid4().hex[:8]
+    await db.execute(f"create policy s_{room.replace('-', '_')} on realtime.messages for select to authenticated "
+                     f"using (realtime.topic() = '{room}' and (auth.jwt() ->> 'member') = 'yes')")
+    member = project_a.user_token(USER_A, member="yes")
+    private, public = await _open(project_a), await _open(project_a)
+    is_broadcast = lambda m: isinstance(m, dict) and m.get("event") == "broadcast"  # noqa: E731
+    try:
+        assert (await private.join(f"realtime:{room}", {"private": True, "presence": {"key": "m", "enabled": True}},
+                                   member))["payload"]["status"] == "ok"
+        assert (await public.join(f"realtime:{room}", {"presence": {"key": "p", "enabled": True}})
+                )["payload"]["status"] == "ok"
+        await private.until(lambda m: isinstance(m, dict) and m.get("event") == "presence_state")
+        await public.until(lambda m: isinstance(m, dict) and m.get("event") == "presence_state")
+        # a private database broadcast and a private HTTP broadcast (service_role may write)
+        await db.execute("select realtime.send('{\"n\": 1}'::jsonb, 'ev', $1, true)", room)
+        async with httpx.AsyncClient(base_url=project_a.url) as http:
+            r = await http.post("/realtime/v1/api/broadcast", headers=project_a.headers("service_role"), json={
+                "messages": [{"topic": room, "event": "ev", "payload": {"n": 2}, "private": True}]})
+            assert r.status_code == 202
+        got = [(await private.until(is_broadcast))["payload"]["payload"] for _ in range(2)]
+        assert sorted(x["n"] for x in got) == [1, 2]
+        with pytest.raises(TimeoutError):
+            await public.until(is_broadcast, 1.0)
+        # the public side's broadcast and presence do not reach the private channel
+        await public.push(f"realtime:{room}", "broadcast", {"type": "broadcast", "event": "ev", "payload": {"x": 1}},
+                          public.join_ref)
+        await public.push(f"realtime:{room}", "presence", {"type": "presence", "event": "track",
+                                                            "payload": {"who": "intruder"}}, public.join_ref)
+        with pytest.raises(TimeoutError):
+            await private.until(lambda m: isinstance(m, dict) and m.get("event") in ("broadcast", "presence_diff"),
+                                1.5)
+    finally:
+        await private.close()
+        await public.close()

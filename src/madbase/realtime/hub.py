@@ -70,6 +70,10 @@ class Channel:
     replayed: frozenset[int] = frozenset()  # realtime.messages ids sent by `replay`: not sent again live
     paused: bool = False  # the access token switched to another identity, not yet re-authorized: send nothing
 
+    @property
+    def room(self) -> str:
+        return pr.room_of(self.topic, self.config.private)
+
     def push(self, msg: pr.Message) -> None:
         if not self.paused:
             self.outlet.send(msg)
@@ -341,7 +345,7 @@ class ProjectHub(PresenceMixin):
     # -- channels ----------------------------------------------------------------------------------------
     def add_channel(self, ch: Channel) -> list[pr.Message]:
         """Register a joined channel; returns the buffered changes of adopted ghosts (to send after the reply)."""
-        self.topics.setdefault(ch.topic, set()).add(ch)
+        self.topics.setdefault(ch.room, set()).add(ch)
         backlog: list[pr.Message] = []
         for sub in ch.subs:
             self._index(sub)
@@ -363,11 +367,11 @@ class ProjectHub(PresenceMixin):
     def remove_channel(self, ch: Channel, *, keep: bool, position: int | None = None) -> None:
         """Unregister; with keep=True its subscriptions become ghosts for the grace window (stream mode:
         detached rows served up to `position`, default this process's cursor)."""
-        members = self.topics.get(ch.topic)
+        members = self.topics.get(ch.room)
         if members is not None:
             members.discard(ch)
             if not members:
-                del self.topics[ch.topic]
+                del self.topics[ch.room]
         self.untrack(ch)
         if self.fanout is not None:
             self._detach(ch, keep=keep, position=self.cursor if position is None else position)
@@ -535,12 +539,12 @@ class ProjectHub(PresenceMixin):
         ch.subs = []
 
     # -- broadcast ---------------------------------------------------------------------------------------
-    def broadcast(self, topic: str, payload: dict[str, Any], sender: Channel | None = None,
+    def broadcast(self, room: str, payload: dict[str, Any], sender: Channel | None = None,
                   message_id: int | None = None) -> int:
-        """Deliver a broadcast to every channel of the topic (the sender only with `self`)."""
-        msg = pr.push(topic, "broadcast", payload)
+        """Deliver a broadcast to every channel of the room (`pr.room_of`; the sender only with `self`)."""
+        msg = pr.push(pr.wire_topic(room), "broadcast", payload)
         count = 0
-        for ch in list(self.topics.get(topic, ())):
+        for ch in list(self.topics.get(room, ())):
             if ch is sender and not ch.config.broadcast_self:
                 continue
             if message_id is not None and message_id in ch.replayed:
@@ -647,8 +651,10 @@ class ProjectHub(PresenceMixin):
         except orjson.JSONDecodeError:
             return
         msg_id = row.get("id")
-        self.broadcast("realtime:" + topic, {"type": "broadcast", "event": event, "payload": payload},
-                       message_id=int(msg_id) if isinstance(msg_id, str) and msg_id.isdigit() else None)
+        private = row.get("private") in ("t", "true")  # only to private channels, whose members the policy let in
+        ident = int(msg_id) if isinstance(msg_id, str) and msg_id.isdigit() else None
+        self.broadcast(pr.room_of("realtime:" + topic, private),
+                       {"type": "broadcast", "event": event, "payload": payload}, message_id=ident)
 
     def _eq_index(self, rel: Relation) -> tuple[dict[str, dict[Any, list[Subscription]]], list[Subscription]]:
         key = (rel.namespace, rel.name)

@@ -351,7 +351,7 @@ class Connection:
         response: dict[str, Any] = {"postgres_changes": [b.echo for b in cfg.bindings]}
         self.send(pr.reply(msg, "ok", response))
         if cfg.presence_enabled:
-            self.send(pr.push(ch.topic, "presence_state", hub.presence_state(ch.topic), ch.join_ref))
+            self.send(pr.push(ch.topic, "presence_state", hub.presence_state(ch.room), ch.join_ref))
         if cfg.bindings:
             if refused is not None:
                 self.send(pr.system(ch.topic, "postgres_changes", "error", refused, ch.join_ref))
@@ -393,7 +393,7 @@ class Connection:
                                               f"Channel topic: {ch.config.name}"))
             return
         payload: dict[str, Any] = {"type": "broadcast", "event": event, "payload": body.get("payload", {})}
-        self.app.broadcast(self.hub, ch.topic, payload, sender=ch)
+        self.app.broadcast(self.hub, ch.room, payload, sender=ch)
         if ch.config.broadcast_ack and msg.ref is not None:
             self.send(pr.reply(msg))
 
