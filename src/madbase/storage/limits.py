@@ -6,8 +6,9 @@ import re
 
 from madbase.storage import errors
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
+# Decimal, as Storage's parseFileSizeToBytes ("20mb" = 20,000,000 bytes); it knows no "tb".
+_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
 
 
 def parse_size(value: object) -> int | None:
@@ -25,7 +26,9 @@ def parse_size(value: object) -> int | None:
             return None
         match = _SIZE_RE.match(value)
         if match:
-            return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]) or None
+            # Storage keeps three significant digits of the number (`toPrecision(3)`): "1.2345mb" = 1,230,000.
+            number = float(f"{float(match.group(1)):.3g}")
+            return round(number * _UNITS[(match.group(2) or "b").lower()]) or None
     raise errors.invalid_request("Invalid file_size_limit")
 
 
