@@ -287,3 +287,23 @@ async def test_private_and_public_channels_of_one_name_are_separate(project_a: P
     finally:
         await private.close()
         await public.close()
+
+
+async def test_expired_token_closes_a_private_channel(project_a: Project, db: asyncpg.Connection) -> None:
+    """As Supabase: when the channel's token expires, a `system` error and `phx_close`; nothing after."""
+    room = "exp-" + uuid.uuid4().hex[:8]
+    await db.execute(f"create policy e_{room.replace('-', '_')} on realtime.messages for select to authenticated "
+                     f"using (realtime.topic() = '{room}')")
+    c = await _open(project_a)
+    try:
+        token = project_a.user_token(USER_A, ttl=2)
+        assert (await c.join(f"realtime:{room}", {"private": True}, token))["payload"]["status"] == "ok"
+        system = await c.until(_is_system("system"), 10)
+        assert system["payload"]["status"] == "error"
+        assert system["payload"]["message"].startswith("Token has expired")
+        assert (await c.next())["event"] == "phx_close"
+        await db.execute("select realtime.send('{\"n\": 1}'::jsonb, 'ev', $1, true)", room)
+        with pytest.raises(TimeoutError):
+            await c.until(lambda m: isinstance(m, dict) and m.get("event") == "broadcast", 1.5)
+    finally:
+        await c.close()
