@@ -307,3 +307,42 @@ async def test_expired_token_closes_a_private_channel(project_a: Project, db: as
             await c.until(lambda m: isinstance(m, dict) and m.get("event") == "broadcast", 1.5)
     finally:
         await c.close()
+
+
+async def test_private_presence_follows_its_own_policies(project_a: Project, db: asyncpg.Connection) -> None:
+    """As Supabase: on a private topic, presence is read and tracked under the `presence` extension's policies,
+    not the broadcast ones."""
+    room = "pres-" + uuid.uuid4().hex[:8]
+    tag = room.replace("-", "_")
+    await db.execute(f"create policy b_{tag} on realtime.messages for select to authenticated "
+                     f"using (realtime.topic() = '{room}' and extension = 'broadcast')")
+    await db.execute(f"create policy p_{tag} on realtime.messages for select to authenticated "
+                     f"using (realtime.topic() = '{room}' and extension = 'presence' and auth.jwt() ->> 'm' = 'y')")
+    await db.execute(f"create policy w_{tag} on realtime.messages for insert to authenticated "
+                     f"with check (realtime.topic() = '{room}' and extension = 'presence' "
+                     f"and auth.jwt() ->> 'm' = 'y')")
+    member, outsider = await _open(project_a), await _open(project_a)
+    cfg = {"private": True, "presence": {"key": "", "enabled": True}}
+    is_presence = lambda m: isinstance(m, dict) and m.get("event") in ("presence_state", "presence_diff")  # noqa: E731
+    try:
+        assert (await outsider.join(f"realtime:{room}", cfg, project_a.user_token(USER_B))
+                )["payload"]["status"] == "ok"  # broadcast read is enough to join
+        assert (await member.join(f"realtime:{room}", cfg, project_a.user_token(USER_A, m="y"))
+                )["payload"]["status"] == "ok"
+        await member.until(lambda m: isinstance(m, dict) and m.get("event") == "presence_state")
+        ref = await member.push(f"realtime:{room}", "presence", {"type": "presence", "event": "track",
+                                                                  "payload": {"who": "a"}}, member.join_ref)
+        seen: list[Any] = []
+        while not ({"phx_reply", "presence_diff"} <= {m.get("event") for m in seen}):
+            seen.append(await member.until(lambda m: isinstance(m, dict) and (
+                m.get("ref") == ref or m.get("event") == "presence_diff")))
+        assert next(m for m in seen if m["event"] == "phx_reply")["payload"]["status"] == "ok"
+        with pytest.raises(TimeoutError):
+            await outsider.until(is_presence, 1.0)
+        ref = await outsider.push(f"realtime:{room}", "presence", {"type": "presence", "event": "track",
+                                                                    "payload": {"who": "b"}}, outsider.join_ref)
+        reply = await outsider.until(lambda m: isinstance(m, dict) and m.get("ref") == ref)
+        assert reply["payload"]["status"] == "error"
+    finally:
+        await member.close()
+        await outsider.close()

@@ -36,7 +36,7 @@ from madbase.realtime.payload import commit_ts_text, filter_value, record_json, 
 from madbase.realtime.pgoutput import Relation
 from madbase.realtime.presence import PresenceMixin
 from madbase.realtime.replication import Change, Consumer, Transaction
-from madbase.realtime.rls import TableInfo, Visibility
+from madbase.realtime.rls import PUBLIC_RIGHTS, TableInfo, TopicRights, Visibility
 from madbase.realtime.store import PUBLICATION, Store, StoredSubscription
 from madbase.realtime.values import BUILTIN_TYPE_NAMES, comparable
 
@@ -66,7 +66,7 @@ class Channel:
     presence_key: str
     subs: list[Subscription] = field(default_factory=list)
     presence_ref: str | None = None
-    can_write: bool = True
+    rights: TopicRights = PUBLIC_RIGHTS  # private channels: what the realtime.messages policies allow
     replayed: frozenset[int] = frozenset()  # realtime.messages ids sent by `replay`: not sent again live
     paused: bool = False  # the access token switched to another identity, not yet re-authorized: send nothing
 
@@ -545,7 +545,7 @@ class ProjectHub(PresenceMixin):
         msg = pr.push(pr.wire_topic(room), "broadcast", payload)
         count = 0
         for ch in list(self.topics.get(room, ())):
-            if ch is sender and not ch.config.broadcast_self:
+            if (ch is sender and not ch.config.broadcast_self) or not ch.rights.broadcast_read:
                 continue
             if message_id is not None and message_id in ch.replayed:
                 continue

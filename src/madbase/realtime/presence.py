@@ -122,5 +122,5 @@ class PresenceMixin:
     def _presence_diff(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
         msg = pr.push(pr.wire_topic(topic), "presence_diff", {"joins": joins, "leaves": leaves})
         for ch in list(self.topics.get(topic, ())):
-            if ch.config.presence_enabled:
+            if ch.config.presence_enabled and ch.rights.presence_read:
                 ch.push(msg)

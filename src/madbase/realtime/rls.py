@@ -112,6 +112,30 @@ class Visibility:
         return [bool(x) for x in (result or [])]
 
 
+@dataclass(frozen=True, slots=True)
+class TopicRights:
+    """What a caller may do on a private topic, per extension, as Supabase's broadcast/presence policies."""
+
+    broadcast_read: bool = True
+    broadcast_write: bool = True
+    presence_read: bool = True
+    presence_write: bool = True
+
+    @property
+    def may_join(self) -> bool:
+        return self.broadcast_read or self.presence_read
+
+
+PUBLIC_RIGHTS = TopicRights()
+
+
+async def topic_rights(pool: asyncpg.Pool, topic: str, role: str, claims_json: str) -> TopicRights:
+    """The four policy checks of a private topic (each its own rolled-back probe)."""
+    return TopicRights(*[await may_access_topic(pool, topic, ext, role, claims_json, write=write)
+                         for ext, write in (("broadcast", False), ("broadcast", True),
+                                            ("presence", False), ("presence", True))])
+
+
 async def may_access_topic(pool: asyncpg.Pool, topic: str, extension: str, role: str, claims_json: str,
                            *, write: bool) -> bool:
     """Private channels: RLS on realtime.messages decides, with realtime.topic() = the channel name.

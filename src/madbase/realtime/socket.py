@@ -27,7 +27,7 @@ from madbase.realtime.authz import check_bindings
 from madbase.realtime.filters import FilterError, parse_filter
 from madbase.realtime.hub import Channel, ProjectHub, Subscription
 from madbase.realtime.limits import payload_size
-from madbase.realtime.rls import may_access_topic
+from madbase.realtime.rls import PUBLIC_RIGHTS, TopicRights, topic_rights
 from madbase.realtime.store import PUBLICATION, new_id
 
 if TYPE_CHECKING:
@@ -293,14 +293,18 @@ class Connection:
             return
         hub = self.hub
         await hub.ready()
-        can_write = True
+        rights = PUBLIC_RIGHTS
         if cfg.private:
-            pool = await hub.pool()
-            if not await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=False):
+            # As Supabase: joining needs the broadcast or the presence read policy; each extension's traffic
+            # then follows its own read/write policy.
+            rights = await topic_rights(await hub.pool(), cfg.name, role, claims_json)
+            if not rights.may_join:
                 self.send(pr.error_reply(
                     msg, f"Unauthorized: You do not have permissions to read from this Channel topic: {cfg.name}"))
                 return
-            can_write = await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=True)
+        if cfg.replay is not None and not rights.broadcast_read:
+            self.send(pr.error_reply(msg, "UnableToReplayMessages: Replay is not allowed on this channel"))
+            return
         replayed: list[tuple[int, str, str | None]] = []
         if cfg.replay is not None:  # private, and the caller may read the topic (checked above)
             try:
@@ -310,7 +314,7 @@ class Connection:
                 self.send(pr.error_reply(msg, "UnableToReplayMessages: Realtime was unable to replay messages"))
                 return
         ch = Channel(self, msg.topic, msg.join_ref or msg.ref, cfg, role, claims, claims_json,
-                     cfg.presence_key or str(uuid.uuid4()), can_write=can_write,
+                     cfg.presence_key or str(uuid.uuid4()), rights=rights,
                      replayed=frozenset(r[0] for r in replayed))
         sub_claim = str(claims.get("sub", ""))
         refused = None  # as Supabase: the join succeeds, the subscription is refused by a system message
@@ -350,7 +354,7 @@ class Connection:
         self.tokens[msg.topic] = cfg.access_token
         response: dict[str, Any] = {"postgres_changes": [b.echo for b in cfg.bindings]}
         self.send(pr.reply(msg, "ok", response))
-        if cfg.presence_enabled:
+        if cfg.presence_enabled and rights.presence_read:
             self.send(pr.push(ch.topic, "presence_state", hub.presence_state(ch.room), ch.join_ref))
         if cfg.bindings:
             if refused is not None:
@@ -387,7 +391,7 @@ class Connection:
             if ch.config.broadcast_ack and msg.ref is not None:
                 self.send(pr.error_reply(msg, "payload_size_exceeded"))
             return
-        if not ch.can_write:
+        if not ch.rights.broadcast_write:
             if ch.config.broadcast_ack and msg.ref is not None:
                 self.send(pr.error_reply(msg, "Unauthorized: You do not have permissions to write to this "
                                               f"Channel topic: {ch.config.name}"))
@@ -406,6 +410,10 @@ class Connection:
             return
         if event == "track" and payload_size(body.get("payload")) > limits.max_payload_bytes:
             self._shutdown(ch, "Track message size exceeded")
+            return
+        if event == "track" and not ch.rights.presence_write:
+            self.send(pr.error_reply(msg, "Unauthorized: You do not have permissions to track presence on this "
+                                          f"Channel topic: {ch.config.name}"))
             return
         if event == "track":
             state = body.get("payload")
@@ -442,7 +450,7 @@ class Connection:
         if (role, claims.get("sub")) != (ch.role, ch.claims.get("sub")):
             ch.paused = True
         try:
-            reason, refused, can_write = await self._recheck(ch, role, claims_json)
+            reason, refused, rights = await self._recheck(ch, role, claims_json)
         finally:
             ch.paused = False
         if self.channels.get(ch.topic) is not ch:
@@ -450,28 +458,32 @@ class Connection:
         if reason is not None:
             self._shutdown(ch, reason)
             return
-        ch.can_write = can_write
+        ch.rights = rights
+        if not rights.presence_write and ch.presence_ref is not None:
+            self.hub.untrack(ch)  # may no longer be present here
         if refused is not None:
             self.hub.drop_subscriptions(ch)
             self.send(pr.system(ch.topic, "postgres_changes", "error", refused, ch.join_ref))
         self.hub.reauthorize(ch, role, claims, claims_json)
         self._schedule_expiry(ch, exp)
 
-    async def _recheck(self, ch: Channel, role: str, claims_json: str) -> tuple[str | None, str | None, bool]:
-        """(reason to close the channel, reason to end its postgres_changes subscriptions, may write)."""
+    async def _recheck(self, ch: Channel, role: str, claims_json: str
+                       ) -> tuple[str | None, str | None, TopicRights]:
+        """(reason to close the channel, reason to end its postgres_changes subscriptions, topic rights)."""
         cfg = ch.config
+        denied = TopicRights(False, False, False, False)
         try:
             pool = await self.hub.pool()
-            can_write = True
+            rights = PUBLIC_RIGHTS
             if cfg.private:
-                if not await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=False):
-                    return f"You no longer have permission to read from this Channel topic: {cfg.name}", None, False
-                can_write = await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=True)
+                rights = await topic_rights(pool, cfg.name, role, claims_json)
+                if not rights.may_join:
+                    return f"You no longer have permission to read from this Channel topic: {cfg.name}", None, denied
             refused = None
             if ch.subs:
                 refused = await check_bindings(pool, [s.binding for s in ch.subs], [s.filter for s in ch.subs],
                                                role, PUBLICATION)
         except Exception as exc:
             log.error("realtime_reauthorize_failed", error=str(exc))
-            return "Realtime was unable to connect to the project database", None, False
-        return None, refused, can_write
+            return "Realtime was unable to connect to the project database", None, denied
+        return None, refused, rights
