@@ -174,8 +174,10 @@ async def test_private_channel_rls(server: MadbaseProcess, server_db: object) ->
 async def test_broadcast_rest_endpoints(server: MadbaseProcess) -> None:
     import httpx
     c = await RawClient.open(server.url, server.anon_key)
+    p = await RawClient.open(server.url, server.anon_key)
     try:
         await c.join("realtime:news", {})
+        await p.join("realtime:news", {"private": True}, server.service_role_key)
         async with httpx.AsyncClient(base_url=server.url + "/realtime/v1") as http:
             r = await http.post("/api/broadcast", headers=server.headers(), json={"messages": [
                 {"topic": "news", "event": "one", "payload": {"n": 1}},
@@ -200,13 +202,19 @@ async def test_broadcast_rest_endpoints(server: MadbaseProcess) -> None:
             r = await http.get("/api/status", headers=server.headers())
             assert r.status_code == 403
         got = []
-        while len(got) < 4:
+        while len(got) < 3:
             m = await c.next()
             if isinstance(m, tuple):
                 got.append(("binary", m[1]))
             elif m.get("event") == "broadcast":
                 got.append((m["payload"]["event"], m["payload"]["payload"]))
         assert got[0] == ("one", {"n": 1}) and got[1] == ("two", {"n": 2})
-        assert got[2][0] == "binary" and got[2][1].endswith(b"raw\x01\x02") and got[3] == ("three", {})
+        assert got[2][0] == "binary" and got[2][1].endswith(b"raw\x01\x02")
+        # The private message reaches the private channel of that name only (as Supabase's separate topics).
+        m = await p.until(lambda m: isinstance(m, dict) and m.get("event") == "broadcast")
+        assert (m["payload"]["event"], m["payload"]["payload"]) == ("three", {})
+        with pytest.raises(TimeoutError):
+            await c.until(lambda m: isinstance(m, dict) and m.get("event") == "broadcast", 0.5)
     finally:
         await c.close()
+        await p.close()

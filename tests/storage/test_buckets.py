@@ -17,7 +17,7 @@ async def test_create_get_list_update(client: httpx.AsyncClient, service_headers
     body = r.json()
     assert r.status_code == 200
     assert body["id"] == body["name"] == bucket_name
-    assert body["public"] is True and body["file_size_limit"] == 1024 * 1024
+    assert body["public"] is True and body["file_size_limit"] == 1_000_000  # decimal, as Storage
     assert body["allowed_mime_types"] == ["image/*"] and body["type"] == "STANDARD"
     assert body["created_at"].endswith("Z")
     r = await client.get("/bucket", headers=service_headers)

@@ -46,6 +46,13 @@ async def test_raw_upload_headers_metadata_and_info(client: httpx.AsyncClient, s
     assert r.content == b"# hi"
 
 
+async def test_info_metadata_is_an_empty_object_when_none_was_given(
+        client: httpx.AsyncClient, service_headers: dict[str, str], bucket: str) -> None:
+    assert (await _up(client, service_headers, bucket, "plain.txt")).status_code == 200
+    info = (await client.get(f"/object/info/{bucket}/plain.txt", headers=service_headers)).json()
+    assert info["metadata"] == {}
+
+
 async def test_multipart_uploads_both_field_names(client: httpx.AsyncClient, service_headers: dict[str, str],
                                                   bucket: str) -> None:
     for field, name in (("", "js.png"), ("file", "py.png")):
@@ -255,8 +262,14 @@ async def test_list_v2(client: httpx.AsyncClient, service_headers: dict[str, str
                                                     "b.txt"]
     assert flat["folders"] == [] and flat["hasNext"] is False
     tree = await ls(prefix="a/", with_delimiter=True)
-    assert tree["folders"] == [{"name": "a/deep/", "key": "a/deep/"}]
-    assert [o["name"] for o in tree["objects"]] == ["a/1.txt", "a/2.txt"]  # type: ignore[attr-defined]
+    # As Storage's search_v2: `key` is the segment at the prefix's level, a folder's without the slash.
+    assert tree["folders"] == [{"name": "a/deep/", "key": "deep"}]
+    assert [(o["name"], o["key"]) for o in tree["objects"]] == [  # type: ignore[attr-defined]
+        ("a/1.txt", "1.txt"), ("a/2.txt", "2.txt")]
+    top = await ls(with_delimiter=True)
+    assert top["folders"] == [{"name": "a/", "key": "a"}]
+    assert [(o["name"], o["key"]) for o in top["objects"]] == [("b.txt", "b.txt")]  # type: ignore[attr-defined]
+    assert all("key" not in o for o in flat["objects"])  # type: ignore[attr-defined]
     page = await ls(limit=2)
     assert page["hasNext"] is True and len(page["objects"]) == 2  # type: ignore[arg-type]
     rest = await ls(limit=10, cursor=page["nextCursor"])
@@ -289,8 +302,18 @@ async def test_html_is_served_as_text(client: httpx.AsyncClient, service_headers
 
 async def test_image_transformations_are_refused_clearly(client: httpx.AsyncClient, service_headers: dict[str, str],
                                                          bucket: str) -> None:
+    refusal = {"statusCode": "403", "code": "FeatureNotEnabled", "error": "FeatureNotEnabled",
+               "message": "feature not enabled for this tenant"}
     r = await client.get(f"/render/image/authenticated/{bucket}/a.png", params={"width": 10}, headers=service_headers)
-    assert r.status_code == 400 and r.json()["code"] == "FeatureNotEnabled"
+    assert r.status_code == 403 and r.json() == refusal
+    # A signed URL asking for a transformation is refused, not signed for the untransformed original.
+    assert (await _up(client, service_headers, bucket, "a.png", b"png", "image/png")).status_code == 200
+    r = await client.post(f"/object/sign/{bucket}/a.png", json={"expiresIn": 60, "transform": {"width": 10}},
+                          headers=service_headers)
+    assert r.status_code == 403 and r.json() == refusal
+    r = await client.post(f"/object/sign/{bucket}/a.png", json={"expiresIn": 60, "transform": None},
+                          headers=service_headers)
+    assert r.status_code == 200 and "signedURL" in r.json()
 
 
 async def test_expired_signed_url(client: httpx.AsyncClient, service_headers: dict[str, str], bucket: str,

@@ -26,7 +26,7 @@ def s3_server(pg_cluster: PgCluster, moto_endpoint: str, tmp_path_factory: pytes
     db_url = asyncio.run(create_database(pg_cluster, "s3"))
     proc = MadbaseProcess(tmp_path_factory.mktemp("s3srv"), external_db_env(db_url)).start()
     s3_bucket = make_s3_bucket(moto_endpoint)
-    config = {"storage": {"backend": "s3", "file_size_limit": "100MB",
+    config = {"storage": {"backend": "s3", "file_size_limit": "110MB",  # decimal: above the 96 MiB test body
                           "s3": {"bucket": s3_bucket, "endpoint": moto_endpoint, "region": "us-east-1",
                                  "access_key_id": "test", "secret_access_key": "test", "prefix": "madbase"}}}
 

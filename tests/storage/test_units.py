@@ -25,11 +25,13 @@ def test_keys_and_bucket_names() -> None:
 
 
 def test_sizes_and_mime_types() -> None:
-    assert limits.parse_size("20MB") == 20 * 1024 * 1024
-    assert limits.parse_size("1.5kb") == 1536
+    # Decimal units with three significant digits, as Storage's parseFileSizeToBytes.
+    assert limits.parse_size("20MB") == limits.parse_size("20mb") == 20_000_000
+    assert limits.parse_size("1.5kb") == 1500 and limits.parse_size("2GB") == 2_000_000_000
+    assert limits.parse_size("1.2345mb") == 1_230_000 and limits.parse_size("100b") == 100
     assert limits.parse_size(1000) == 1000
     assert limits.parse_size(None) is None and limits.parse_size(0) is None and limits.parse_size("") is None
-    for bad in ("lots", -1, True, [1]):
+    for bad in ("lots", -1, True, [1], "1tb", "1mib"):
         with pytest.raises(errors.StorageError):
             limits.parse_size(bad)
     assert limits.mime_allowed("image/png", ["image/*"])

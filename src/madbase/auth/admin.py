@@ -39,17 +39,27 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=total)
 
 
-def _int(value: str, default: int) -> int:
-    try:
-        parsed = int(value)
-    except ValueError:
+_UINT64_MAX = 2**64 - 1
+
+
+def _page_param(value: str | None, default: int) -> int:
+    """GoTrue parses `page`/`per_page` as unsigned 64-bit integers (strconv.ParseUint) and answers 400 "Bad
+    Pagination Parameters: …" otherwise; 0 is accepted there, here it means the default."""
+    if value is None or value == "":
         return default
-    return parsed if parsed > 0 else default
+    if not value.isascii() or not value.isdigit():
+        raise AuthError("validation_failed", f'Bad Pagination Parameters: strconv.ParseUint: parsing "{value}": '
+                                             "invalid syntax")
+    parsed = int(value)
+    if parsed > _UINT64_MAX:
+        raise AuthError("validation_failed", f'Bad Pagination Parameters: strconv.ParseUint: parsing "{value}": '
+                                             "value out of range")
+    return parsed or default
 
 
 async def list_users(req: Req) -> Resp:
-    page = _int(req.query.get("page", ""), 1)
-    per_page = min(_int(req.query.get("per_page", ""), 50), 1000)
+    page = _page_param(req.query.get("page"), 1)
+    per_page = min(_page_param(req.query.get("per_page"), 50), 1000)
     pattern = req.query.get("filter", "")
     like = f"%{pattern}%" if pattern else None
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
@@ -57,7 +67,7 @@ async def list_users(req: Req) -> Resp:
                  "or u.raw_user_meta_data->>'full_name' ilike $1)")
         total: int = await conn.fetchval("select count(*) from auth.users u " + where, like)
         rows = await conn.fetch(users._LOAD_SQL + " " + where + " order by u.created_at desc, u.id limit $2 offset $3",
-                                like, per_page, (page - 1) * per_page)
+                                like, per_page, min((page - 1) * per_page, 2**62))  # bigint-safe OFFSET
     last = max(1, -(-total // per_page))
     links = []
     base = req.external_url + "/admin/users"

@@ -27,8 +27,11 @@ async def enroll(req: Req) -> Resp:
     factor_type = req.str_field("factor_type") or "totp"
     if factor_type == "phone":
         return await _enroll_phone(req)
+    if factor_type == "webauthn":
+        # Not implemented: answered as GoTrue does when WebAuthn enrollment is turned off.
+        raise AuthError("mfa_webauthn_enroll_not_enabled", "MFA enroll is disabled for WebAuthn", status=422)
     if factor_type != "totp":
-        raise AuthError("validation_failed", "factor_type needs to be totp, phone or webauthn")
+        raise AuthError("validation_failed", "factor_type needs to be totp or phone")
     friendly = req.str_field("friendly_name")
     issuer = req.str_field("issuer") or (urlsplit(req.config.site_url).hostname or "madbase")
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:

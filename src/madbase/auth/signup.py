@@ -10,12 +10,19 @@ from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 from madbase.core.db import internal_transaction
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# GoTrue's rule (badoux/checkmail's ValidateFormat): RFC 5322 "atext" characters and dots in the local part,
+# LDH labels of at most 63 characters in the domain. ASCII only, as there; a top-level label is not required.
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+_EMAIL = re.compile(r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@" + _LABEL + r"(?:\." + _LABEL + r")*", re.ASCII)
 _PHONE = re.compile(r"^[1-9]\d{7,14}$")
 
 
 def validate_email(email: str) -> str:
-    if len(email) > 255 or not _EMAIL.match(email):
+    if not email:
+        raise AuthError("validation_failed", "An email address is required")
+    if len(email) > 255:
+        raise AuthError("validation_failed", "An email address is too long")
+    if not _EMAIL.fullmatch(email):
         raise AuthError("validation_failed", "Unable to validate email address: invalid format")
     return email.lower()
 

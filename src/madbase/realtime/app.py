@@ -129,10 +129,11 @@ class RealtimeApp:
         return hub
 
     # -- broadcast fan-out -----------------------------------------------------------------------------
-    def broadcast(self, hub: ProjectHub, topic: str, payload: dict[str, Any], sender: Channel | None = None) -> None:
-        hub.broadcast(topic, payload, sender)
+    def broadcast(self, hub: ProjectHub, room: str, payload: dict[str, Any], sender: Channel | None = None) -> None:
+        """`room`: the topic with its privacy (`protocol.room_of`)."""
+        hub.broadcast(room, payload, sender)
         if self.fanout is not None:
-            self.fanout.publish_broadcast(hub.project.ref, topic, payload)
+            self.fanout.publish_broadcast(hub.project.ref, room, payload)
 
     def _on_remote(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "gap":  # bus messages of another process were lost: tell the clients, never silent
@@ -236,7 +237,7 @@ class RealtimeApp:
             if item.get("private") and not await self._may_send_private(ctx, hub, name):
                 continue
             payload = {"type": "broadcast", "event": item["event"], "payload": item.get("payload", {})}
-            self.broadcast(hub, "realtime:" + name, payload)
+            self.broadcast(hub, pr.room_of("realtime:" + name, bool(item.get("private"))), payload)
         await _empty(send, 202)
 
     async def _broadcast_one(self, scope: Scope, receive: Receive, send: Send, name: str, event: str) -> None:
@@ -262,10 +263,12 @@ class RealtimeApp:
             return
         if not await _rate_ok(send, hub, 1):
             return
-        if (query.get("private") or ["false"])[0] == "true" and not await self._may_send_private(ctx, hub, name):
+        private = (query.get("private") or ["false"])[0] == "true"
+        if private and not await self._may_send_private(ctx, hub, name):
             await _json(send, 403, {"message": "You do not have permissions to write to this Channel topic"})
             return
-        self.broadcast(hub, "realtime:" + name, {"type": "broadcast", "event": event, "payload": payload})
+        self.broadcast(hub, pr.room_of("realtime:" + name, private),
+                       {"type": "broadcast", "event": event, "payload": payload})
         await _empty(send, 202)
 
     async def _status(self, scope: Scope, send: Send) -> None:

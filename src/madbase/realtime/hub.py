@@ -28,6 +28,7 @@ import structlog
 
 from madbase.core import jsonutil
 from madbase.realtime import protocol as pr
+from madbase.realtime.authz import deliverable
 from madbase.realtime.config import RealtimeSettings
 from madbase.realtime.filters import Filter
 from madbase.realtime.limits import Limits, RateWindow, limits_for
@@ -35,7 +36,7 @@ from madbase.realtime.payload import commit_ts_text, filter_value, record_json, 
 from madbase.realtime.pgoutput import Relation
 from madbase.realtime.presence import PresenceMixin
 from madbase.realtime.replication import Change, Consumer, Transaction
-from madbase.realtime.rls import TableInfo, Visibility
+from madbase.realtime.rls import PUBLIC_RIGHTS, TableInfo, TopicRights, Visibility
 from madbase.realtime.store import PUBLICATION, Store, StoredSubscription
 from madbase.realtime.values import BUILTIN_TYPE_NAMES, comparable
 
@@ -65,11 +66,17 @@ class Channel:
     presence_key: str
     subs: list[Subscription] = field(default_factory=list)
     presence_ref: str | None = None
-    can_write: bool = True
+    rights: TopicRights = PUBLIC_RIGHTS  # private channels: what the realtime.messages policies allow
     replayed: frozenset[int] = frozenset()  # realtime.messages ids sent by `replay`: not sent again live
+    paused: bool = False  # the access token switched to another identity, not yet re-authorized: send nothing
+
+    @property
+    def room(self) -> str:
+        return pr.room_of(self.topic, self.config.private)
 
     def push(self, msg: pr.Message) -> None:
-        self.outlet.send(msg)
+        if not self.paused:
+            self.outlet.send(msg)
 
 
 @dataclass(eq=False, slots=True)
@@ -102,10 +109,8 @@ class Subscription:
 _GAP_MESSAGE = "Some changes may have been missed: the cross-server change log has a gap"
 _MISSED_MESSAGE = "Some changes were dropped while disconnected"
 _Work = tuple[Change, str, int, list["Subscription"], TableInfo, dict[tuple[str, str], int]]
-_Prepared = list[tuple[Change, int, list["Subscription"], list[tuple["Subscription", bytes]]]]
-
-_EMPTY_RECORDS: dict[str, dict[str, Any]] = {"INSERT": {"record": {}}, "UPDATE": {"record": {}, "old_record": {}},
-                                              "DELETE": {"old_record": {}}}
+_Item = tuple["Subscription", bytes, str]  # subscriber, payload, the claims it was checked with
+_Prepared = list[tuple[Change, int, list["Subscription"], list[_Item]]]
 
 
 class ProjectHub(PresenceMixin):
@@ -340,7 +345,7 @@ class ProjectHub(PresenceMixin):
     # -- channels ----------------------------------------------------------------------------------------
     def add_channel(self, ch: Channel) -> list[pr.Message]:
         """Register a joined channel; returns the buffered changes of adopted ghosts (to send after the reply)."""
-        self.topics.setdefault(ch.topic, set()).add(ch)
+        self.topics.setdefault(ch.room, set()).add(ch)
         backlog: list[pr.Message] = []
         for sub in ch.subs:
             self._index(sub)
@@ -362,11 +367,11 @@ class ProjectHub(PresenceMixin):
     def remove_channel(self, ch: Channel, *, keep: bool, position: int | None = None) -> None:
         """Unregister; with keep=True its subscriptions become ghosts for the grace window (stream mode:
         detached rows served up to `position`, default this process's cursor)."""
-        members = self.topics.get(ch.topic)
+        members = self.topics.get(ch.room)
         if members is not None:
             members.discard(ch)
             if not members:
-                del self.topics[ch.topic]
+                del self.topics[ch.room]
         self.untrack(ch)
         if self.fanout is not None:
             self._detach(ch, keep=keep, position=self.cursor if position is None else position)
@@ -517,18 +522,30 @@ class ProjectHub(PresenceMixin):
 
     def reauthorize(self, ch: Channel, role: str, claims: dict[str, Any], claims_json: str) -> None:
         ch.role, ch.claims, ch.claims_json = role, claims, claims_json
+        # sub_claim too: it is part of the ghost key, and a ghost checked with these claims must only be
+        # adopted by a re-join of this identity.
+        sub_claim = str(claims.get("sub", ""))
         for sub in ch.subs:
-            sub.role, sub.claims_json = role, claims_json
+            sub.role, sub.claims_json, sub.sub_claim = role, claims_json, sub_claim
         self._spawn(self.store.update_claims([s.id for s in ch.subs], claims_json, role))
 
+    def drop_subscriptions(self, ch: Channel) -> None:
+        """The channel's postgres_changes subscriptions end (refused for a new identity); the channel stays."""
+        for sub in ch.subs:
+            sub.channel = None
+            self._unindex(sub)
+        if ch.subs:
+            self._spawn(self.store.delete([s.id for s in ch.subs]))
+        ch.subs = []
+
     # -- broadcast ---------------------------------------------------------------------------------------
-    def broadcast(self, topic: str, payload: dict[str, Any], sender: Channel | None = None,
+    def broadcast(self, room: str, payload: dict[str, Any], sender: Channel | None = None,
                   message_id: int | None = None) -> int:
-        """Deliver a broadcast to every channel of the topic (the sender only with `self`)."""
-        msg = pr.push(topic, "broadcast", payload)
+        """Deliver a broadcast to every channel of the room (`pr.room_of`; the sender only with `self`)."""
+        msg = pr.push(pr.wire_topic(room), "broadcast", payload)
         count = 0
-        for ch in list(self.topics.get(topic, ())):
-            if ch is sender and not ch.config.broadcast_self:
+        for ch in list(self.topics.get(room, ())):
+            if (ch is sender and not ch.config.broadcast_self) or not ch.rights.broadcast_read:
                 continue
             if message_id is not None and message_id in ch.replayed:
                 continue
@@ -571,6 +588,9 @@ class ProjectHub(PresenceMixin):
                 if not subs:
                     continue
                 info = await self.visibility.table(pool, rel.relation_id)
+                subs = await self._authorized(pool, rel.relation_id, change.kind, info, subs)
+                if not subs:
+                    continue
                 needs_check: dict[tuple[str, str], int] = {}
                 if info.pk and info.rls_enabled and change.kind != "DELETE":
                     typed = typed_row(change)
@@ -578,10 +598,6 @@ class ProjectHub(PresenceMixin):
                     for sub in subs:
                         group = (sub.role, sub.claims_json)
                         if group in needs_check:
-                            continue
-                        allowed = await self.visibility.columns(pool, rel.relation_id, sub.role)
-                        if not all(c in allowed for c in info.pk):
-                            needs_check[group] = -1  # cannot even see the key: an "Error 401" event
                             continue
                         g = groups.setdefault(group, len(groups) + 1)
                         key = (len(work), g)
@@ -599,6 +615,21 @@ class ProjectHub(PresenceMixin):
         return [(change, commit_lsn, subs,
                  await self._prepare(pool, change, commit_ts, subs, info, needs_check, flags) if subs else [])
                 for change, commit_ts, commit_lsn, subs, info, needs_check in work]
+
+    async def _authorized(self, pool: asyncpg.Pool, relation_id: int, kind: str, info: TableInfo,
+                          subs: list[Subscription]) -> list[Subscription]:
+        """The matched subscriptions whose role may learn of this change at all (authz.deliverable): checked
+        with the role's current privileges before any RLS check, so neither an event nor its absence depends
+        on what the role cannot read."""
+        allowed: dict[str, frozenset[str]] = {}
+        out: list[Subscription] = []
+        for sub in subs:
+            cols = allowed.get(sub.role)
+            if cols is None:
+                cols = allowed[sub.role] = await self.visibility.columns(pool, relation_id, sub.role)
+            if deliverable(sub.filter, cols, info, kind):
+                out.append(sub)
+        return out
 
     def _hand_off(self, prepared: _Prepared) -> None:
         """Nothing awaits here: every change of the batch reaches the queues (and ghost buffers) before any
@@ -620,8 +651,10 @@ class ProjectHub(PresenceMixin):
         except orjson.JSONDecodeError:
             return
         msg_id = row.get("id")
-        self.broadcast("realtime:" + topic, {"type": "broadcast", "event": event, "payload": payload},
-                       message_id=int(msg_id) if isinstance(msg_id, str) and msg_id.isdigit() else None)
+        private = row.get("private") in ("t", "true")  # only to private channels, whose members the policy let in
+        ident = int(msg_id) if isinstance(msg_id, str) and msg_id.isdigit() else None
+        self.broadcast(pr.room_of("realtime:" + topic, private),
+                       {"type": "broadcast", "event": event, "payload": payload}, message_id=ident)
 
     def _eq_index(self, rel: Relation) -> tuple[dict[str, dict[Any, list[Subscription]]], list[Subscription]]:
         key = (rel.namespace, rel.name)
@@ -671,17 +704,17 @@ class ProjectHub(PresenceMixin):
 
     async def _prepare(self, pool: asyncpg.Pool, change: Change, commit_ts: str, subs: list[Subscription],
                        info: TableInfo, needs_check: dict[tuple[str, str], int], flags: list[bool]
-                       ) -> list[tuple[Subscription, bytes]]:
+                       ) -> list[_Item]:
         """The serialized payload for every subscription that may see this change (one per role + select)."""
         rel = change.relation
         errors = None if info.pk else ["Error 400: Bad Request, no primary key"]
         checked = info.pk and info.rls_enabled and change.kind != "DELETE"
         payload_by_role: dict[tuple[str, tuple[str, ...] | None], bytes] = {}
-        out: list[tuple[Subscription, bytes]] = []
+        out: list[_Item] = []
         for sub in subs:
             if checked:
                 idx = needs_check.get((sub.role, sub.claims_json))
-                if idx is None or (idx >= 0 and not flags[idx]):
+                if idx is None or not flags[idx]:
                     continue
             shape = (sub.role, sub.binding.select)
             if shape in payload_by_role:
@@ -691,13 +724,15 @@ class ProjectHub(PresenceMixin):
                                            errors, sub.binding.select)
                 payload = orjson.dumps(data)
                 payload_by_role[shape] = payload
-            out.append((sub, payload))
+            out.append((sub, payload, sub.claims_json))
         return out
 
-    def _push(self, prepared: list[tuple[Subscription, bytes]], commit_lsn: int) -> None:
+    def _push(self, prepared: list[_Item], commit_lsn: int) -> None:
         """Hand one change to its subscribers' queues (synchronously: no frame leaves before the batch is done)."""
         by_channel: dict[int, tuple[Channel, list[int], bytes]] = {}
-        for sub, payload in prepared:
+        for sub, payload, checked_claims in prepared:
+            if sub.claims_json != checked_claims:
+                continue  # its access token changed while the batch was checked: decided for someone else
             target = sub
             while target.adopted_by is not None:
                 target = target.adopted_by
@@ -742,11 +777,7 @@ class ProjectHub(PresenceMixin):
     async def _payload(self, pool: asyncpg.Pool, change: Change, rel: Relation, pk: tuple[str, ...],
                        rls: bool, role: str, commit_ts: str, errors: list[str] | None,
                        select: tuple[str, ...] | None = None) -> dict[str, Any]:
-        allowed = await self.visibility.columns(pool, rel.relation_id, role)
-        if pk and not all(c in allowed for c in pk):
-            # The role cannot even see the key: as Supabase, an event without data saying so.
-            return {"schema": rel.namespace, "table": rel.name, "commit_timestamp": commit_ts, "type": change.kind,
-                    "columns": [], "errors": ["Error 401: Unauthorized"], **_EMPTY_RECORDS[change.kind]}
+        allowed = await self.visibility.columns(pool, rel.relation_id, role)  # covers the key (_authorized)
         if select is not None:
             allowed = allowed & (set(select) | set(pk))
         columns = [{"name": c.name, "type": await self._type_name(pool, c.type_oid)}

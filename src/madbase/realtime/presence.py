@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 class PresenceMixin:
-    """State lives on the hub: `presence[topic][key][phx_ref] = (local channel or None, meta)`."""
+    """State lives on the hub: `presence[room][key][phx_ref] = (local channel or None, meta)`; a room is a topic
+    with its privacy (`pr.room_of`): private and public channels of one name do not see each other."""
 
     presence: dict[str, dict[str, dict[str, tuple[Channel | None, dict[str, Any]]]]]
     remote_presence: dict[str, str]  # phx_ref → node, for entries tracked on other processes
@@ -35,17 +36,17 @@ class PresenceMixin:
         leaves = self._untrack_meta(ch)
         ref = uuid.uuid4().hex[:20]
         meta = {**state, "phx_ref": ref}
-        self.presence.setdefault(ch.topic, {}).setdefault(ch.presence_key, {})[ref] = (ch, meta)
+        self.presence.setdefault(ch.room, {}).setdefault(ch.presence_key, {})[ref] = (ch, meta)
         ch.presence_ref = ref
         joins = {ch.presence_key: {"metas": [meta]}}
-        self._presence_diff(ch.topic, joins, leaves)
-        self._publish_presence(ch.topic, joins, leaves)
+        self._presence_diff(ch.room, joins, leaves)
+        self._publish_presence(ch.room, joins, leaves)
 
     def untrack(self, ch: Channel) -> None:
         leaves = self._untrack_meta(ch)
         if leaves:
-            self._presence_diff(ch.topic, {}, leaves)
-            self._publish_presence(ch.topic, {}, leaves)
+            self._presence_diff(ch.room, {}, leaves)
+            self._publish_presence(ch.room, {}, leaves)
 
     def _publish_presence(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
         if self.fanout is not None:
@@ -106,20 +107,20 @@ class PresenceMixin:
     def _untrack_meta(self, ch: Channel) -> dict[str, Any]:
         if ch.presence_ref is None:
             return {}
-        by_key = self.presence.get(ch.topic, {})
+        by_key = self.presence.get(ch.room, {})
         metas = by_key.get(ch.presence_key, {})
         entry = metas.pop(ch.presence_ref, None)
         ch.presence_ref = None
         if not metas:
             by_key.pop(ch.presence_key, None)
         if not by_key:
-            self.presence.pop(ch.topic, None)
+            self.presence.pop(ch.room, None)
         if entry is None:
             return {}
         return {ch.presence_key: {"metas": [entry[1]]}}
 
     def _presence_diff(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
-        msg = pr.push(topic, "presence_diff", {"joins": joins, "leaves": leaves})
+        msg = pr.push(pr.wire_topic(topic), "presence_diff", {"joins": joins, "leaves": leaves})
         for ch in list(self.topics.get(topic, ())):
-            if ch.config.presence_enabled:
+            if ch.config.presence_enabled and ch.rights.presence_read:
                 ch.push(msg)

@@ -206,6 +206,20 @@ class JoinConfig:
     replay: tuple[int, int] | None = None  # broadcast.replay: (since, in ms since the epoch; limit)
 
 
+_PRIVATE_ROOM = "private\x00"
+
+
+def room_of(topic: str, private: bool) -> str:
+    """The hub's key for a topic: private and public channels of one name are separate rooms (as Supabase's
+    `<tenant>-private:<topic>`), so neither receives the other's broadcasts or presence."""
+    return _PRIVATE_ROOM + topic if private else topic
+
+
+def wire_topic(room: str) -> str:
+    """The topic as the client knows it (`realtime:<name>`) of a room key."""
+    return room.removeprefix(_PRIVATE_ROOM)
+
+
 def binding_id(event: str, schema: str, table: str | None, filt: str | None) -> int:
     """A stable positive integer for a binding's parameters (Realtime uses a hash of them too)."""
     key = orjson.dumps([event, schema, table or "*", filt or ""], option=orjson.OPT_SORT_KEYS)

@@ -10,6 +10,7 @@ key when the table has RLS enabled. Checks run on a dedicated connection with th
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,10 @@ from typing import Any
 import asyncpg
 
 from madbase.core import jsonutil
+
+# GRANT/REVOKE and ENABLE ROW LEVEL SECURITY reach this process as a new Relation message only when it runs the
+# replication consumer; other processes (and a missed invalidation) re-read the facts after this many seconds.
+_FACTS_TTL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +42,8 @@ class Visibility:
         self._dsn = dsn
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
-        self._tables: dict[int, TableInfo] = {}
-        self._columns: dict[tuple[int, str], frozenset[str]] = {}
+        self._tables: dict[int, tuple[float, TableInfo]] = {}
+        self._columns: dict[tuple[int, str], tuple[float, frozenset[str]]] = {}
 
     async def _c(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
@@ -56,32 +61,34 @@ class Visibility:
             del self._columns[key]
 
     async def table(self, pool: asyncpg.Pool, relation_id: int) -> TableInfo:
-        info = self._tables.get(relation_id)
-        if info is None:
-            async with self._lock:
-                conn = await self._c()
-                row = await conn.fetchrow(
-                    "select c.relrowsecurity, coalesce((select array_agg(a.attname order by k.ord) "
-                    "  from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord) "
-                    "  join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum "
-                    "  where i.indrelid = c.oid and i.indisprimary), '{}') as pk "
-                    "from pg_class c where c.oid = $1::oid", relation_id)
-            info = TableInfo(bool(row["relrowsecurity"]), tuple(row["pk"])) if row else TableInfo(False, ())
-            self._tables[relation_id] = info
+        cached = self._tables.get(relation_id)
+        if cached is not None and time.monotonic() - cached[0] < _FACTS_TTL:
+            return cached[1]
+        async with self._lock:
+            conn = await self._c()
+            row = await conn.fetchrow(
+                "select c.relrowsecurity, coalesce((select array_agg(a.attname order by k.ord) "
+                "  from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord) "
+                "  join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum "
+                "  where i.indrelid = c.oid and i.indisprimary), '{}') as pk "
+                "from pg_class c where c.oid = $1::oid", relation_id)
+        info = TableInfo(bool(row["relrowsecurity"]), tuple(row["pk"])) if row else TableInfo(False, ())
+        self._tables[relation_id] = (time.monotonic(), info)
         return info
 
     async def columns(self, pool: asyncpg.Pool, relation_id: int, role: str) -> frozenset[str]:
         key = (relation_id, role)
-        cols = self._columns.get(key)
-        if cols is None:
-            async with self._lock:
-                conn = await self._c()
-                rows = await conn.fetch(
-                    "select attname from pg_attribute where attrelid = $1::oid and attnum > 0 "
-                    "and not attisdropped and has_column_privilege($2::text, attrelid, attnum, 'SELECT')",
-                    relation_id, role)
-            cols = frozenset(r["attname"] for r in rows)
-            self._columns[key] = cols
+        cached = self._columns.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _FACTS_TTL:
+            return cached[1]
+        async with self._lock:
+            conn = await self._c()
+            rows = await conn.fetch(
+                "select attname from pg_attribute where attrelid = $1::oid and attnum > 0 "
+                "and not attisdropped and has_column_privilege($2::text, attrelid, attnum, 'SELECT')",
+                relation_id, role)
+        cols = frozenset(r["attname"] for r in rows)
+        self._columns[key] = (time.monotonic(), cols)
         return cols
 
     async def check_batch(self, checks: list[dict[str, Any]], roles: Sequence[str],
@@ -103,6 +110,30 @@ class Visibility:
                 "select realtime.madbase_visible_sets($1::int[], $2::int[], $3::oid[], $4::text[], $5::text[], "
                 "$6::text[], $7::bigint[])", pos, grp, ent, keyv, list(roles), list(claims), list(xids))
         return [bool(x) for x in (result or [])]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRights:
+    """What a caller may do on a private topic, per extension, as Supabase's broadcast/presence policies."""
+
+    broadcast_read: bool = True
+    broadcast_write: bool = True
+    presence_read: bool = True
+    presence_write: bool = True
+
+    @property
+    def may_join(self) -> bool:
+        return self.broadcast_read or self.presence_read
+
+
+PUBLIC_RIGHTS = TopicRights()
+
+
+async def topic_rights(pool: asyncpg.Pool, topic: str, role: str, claims_json: str) -> TopicRights:
+    """The four policy checks of a private topic (each its own rolled-back probe)."""
+    return TopicRights(*[await may_access_topic(pool, topic, ext, role, claims_json, write=write)
+                         for ext, write in (("broadcast", False), ("broadcast", True),
+                                            ("presence", False), ("presence", True))])
 
 
 async def may_access_topic(pool: asyncpg.Pool, topic: str, extension: str, role: str, claims_json: str,

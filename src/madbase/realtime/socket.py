@@ -23,11 +23,12 @@ from madbase.core.db import ALLOWED_ROLES
 from madbase.core.jwt import TokenError
 from madbase.core.types import Message, Receive, Send
 from madbase.realtime import protocol as pr
+from madbase.realtime.authz import check_bindings
 from madbase.realtime.filters import FilterError, parse_filter
 from madbase.realtime.hub import Channel, ProjectHub, Subscription
 from madbase.realtime.limits import payload_size
-from madbase.realtime.rls import may_access_topic
-from madbase.realtime.store import new_id
+from madbase.realtime.rls import PUBLIC_RIGHTS, TopicRights, topic_rights
+from madbase.realtime.store import PUBLICATION, new_id
 
 if TYPE_CHECKING:
     from madbase.realtime.app import RealtimeApp
@@ -187,7 +188,7 @@ class Connection:
         elif event == "presence":
             self._presence(ch, msg)
         elif event == "access_token":
-            self._access_token(ch, msg)
+            await self._access_token(ch, msg)
         elif msg.ref is not None:
             self.send(pr.reply(msg))
 
@@ -292,14 +293,18 @@ class Connection:
             return
         hub = self.hub
         await hub.ready()
-        can_write = True
+        rights = PUBLIC_RIGHTS
         if cfg.private:
-            pool = await hub.pool()
-            if not await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=False):
+            # As Supabase: joining needs the broadcast or the presence read policy; each extension's traffic
+            # then follows its own read/write policy.
+            rights = await topic_rights(await hub.pool(), cfg.name, role, claims_json)
+            if not rights.may_join:
                 self.send(pr.error_reply(
                     msg, f"Unauthorized: You do not have permissions to read from this Channel topic: {cfg.name}"))
                 return
-            can_write = await may_access_topic(pool, cfg.name, "broadcast", role, claims_json, write=True)
+        if cfg.replay is not None and not rights.broadcast_read:
+            self.send(pr.error_reply(msg, "UnableToReplayMessages: Replay is not allowed on this channel"))
+            return
         replayed: list[tuple[int, str, str | None]] = []
         if cfg.replay is not None:  # private, and the caller may read the topic (checked above)
             try:
@@ -309,10 +314,18 @@ class Connection:
                 self.send(pr.error_reply(msg, "UnableToReplayMessages: Realtime was unable to replay messages"))
                 return
         ch = Channel(self, msg.topic, msg.join_ref or msg.ref, cfg, role, claims, claims_json,
-                     cfg.presence_key or str(uuid.uuid4()), can_write=can_write,
+                     cfg.presence_key or str(uuid.uuid4()), rights=rights,
                      replayed=frozenset(r[0] for r in replayed))
         sub_claim = str(claims.get("sub", ""))
+        refused = None  # as Supabase: the join succeeds, the subscription is refused by a system message
         if cfg.bindings and hub.pg_error is None:
+            try:
+                refused = await check_bindings(await hub.pool(), cfg.bindings, filters, role, PUBLICATION)
+            except Exception as exc:
+                log.error("realtime_subscription_check_failed", error=str(exc))
+                self.send(pr.error_reply(msg, "Unable to subscribe to changes: database unavailable"))
+                return
+        if cfg.bindings and hub.pg_error is None and refused is None:
             ch.subs = [Subscription(new_id(), msg.topic, b, f, role, claims_json, sub_claim, ch)
                        for b, f in zip(cfg.bindings, filters, strict=True)]
             try:
@@ -341,10 +354,12 @@ class Connection:
         self.tokens[msg.topic] = cfg.access_token
         response: dict[str, Any] = {"postgres_changes": [b.echo for b in cfg.bindings]}
         self.send(pr.reply(msg, "ok", response))
-        if cfg.presence_enabled:
-            self.send(pr.push(ch.topic, "presence_state", hub.presence_state(ch.topic), ch.join_ref))
+        if cfg.presence_enabled and rights.presence_read:
+            self.send(pr.push(ch.topic, "presence_state", hub.presence_state(ch.room), ch.join_ref))
         if cfg.bindings:
-            if hub.pg_error is None:
+            if refused is not None:
+                self.send(pr.system(ch.topic, "postgres_changes", "error", refused, ch.join_ref))
+            elif hub.pg_error is None:
                 self.send(pr.system(ch.topic, "postgres_changes", "ok", "Subscribed to PostgreSQL", ch.join_ref))
             else:
                 self.send(pr.system(ch.topic, "postgres_changes", "error", hub.pg_error, ch.join_ref))
@@ -376,13 +391,13 @@ class Connection:
             if ch.config.broadcast_ack and msg.ref is not None:
                 self.send(pr.error_reply(msg, "payload_size_exceeded"))
             return
-        if not ch.can_write:
+        if not ch.rights.broadcast_write:
             if ch.config.broadcast_ack and msg.ref is not None:
                 self.send(pr.error_reply(msg, "Unauthorized: You do not have permissions to write to this "
                                               f"Channel topic: {ch.config.name}"))
             return
         payload: dict[str, Any] = {"type": "broadcast", "event": event, "payload": body.get("payload", {})}
-        self.app.broadcast(self.hub, ch.topic, payload, sender=ch)
+        self.app.broadcast(self.hub, ch.room, payload, sender=ch)
         if ch.config.broadcast_ack and msg.ref is not None:
             self.send(pr.reply(msg))
 
@@ -395,6 +410,10 @@ class Connection:
             return
         if event == "track" and payload_size(body.get("payload")) > limits.max_payload_bytes:
             self._shutdown(ch, "Track message size exceeded")
+            return
+        if event == "track" and not ch.rights.presence_write:
+            self.send(pr.error_reply(msg, "Unauthorized: You do not have permissions to track presence on this "
+                                          f"Channel topic: {ch.config.name}"))
             return
         if event == "track":
             state = body.get("payload")
@@ -413,7 +432,9 @@ class Connection:
         self.send(pr.close(ch.topic, ch.join_ref))
         self._drop(ch, keep=False)
 
-    def _access_token(self, ch: Channel, msg: pr.Message) -> None:
+    async def _access_token(self, ch: Channel, msg: pr.Message) -> None:
+        """A new token for a joined channel: re-authorize everything the channel delivers, as Supabase does —
+        private topic (RLS on realtime.messages), postgres_changes identity and filter columns, expiry."""
         body = msg.payload if isinstance(msg.payload, dict) else {}
         token = body.get("access_token")
         if not isinstance(token, str) or not token or token.startswith("sb_") or token == self.tokens.get(ch.topic):
@@ -421,10 +442,48 @@ class Connection:
         try:
             role, claims, claims_json, exp = self._resolve_token(token)
         except AuthFailure as exc:
-            self.send(pr.system(ch.topic, "system", "error", str(exc), ch.join_ref))
-            self.send(pr.close(ch.topic, ch.join_ref))
-            self._drop(ch, keep=False)
+            self._shutdown(ch, str(exc))
             return
         self.tokens[ch.topic] = token
+        # Another identity: nothing reaches the channel until it is re-authorized (a refreshed token of the
+        # same identity keeps delivering meanwhile).
+        if (role, claims.get("sub")) != (ch.role, ch.claims.get("sub")):
+            ch.paused = True
+        try:
+            reason, refused, rights = await self._recheck(ch, role, claims_json)
+        finally:
+            ch.paused = False
+        if self.channels.get(ch.topic) is not ch:
+            return  # left, expired or closed meanwhile
+        if reason is not None:
+            self._shutdown(ch, reason)
+            return
+        ch.rights = rights
+        if not rights.presence_write and ch.presence_ref is not None:
+            self.hub.untrack(ch)  # may no longer be present here
+        if refused is not None:
+            self.hub.drop_subscriptions(ch)
+            self.send(pr.system(ch.topic, "postgres_changes", "error", refused, ch.join_ref))
         self.hub.reauthorize(ch, role, claims, claims_json)
         self._schedule_expiry(ch, exp)
+
+    async def _recheck(self, ch: Channel, role: str, claims_json: str
+                       ) -> tuple[str | None, str | None, TopicRights]:
+        """(reason to close the channel, reason to end its postgres_changes subscriptions, topic rights)."""
+        cfg = ch.config
+        denied = TopicRights(False, False, False, False)
+        try:
+            pool = await self.hub.pool()
+            rights = PUBLIC_RIGHTS
+            if cfg.private:
+                rights = await topic_rights(pool, cfg.name, role, claims_json)
+                if not rights.may_join:
+                    return f"You no longer have permission to read from this Channel topic: {cfg.name}", None, denied
+            refused = None
+            if ch.subs:
+                refused = await check_bindings(pool, [s.binding for s in ch.subs], [s.filter for s in ch.subs],
+                                               role, PUBLICATION)
+        except Exception as exc:
+            log.error("realtime_reauthorize_failed", error=str(exc))
+            return "Realtime was unable to connect to the project database", None, denied
+        return None, refused, rights

@@ -86,5 +86,10 @@ def not_found_route(method: str, path: str) -> StorageError:
     return StorageError("NotFound", 404, "Not Found", f"Route {method}:{path} not found", http=404)
 
 
+def feature_not_enabled() -> StorageError:
+    """Storage's refusal of a feature the tenant does not have (here: image transformations)."""
+    return StorageError("FeatureNotEnabled", 403, "FeatureNotEnabled", "feature not enabled for this tenant", http=403)
+
+
 def internal() -> StorageError:
     return StorageError("InternalError", 500, "Internal Server Error", "Internal Server Error", http=500)

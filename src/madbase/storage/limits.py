@@ -6,7 +6,7 @@ import re
 
 from madbase.storage import errors
 
-_SIZE_RE = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
 # Sizes are stored as bigint: anything larger is refused here, not by the database (or by int(inf)).
 MAX_SIZE = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -33,7 +33,10 @@ def digits(value: str | None) -> int | None:
     if value is None or not _DIGITS.fullmatch(value):
         return None
     return int(value)
-_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
+
+
+# Decimal, as Storage's parseFileSizeToBytes ("20mb" = 20,000,000 bytes); it knows no "tb".
+_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
 
 
 def parse_size(value: object) -> int | None:
@@ -51,9 +54,11 @@ def parse_size(value: object) -> int | None:
             return None
         match = _SIZE_RE.match(value)
         if match:
-            size = float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
+            # Storage keeps three significant digits of the number (`toPrecision(3)`): "1.2345mb" = 1,230,000.
+            number = float(f"{float(match.group(1)):.3g}")
+            size = number * _UNITS[(match.group(2) or "b").lower()]
             if size <= MAX_SIZE:
-                return int(size) or None
+                return round(size) or None
     raise errors.invalid_request("Invalid file_size_limit")
 
 

@@ -132,6 +132,15 @@ class ListV2Plan:
     def args(self, bucket: str) -> list[Any]:
         return [bucket, self.prefix, self.limit + 1, self.offset, self.delimiter, upper_bound(self.prefix)]
 
+    def key(self, name: str) -> dict[str, str]:
+        """Storage's `key` of a delimited listing: the name's path segment at the prefix's level (a folder
+        `a/deep/` listed under `a/` has key `deep`, no slash); plain listings have none."""
+        if not self.delimiter:
+            return {}
+        parts = name.split("/")
+        level = len(self.prefix.split("/"))
+        return {"key": parts[level - 1] if level <= len(parts) else ""}
+
 
 def plan_list_v2(body: dict[str, Any]) -> ListV2Plan:
     prefix = body.get("prefix") or ""

@@ -110,8 +110,7 @@ async def purge_cache(call: Call) -> Response:
 
 
 async def render_image(call: Call) -> Response:
-    raise errors.StorageError("FeatureNotEnabled", 400, "Feature not enabled",
-                              "Image transformations are not enabled on this server")
+    raise errors.feature_not_enabled()
 
 
 def render_info(row: asyncpg.Record) -> dict[str, Any]:
@@ -120,7 +119,7 @@ def render_info(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": obj["id"], "name": obj["name"], "version": obj["version"], "bucket_id": obj["bucket_id"],
         "size": meta.get("size"), "content_type": meta.get("mimetype"), "cache_control": meta.get("cacheControl"),
-        "etag": meta.get("eTag"), "metadata": obj["user_metadata"],
+        "etag": meta.get("eTag"), "metadata": obj["user_metadata"] or {},  # Storage: {} when none was given
         "last_modified": obj["updated_at"], "created_at": obj["created_at"],
     }
 
@@ -164,9 +163,9 @@ async def list_objects_v2(call: Call) -> Response:
         raise map_db_error(exc) from exc
     has_next = len(rows) > plan.limit
     rows = rows[:plan.limit]
-    folders = [{"name": r["name"], "key": r["name"]} for r in rows if r["id"] is None]
+    folders = [{"name": r["name"], **plan.key(r["name"])} for r in rows if r["id"] is None]
     objs = [{
-        "name": r["name"], "key": r["name"], "id": str(r["id"]),
+        "name": r["name"], **plan.key(r["name"]), "id": str(r["id"]),
         "updated_at": repo.iso(r["updated_at"]), "created_at": repo.iso(r["created_at"]),
         "last_accessed_at": repo.iso(r["last_accessed_at"]), "metadata": repo._json(r["metadata"]),
     } for r in rows if r["id"] is not None]

@@ -30,6 +30,9 @@ async def sign_one(call: Call) -> Response:
     bucket, name = call.params[0], call.params[1]
     body = await call.json()
     expires = signing.parse_expires(body.get("expiresIn"))
+    if body.get("transform"):
+        # No image transformations here: a URL that silently ignored them would serve the original.
+        raise errors.feature_not_enabled()
     if await _find(call, call.actor(), bucket, name) is None:
         raise errors.no_such_key()
     token = signing.sign_download(call.ctx.project, bucket, name, expires)
