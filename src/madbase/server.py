@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ from typing import TextIO
 
 import asyncpg
 import uvicorn
+from pydantic import SecretStr
 
 from madbase import statefile
 from madbase.app import build_app
@@ -90,21 +92,18 @@ async def ensure_database(admin_dsn: str, name: str) -> None:
 
 
 def print_banner(state: statefile.ServerState, out: TextIO) -> None:
-    rows = [
-        ("API URL", state.api_url),
-        ("REST URL", state.api_url + "/rest/v1"),
-        ("Realtime URL", state.api_url.replace("http", "ws", 1) + "/realtime/v1"),
-        ("DB URL", state.db_url),
-        ("Project ref", state.project_ref),
-        ("JWT secret", state.jwt_secret),
-        ("anon key", state.anon_key),
-        ("service_role key", state.service_role_key),
-    ]
+    rows = statefile.rows(state)
     width = max(len(k) for k, _ in rows)
     out.write("MadBase is running.\n\n")
     for key, value in rows:
         out.write(f"{key.rjust(width)}: {value}\n")
     out.write("\n")
+    out.flush()
+
+
+def print_warnings(warnings: list[str], out: TextIO) -> None:
+    for warning in warnings:
+        out.write(f"Warning: {warning}\n")
     out.flush()
 
 
@@ -120,7 +119,10 @@ async def prepare_endpoints(settings: Settings, cluster: PgCluster | None) -> En
         await ensure_database(admin, CONTROL_DB)
     except (OSError, asyncpg.PostgresError) as exc:
         raise StartupError(f"the embedded PostgreSQL is not usable: {exc}") from exc
-    return Endpoints(control_dsn=cluster.dsn(CONTROL_DB), default_db_url=admin)
+    moved_from = None
+    if cluster.previous_port is not None and cluster.previous_port != cluster.port:
+        moved_from = cluster.dsn("", port=cluster.previous_port)
+    return Endpoints(control_dsn=cluster.dsn(CONTROL_DB), default_db_url=admin, moved_from=moved_from)
 
 
 def _state(settings: Settings, runtime: Runtime, endpoints: Endpoints, embedded: bool) -> statefile.ServerState:
@@ -143,6 +145,7 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
             state = _state(settings, runtime, endpoints, embedded)
             state.write(settings.data_dir)
             print_banner(state, sys.stderr)
+            print_warnings(runtime.db_warnings, sys.stderr)
         config = uvicorn.Config(
             # interface: the gateway's __call__ is a plain function returning a coroutine (see gateway.py),
             # which uvicorn's auto-detection would take for ASGI 2.
@@ -158,13 +161,14 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
         await runtime.close()
 
 
-async def _prepare_only(settings: Settings, cluster: PgCluster | None) -> tuple[Endpoints, statefile.ServerState]:
+async def _prepare_only(settings: Settings, cluster: PgCluster | None
+                        ) -> tuple[Endpoints, statefile.ServerState, list[str]]:
     """For a multi-worker start: migrate, create the default project, read the banner facts, then let go."""
     endpoints = await prepare_endpoints(settings, cluster)
     runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints)
     try:
         await runtime.start()
-        return endpoints, _state(settings, runtime, endpoints, cluster is not None)
+        return endpoints, _state(settings, runtime, endpoints, cluster is not None), runtime.db_warnings
     finally:
         await runtime.close()
 
@@ -176,6 +180,26 @@ def _note_signal(signum: int, frame: object) -> None:
 
 WORKER_ENV_CONTROL = "MADBASE_WORKER_CONTROL_DSN"
 WORKER_ENV_DEFAULT_DB = "MADBASE_WORKER_DEFAULT_DB_URL"
+WORKER_ENV_SETTINGS = "MADBASE_WORKER_SETTINGS"
+
+
+def settings_for_worker(settings: Settings) -> str:
+    """The supervisor's settings as JSON, every field by name: command-line flags (`--data-dir`, `--port`,
+    ...) exist only in the supervisor's Settings, so workers must not rebuild theirs from the environment.
+    Secrets travel in the clear through the child's environment, which only the same user can read."""
+    values: dict[str, object] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = str(value.resolve())
+        values[name] = value
+    return json.dumps(values)
+
+
+def settings_of_worker(raw: str) -> Settings:
+    return Settings(**json.loads(raw))
 
 
 def run(settings: Settings) -> None:
@@ -207,13 +231,13 @@ def run(settings: Settings) -> None:
 
 def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | None) -> None:
     """Run `settings.workers` worker processes on the shared listening socket; restart any that crash."""
-    result: list[tuple[Endpoints, statefile.ServerState]] = []
+    result: list[tuple[Endpoints, statefile.ServerState, list[str]]] = []
 
     async def prepare() -> None:
         result.append(await _prepare_only(settings, cluster))
 
     _run_loop(prepare())
-    endpoints, state = result[0]
+    endpoints, state, warnings = result[0]
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -224,7 +248,7 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
                 child.send_signal(signal.SIGTERM)
 
     env = {**os.environ, WORKER_ENV_CONTROL: endpoints.control_dsn,
-           WORKER_ENV_DEFAULT_DB: endpoints.default_db_url or ""}
+           WORKER_ENV_DEFAULT_DB: endpoints.default_db_url or "", WORKER_ENV_SETTINGS: settings_for_worker(settings)}
     if settings.master_key is None and cluster is not None:
         env["MADBASE_MASTER_KEY"] = master_key(settings)
 
@@ -237,6 +261,7 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
     signal.signal(signal.SIGINT, on_signal)
     state.write(settings.data_dir)
     print_banner(state, sys.stderr)
+    print_warnings(warnings, sys.stderr)
     try:
         while True:
             alive = [c for c in children if c.poll() is None]

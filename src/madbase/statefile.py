@@ -39,6 +39,20 @@ class ServerState:
             return None
 
 
+def rows(state: ServerState) -> list[tuple[str, str]]:
+    """The facts `madbase start` prints and `madbase status` shows, with the same labels."""
+    return [
+        ("API URL", state.api_url),
+        ("REST URL", state.api_url + "/rest/v1"),
+        ("Realtime URL", state.api_url.replace("http", "ws", 1) + "/realtime/v1"),
+        ("DB URL", state.db_url),
+        ("Project ref", state.project_ref),
+        ("JWT secret", state.jwt_secret),
+        ("Anon key", state.anon_key),
+        ("Service role key", state.service_role_key),
+    ]
+
+
 def remove(data_dir: Path) -> None:
     (data_dir / STATE_FILE).unlink(missing_ok=True)
 
