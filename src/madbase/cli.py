@@ -87,11 +87,13 @@ def start(
     from madbase.core.runtime import StartupError
     from madbase.core.secretbox import SecretBoxError
     from madbase.core.tenants import BootstrapError
-    from madbase.server import run
+    from madbase.server import StartInterrupted, run
 
     settings = _settings(port=port, data_dir=data_dir, host=host, db_port=db_port, workers=workers)
     try:
         run(settings)
+    except StartInterrupted as exc:
+        sys.stderr.write(f"madbase: {exc}\n")  # asked to stop: not a failure
     except (StartupError, ClusterError, BootstrapError, MigrationError, SecretBoxError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

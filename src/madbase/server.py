@@ -18,10 +18,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import asyncpg
 import uvicorn
@@ -37,6 +37,7 @@ from madbase.core.secretbox import SecretBox, load_or_create_key_file
 from madbase.wsprotocol import LeanWebSocket
 
 CONTROL_DB = "madbase"
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -113,7 +114,14 @@ async def prepare_endpoints(settings: Settings, cluster: PgCluster | None) -> En
         assert settings.database_url is not None
         return Endpoints(control_dsn=settings.control_database_url or settings.database_url,
                          default_db_url=settings.database_url)
-    await asyncio.to_thread(cluster.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(cluster.start))
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # The thread goes on: let pg_ctl finish, so that the caller's cluster.stop() finds the server.
+        with contextlib.suppress(Exception):
+            await starting
+        raise
     admin = cluster.dsn("postgres")
     try:
         await ensure_database(admin, CONTROL_DB)
@@ -140,7 +148,7 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
                  embedded: bool) -> None:
     runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints)
     try:
-        await runtime.start()
+        await _interruptible(runtime.start())
         if publish_state:
             state = _state(settings, runtime, endpoints, embedded)
             state.write(settings.data_dir)
@@ -171,6 +179,37 @@ async def _prepare_only(settings: Settings, cluster: PgCluster | None
         return endpoints, _state(settings, runtime, endpoints, cluster is not None), runtime.db_warnings
     finally:
         await runtime.close()
+
+
+class StartInterrupted(StartupError):
+    """SIGTERM or SIGINT arrived before the server was serving: it stopped cleanly instead."""
+
+
+async def _interruptible(step: Awaitable[T]) -> T:
+    """Run a start step (PostgreSQL, migrations, bootstrap: possibly long, or hanging on a database that does
+    not answer) so that SIGTERM / SIGINT cancel it and the process exits, stopping its PostgreSQL. Once
+    serving, uvicorn owns the signals. Only signals the process still handles (_note_signal) are watched."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(step)
+    interrupted: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        interrupted.append(signum)
+        task.cancel()
+
+    watched = [s for s in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(s) is _note_signal]
+    for signum in watched:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if interrupted:
+            raise StartInterrupted("stopped while starting (signal received)") from None
+        raise
+    finally:
+        for signum in watched:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, _note_signal)
 
 
 def _note_signal(signum: int, frame: object) -> None:
@@ -217,7 +256,7 @@ def run(settings: Settings) -> None:
         try:
             if settings.workers <= 1:
                 async def single() -> None:
-                    endpoints = await prepare_endpoints(settings, cluster)
+                    endpoints = await _interruptible(prepare_endpoints(settings, cluster))
                     await _serve(settings, sock, endpoints, publish_state=True, embedded=cluster is not None)
 
                 _run_loop(single())
@@ -234,7 +273,7 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
     result: list[tuple[Endpoints, statefile.ServerState, list[str]]] = []
 
     async def prepare() -> None:
-        result.append(await _prepare_only(settings, cluster))
+        result.append(await _interruptible(_prepare_only(settings, cluster)))
 
     _run_loop(prepare())
     endpoints, state, warnings = result[0]

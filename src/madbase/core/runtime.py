@@ -16,6 +16,7 @@ from madbase.core import migrations, tenants
 from madbase.core.control import ControlStore, ProjectRecord
 from madbase.core.db import PoolRegistry
 from madbase.core.dbchecks import database_warnings
+from madbase.core.errors import GatewayError
 from madbase.core.metrics import Metrics
 from madbase.core.projects import Project, ProjectRegistry
 from madbase.core.ratelimit import RateLimiter
@@ -83,7 +84,11 @@ class Runtime:
         self.limiter.start()
         for ref in self._projects.active_refs[:1]:
             project = self._projects.resolve(ref)
-            await self.pools.get(project)
+            try:
+                await self.pools.get(project)
+            except GatewayError as exc:
+                cause = exc.__cause__ or exc
+                raise StartupError(f"cannot prepare the database of project {ref}: {cause}") from None
             self.db_warnings = await database_warnings(project.record.db_url)
             for warning in self.db_warnings:
                 log.warning("project_database_check", project_ref=ref, problem=warning)

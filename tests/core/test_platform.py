@@ -1,0 +1,284 @@
+"""Platform regressions with real `madbase start` processes: settings reach every worker, the embedded
+PostgreSQL runs Supabase's SQL (pgcrypto, uuid-ossp), a changed --db-port, signals during start, checks of
+an external database, `madbase stop` and `status -o env`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import bcrypt
+import httpx
+import pytest
+
+from madbase.core.pgcluster import PgCluster
+from madbase.pgext.pidigits import blowfish_words
+from tests.support.servers import MASTER_KEY, MadbaseProcess, create_database, external_db_env, free_port
+
+
+def madbase_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "madbase", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def _service(proc: MadbaseProcess) -> dict[str, str]:
+    return proc.headers(key=proc.service_role_key)
+
+
+# -- 4: every setting reaches every worker -----------------------------------------------------------------
+def test_workers_use_the_command_line_data_dir(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    """`--workers 2 --data-dir X`: objects stored by a worker are under X, found by a later 1-process start."""
+    db_url = asyncio.run(create_database(pg_cluster, "wflags"))
+    env = external_db_env(db_url)
+    cwd = tmp_path / "elsewhere"  # a worker falling back to ./.madbase would write here
+    cwd.mkdir()
+    data = tmp_path / "data"
+    multi = MadbaseProcess(data, env, args=["--workers", "2"], flags=True, cwd=cwd).start()
+    try:
+        with httpx.Client(base_url=multi.url + "/storage/v1", headers=_service(multi), timeout=30) as client:
+            r = client.post("/bucket", json={"id": "keep", "name": "keep", "public": False})
+            assert r.status_code == 200, r.text
+            for i in range(6):  # several connections: both workers take some
+                with httpx.Client(base_url=multi.url + "/storage/v1", headers=_service(multi)) as one:
+                    r = one.post(f"/object/keep/f{i}.txt", content=f"hello {i}".encode(),
+                                 headers={"content-type": "text/plain"})
+                    assert r.status_code == 200, r.text
+    finally:
+        assert multi.stop() == 0
+    assert not (cwd / ".madbase").exists()
+    assert any((data / "storage").rglob("*")), "objects must live under --data-dir"
+    single = MadbaseProcess(data, env, port=multi.port, flags=True, cwd=cwd).start()
+    try:
+        for i in range(6):
+            r = httpx.get(f"{single.url}/storage/v1/object/keep/f{i}.txt", headers=_service(single))
+            assert r.status_code == 200 and r.text == f"hello {i}", (i, r.status_code, r.text[:200])
+    finally:
+        single.stop()
+
+
+def test_worker_settings_round_trip() -> None:
+    """Every Settings field, secrets included, survives the trip to a worker (not only the data folder)."""
+    from madbase.config import load_settings
+    from madbase.server import settings_for_worker, settings_of_worker
+
+    settings = load_settings(port=6001, data_dir=Path("/tmp/x"), host="127.0.0.2", db_port=6002, workers=3,
+                             master_key="m" * 32, jwt_secret="s" * 40, max_body_bytes=4096, log_level="ERROR",
+                             database_url="postgresql://u:p@127.0.0.1:1/db")
+    again = settings_of_worker(settings_for_worker(settings))
+    for name in type(settings).model_fields:
+        assert getattr(again, name) == getattr(settings, name), name
+
+
+# -- 16: Supabase's SQL runs on the default project ------------------------------------------------------------
+async def test_default_project_runs_supabase_extension_sql(server_db: asyncpg.Connection) -> None:
+    conn = server_db
+    await conn.execute('create extension if not exists "uuid-ossp" with schema extensions')
+    await conn.execute("create extension if not exists pgcrypto with schema extensions")
+    v4 = await conn.fetchval("select extensions.uuid_generate_v4()")
+    assert v4.version == 4
+    v5 = await conn.fetchval("select extensions.uuid_generate_v5(extensions.uuid_ns_url(), 'https://x.example')")
+    import uuid
+
+    assert v5 == uuid.uuid5(uuid.NAMESPACE_URL, "https://x.example")
+    assert await conn.fetchval("select extensions.uuid_generate_v3(extensions.uuid_ns_dns(), 'a.example')") == \
+        uuid.uuid3(uuid.NAMESPACE_DNS, "a.example")
+    assert (await conn.fetchval("select extensions.uuid_generate_v1()")).version == 1
+    # The database's search_path ("$user", public, extensions, as Supabase's) finds them unqualified, as
+    # tutorials write them.
+    hashed = await conn.fetchval("select crypt('x', gen_salt('bf'))")
+    assert hashed.startswith("$2a$06$") and len(hashed) == 60
+    assert await conn.fetchval("select extensions.crypt('x', $1) = $1", hashed)
+    assert not await conn.fetchval("select extensions.crypt('y', $1) = $1", hashed)
+    assert bcrypt.checkpw(b"x", hashed.encode())  # what GoTrue (auth) verifies sign-ins with
+    other = bcrypt.hashpw("pässwörd".encode(), bcrypt.gensalt(4)).decode()
+    assert await conn.fetchval("select extensions.crypt('pässwörd', $1)", other) == other
+    for algo in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512"):
+        import hashlib
+        import hmac
+
+        assert await conn.fetchval("select extensions.digest('abc', $1)", algo) == hashlib.new(algo, b"abc").digest()
+        assert await conn.fetchval("select extensions.hmac('data', 'k', $1)", algo) == \
+            hmac.new(b"k", b"data", algo).digest()
+    assert len(await conn.fetchval("select extensions.gen_random_bytes(40)")) == 40
+    with pytest.raises(asyncpg.PostgresError, match="invalid salt"):
+        await conn.fetchval("select extensions.crypt('x', 'not a salt')")
+    available = {r["name"] for r in await conn.fetch("select name from pg_available_extensions")}
+    assert {"pgcrypto", "uuid-ossp", "pg_stat_statements", "vector"} <= available
+
+
+def test_blowfish_tables_are_pi() -> None:
+    sql = (Path(__file__).parents[2] / "src/madbase/pgext/extension/pgcrypto--1.3.sql").read_text()
+    words = blowfish_words()
+    assert "'{" + ",".join(map(str, words[:18])) + "}'" in sql
+    assert "'{" + ",".join(map(str, words[18:])) + "}'" in sql
+
+
+# -- 18: another --db-port on an existing data folder; signals during start -----------------------------------
+def test_embedded_restart_with_another_db_port(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"MADBASE_POSTGRES_FSYNC": "false"}
+    first = MadbaseProcess(data, env, args=["--db-port", str(free_port())], flags=True).start(timeout=120)
+    try:
+        async def seed() -> None:
+            conn = await asyncpg.connect(first.db_url)
+            await conn.execute("create table kept (v text); insert into kept values ('survives')")
+            await conn.close()
+
+        asyncio.run(seed())
+    finally:
+        assert first.stop() == 0
+    second = MadbaseProcess(data, env, port=first.port, args=["--db-port", str(free_port())],
+                            flags=True).start(timeout=120)
+    try:
+        assert second.db_url != first.db_url and second.project_ref == first.project_ref
+        r = httpx.get(second.url + "/gateway/v1/whoami?db=1", headers=second.headers())
+        assert r.status_code == 200, r.text
+
+        async def check() -> tuple[str, object]:
+            conn = await asyncpg.connect(second.db_url)
+            try:
+                return (await conn.fetchval("select v from kept"),
+                        await conn.fetchval("select extensions.uuid_generate_v4()"))
+            finally:
+                await conn.close()
+
+        kept, generated = asyncio.run(check())
+        assert kept == "survives" and generated is not None
+    finally:
+        assert second.stop() == 0
+    assert not (data / "pg" / "postmaster.pid").exists()
+
+
+@contextlib.contextmanager
+def silent_tcp_server() -> Iterator[int]:
+    """Accepts connections and never answers: a database that hangs."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(sock.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+def test_sigterm_while_starting_exits_promptly(tmp_path: Path) -> None:
+    with silent_tcp_server() as port:
+        env = {**os.environ, "DATABASE_URL": f"postgresql://u:p@127.0.0.1:{port}/db", "MADBASE_MASTER_KEY": MASTER_KEY,
+               "MADBASE_DATA_DIR": str(tmp_path / "d"), "MADBASE_PORT": str(free_port())}
+        proc = subprocess.Popen([sys.executable, "-m", "madbase", "start"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(3)  # importing and binding done: it waits on the database now
+        assert proc.poll() is None
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+        assert time.monotonic() - sent < 5, "the signal must cut the start short, not wait for a timeout"
+        assert proc.returncode == 0 and "stopped while starting" in err and "Traceback" not in err
+
+
+# -- 17: an external database without logical replication -------------------------------------------------------
+@pytest.fixture(scope="module")
+def replica_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
+    """A cluster with wal_level=replica (what a stock PostgreSQL has)."""
+    cluster = PgCluster(tmp_path_factory.mktemp("replica-pg"), free_port(), "postgres", fsync=False)
+    cluster.start()
+    try:
+        async def lower() -> None:
+            conn = await asyncpg.connect(cluster.dsn())
+            await conn.execute("alter system set wal_level = replica")
+            await conn.close()
+
+        asyncio.run(lower())
+        cluster.stop()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+async def test_external_database_without_logical_wal(replica_cluster: PgCluster, tmp_path: Path) -> None:
+    db_url = await create_database(replica_cluster, "nowal")
+    proc = await asyncio.to_thread(MadbaseProcess(tmp_path / "srv", external_db_env(db_url)).start)
+    try:
+        assert "Warning: wal_level is replica" in proc.output()
+        async with httpx.AsyncClient() as client:
+            ready = await client.get(proc.url + "/ready")
+        assert ready.status_code == 200
+        assert any("wal_level is replica" in w for w in ready.json()["warnings"])
+        import websockets
+
+        url = proc.url.replace("http", "ws", 1) + f"/realtime/v1/websocket?apikey={proc.anon_key}&vsn=1.0.0"
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"topic": "realtime:any", "event": "phx_join", "ref": "1", "join_ref": "1",
+                                      "payload": {"config": {"postgres_changes": [
+                                          {"event": "*", "schema": "public", "table": "t"}]}}}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 20))
+        assert reply["event"] == "phx_reply" and reply["payload"]["status"] == "error", reply
+        assert "wal_level must be logical" in reply["payload"]["response"]["reason"]
+    finally:
+        proc.stop()
+
+
+# -- 20: madbase stop, status -o env ---------------------------------------------------------------------------
+def test_stop_command_and_env_output(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    db_url = asyncio.run(create_database(pg_cluster, "stopcmd"))
+    proc = MadbaseProcess(tmp_path / "srv", external_db_env(db_url)).start()
+    env = {"MADBASE_DATA_DIR": str(proc.data_dir)}
+    try:
+        out = madbase_cli("status", "-o", "env", env=env)
+        assert out.returncode == 0 and f'export ANON_KEY="{proc.anon_key}"' in out.stdout.splitlines()
+        shell = subprocess.run(["bash", "-c", 'eval "$0"; echo "$API_URL"', out.stdout], capture_output=True,
+                               text=True)
+        assert shell.stdout.strip() == proc.url
+        stopped = madbase_cli("stop", "--data-dir", str(proc.data_dir))
+        assert stopped.returncode == 0 and "MadBase stopped" in stopped.stdout, stopped.stderr
+        assert proc.proc is not None and proc.proc.poll() == 0  # gone (and reaped: exit code 0) when stop returns
+        assert not (proc.data_dir / "state.json").exists()
+        again = madbase_cli("stop", env=env)
+        assert again.returncode == 1 and "no MadBase server is running" in again.stderr
+    finally:
+        proc.stop()
+
+
+def test_db_port_error_names_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        out = madbase_cli("start", "--port", str(free_port()), "--db-port", str(busy.getsockname()[1]),
+                          "--data-dir", str(tmp_path / "d"))
+    assert out.returncode == 1 and "--db-port" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_help_has_no_odd_metavars() -> None:
+    for args in ((), ("start",), ("status",), ("stop",)):
+        out = madbase_cli(*args, "--help", env={"COLUMNS": "120"})
+        assert out.returncode == 0 and "<bool>" not in out.stdout and "BOOLEAN" not in out.stdout, out.stdout
