@@ -286,10 +286,10 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
+    # The master key as resolved here (setting or the data folder's key file), so workers need not read it.
+    resolved = settings.model_copy(update={"master_key": SecretStr(master_key(settings))})
     env = {**os.environ, WORKER_ENV_CONTROL: endpoints.control_dsn,
-           WORKER_ENV_DEFAULT_DB: endpoints.default_db_url or "", WORKER_ENV_SETTINGS: settings_for_worker(settings)}
-    if settings.master_key is None and cluster is not None:
-        env["MADBASE_MASTER_KEY"] = master_key(settings)
+           WORKER_ENV_DEFAULT_DB: endpoints.default_db_url or "", WORKER_ENV_SETTINGS: settings_for_worker(resolved)}
 
     def spawn() -> subprocess.Popen[bytes]:
         fd = sock.fileno()

@@ -161,7 +161,7 @@ def test_embedded_restart_with_another_db_port(tmp_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def silent_tcp_server() -> Iterator[int]:
+def silent_tcp_server() -> Iterator[tuple[int, list[socket.socket]]]:
     """Accepts connections and never answers: a database that hangs."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -178,7 +178,7 @@ def silent_tcp_server() -> Iterator[int]:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1]), held
     finally:
         stop.set()
         thread.join()
@@ -188,13 +188,15 @@ def silent_tcp_server() -> Iterator[int]:
 
 
 def test_sigterm_while_starting_exits_promptly(tmp_path: Path) -> None:
-    with silent_tcp_server() as port:
+    with silent_tcp_server() as (port, connected):
         env = {**os.environ, "DATABASE_URL": f"postgresql://u:p@127.0.0.1:{port}/db", "MADBASE_MASTER_KEY": MASTER_KEY,
                "MADBASE_DATA_DIR": str(tmp_path / "d"), "MADBASE_PORT": str(free_port())}
         proc = subprocess.Popen([sys.executable, "-m", "madbase", "start"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        time.sleep(3)  # importing and binding done: it waits on the database now
-        assert proc.poll() is None
+        deadline = time.monotonic() + 60
+        while not connected and time.monotonic() < deadline:  # until it waits on the database
+            time.sleep(0.1)
+        assert connected and proc.poll() is None
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
