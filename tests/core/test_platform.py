@@ -284,3 +284,22 @@ def test_help_has_no_odd_metavars() -> None:
     for args in ((), ("start",), ("status",), ("stop",)):
         out = madbase_cli(*args, "--help", env={"COLUMNS": "120"})
         assert out.returncode == 0 and "<bool>" not in out.stdout and "BOOLEAN" not in out.stdout, out.stdout
+
+
+async def test_database_checks_name_missing_privileges(pg_cluster: PgCluster) -> None:
+    """A login without REPLICATION and CREATEROLE gets one sentence for each (start warning, /ready)."""
+    from madbase.core.dbchecks import database_warnings
+
+    admin = await asyncpg.connect(pg_cluster.dsn())
+    try:
+        await admin.execute("drop role if exists plain_login")
+        await admin.execute("create role plain_login login password 'pw'")
+        warnings = await database_warnings(pg_cluster.dsn(user="plain_login", password="pw"))
+        assert any("no REPLICATION privilege" in w for w in warnings), warnings
+        assert any("CREATEROLE" in w for w in warnings), warnings
+        assert await database_warnings(pg_cluster.dsn()) == []  # the superuser on a logical cluster: all fine
+        unreachable = await database_warnings("postgresql://u:p@127.0.0.1:1/db")
+        assert len(unreachable) == 1 and "cannot be reached" in unreachable[0]
+    finally:
+        await admin.execute("drop role if exists plain_login")
+        await admin.close()
