@@ -156,20 +156,44 @@ def stop(
 ) -> None:
     """Stop the server running with this data folder: in-flight requests finish, then it exits."""
     settings = _settings(data_dir=data_dir)
-    state = _running(settings.data_dir)
+    state = statefile.ServerState.read(settings.data_dir)
+    if state is not None and statefile.pid_alive(state.pid) and _is_madbase(state.pid):
+        pid: int | None = state.pid
+    else:  # still starting (no state.json yet): the data folder's lock holder
+        pid = _lock_holder(settings.data_dir)
+    if pid is None:
+        _fail(f"no MadBase server is running with data folder {settings.data_dir}")
+        return
     try:
-        os.kill(state.pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        print(f"MadBase stopped (pid {state.pid}).")
+        print(f"MadBase stopped (pid {pid}).")
         return
     except PermissionError:
-        _fail(f"not allowed to stop the MadBase server (pid {state.pid}) of data folder {settings.data_dir}")
+        _fail(f"not allowed to stop the MadBase server (pid {pid}) of data folder {settings.data_dir}")
     deadline = time.monotonic() + timeout
-    while statefile.pid_alive(state.pid):
+    while statefile.pid_alive(pid):
         if time.monotonic() > deadline:
-            _fail(f"the MadBase server (pid {state.pid}) did not stop within {timeout:g}s")
+            _fail(f"the MadBase server (pid {pid}) did not stop within {timeout:g}s")
         time.sleep(0.1)
-    print(f"MadBase stopped (pid {state.pid}).")
+    print(f"MadBase stopped (pid {pid}).")
+
+
+def _lock_holder(data_dir: Path) -> int | None:
+    """The pid written into `server.lock` by the server holding it, or None when nobody holds it."""
+    import fcntl
+
+    try:
+        with (data_dir / "server.lock").open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = handle.read().strip()
+                return int(text) if text.isdigit() and _is_madbase(int(text)) else None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None
+    except OSError:
+        return None
 
 
 def _running(data_dir: Path) -> statefile.ServerState:

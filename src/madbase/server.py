@@ -51,6 +51,10 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
         who = f" (pid {state.pid}, {state.api_url})" if state else ""
         handle.close()
         raise StartupError(f"another MadBase server is already running with data folder {data_dir}{who}") from None
+    # The holder's pid, for `madbase stop` before state.json exists (a start still preparing PostgreSQL).
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
     try:
         yield
     finally:

@@ -303,3 +303,24 @@ async def test_database_checks_name_missing_privileges(pg_cluster: PgCluster) ->
     finally:
         await admin.execute("drop role if exists plain_login")
         await admin.close()
+
+
+def test_stop_command_reaches_a_server_still_starting(tmp_path: Path) -> None:
+    """No state.json yet (waiting on its database): `madbase stop` finds it through the data folder's lock."""
+    with silent_tcp_server() as (port, connected):
+        data = tmp_path / "d"
+        env = {**os.environ, "DATABASE_URL": f"postgresql://u:p@127.0.0.1:{port}/db", "MADBASE_MASTER_KEY": MASTER_KEY,
+               "MADBASE_DATA_DIR": str(data), "MADBASE_PORT": str(free_port())}
+        proc = subprocess.Popen([sys.executable, "-m", "madbase", "start"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while not connected and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert connected and not (data / "state.json").exists()
+            out = madbase_cli("stop", "--data-dir", str(data), timeout=30)
+            assert out.returncode == 0 and f"MadBase stopped (pid {proc.pid})" in out.stdout, out.stderr
+            assert proc.wait(10) == 0
+        finally:
+            proc.kill()
+            proc.wait()
