@@ -137,8 +137,9 @@ def status(
         print(json.dumps({**values, "pid": state.pid, "healthy": healthy, "embedded_db": state.embedded_db},
                          indent=2))
     elif output is Output.env:
-        for key, value in values.items():
-            print(f'export {key.upper()}="{value}"')
+        for key, value in values.items():  # for `eval "$(madbase status -o env)"`: nothing in a value expands
+            quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
+            print(f'export {key.upper()}="{quoted}"')
     else:
         print(f"MadBase is {'running' if healthy else 'starting or unhealthy'} (pid {state.pid}, "
               f"{'embedded PostgreSQL' if state.embedded_db else 'external PostgreSQL'}).\n")

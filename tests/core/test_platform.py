@@ -213,6 +213,16 @@ def test_stop_command_and_env_output(pg_cluster: PgCluster, tmp_path: Path) -> N
         shell = subprocess.run(["bash", "-c", 'eval "$0"; echo "$API_URL"', out.stdout], capture_output=True,
                                text=True)
         assert shell.stdout.strip() == proc.url
+        # Values are quoted for eval: a hostile database password expands nothing.
+        state = json.loads((proc.data_dir / "state.json").read_text())
+        marker = proc.data_dir / "expanded"
+        hostile = f'postgresql://u:a"b$(touch {marker})`id`\\@127.0.0.1:5432/postgres'
+        (proc.data_dir / "state.json").write_text(json.dumps({**state, "db_url": hostile}))
+        out = madbase_cli("status", "-o", "env", env=env)
+        shell = subprocess.run(["bash", "-c", 'eval "$0"; printf %s "$DB_URL"', out.stdout], capture_output=True,
+                               text=True)
+        assert shell.stdout == hostile and not marker.exists()
+        (proc.data_dir / "state.json").write_text(json.dumps(state))
         stopped = madbase_cli("stop", "--data-dir", str(proc.data_dir))
         assert stopped.returncode == 0 and "MadBase stopped" in stopped.stdout, stopped.stderr
         assert proc.proc is not None and proc.proc.poll() == 0  # gone (and reaped: exit code 0) when stop returns
