@@ -91,6 +91,10 @@ def test_embedded_restart_with_another_db_port(tmp_path: Path) -> None:
         asyncio.run(seed())
     finally:
         assert first.stop() == 0
+    # As a killed server leaves it: the cluster still running on the old port.
+    leftover = PgCluster(data, int(first.db_url.rsplit(":", 1)[1].split("/")[0]), "postgres", fsync=False)
+    leftover.start()
+    assert leftover.is_running()
     second = MadbaseProcess(data, env, port=first.port, args=["--db-port", str(free_port())],
                             flags=True).start(timeout=120)
     try:

@@ -222,12 +222,15 @@ class PgCluster:
 
     def start(self, *, timeout: int = 90) -> None:
         self.ensure_initialized()
+        self.previous_port = self._configured_port()
         if self.is_running():
-            return
+            if self.previous_port in (None, self.port):
+                return
+            # Left running on another port (a server that was killed): restart it where it is asked to be.
+            self.stop()
         if not port_is_free("127.0.0.1", self.port):
             raise ClusterError(f"cannot start the embedded PostgreSQL: port {self.port} is already in use "
                                "(use --db-port or MADBASE_DB_PORT)")
-        self.previous_port = self._configured_port()
         self._write_settings()
         if self.user is not None and not self.log_file.exists():
             self.log_file.touch()
