@@ -276,6 +276,8 @@ class Gateway:
         if path == "/ready":
             ok = await self._control_reachable()
             body = b'{"status":"ok"}' if ok else b'{"status":"unavailable","message":"control database unreachable"}'
+            if ok and self.runtime.db_warnings:  # still ready: REST, auth and storage work; see core/dbchecks.py
+                body = jsonutil.dumps({"status": "ok", "warnings": self.runtime.db_warnings})
             await _respond(send, 200 if ok else 503, body, [_JSON, *extra])
         elif path == "/metrics":
             body = self.runtime.metrics.render()

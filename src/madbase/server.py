@@ -11,19 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import asyncpg
 import uvicorn
+from pydantic import SecretStr
 
 from madbase import projectconfig, statefile
 from madbase.app import build_app
@@ -35,6 +37,7 @@ from madbase.core.secretbox import SecretBox, load_or_create_key_file
 from madbase.wsprotocol import LeanWebSocket
 
 CONTROL_DB = "madbase"
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -48,6 +51,10 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
         who = f" (pid {state.pid}, {state.api_url})" if state else ""
         handle.close()
         raise StartupError(f"another MadBase server is already running with data folder {data_dir}{who}") from None
+    # The holder's pid, for `madbase stop` before state.json exists (a start still preparing PostgreSQL).
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
     try:
         yield
     finally:
@@ -90,23 +97,18 @@ async def ensure_database(admin_dsn: str, name: str) -> None:
 
 
 def print_banner(state: statefile.ServerState, out: TextIO) -> None:
-    rows = [
-        ("API URL", state.api_url),
-        ("REST URL", state.api_url + "/rest/v1"),
-        ("Realtime URL", state.api_url.replace("http", "ws", 1) + "/realtime/v1"),
-        ("DB URL", state.db_url),
-        ("Project ref", state.project_ref),
-        ("JWT secret", state.jwt_secret),
-        ("anon key", state.anon_key),
-        ("service_role key", state.service_role_key),
-        # the mail catcher (Inbucket/Mailpit in `supabase start`): auth mails of a project without SMTP
-        ("Mail inbox", f"{state.api_url}/admin/v1/projects/{state.project_ref}/inbox (service_role key)"),
-    ]
+    rows = statefile.rows(state)
     width = max(len(k) for k, _ in rows)
     out.write("MadBase is running.\n\n")
     for key, value in rows:
         out.write(f"{key.rjust(width)}: {value}\n")
     out.write("\n")
+    out.flush()
+
+
+def print_warnings(warnings: list[str], out: TextIO) -> None:
+    for warning in warnings:
+        out.write(f"Warning: {warning}\n")
     out.flush()
 
 
@@ -116,13 +118,23 @@ async def prepare_endpoints(settings: Settings, cluster: PgCluster | None) -> En
         assert settings.database_url is not None
         return Endpoints(control_dsn=settings.control_database_url or settings.database_url,
                          default_db_url=settings.database_url)
-    await asyncio.to_thread(cluster.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(cluster.start))
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # The thread goes on: let pg_ctl finish, so that the caller's cluster.stop() finds the server.
+        with contextlib.suppress(Exception):
+            await starting
+        raise
     admin = cluster.dsn("postgres")
     try:
         await ensure_database(admin, CONTROL_DB)
     except (OSError, asyncpg.PostgresError) as exc:
         raise StartupError(f"the embedded PostgreSQL is not usable: {exc}") from exc
-    return Endpoints(control_dsn=cluster.dsn(CONTROL_DB), default_db_url=admin)
+    moved_from = None
+    if cluster.previous_port is not None and cluster.previous_port != cluster.port:
+        moved_from = cluster.dsn("", port=cluster.previous_port)
+    return Endpoints(control_dsn=cluster.dsn(CONTROL_DB), default_db_url=admin, moved_from=moved_from)
 
 
 def _state(settings: Settings, runtime: Runtime, endpoints: Endpoints, embedded: bool) -> statefile.ServerState:
@@ -150,11 +162,12 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
     runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints,
                       start_config() if publish_state else None)
     try:
-        await runtime.start()
+        await _interruptible(runtime.start())
         if publish_state:
             state = _state(settings, runtime, endpoints, embedded)
             state.write(settings.data_dir)
             print_banner(state, sys.stderr)
+            print_warnings(runtime.db_warnings, sys.stderr)
         config = uvicorn.Config(
             # interface: the gateway's __call__ is a plain function returning a coroutine (see gateway.py),
             # which uvicorn's auto-detection would take for ASGI 2.
@@ -170,15 +183,47 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
         await runtime.close()
 
 
-async def _prepare_only(settings: Settings, cluster: PgCluster | None) -> tuple[Endpoints, statefile.ServerState]:
+async def _prepare_only(settings: Settings, cluster: PgCluster | None
+                        ) -> tuple[Endpoints, statefile.ServerState, list[str]]:
     """For a multi-worker start: migrate, create the default project, read the banner facts, then let go."""
     endpoints = await prepare_endpoints(settings, cluster)
     runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints, start_config())
     try:
         await runtime.start()
-        return endpoints, _state(settings, runtime, endpoints, cluster is not None)
+        return endpoints, _state(settings, runtime, endpoints, cluster is not None), runtime.db_warnings
     finally:
         await runtime.close()
+
+
+class StartInterrupted(StartupError):
+    """SIGTERM or SIGINT arrived before the server was serving: it stopped cleanly instead."""
+
+
+async def _interruptible(step: Awaitable[T]) -> T:
+    """Run a start step (PostgreSQL, migrations, bootstrap: possibly long, or hanging on a database that does
+    not answer) so that SIGTERM / SIGINT cancel it and the process exits, stopping its PostgreSQL. Once
+    serving, uvicorn owns the signals. Only signals the process still handles (_note_signal) are watched."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(step)
+    interrupted: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        interrupted.append(signum)
+        task.cancel()
+
+    watched = [s for s in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(s) is _note_signal]
+    for signum in watched:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if interrupted:
+            raise StartInterrupted("stopped while starting (signal received)") from None
+        raise
+    finally:
+        for signum in watched:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, _note_signal)
 
 
 def _note_signal(signum: int, frame: object) -> None:
@@ -188,6 +233,26 @@ def _note_signal(signum: int, frame: object) -> None:
 
 WORKER_ENV_CONTROL = "MADBASE_WORKER_CONTROL_DSN"
 WORKER_ENV_DEFAULT_DB = "MADBASE_WORKER_DEFAULT_DB_URL"
+WORKER_ENV_SETTINGS = "MADBASE_WORKER_SETTINGS"
+
+
+def settings_for_worker(settings: Settings) -> str:
+    """The supervisor's settings as JSON, every field by name: command-line flags (`--data-dir`, `--port`,
+    ...) exist only in the supervisor's Settings, so workers must not rebuild theirs from the environment.
+    Secrets travel in the clear through the child's environment, which only the same user can read."""
+    values: dict[str, object] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = str(value.resolve())
+        values[name] = value
+    return json.dumps(values)
+
+
+def settings_of_worker(raw: str) -> Settings:
+    return Settings(**json.loads(raw))
 
 
 def run(settings: Settings) -> None:
@@ -205,7 +270,7 @@ def run(settings: Settings) -> None:
         try:
             if settings.workers <= 1:
                 async def single() -> None:
-                    endpoints = await prepare_endpoints(settings, cluster)
+                    endpoints = await _interruptible(prepare_endpoints(settings, cluster))
                     await _serve(settings, sock, endpoints, publish_state=True, embedded=cluster is not None)
 
                 _run_loop(single())
@@ -219,13 +284,13 @@ def run(settings: Settings) -> None:
 
 def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | None) -> None:
     """Run `settings.workers` worker processes on the shared listening socket; restart any that crash."""
-    result: list[tuple[Endpoints, statefile.ServerState]] = []
+    result: list[tuple[Endpoints, statefile.ServerState, list[str]]] = []
 
     async def prepare() -> None:
-        result.append(await _prepare_only(settings, cluster))
+        result.append(await _interruptible(_prepare_only(settings, cluster)))
 
     _run_loop(prepare())
-    endpoints, state = result[0]
+    endpoints, state, warnings = result[0]
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -235,10 +300,10 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
+    # The master key as resolved here (setting or the data folder's key file), so workers need not read it.
+    resolved = settings.model_copy(update={"master_key": SecretStr(master_key(settings))})
     env = {**os.environ, WORKER_ENV_CONTROL: endpoints.control_dsn,
-           WORKER_ENV_DEFAULT_DB: endpoints.default_db_url or ""}
-    if settings.master_key is None and cluster is not None:
-        env["MADBASE_MASTER_KEY"] = master_key(settings)
+           WORKER_ENV_DEFAULT_DB: endpoints.default_db_url or "", WORKER_ENV_SETTINGS: settings_for_worker(resolved)}
 
     def spawn() -> subprocess.Popen[bytes]:
         fd = sock.fileno()
@@ -249,6 +314,7 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
     signal.signal(signal.SIGINT, on_signal)
     state.write(settings.data_dir)
     print_banner(state, sys.stderr)
+    print_warnings(warnings, sys.stderr)
     try:
         while True:
             alive = [c for c in children if c.poll() is None]

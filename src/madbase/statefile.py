@@ -39,6 +39,22 @@ class ServerState:
             return None
 
 
+def rows(state: ServerState) -> list[tuple[str, str]]:
+    """The facts `madbase start` prints and `madbase status` shows, with the same labels."""
+    return [
+        ("API URL", state.api_url),
+        ("REST URL", state.api_url + "/rest/v1"),
+        ("Realtime URL", state.api_url.replace("http", "ws", 1) + "/realtime/v1"),
+        ("DB URL", state.db_url),
+        ("Project ref", state.project_ref),
+        ("JWT secret", state.jwt_secret),
+        ("Anon key", state.anon_key),
+        ("Service role key", state.service_role_key),
+        # the mail catcher (Inbucket/Mailpit in `supabase start`): auth mails of a project without SMTP
+        ("Mail inbox", f"{state.api_url}/admin/v1/projects/{state.project_ref}/inbox (service role key)"),
+    ]
+
+
 def remove(data_dir: Path) -> None:
     (data_dir / STATE_FILE).unlink(missing_ok=True)
 
@@ -50,4 +66,8 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not running any more
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

