@@ -29,8 +29,8 @@ from madbase.core import jsonutil, timeouts
 from madbase.core.errors import GatewayError, Kind
 from madbase.core.leanpool import UNSURE, LeanPool
 from madbase.core.projects import Project
-from madbase.core.requestscope import CURRENT as REQUEST_SCOPE
 from madbase.core.requestscope import DisconnectWatch
+from madbase.core.requestscope import current as request_scope
 from madbase.core.types import DbConn
 
 log = structlog.get_logger("madbase.db")
@@ -204,7 +204,7 @@ class PooledConnection:
         self._wait = wait
         self._lean = pool.lean if isinstance(pool, ProjectPool) else None
         self._conn: Any = None
-        scope = REQUEST_SCOPE.get()
+        scope = request_scope()
         self._watch: DisconnectWatch | None = scope.watch if scope is not None else None
         self._key: str | None = scope.client_key if scope is not None else None
 

@@ -50,11 +50,24 @@ class DisconnectWatch:
 
 
 class RequestScope:
-    __slots__ = ("client_key", "watch")
+    """`task`: the request's own task. Tasks started while a request runs (a mail sender poked by a signup, a
+    background refresh) copy its context; they must neither be cancelled by its client leaving nor count against
+    its share, so the scope applies only in the task that set it."""
+
+    __slots__ = ("client_key", "task", "watch")
 
     def __init__(self, watch: DisconnectWatch | None, client_key: str | None) -> None:
         self.watch = watch
         self.client_key = client_key
+        self.task = asyncio.current_task()
+
+
+def current() -> RequestScope | None:
+    """The scope of the request this task serves, if it is that request's own task."""
+    scope = CURRENT.get()
+    if scope is None or scope.task is not asyncio.current_task():
+        return None
+    return scope
 
 
 CURRENT: ContextVar[RequestScope | None] = ContextVar("madbase_request_scope", default=None)
