@@ -88,24 +88,40 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         if not self._in_head:
-            super().data_received(data)
+            self._feed(data)
             return
         if self._timer is None:  # the first bytes of a request on a kept-alive connection
             self._arm(self.limits.header_timeout, self._head_timed_out)
         room = self.limits.max_head_bytes - self._head_bytes
         if len(data) <= room:
             self._head_bytes += len(data)
-            super().data_received(data)
+            self._feed(data)
             return
         # Feed only what the head may still take; if the head is not complete by then, refuse it.
         self._head_bytes += room
-        super().data_received(data[:room])
+        self._feed(data[:room])
         if self._refused or self.transport.is_closing():
             return
         if self._in_head:
             self._refuse(431)
             return
         self.data_received(data[room:])
+
+    def _feed(self, data: bytes) -> None:
+        """uvicorn's data_received, without its warning for a head a limit refused (one log line per refused
+        request would let a client flood the log)."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError:
+            if not self._refused:
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
 
     # -- parser callbacks ----------------------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -188,8 +204,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         now = self.loop.time()
         tick = self._tick()
-        if self.flow is not None and self.flow.read_paused:
-            # the app is behind and the server stopped reading: not the client's fault
+        cycle = self.cycle
+        if (self.flow is not None and self.flow.read_paused) or (cycle is not None and cycle.waiting_for_100_continue):
+            # the app is behind and the server stopped reading, or the client rightly waits for "100 Continue"
+            # until the app reads: not the client's fault
             self._body_paused += tick
             self._body_last = now
             self._arm(tick, self._check_body)
@@ -204,10 +222,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(tick, self._check_body)
 
     # -- refusals ------------------------------------------------------------------------------------------
-    def send_400_response(self, msg: str) -> None:
-        if not self._refused:  # a limit refused the head already (its callback error surfaces as a parser error)
-            super().send_400_response(msg)
-
     def _refuse(self, status: int) -> None:
         """Answer `status` if no response has started, then close the connection."""
         if self._refused:

@@ -142,3 +142,17 @@ def test_many_slow_clients_do_not_block_a_normal_request(slow_server: MadbasePro
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_a_body_cut_short_by_a_disconnect_is_never_acted_on(slow_server: MadbaseProcess) -> None:
+    """A CSV body whose client leaves half-way: the rows that did arrive are not inserted."""
+    host, port = address(slow_server.url)
+    lines = ["POST /rest/v1/slow_notes HTTP/1.1", f"Host: {host}:{port}", "Content-Type: text/csv",
+             *(f"{k}: {v}" for k, v in slow_server.headers().items()), "Content-Length: 10000"]
+    with socket.create_connection((host, port)) as sock:
+        send_all(sock, ("\r\n".join(lines) + "\r\n\r\nbody\ncut-short-1\ncut-short-2\n").encode())
+        time.sleep(0.3)
+    time.sleep(1)
+    rows = run_sql(slow_server.db_url, "select count(*) from public.slow_notes where body like 'cut-short%'",
+                   fetch=True)
+    assert rows[0][0] == 0
