@@ -214,3 +214,30 @@ def test_one_client_cannot_hold_the_whole_pool(share_server: MadbaseProcess) -> 
     # the flood itself is served in turn (within the pool's acquire timeout) or refused as unavailable
     assert set(statuses) <= {200, 503}, statuses
     assert statuses.count(200) >= 4
+
+
+def test_a_role_setting_in_the_database_is_honoured(pg_cluster: PgCluster,
+                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`alter role anon in database … set statement_timeout` (Supabase's way) is what the requests get; the
+    migration leaves an operator's own setting alone."""
+    db_url = asyncio.run(create_database(pg_cluster, "roleset"))
+    dbname = db_url.rsplit("/", 1)[1]
+    run_sql(db_url, "do $$ begin create role anon nologin noinherit; exception when duplicate_object then null; "
+                    "end $$")
+    run_sql(db_url, f"alter role anon in database \"{dbname}\" set statement_timeout = '1500ms'")
+    proc = MadbaseProcess(Path(tmp_path_factory.mktemp("roleset-server")), external_db_env(db_url)).start()
+    try:
+        run_sql(proc.db_url, SLOW_FN)
+        with httpx.Client(timeout=30) as client:
+            url = proc.url + "/rest/v1/rpc/mb_sleep"
+            deadline = time.time() + 15
+            while client.get(url + "?s=0", headers=proc.headers()).status_code != 200 and time.time() < deadline:
+                time.sleep(0.2)
+            started = time.monotonic()
+            r = client.get(url + "?s=10", headers=proc.headers())
+            took = time.monotonic() - started
+        _assert_timeout(r)
+        assert 1.2 < took < 2.8, took
+    finally:
+        proc.stop()
+        run_sql(db_url, f"alter role anon in database \"{dbname}\" reset statement_timeout")
