@@ -241,3 +241,26 @@ def test_a_role_setting_in_the_database_is_honoured(pg_cluster: PgCluster,
     finally:
         proc.stop()
         run_sql(db_url, f"alter role anon in database \"{dbname}\" reset statement_timeout")
+
+
+def test_storage_requests_get_the_roles_timeout_too(share_server: MadbaseProcess) -> None:
+    """Storage's request transactions run as the caller's role: a slow RLS policy stops at anon's 3 s and is
+    answered in Storage's shape."""
+    run_sql(share_server.db_url, """
+        create policy slow_listing on storage.objects for select to anon using (public.mb_sleep(20) = 1);
+    """)
+    service = {"apikey": share_server.service_role_key, "Authorization": f"Bearer {share_server.service_role_key}"}
+    with httpx.Client(timeout=30) as client:
+        r = client.post(share_server.url + "/storage/v1/bucket", headers=service,
+                        json={"name": "slowb", "public": True})
+        assert r.status_code == 200, r.text
+        r = client.post(share_server.url + "/storage/v1/object/slowb/a.txt",
+                        headers={**service, "content-type": "text/plain"}, content=b"x")
+        assert r.status_code == 200, r.text
+        started = time.monotonic()
+        r = client.post(share_server.url + "/storage/v1/object/list/slowb", headers=share_server.headers(),
+                        json={"prefix": ""})
+        took = time.monotonic() - started
+    assert r.status_code == 500, r.text
+    assert r.json()["error"] == "DatabaseTimeout", r.text
+    assert 2.5 < took < 6, took
