@@ -325,8 +325,7 @@ class Gateway:
         if service is None:
             return self._websocket_refuse(scope, receive, send, None, None)
         try:
-            client_ip = self._client_ip(scope, headers)
-            ctx = self._resolve(scope, headers, service, path, request_id, client_ip)
+            ctx = self._resolve(scope, headers, service, path, request_id, self._client_ip(scope, headers))
         except GatewayError as err:
             return self._websocket_refuse(scope, receive, send, service, err)
         scope["madbase"] = ctx
