@@ -100,8 +100,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # Feed only what the head may still take; if the head is not complete by then, refuse it.
         self._head_bytes += room
         self._feed(data[:room])
-        if self._refused or self.transport.is_closing():
-            return
+        if self._refused or self.transport.is_closing() or self.transport.get_protocol() is not self:
+            return  # refused, closed, or handed over to the WebSocket protocol
         if self._in_head:
             self._refuse(431)
             return
