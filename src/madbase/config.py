@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     pool_size: int = Field(10, ge=1, le=500, validation_alias=_env("MADBASE_POOL_SIZE"))
     pool_acquire_timeout: float = Field(5.0, gt=0, validation_alias=_env("MADBASE_POOL_ACQUIRE_TIMEOUT"))
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias=_env("MADBASE_MAX_BODY_BYTES"))
+    # Share (percent) of a project's pool one client IP may hold with anon/authenticated requests while the
+    # pool is contended (100: no per-client bound)
+    pool_client_share: int = Field(50, ge=1, le=100, validation_alias=_env("MADBASE_POOL_CLIENT_SHARE"))
+    # HTTP request head limits, enforced by the protocol before anything is parsed into memory (431 / 414)
+    max_header_bytes: int = Field(64 * 1024, ge=4096, validation_alias=_env("MADBASE_MAX_HEADER_BYTES"))
+    max_header_line_bytes: int = Field(16 * 1024, ge=1024, validation_alias=_env("MADBASE_MAX_HEADER_LINE_BYTES"))
+    max_url_bytes: int = Field(32 * 1024, ge=1024, validation_alias=_env("MADBASE_MAX_URL_BYTES"))
+    max_headers: int = Field(100, ge=10, validation_alias=_env("MADBASE_MAX_HEADERS"))
+    # Slow clients: the request head must arrive within header_timeout seconds; a body may pause at most
+    # body_idle_timeout seconds and must average body_min_rate bytes/s (0: no rate bound) after its first
+    # body_idle_timeout seconds (408, connection closed)
+    header_timeout: float = Field(10.0, gt=0, validation_alias=_env("MADBASE_HEADER_TIMEOUT"))
+    body_idle_timeout: float = Field(15.0, gt=0, validation_alias=_env("MADBASE_BODY_IDLE_TIMEOUT"))
+    body_min_rate: int = Field(1024, ge=0, validation_alias=_env("MADBASE_BODY_MIN_RATE"))
     shutdown_timeout: float = Field(10.0, ge=0, validation_alias=_env("MADBASE_SHUTDOWN_TIMEOUT"))
     rate_limit_ip_per_minute: int = Field(0, ge=0, validation_alias=_env("MADBASE_RATE_LIMIT_IP_PER_MINUTE"))
     rate_limit_project_per_minute: int = Field(

@@ -21,6 +21,8 @@ from madbase.core import gcsettle, jsonutil
 from madbase.core.authn import ANONYMOUS, AuthContext, authenticate
 from madbase.core.context import RequestContext
 from madbase.core.errors import GatewayError, Kind
+from madbase.core.requestscope import CURRENT as REQUEST_SCOPE
+from madbase.core.requestscope import ClientGone, DisconnectWatch, RequestScope, client_gone
 from madbase.core.runtime import Runtime
 from madbase.core.service import GATEWAY_KINDS, ErrorResponse, Service, kong_error
 from madbase.core.types import ASGIApp, Headers, Message, Receive, Scope, Send
@@ -41,6 +43,7 @@ DEFAULT_ALLOW_HEADERS = (
 ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD"
 _JSON = (b"content-type", b"application/json")
 _HEALTH_BODY = b'{"status":"ok"}'
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 # Request ids are UUID-shaped: a random prefix per process and a counter (a uuid4 per request cost more than
@@ -226,11 +229,26 @@ class Gateway:
             return send(message)
 
         try:
-            ctx = self._resolve(scope, headers, service, path, request_id, self._client_ip(scope, headers))
+            client_ip = self._client_ip(scope, headers)
+            ctx = self._resolve(scope, headers, service, path, request_id, client_ip)
             project_ref = ctx.project.ref
             scope["madbase"] = ctx
+            # the request transaction's view of this request: its disconnect watch (set by madbase.httpprotocol)
+            # and the key its pool share counts against: API roles only (service_role is the operator's own), and
+            # not a loopback peer (a proxy on this host that is not trusted: its address says nothing of who
+            # the client is, and capping it would cap everyone together)
+            watch: DisconnectWatch | None = scope.get("madbase.watch")
+            share_key = None if ctx.auth.role == "service_role" or client_ip in _LOOPBACK else client_ip
+            REQUEST_SCOPE.set(RequestScope(watch, share_key))
             receive = self._limited_receive(service, headers, receive)
-            await self._apps[service.name](scope, receive, send_wrapper)
+            try:
+                await self._apps[service.name](scope, receive, send_wrapper)
+            except asyncio.CancelledError:
+                if not client_gone(watch):
+                    raise
+                status = 499  # nginx's "client closed request": nobody is left to answer
+            except ClientGone:
+                status = 499
         except GatewayError as err:
             if err.status >= 500:
                 log.error("gateway_error", kind=err.code, error=str(err.cause or err.message))

@@ -34,6 +34,7 @@ from madbase.core import logging as mblogging
 from madbase.core.pgcluster import PgCluster
 from madbase.core.runtime import Endpoints, Runtime, StartupError
 from madbase.core.secretbox import SecretBox, load_or_create_key_file
+from madbase.httpprotocol import HttpLimits, protocol_class
 from madbase.wsprotocol import LeanWebSocket
 
 CONTROL_DB = "madbase"
@@ -156,6 +157,13 @@ def start_config() -> projectconfig.StartConfig:
         raise StartupError(str(exc)) from None
 
 
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(max_head_bytes=settings.max_header_bytes, max_line_bytes=settings.max_header_line_bytes,
+                      max_url_bytes=settings.max_url_bytes, max_headers=settings.max_headers,
+                      header_timeout=settings.header_timeout, body_idle_timeout=settings.body_idle_timeout,
+                      body_min_rate=settings.body_min_rate)
+
+
 async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, *, publish_state: bool,
                  embedded: bool) -> None:
     # Workers of a multi-process start find the settings applied by the supervisor's preparation.
@@ -171,7 +179,8 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
         config = uvicorn.Config(
             # interface: the gateway's __call__ is a plain function returning a coroutine (see gateway.py),
             # which uvicorn's auto-detection would take for ASGI 2.
-            build_app(runtime), lifespan="on", http="httptools", ws=LeanWebSocket, interface="asgi3",
+            build_app(runtime), lifespan="on", http=protocol_class(http_limits(settings)), ws=LeanWebSocket,
+            interface="asgi3",
             log_level="warning", access_log=False, timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
             server_header=False, date_header=True, proxy_headers=False, ws_per_message_deflate=False,
         )

@@ -18,6 +18,7 @@ from madbase.auth.errors import AuthError, OAuthError, render, render_oauth
 from madbase.auth.http import Req, Resp, parse_query
 from madbase.auth.mailer import Sender
 from madbase.core.context import get_context
+from madbase.core.requestscope import ClientGone
 from madbase.core.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -149,6 +150,8 @@ class AuthApp:
         more = True
         while more:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone  # a truncated body is never acted on
             body += message.get("body", b"")
             more = message.get("more_body", False)
         try:

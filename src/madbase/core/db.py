@@ -25,10 +25,12 @@ from typing import Any
 import asyncpg
 import structlog
 
-from madbase.core import jsonutil
+from madbase.core import jsonutil, timeouts
 from madbase.core.errors import GatewayError, Kind
 from madbase.core.leanpool import UNSURE, LeanPool
 from madbase.core.projects import Project
+from madbase.core.requestscope import DisconnectWatch
+from madbase.core.requestscope import current as request_scope
 from madbase.core.types import DbConn
 
 log = structlog.get_logger("madbase.db")
@@ -43,13 +45,34 @@ _GUC_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 SET_GUCS_SQL = "select set_config(key, value, true) from json_each_text($1::json)"
 
 
-def settings_json(names: Sequence[str], values: Sequence[str], *, read_only: bool = False) -> str:
+def settings_json(names: Sequence[str], values: Sequence[str], *, read_only: bool = False,
+                  timeout_ms: int | None = None) -> str:
     """The settings as the JSON text SET_GUCS_SQL and madbase.run_prepared take (later names win, as with
-    set_config in order)."""
+    set_config in order). `timeout_ms`: the role's statement timeout, unless the names set one themselves."""
     settings = dict(zip(names, values, strict=True))
     if read_only:
         settings["transaction_read_only"] = "on"
+    if timeout_ms is not None and "statement_timeout" not in settings:
+        settings["statement_timeout"] = str(timeout_ms)
     return jsonutil.dumps_str(settings)
+
+
+STATEMENT_TIMEOUT_MESSAGE = "canceling statement due to statement timeout"
+
+
+def statement_timeout_error() -> asyncpg.PostgresError:
+    """What PostgreSQL raises when statement_timeout fires (57014), for a timeout enforced on the client side."""
+    exc = asyncpg.QueryCanceledError(STATEMENT_TIMEOUT_MESSAGE)
+    exc.message = STATEMENT_TIMEOUT_MESSAGE
+    return exc
+
+
+def _role_timeout(pool: asyncpg.Pool, names: Sequence[str], values: Sequence[str]) -> int | None:
+    """The statement timeout (ms) of the role the settings switch to, if the pool knows one."""
+    table = pool.timeouts if isinstance(pool, ProjectPool) else None
+    if not table or not names or names[0] != "role":
+        return None
+    return table.get(values[0])
 
 
 @functools.cache
@@ -153,13 +176,18 @@ async def reset_only_if_dirty(conn: asyncpg.Connection) -> None:
 
 class ProjectPool(asyncpg.Pool):
     """A project's connections: `lean` for request transactions (FIFO hand-over, see core/leanpool.py) and
-    asyncpg's own pool for the rest (schema cache loads, realtime's checks)."""
+    asyncpg's own pool for the rest (schema cache loads, realtime's checks); and the API roles' statement
+    timeouts (ms) as the database's role settings and the project config give them."""
 
-    __slots__ = ("lean",)
+    __slots__ = ("config_seen", "lean", "role_timeouts", "timeouts", "timeouts_at")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lean: LeanPool | None = None  # set by PoolRegistry
+        self.role_timeouts: dict[str, int] = {}  # from pg_db_role_setting
+        self.timeouts: dict[str, int] = {}  # effective, per role (config over role settings)
+        self.config_seen: object = None
+        self.timeouts_at = 0.0
 
 
 class PooledConnection:
@@ -169,35 +197,56 @@ class PooledConnection:
     A class rather than a generator-based context manager: this runs for every request and showed up in
     profiles."""
 
-    __slots__ = ("_conn", "_lean", "_pool", "_wait")
+    __slots__ = ("_conn", "_key", "_lean", "_pool", "_wait", "_watch")
 
     def __init__(self, pool: asyncpg.Pool, wait: float) -> None:
         self._pool = pool
         self._wait = wait
         self._lean = pool.lean if isinstance(pool, ProjectPool) else None
         self._conn: Any = None
+        scope = request_scope()
+        self._watch: DisconnectWatch | None = scope.watch if scope is not None else None
+        self._key: str | None = scope.client_key if scope is not None else None
 
     async def __aenter__(self) -> DbConn:
+        watch = self._watch
+        if watch is not None:
+            watch.arm()  # from here until __aexit__, the client going away cancels this task
         try:
             if self._lean is not None:
-                self._conn = await self._lean.acquire(self._wait)
+                self._conn = await self._lean.acquire(self._wait, self._key)
             else:
                 self._conn = await self._pool.acquire(timeout=self._wait)
         except _UNAVAILABLE as exc:
+            if watch is not None:
+                watch.disarm()
             raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
+        except BaseException:
+            if watch is not None:
+                watch.disarm()
+            raise
         conn: DbConn = self._conn
         return conn
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        if self._watch is not None:
+            self._watch.disarm()
         if self._lean is not None:
-            self._lean.release(self._conn, unsure=exc_type is not None and issubclass(exc_type, UNSURE))
+            self._lean.release(self._conn, unsure=exc_type is not None and issubclass(exc_type, UNSURE),
+                               key=self._key)
         else:
             await self._pool.release(self._conn)
 
 
+# How often the API roles' statement timeouts are read back from the database (ALTER ROLE takes effect then).
+ROLE_TIMEOUTS_REFRESH = 60.0
+
+
 class PoolRegistry:
-    def __init__(self, *, pool_size: int, acquire_timeout: float, bootstrap: Bootstrap) -> None:
+    def __init__(self, *, pool_size: int, acquire_timeout: float, bootstrap: Bootstrap,
+                 client_share_percent: int = 100) -> None:
         self._pool_size = pool_size
+        self._client_share_percent = client_share_percent
         self.acquire_timeout = acquire_timeout
         self._bootstrap = bootstrap
         self._pools: dict[tuple[str, str], asyncpg.Pool] = {}
@@ -209,6 +258,8 @@ class PoolRegistry:
         key = (project.ref, project.record.db_url)
         pool = self._pools.get(key)
         if pool is not None:
+            if isinstance(pool, ProjectPool):
+                self._check_timeouts(pool, project)
             return pool
         lock = self._locks.setdefault(project.ref, asyncio.Lock())
         async with lock:
@@ -245,16 +296,42 @@ class PoolRegistry:
             except _UNAVAILABLE as exc:
                 raise GatewayError(Kind.DB_UNAVAILABLE, "Database is not available", cause=exc) from exc
             record = project.record
+            share = max(1, size * self._client_share_percent // 100)
             pool.lean = LeanPool(functools.partial(asyncpg.connect, record.db_url, user=record.login_role,
                                                    password=record.login_password, timeout=10,
                                                    connection_class=RequestConnection, record_class=asyncpg.Record),
-                                 size)
+                                 size, client_share=share)
+            await self._load_timeouts(pool, project)
             # A pool for the same project with an older URL is retired now.
             for old_key in [k for k in self._pools if k[0] == project.ref]:
                 old = self._pools.pop(old_key)
                 self._retiring.add(asyncio.create_task(_close_pool(old)))
             self._pools[key] = pool
             return pool
+
+    def _check_timeouts(self, pool: ProjectPool, project: Project) -> None:
+        """Follow config changes at once (an identity check per request) and role settings every minute."""
+        if pool.config_seen is not project.config:
+            pool.config_seen = project.config
+            pool.timeouts = timeouts.effective(pool.role_timeouts, project.config)
+        loop = asyncio.get_running_loop()
+        if loop.time() - pool.timeouts_at > ROLE_TIMEOUTS_REFRESH:
+            pool.timeouts_at = loop.time()  # one refresh at a time
+            task = loop.create_task(self._load_timeouts(pool, project))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _load_timeouts(self, pool: ProjectPool, project: Project) -> None:
+        try:
+            pool.role_timeouts = await asyncio.wait_for(timeouts.load_role_timeouts(pool), 10)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            # keep what is known (at first: Supabase's defaults) rather than run requests without a bound
+            log.warning("role_timeouts_load_failed", project_ref=project.ref, error=str(exc))
+            if not pool.role_timeouts:
+                pool.role_timeouts = {"anon": 3000, "authenticated": 8000}
+        pool.timeouts_at = asyncio.get_running_loop().time()
+        pool.config_seen = project.config
+        pool.timeouts = timeouts.effective(pool.role_timeouts, project.config)
 
     def stats(self) -> list[tuple[str, int, int, int]]:
         """(project ref, max size, open connections, idle connections) per project, both pools together."""
@@ -289,8 +366,11 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
 async def _transaction(
     pool: asyncpg.Pool, names: list[str], values: list[str], *, acquire_timeout: float, readonly: bool = False
 ) -> AsyncIterator[DbConn]:
+    settings = settings_json(names, values, timeout_ms=_role_timeout(pool, names, values))
     async with PooledConnection(pool, acquire_timeout) as conn, conn.transaction(readonly=readonly):
-        await conn.execute(SET_GUCS_SQL, settings_json(names, values))
+        # statement_timeout set here applies from the caller's first statement on (PostgreSQL arms the timer as
+        # each statement starts)
+        await conn.execute(SET_GUCS_SQL, settings)
         yield conn
 
 
@@ -322,7 +402,19 @@ async def run_request_statement(
     implicit transaction, so a failure anywhere leaves nothing behind. Saves BEGIN, the set_config round
     trip and COMMIT: the lever that matters most on a small machine (see docs/decisions.md). The statement is
     prepared on the connection at its first use there and its text is not sent again."""
-    settings = settings_json(gucs.names, gucs.values, read_only=readonly)
+    timeout_ms = _role_timeout(pool, gucs.names, gucs.values)
+    settings = settings_json(gucs.names, gucs.values, read_only=readonly, timeout_ms=timeout_ms)
+    # The statement_timeout in `settings` is set inside this very statement, after PostgreSQL armed its timer, so
+    # here the client bounds the wait; asyncpg then cancels the server-side query.
+    query_timeout = timeout_ms / 1000 if timeout_ms else None
+    try:
+        return await _run_prepared(pool, settings, statement, args, columns, acquire_timeout, query_timeout)
+    except TimeoutError:  # only the query's own timeout gets here (waiting for a connection is DB_UNAVAILABLE)
+        raise statement_timeout_error() from None
+
+
+async def _run_prepared(pool: asyncpg.Pool, settings: str, statement: str, args: list[str | None], columns: str,
+                        acquire_timeout: float, query_timeout: float | None) -> asyncpg.Record | None:
     name = _statement_name(statement)
     sql = _run_prepared_sql(columns)
     async with PooledConnection(pool, acquire_timeout) as conn:
@@ -334,7 +426,8 @@ async def run_request_statement(
         if name in prepared:
             prepared.move_to_end(name)
             try:
-                row: asyncpg.Record | None = await conn.fetchrow(sql, settings, name, None, args, None, False)
+                row: asyncpg.Record | None = await conn.fetchrow(sql, settings, name, None, args, None, False,
+                                                                 timeout=query_timeout)
                 return row
             except asyncpg.PostgresSyntaxError as exc:
                 # Maybe the session lost the statement (see migration 0003): ask again, sending it along.
@@ -343,7 +436,7 @@ async def run_request_statement(
         if len(prepared) >= PREPARED_PER_CONNECTION:
             evict = prepared.popitem(last=False)[0]
         try:
-            row = await conn.fetchrow(sql, settings, name, statement, args, evict, recheck)
+            row = await conn.fetchrow(sql, settings, name, statement, args, evict, recheck, timeout=query_timeout)
         except asyncpg.PostgresError as exc:
             # Most failures happen after the PREPARE (it is kept: not transactional); if this one did not, the
             # next call's lost-statement path prepares it.

@@ -61,7 +61,8 @@ class Runtime:
         self._store: ControlStore | None = None
         self._projects: ProjectRegistry | None = None
         self.pools = PoolRegistry(
-            pool_size=settings.pool_size, acquire_timeout=settings.pool_acquire_timeout, bootstrap=self._bootstrap
+            pool_size=settings.pool_size, acquire_timeout=settings.pool_acquire_timeout, bootstrap=self._bootstrap,
+            client_share_percent=settings.pool_client_share
         )
         self.limiter: RateLimiter = RateLimiter(None)
         self.metrics = Metrics(self.pools.stats)

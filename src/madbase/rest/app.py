@@ -17,6 +17,7 @@ import structlog
 from madbase.core import jsonutil
 from madbase.core.context import RequestContext, get_context
 from madbase.core.db import RequestGucs, request_gucs, request_transaction, run_request_statement
+from madbase.core.requestscope import ClientGone
 from madbase.core.runtime import Runtime
 from madbase.core.types import Receive, Scope, Send
 from madbase.rest import errors, plancache
@@ -290,7 +291,7 @@ async def _read_body(receive: Receive) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone  # a truncated body is never acted on
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break

@@ -46,15 +46,19 @@ class _Fail(Exception):
 
 
 MAX_DEPTH = 40  # nesting of embeds and logic trees; deeper input is refused rather than recursed into
+# Fields one select may name, all embeds together: PostgreSQL refuses a target list over 1664 entries (54011, which
+# PostgREST answers with a 500); refusing earlier and plainly is the client's answer (400 PGRST100).
+MAX_SELECT_ITEMS = 1000
 
 
 class Cursor:
-    __slots__ = ("depth", "i", "s")
+    __slots__ = ("depth", "i", "items", "s")
 
     def __init__(self, s: str) -> None:
         self.s = s
         self.i = 0
         self.depth = 0
+        self.items = 0
 
     def enter(self) -> None:
         self.depth += 1
@@ -165,6 +169,9 @@ def _cast(cur: Cursor) -> str | None:
 def _select_items(cur: Cursor, nested: bool) -> tuple[SelectItem, ...]:
     items: list[SelectItem] = []
     while True:
+        cur.items += 1
+        if cur.items > MAX_SELECT_ITEMS:
+            raise _Fail(f"more than {MAX_SELECT_ITEMS} items selected")
         items.append(_select_item(cur))
         if cur.take(","):
             continue
