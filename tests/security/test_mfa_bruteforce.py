@@ -3,6 +3,9 @@ nonces (an adversarial run sent 300 wrong TOTP codes to one challenge in 0.8 s).
 
 from __future__ import annotations
 
+import hashlib
+import html
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -131,3 +134,89 @@ def test_challenge_and_verify_are_limited_per_ip(project: Project, client: httpx
     for _ in range(12):
         r = _verify(project, client, token, factor, str(uuid.uuid4()), _wrong(secret))
     assert r.status_code == 429, r.text
+
+
+def _mail(project: Project, email: str) -> tuple[str, str]:
+    """(6-digit code, token hash of the link) of the newest mail to `email`."""
+    rows = project.sql("select body_html from auth.madbase_mail_outbox where recipient = $1 order by id desc limit 1",
+                       email, fetch=True)
+    assert rows, email
+    body = html.unescape(rows[0]["body_html"])
+    code = re.search(r"code: (\d{6})", body)
+    link = re.search(r"[?&]token=([0-9a-z_]+)", body)
+    assert code, body
+    return code.group(1), link.group(1) if link else ""
+
+
+def test_email_codes_are_bounded_per_address_and_burnt(project: Project, client: httpx.Client) -> None:
+    configure(project, verify_per_address=10)
+    _, email = _signed_in(project, client)
+    r = no_500(client.post(project.url + "/auth/v1/otp", headers=_api(project), json={"email": email}))
+    assert r.status_code == 200, r.text
+    code, _ = _mail(project, email)
+    wrong = next(c for c in ("000000", "111111", "222222") if c != code)
+    statuses = [no_500(client.post(project.url + "/auth/v1/verify", headers=_api(project),
+                                   json={"type": "email", "email": email, "token": wrong})).status_code
+                for _ in range(10)]
+    assert statuses == [403] * 10, statuses
+    r = no_500(client.post(project.url + "/auth/v1/verify", headers=_api(project),
+                           json={"type": "email", "email": email, "token": code}))
+    assert r.status_code == 429 and r.json()["code"] == "over_request_rate_limit", r.text
+    rows = project.sql("select recovery_token from auth.users where email = $1", email, fetch=True)
+    assert rows[0]["recovery_token"] == "", "the guessed-at code must be invalidated"
+
+
+def test_parallel_code_guesses_are_counted(project: Project) -> None:
+    configure(project, verify_per_address=10)
+    with httpx.Client(timeout=30) as client:
+        _, email = _signed_in(project, client)
+        assert no_500(client.post(project.url + "/auth/v1/otp", headers=_api(project),
+                                  json={"email": email})).status_code == 200
+
+        def guess(i: int) -> int:
+            return no_500(client.post(project.url + "/auth/v1/verify", headers=_api(project),
+                                      json={"type": "email", "email": email, "token": f"{i:06d}"})).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(guess, range(900000, 900100)))
+    assert statuses.count(403) + statuses.count(200) == 10 and statuses.count(429) == 90, statuses
+
+
+def test_link_token_hash_cannot_be_computed_from_address_and_code(project: Project, client: httpx.Client) -> None:
+    configure(project)
+    _, email = _signed_in(project, client)
+    assert no_500(client.post(project.url + "/auth/v1/otp", headers=_api(project),
+                              json={"email": email})).status_code == 200
+    code, token_hash = _mail(project, email)
+    # GoTrue's unkeyed sha224(email + code) would let anyone who knows the address walk the 10^6 codes as hashes
+    # through GET /verify, where no address is given to count attempts against.
+    forged = hashlib.sha224((email + code).encode()).hexdigest()
+    assert token_hash != forged
+    r = no_500(client.post(project.url + "/auth/v1/verify", headers=_api(project),
+                           json={"type": "magiclink", "token_hash": forged}))
+    assert r.status_code == 403, r.text
+    r = no_500(client.post(project.url + "/auth/v1/verify", headers=_api(project),
+                           json={"type": "magiclink", "token_hash": token_hash}))
+    assert r.status_code == 200 and r.json()["access_token"], r.text
+
+
+def test_reauthentication_nonce_is_bounded(project: Project, client: httpx.Client) -> None:
+    set_auth_config(project, {**BASE, "security_update_password_require_reauthentication": True,
+                              "rate_limits": {**OPEN, "reauthentication_attempts": 5}})
+    token, email = _signed_in(project, client)
+    # the nonce is required for sessions older than a day
+    project.sql("update auth.sessions set created_at = now() - interval '2 days' "
+                "where user_id = (select id from auth.users where email = $1)", email)
+    r = no_500(client.get(project.url + "/auth/v1/reauthenticate", headers=_api(project, token)))
+    assert r.status_code == 200, r.text
+    nonce, _ = _mail(project, email)
+    wrong = next(c for c in ("000000", "111111", "222222") if c != nonce)
+    for _ in range(5):
+        r = no_500(client.put(project.url + "/auth/v1/user", headers=_api(project, token),
+                              json={"password": "another horse 2", "nonce": wrong}))
+        assert r.status_code == 400 and r.json()["code"] == "reauthentication_not_valid", r.text
+    r = no_500(client.put(project.url + "/auth/v1/user", headers=_api(project, token),
+                          json={"password": "another horse 2", "nonce": nonce}))
+    assert r.status_code == 429, r.text
+    rows = project.sql("select reauthentication_token from auth.users where email = $1", email, fetch=True)
+    assert rows[0]["reauthentication_token"] == ""

@@ -306,7 +306,7 @@ async def generate_link(req: Req) -> Resp:
             if link_type == "email_change_new":
                 address = new_email
         kind = flows.KINDS[kind_name]
-        otp, token_hash = await flows.prepare_token(conn, user["id"], kind, address)
+        otp, token_hash = await flows.prepare_token(conn, req, user["id"], kind, address)
         fresh = await _load_or_404(conn, user["id"])
     out = users.user_json(fresh)
     out.update({"action_link": flows.action_link(req, token_hash, kind.verify_type, target), "email_otp": otp,
