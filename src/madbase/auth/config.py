@@ -90,6 +90,7 @@ class AuthConfig:
     sessions_single_per_user: bool = False  # only the newest session of a user can refresh
     refresh_token_reuse_interval: int = 10
     password_min_length: int = 6
+    metadata_max_bytes: int = 16384  # user_metadata / app_metadata, as JSON; both travel in every access token
     password_required_characters: tuple[str, ...] = ()
     sms_otp_exp: int = 60
     hook_send_sms: dict[str, Any] = field(default_factory=dict)

@@ -31,6 +31,8 @@ async def update_user(req: Req) -> Resp:
     password = body.get("password")
     nonce = req.str_field("nonce")
     data = req.obj_field("data")
+    if data is not None:
+        users.check_metadata(data, cfg.metadata_max_bytes, "data")
     if password is not None and not isinstance(password, str):
         raise AuthError("validation_failed", "password must be a string")
     new_hash: str | None = None
@@ -50,6 +52,7 @@ async def update_user(req: Req) -> Resp:
             merged = users.merge_metadata(jsonutil.loads(user["raw_user_meta_data"] or "{}")
                                           if isinstance(user["raw_user_meta_data"], str)
                                           else dict(user["raw_user_meta_data"] or {}), data)
+            users.check_metadata(merged, cfg.metadata_max_bytes, "user_metadata")
             await conn.execute("update auth.users set raw_user_meta_data = $2::jsonb, updated_at = now() "
                                "where id = $1", uid, jsonutil.dumps_str(merged))
         if password:
