@@ -150,3 +150,25 @@ def test_the_other_project_keeps_its_own_site(project_a: Project, project_b: Pro
     r = no_500(client.get(project_b.url + "/auth/v1/verify?type=signup&token=x&redirect_to="
                           + quote("https://one.apps.example.com/cb", safe=""), headers=project_b.headers()))
     assert r.status_code == 303 and not r.headers["location"].startswith("https://one.apps"), r.headers
+
+
+def _recover_link(project: Project, client: httpx.Client, email: str, **headers: str) -> str:
+    r = no_500(client.post(project.url + "/auth/v1/recover", headers={**project.headers(), **headers},
+                           json={"email": email}))
+    assert r.status_code == 200, r.text
+    rows = project.sql("select body_html from auth.madbase_mail_outbox where recipient = $1 order by id desc limit 1",
+                       email, fetch=True)
+    return html.unescape(re.search(r'href="([^"]+)"', rows[0]["body_html"]).group(1))  # type: ignore[union-attr]
+
+
+def test_mail_links_do_not_follow_a_forged_host(project_a: Project, site: str, client: httpx.Client) -> None:
+    """Reset poisoning: the attacker asks for the victim's recovery mail with their own Host / X-Forwarded-Host;
+    the genuine mail's link must still lead to this server, not carry the token to the attacker's host."""
+    email = _user(project_a, client)
+    genuine = urlsplit(_recover_link(project_a, client, email)).netloc
+    assert genuine == urlsplit(project_a.url).netloc
+    for headers in ({"host": "evil.example"}, {"x-forwarded-host": "evil.example"},
+                    {"x-forwarded-host": "evil.example", "x-forwarded-proto": "javascript"},
+                    {"host": "evil.example:" + str(urlsplit(project_a.url).port)}):
+        link = _recover_link(project_a, client, email, **headers)
+        assert urlsplit(link).netloc == genuine and "evil" not in link.split("?")[0], (headers, link)
