@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.security.conftest import Project, no_500, set_auth_config
@@ -54,13 +54,32 @@ RAW_BODY = st.one_of(
                      b"[" * 5000 + b"]" * 5000, b'{"data":' * 2000 + b"1" + b"}" * 2000, b"\xff\xfe", b"\x00"]),
     st.binary(max_size=64),
 )
-QUERY = st.dictionaries(st.sampled_from(["redirect_to", "grant_type", "type", "token", "scope", "page", "per_page",
-                                         "filter", "provider", "code_challenge", "code_challenge_method", "scopes",
-                                         "skip_http_redirect", "apikey"]), TEXT, max_size=4)
+SITE_HOST = "site.fuzz.example"
+# URLs assembled from hostile parts: the redirect checks must refuse (not crash on) every one of them.
+URL = st.builds(
+    lambda scheme, userinfo, host, port, path: f"{scheme}{userinfo}{host}{port}{path}",
+    st.sampled_from(["https://"] * 4 + ["http://", "HTTPS://", "https:/\\", "//", "myapp://", "javascript:", "",
+                                         "h\ttp://"]),
+    st.sampled_from([""] * 4 + ["user@", "a:b@", "evil.example\\@", "%40@", "@"]),
+    st.one_of(st.sampled_from([SITE_HOST] * 8 + ["localhost", "127.0.0.1", "[::1]", "0x7f.1", "2130706433",
+                                                 "evil.example",
+                               "xn--", "b\u00fccher.de", "a..b", "", "%2e%2e", "[zz]"]), st.text(max_size=12)),
+    st.one_of(st.sampled_from(["", ":0", ":abc", ":99999", ":-1", ":", ":1:2", ": 80"]),
+              st.integers(-10, 10**6).map(lambda n: f":{n}")),
+    st.sampled_from(["", "/", "/cb?x=1#y", "/\\evil", "/%0a", "?@evil.example", "#@evil.example"]),
+)
+QUERY = st.fixed_dictionaries({}, optional={"redirect_to": st.one_of(URL, TEXT)}).flatmap(
+    lambda fixed: st.dictionaries(st.sampled_from(["grant_type", "type", "token", "scope", "page", "per_page",
+                                                   "filter", "provider", "code_challenge", "code_challenge_method",
+                                                   "scopes", "skip_http_redirect", "apikey"]), TEXT,
+                                  max_size=3).map(lambda rest: {**rest, **fixed}))
 HEADERS = st.fixed_dictionaries({}, optional={
     "x-supabase-api-version": st.sampled_from(["2024-01-01", "2023-12-31", "", "x" * 20, "2024-1-1"]),
     "content-type": st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
                                      "multipart/form-data; boundary=x", ""]),
+    "x-forwarded-host": st.sampled_from(["evil.example", "", "a b", "[::1]:99999", "x" * 300, "h:abc"]),
+    "x-forwarded-proto": st.sampled_from(["https", "javascript", "", "HTTP"]),
+    "x-forwarded-for": st.sampled_from(["1.2.3.4", "garbage", "", "1.2.3.4, ::1, x"]),
     "authorization": st.sampled_from(["", "Bearer", "Bearer\tx", "Basic abc", "Bearer a.b.c", "Bearer " + "x" * 500,
                                       "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."]),
 })
@@ -68,7 +87,8 @@ HEADERS = st.fixed_dictionaries({}, optional={
 
 @pytest.fixture(scope="module")
 def fuzz_env(project_a: Project) -> Iterator[dict[str, str]]:
-    set_auth_config(project_a, {"mailer_autoconfirm": True, "rate_limits": OPEN, "external_phone_enabled": True,
+    set_auth_config(project_a, {"site_url": f"https://{SITE_HOST}", "mailer_autoconfirm": True, "rate_limits": OPEN,
+                                "external_phone_enabled": True,
                                 "uri_allow_list": "https://*.example.com/**"})
     with httpx.Client(timeout=30) as client:
         email = f"fuzz-{uuid.uuid4().hex[:8]}@example.com"
@@ -106,6 +126,7 @@ OPEN_ROUTES = [("POST", "/signup"), ("POST", "/token"), ("POST", "/verify"), ("G
 
 @FUZZ
 @given(route=st.sampled_from(OPEN_ROUTES), query=QUERY, headers=HEADERS, body=RAW_BODY)
+@example(route=("GET", "/verify"), query={"redirect_to": f"https://{SITE_HOST}:abc/"}, headers={}, body=b"")
 def test_open_routes(project_a: Project, fuzz_env: dict[str, str], client: httpx.Client, route: tuple[str, str],
                      query: dict[str, str], headers: dict[str, str], body: bytes) -> None:
     _send(client, project_a, route[0], route[1], "anon", None, query, headers, body)
