@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -126,7 +127,8 @@ async def _limit_code_attempts(req: Req, email: str, phone: str) -> None:
     """A 6-digit code entered with its address is tried at most `verify_per_address` times per window, from
     any IP; past that the address's outstanding codes are invalidated (a new one must be requested), so no
     code can be guessed by spreading attempts over many addresses of the attacker's."""
-    address = phone or email.lower()
+    # Hashed: the key is stored in the control database, and the address is the client's text of any length.
+    address = hashlib.sha256((phone or email.lower()).encode()).hexdigest()[:32]
     retry = ratelimit.hit(req, f"verify_code:{address}", req.config.rate_limits.verify_per_address,
                           req.config.rate_limits.window_seconds)
     if retry is None:
