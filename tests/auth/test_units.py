@@ -65,7 +65,9 @@ def test_refresh_tokens_are_derived_and_hashed() -> None:
 
 
 def test_otp_hash_and_pkce() -> None:
-    assert tokens.otp_hash("a@b.c", "123456") == hashlib.sha224(b"a@b.c123456").hexdigest()
+    digest = tokens.otp_hash("a@b.c", "123456", "secret")
+    assert len(digest) == 56 and digest != hashlib.sha224(b"a@b.c123456").hexdigest()
+    assert digest != tokens.otp_hash("a@b.c", "123456", "other secret")
     assert len(tokens.new_otp()) == 6 and tokens.new_otp().isdigit()
     verifier = "v" * 50
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")

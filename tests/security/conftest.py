@@ -159,3 +159,22 @@ def make_bucket(project: Project, client: httpx.Client, name: str | None = None,
                     headers=project.headers("service_role"))
     assert r.status_code == 200, r.text
     return bucket
+
+
+def set_auth_config(project: Project, auth: dict[str, Any], wait: float = 15) -> str:
+    """Replace `project`'s auth settings with `auth` plus a fresh site URL, and wait until the server uses them
+    (seen through GET /verify, whose error redirect goes to the site URL). Returns that site URL; callers put
+    the previous settings back with `set_auth_config(project, {})` (or their own)."""
+    import uuid
+
+    site = auth.get("site_url") or f"https://site-{uuid.uuid4().hex[:10]}.example.com"
+    project.set_config({"auth": {**auth, "site_url": site}})
+    deadline = time.time() + wait
+    with httpx.Client(timeout=10) as client:
+        while True:
+            r = client.get(project.url + "/auth/v1/verify?type=signup&token=x", headers=project.headers())
+            if r.headers.get("location", "").startswith(site) or time.time() > deadline:
+                break
+            time.sleep(0.05)
+    assert r.headers.get("location", "").startswith(site), (r.status_code, r.headers)
+    return str(site)

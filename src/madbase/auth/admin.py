@@ -13,7 +13,7 @@ import asyncpg
 from madbase.auth import audit, flows, passwords, redirects, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
-from madbase.auth.signup import check_password, validate_email, validate_phone
+from madbase.auth.signup import check_password, metadata, validate_email, validate_phone
 from madbase.auth.user import apply_email_change
 from madbase.core import jsonutil
 from madbase.core.db import internal_transaction
@@ -148,8 +148,8 @@ async def create_user(req: Req) -> Resp:
         try:
             new_id = await users.create(
                 conn, email=email or None, phone=phone or None, password_hash=hashed,
-                provider="email" if email else "phone", user_metadata=req.obj_field("user_metadata") or {},
-                app_metadata=req.obj_field("app_metadata") or {}, email_confirmed=bool(body.get("email_confirm")),
+                provider="email" if email else "phone", user_metadata=metadata(req, "user_metadata"),
+                app_metadata=metadata(req, "app_metadata"), email_confirmed=bool(body.get("email_confirm")),
                 phone_confirmed=bool(body.get("phone_confirm")), user_id=uid,
                 role=str(body.get("role") or "authenticated"))
         except asyncpg.UniqueViolationError:
@@ -197,7 +197,9 @@ async def update_user(req: Req) -> Resp:
             if patch is not None:
                 raw = user[column]
                 current = jsonutil.loads(raw) if isinstance(raw, str) else dict(raw or {})
-                put(column, jsonutil.dumps_str(users.merge_metadata(current, patch)), "::jsonb")
+                merged = users.check_metadata(users.merge_metadata(current, patch), req.config.metadata_max_bytes,
+                                              field)
+                put(column, jsonutil.dumps_str(merged), "::jsonb")
         role = body.get("role")
         if isinstance(role, str) and role:
             put("role", role)
@@ -258,7 +260,7 @@ async def delete_factor(req: Req) -> Resp:
 
 async def invite(req: Req) -> Resp:
     email = validate_email(req.str_field("email"))
-    data = req.obj_field("data") or {}
+    data = metadata(req)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         user = await users.find_by_email(conn, email)
         if user is not None:
@@ -287,7 +289,7 @@ async def generate_link(req: Req) -> Resp:
         raise AuthError("validation_failed", "Invalid email action link type requested: " + link_type)
     email = validate_email(req.str_field("email"))
     body = req.json()
-    data = req.obj_field("data") or {}
+    data = metadata(req)
     target = redirects.choose(req.query.get("redirect_to") or body.get("redirect_to"), req.config)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         user = await users.find_by_email(conn, email)
@@ -316,7 +318,7 @@ async def generate_link(req: Req) -> Resp:
             if link_type == "email_change_new":
                 address = new_email
         kind = flows.KINDS[kind_name]
-        otp, token_hash = await flows.prepare_token(conn, user["id"], kind, address)
+        otp, token_hash = await flows.prepare_token(conn, req, user["id"], kind, address)
         fresh = await _load_or_404(conn, user["id"])
     out = users.user_json(fresh)
     out.update({"action_link": flows.action_link(req, token_hash, kind.verify_type, target), "email_otp": otp,

@@ -158,7 +158,8 @@ class AuthApp:
             pool = await self.runtime.pools.get(ctx.project)
             req = Req(method=method, path=path, query=parse_query(scope.get("query_string", b"")), headers=headers,
                       body=body, ctx=ctx, config=config.for_project(ctx.project), pool=pool,
-                      scheme=scope.get("scheme", "http"), params=params)
+                      scheme=scope.get("scheme", "http"), params=params,
+                      peer=str((scope.get("client") or ("",))[0]))
             _guard(req, r.guards)
             resp = await r.handler(req)
             if r.mails:

@@ -24,6 +24,10 @@ class RateLimits:
     email_per_address_seconds: int = 60  # minimum interval between two mails to one address
     sms_sent: int = 30  # per project per hour
     anonymous_users: int = 30  # anonymous sign-ins per IP per hour
+    mfa_challenge_and_verify: int = 15  # per IP per minute, each of /factors/{id}/challenge and /verify (GoTrue)
+    mfa_verify_per_factor: int = 30  # verify attempts per factor per hour, from any IP (MadBase)
+    verify_per_address: int = 10  # POST /verify code attempts per email/phone per window (MadBase)
+    reauthentication_attempts: int = 5  # reauthentication nonces tried per user per window (MadBase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,7 @@ class AuthConfig:
     sessions_single_per_user: bool = False  # only the newest session of a user can refresh
     refresh_token_reuse_interval: int = 10
     password_min_length: int = 6
+    metadata_max_bytes: int = 16384  # user_metadata / app_metadata, as JSON; both travel in every access token
     password_required_characters: tuple[str, ...] = ()
     sms_otp_exp: int = 60
     hook_send_sms: dict[str, Any] = field(default_factory=dict, repr=False)  # holds `secrets`
@@ -93,6 +98,7 @@ class AuthConfig:
     hook_send_email: dict[str, Any] = field(default_factory=dict, repr=False)  # holds `secrets`
     mfa_max_enrolled_factors: int = 10
     mfa_challenge_expiry: int = 300
+    mfa_challenge_max_failures: int = 5  # wrong codes after which a challenge is spent (MadBase)
     mfa_phone_enroll_enabled: bool = False
     mfa_phone_verify_enabled: bool = False
     rate_limits: RateLimits = field(default_factory=RateLimits)

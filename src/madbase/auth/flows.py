@@ -57,11 +57,11 @@ def check_interval(user: asyncpg.Record, kind: Kind, req: Req) -> None:
                             f"For security purposes, you can only request this after {int(wait) + 1} seconds.")
 
 
-async def prepare_token(conn: DbConn, user_id: uuid.UUID, kind: Kind, address: str, *,
+async def prepare_token(conn: DbConn, req: Req, user_id: uuid.UUID, kind: Kind, address: str, *,
                         pkce: bool = False) -> tuple[str, str]:
     """Store a fresh token for `kind`; returns (otp, token_hash as it appears in links)."""
     otp = tokens.new_otp()
-    token_hash = tokens.otp_hash(address, otp)
+    token_hash = tokens.otp_hash(address, otp, otp_secret(req))
     if pkce:
         token_hash = "pkce_" + token_hash
     await conn.execute(
@@ -74,6 +74,11 @@ async def prepare_token(conn: DbConn, user_id: uuid.UUID, kind: Kind, address: s
              relates_to = excluded.relates_to, updated_at = now()""",
         uuid.uuid4(), user_id, kind.ott, token_hash, address.lower())
     return otp, token_hash
+
+
+def otp_secret(req: Req) -> str:
+    """The key of this project's token hashes (tokens.otp_hash)."""
+    return req.ctx.project.record.jwt_secret
 
 
 def action_link(req: Req, token_hash: str, verify_type: str, redirect_to: str) -> str:
@@ -89,7 +94,7 @@ async def send(conn: DbConn, req: Req, user: asyncpg.Record, kind_name: str, add
         check_interval(user, kind, req)
     ratelimit.enforce_email(req)
     target = redirects.choose(redirect_to or req.query.get("redirect_to"), req.config)
-    otp, token_hash = await prepare_token(conn, user["id"], kind, address, pkce=pkce)
+    otp, token_hash = await prepare_token(conn, req, user["id"], kind, address, pkce=pkce)
     values = {"ConfirmationURL": action_link(req, token_hash, kind.verify_type, target), "Token": otp,
               "TokenHash": token_hash, "SiteURL": req.config.site_url, "Email": user["email"] or address,
               "NewEmail": new_email, "RedirectTo": target}

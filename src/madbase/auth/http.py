@@ -6,6 +6,7 @@ project's auth settings and the route's path parameters. Handlers return a `Resp
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -53,6 +54,7 @@ class Req:
     pool: asyncpg.Pool
     scheme: str
     params: dict[str, str] = field(default_factory=dict)
+    peer: str = ""  # the TCP peer's address (a trusted proxy may speak for the client)
     _json: Any = None
 
     def json(self) -> dict[str, Any]:
@@ -93,12 +95,21 @@ class Req:
 
     @property
     def external_url(self) -> str:
-        """This API's public base URL (…/auth/v1), from config or the request's Host."""
+        """This API's public base URL (…/auth/v1): the project's `api_external_url`, else the request's own host
+        when that host names this project, else the server's public URL.
+
+        Mail links are built from it and sent to someone else: a host taken from any request header would let
+        an attacker ask for a victim's recovery mail whose link leads to the attacker's host (reset poisoning).
+        So `X-Forwarded-Host/Proto` count only from a trusted proxy, and the host only when it routes here."""
         if self.config.api_external_url:
             return self.config.api_external_url.rstrip("/")
-        # X-Forwarded-Host/-Proto only from a trusted proxy: this URL goes into emailed links and the issuer.
+        # X-Forwarded-Host/-Proto only from a trusted proxy (public_origin), and the host only when it routes here.
         proto, host = public_origin(self.headers, self.scheme, trusted=self.ctx.via_trusted_proxy)
-        return f"{proto}://{host}/auth/v1"
+        settings = self.ctx.runtime.settings
+        public = settings.public_url
+        if _host_routes_here(host.lower(), self.ctx.project.ref, public, settings.base_domain):
+            return f"{proto}://{host.lower()}/auth/v1"
+        return public + "/auth/v1"
 
     @property
     def issuer(self) -> str:
@@ -107,6 +118,28 @@ class Req:
     @property
     def user_agent(self) -> str:
         return self.headers.get("user-agent", "")
+
+
+_HOST = re.compile(r"^[a-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _host_routes_here(host: str, ref: str, public_url: str, base_domain: str | None) -> bool:
+    """True when `host` (host[:port] of a request) is this server's public host or the project's subdomain."""
+    if not _HOST.match(host):
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if base_domain and name == f"{ref}.{base_domain}".lower():
+        return True
+    public_host = public_url.split("://", 1)[-1].split("/", 1)[0].lower()
+    if host == public_host:
+        return True
+    # The loopback names of a loopback server (localhost vs 127.0.0.1), on the same port.
+    loopback = ("localhost", "127.0.0.1", "[::1]")
+    public_name, _, public_port = public_host.rpartition(":")
+    if public_host.endswith("]"):
+        public_name, public_port = public_host, ""
+    port = host[len(name) + 1:]
+    return name in loopback and public_name in loopback and port == public_port
 
 
 def parse_query(raw: bytes) -> dict[str, str]:

@@ -1,6 +1,10 @@
 """MFA with TOTP (pyotp): POST /factors (enroll), /factors/{id}/challenge, /factors/{id}/verify, DELETE.
 
 A verified challenge raises the session to aal2, adds the `totp` AMR claim and rotates its refresh token.
+
+Codes are six digits, so guessing is bounded three ways (docs/auth.md): challenge and verify requests per IP
+per minute (GoTrue's MFA rate limit), verify attempts per factor per hour from any IP, and wrong codes per
+challenge: the row counts them and a challenge at the limit answers as expired, so it can never verify.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from madbase.auth import ratelimit, sessions, sms, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 from madbase.auth.signup import validate_phone
+from madbase.core import jsonutil
 from madbase.core.db import internal_transaction
 from madbase.core.types import DbConn
 
@@ -90,7 +95,12 @@ async def _factor(conn: DbConn, req: Req, uid: uuid.UUID) -> asyncpg.Record:
     return row
 
 
+def _limit_ip(req: Req, name: str) -> None:
+    ratelimit.enforce(req, f"{name}:{req.ctx.client_ip}", req.config.rate_limits.mfa_challenge_and_verify, 60)
+
+
 async def challenge(req: Req) -> Resp:
+    _limit_ip(req, "mfa_challenge")
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid, _, user = await sessions.require_session(conn, req)
         factor = await _factor(conn, req, uid)
@@ -117,38 +127,72 @@ async def challenge(req: Req) -> Resp:
 
 
 async def verify(req: Req) -> Resp:
+    _limit_ip(req, "mfa_verify")
     challenge_id = users.parse_uuid(req.str_field("challenge_id"))
     code = req.str_field("code")
+    failure: AuthError | None = None
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid, sid, _ = await sessions.require_session(conn, req)
         if sid is None:
             raise AuthError("session_not_found", "Session not found")
         factor = await _factor(conn, req, uid)
+        # Per factor, whatever the IP: many addresses must not multiply one factor's guesses.
+        ratelimit.enforce(req, f"mfa_verify_factor:{factor['id']}", req.config.rate_limits.mfa_verify_per_factor,
+                          3600)
         row = None if challenge_id is None else await conn.fetchrow(
             "select * from auth.mfa_challenges where id = $1 and factor_id = $2 for update", challenge_id,
             factor["id"])
         if row is None:
             raise AuthError("mfa_factor_not_found", "MFA factor with the provided challenge ID not found")
         if row["verified_at"] is not None or row["created_at"] + timedelta(
-                seconds=req.config.mfa_challenge_expiry) < users.now():
+                seconds=req.config.mfa_challenge_expiry) < users.now() or _failures(row) >= max(
+                1, req.config.mfa_challenge_max_failures):
             raise AuthError("mfa_challenge_expired", f"MFA challenge {challenge_id} has expired, verify against "
                             "another challenge or create a new challenge.")
         if factor["factor_type"] == "phone":
             expected = row["otp_code"] or ""
             if not code or not hmac.compare_digest(hashlib.sha256(code.encode()).hexdigest(), expected):
-                raise AuthError("mfa_verification_failed", "Invalid MFA Phone code entered")
+                failure = AuthError("mfa_verification_failed", "Invalid MFA Phone code entered")
         elif not code or not pyotp.TOTP(factor["secret"]).verify(code, valid_window=1):
-            raise AuthError("mfa_verification_failed", "Invalid TOTP code entered")
-        await conn.execute("update auth.mfa_challenges set verified_at = now() where id = $1", row["id"])
-        await conn.execute("update auth.mfa_factors set status = 'verified', updated_at = now() where id = $1",
-                           factor["id"])
-        await conn.execute("update auth.sessions set aal = 'aal2', factor_id = $2, updated_at = now() where id = $1",
-                           sid, factor["id"])
-        await sessions.add_amr(conn, sid, "totp" if factor["factor_type"] == "totp" else "mfa/phone")
-        refresh = await sessions.rotate_active(conn, req, sid, uid)
-        if refresh is None:
-            raise AuthError("session_not_found", "Session has no live refresh token")
-        return json_resp(await sessions.session_json(conn, req, uid, sid, "aal2", refresh, method="totp"))
+            failure = AuthError("mfa_verification_failed", "Invalid TOTP code entered")
+        if failure is not None:
+            # Counted in the (locked) challenge row and committed before the error goes out.
+            await _count_failure(conn, row)
+        else:
+            return await _verified(conn, req, uid, sid, factor, row)
+    raise failure
+
+
+def _failures(row: asyncpg.Record) -> int:
+    """Wrong codes so far on a challenge (kept in the TOTP/phone-unused WebAuthn data column: no migration)."""
+    data = row["web_authn_session_data"]
+    if isinstance(data, str):
+        data = jsonutil.loads(data)
+    value = data.get("madbase_failures") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else 0
+
+
+async def _count_failure(conn: DbConn, challenge_row: asyncpg.Record) -> None:
+    """One more wrong code on this challenge; at the limit it counts as expired."""
+    await conn.execute(
+        """update auth.mfa_challenges set web_authn_session_data = coalesce(web_authn_session_data, '{}'::jsonb)
+             || jsonb_build_object('madbase_failures',
+                  coalesce((web_authn_session_data->>'madbase_failures')::int, 0) + 1)
+           where id = $1""", challenge_row["id"])
+
+
+async def _verified(conn: DbConn, req: Req, uid: uuid.UUID, sid: uuid.UUID, factor: asyncpg.Record,
+                    row: asyncpg.Record) -> Resp:
+    await conn.execute("update auth.mfa_challenges set verified_at = now() where id = $1", row["id"])
+    await conn.execute("update auth.mfa_factors set status = 'verified', updated_at = now() where id = $1",
+                       factor["id"])
+    await conn.execute("update auth.sessions set aal = 'aal2', factor_id = $2, updated_at = now() where id = $1",
+                       sid, factor["id"])
+    await sessions.add_amr(conn, sid, "totp" if factor["factor_type"] == "totp" else "mfa/phone")
+    refresh = await sessions.rotate_active(conn, req, sid, uid)
+    if refresh is None:
+        raise AuthError("session_not_found", "Session has no live refresh token")
+    return json_resp(await sessions.session_json(conn, req, uid, sid, "aal2", refresh, method="totp"))
 
 
 async def unenroll(req: Req) -> Resp:

@@ -41,8 +41,9 @@ def check_password(password: str, req: Req) -> None:
                         extra={"weak_password": {"reasons": reasons}})
 
 
-def metadata(req: Req) -> dict[str, Any]:
-    return req.obj_field("data") or {}
+def metadata(req: Req, name: str = "data") -> dict[str, Any]:
+    """A metadata object of the body, within the project's size limit."""
+    return users.check_metadata(req.obj_field(name) or {}, req.config.metadata_max_bytes, name)
 
 
 async def signup(req: Req) -> Resp:

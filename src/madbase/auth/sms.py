@@ -87,7 +87,7 @@ async def send(conn: DbConn, req: Req, user: asyncpg.Record, kind_name: str, pho
     if check_frequency:
         flows.check_interval(user, kind, req)
     ratelimit.enforce_sms(req)
-    otp, _ = await flows.prepare_token(conn, user["id"], kind, phone)
+    otp, _ = await flows.prepare_token(conn, req, user["id"], kind, phone)
     fresh = await users.load(conn, user["id"])
     assert fresh is not None
     return await deliver(req, users.user_json(fresh), otp)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import timedelta
 
 import asyncpg
 
-from madbase.auth import audit, flows, passwords, sessions, sms, tokens, users
+from madbase.auth import audit, flows, passwords, ratelimit, sessions, sms, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, no_content
 from madbase.auth.signup import check_password, validate_email, validate_phone
@@ -30,11 +31,15 @@ async def update_user(req: Req) -> Resp:
     password = body.get("password")
     nonce = req.str_field("nonce")
     data = req.obj_field("data")
+    if data is not None:
+        users.check_metadata(data, cfg.metadata_max_bytes, "data")
     if password is not None and not isinstance(password, str):
         raise AuthError("validation_failed", "password must be a string")
     new_hash: str | None = None
     if password:
         check_password(password, req)
+    if nonce:
+        await _limit_nonce_attempts(req)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid, sid, user = await sessions.require_session(conn, req)
         await conn.execute("select 1 from auth.users where id = $1 for update", uid)
@@ -47,6 +52,7 @@ async def update_user(req: Req) -> Resp:
             merged = users.merge_metadata(jsonutil.loads(user["raw_user_meta_data"] or "{}")
                                           if isinstance(user["raw_user_meta_data"], str)
                                           else dict(user["raw_user_meta_data"] or {}), data)
+            users.check_metadata(merged, cfg.metadata_max_bytes, "user_metadata")
             await conn.execute("update auth.users set raw_user_meta_data = $2::jsonb, updated_at = now() "
                                "where id = $1", uid, jsonutil.dumps_str(merged))
         if password:
@@ -107,13 +113,32 @@ async def update_user(req: Req) -> Resp:
         return json_resp(users.user_json(fresh))
 
 
+async def _limit_nonce_attempts(req: Req) -> None:
+    """A reauthentication nonce (6 digits) is tried at most `reauthentication_attempts` times per user per
+    window; past that the outstanding nonce is invalidated and a new one must be requested."""
+    uid = users.parse_uuid(str(req.ctx.auth.claims.get("sub") or ""))
+    if uid is None:
+        return
+    retry = ratelimit.hit(req, f"reauth:{uid}", req.config.rate_limits.reauthentication_attempts,
+                          req.config.rate_limits.window_seconds)
+    if retry is None:
+        return
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        await conn.execute("update auth.users set reauthentication_token = '' where id = $1", uid)
+        await conn.execute("delete from auth.one_time_tokens where user_id = $1 and token_type = "
+                           "'reauthentication_token'", uid)
+    raise AuthError("over_request_rate_limit", "Too many reauthentication attempts, request a new nonce",
+                    headers={"retry-after": str(retry)})
+
+
 async def _check_nonce(req: Req, user: asyncpg.Record, nonce: str) -> None:
     if not nonce:
         raise AuthError("reauthentication_needed", "Password update requires reauthentication")
     sent = user["reauthentication_sent_at"]
     expected = user["reauthentication_token"] or ""
     address = user["email"] or user["phone"] or ""
-    if (not expected or tokens.otp_hash(address, nonce) != expected or sent is None
+    given = tokens.otp_hash(address, nonce, flows.otp_secret(req))
+    if (not expected or not hmac.compare_digest(given, expected) or sent is None
             or sent + timedelta(seconds=req.config.mailer_otp_exp) < users.now()):
         raise AuthError("reauthentication_not_valid", "Requires reauthentication")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from madbase.auth.errors import AuthError
 from madbase.core import jsonutil
 from madbase.core.types import DbConn
 
@@ -185,6 +186,15 @@ async def create(conn: DbConn, *, email: str | None, phone: str | None, password
                  created_at, updated_at) values ($1, $2, $3::jsonb, $4, now(), now(), now())""",
             provider_id or str(uid), uid, jsonutil.dumps_str(data), provider)
     return uid
+
+
+def check_metadata(value: dict[str, Any], limit: int, name: str) -> dict[str, Any]:
+    """Refuse metadata larger than `limit` bytes of JSON: it is copied into every access token, every cached
+    verification and every request's claims, so its size multiplies (GoTrue has no limit; docs/auth.md)."""
+    size = len(jsonutil.dumps(value))
+    if size > limit:
+        raise AuthError("validation_failed", f"{name} is too large ({size} bytes of JSON, the limit is {limit})")
+    return value
 
 
 def merge_metadata(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 
-from madbase.auth import ratelimit, redirects, sessions, tokens, users
+from madbase.auth import flows, ratelimit, redirects, sessions, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, redirect
 from madbase.auth.signup import validate_phone
@@ -61,10 +62,10 @@ async def run(conn: DbConn, req: Req, verify_type: str, *, token: str = "", toke
     if token_hash:
         found = await _find(conn, verify_type, token_hash)
     elif token and phone and verify_type in ("sms", "phone_change"):
-        found = await _find(conn, verify_type, tokens.otp_hash(phone, token))
+        found = await _find(conn, verify_type, tokens.otp_hash(phone, token, flows.otp_secret(req)))
     elif token and email:
         for address in (email.lower(), email):
-            digest = tokens.otp_hash(address, token)
+            digest = tokens.otp_hash(address, token, flows.otp_secret(req))
             found = await _find(conn, verify_type, digest) or await _find(conn, verify_type, "pkce_" + digest)
             if found:
                 break
@@ -122,15 +123,48 @@ async def run(conn: DbConn, req: Req, verify_type: str, *, token: str = "", toke
     return Outcome(session=session)
 
 
+async def _limit_code_attempts(req: Req, email: str, phone: str) -> None:
+    """A 6-digit code entered with its address is tried at most `verify_per_address` times per window, from
+    any IP; past that the address's outstanding codes are invalidated (a new one must be requested), so no
+    code can be guessed by spreading attempts over many addresses of the attacker's."""
+    # Hashed: the key is stored in the control database, and the address is the client's text of any length.
+    address = hashlib.sha256((phone or email.lower()).encode()).hexdigest()[:32]
+    retry = ratelimit.hit(req, f"verify_code:{address}", req.config.rate_limits.verify_per_address,
+                          req.config.rate_limits.window_seconds)
+    if retry is None:
+        return
+    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
+        await burn_codes(conn, email=email.lower(), phone=phone)
+    raise AuthError("over_request_rate_limit", "Too many attempts for this address, request a new code",
+                    headers={"retry-after": str(retry)})
+
+
+async def burn_codes(conn: DbConn, *, email: str = "", phone: str = "") -> None:
+    """Invalidate every outstanding 6-digit code sent to `email` or `phone`."""
+    rows = await conn.fetch(
+        """update auth.users set confirmation_token = '', recovery_token = '', email_change_token_new = '',
+             email_change_token_current = '', phone_change_token = '', reauthentication_token = '',
+             updated_at = now()
+           where ($1 <> '' and (lower(email) = $1 or lower(email_change) = $1))
+              or ($2 <> '' and (phone = $2 or phone_change = $2))
+           returning id""", email, phone)
+    if rows:
+        await conn.execute("delete from auth.one_time_tokens where user_id = any($1::uuid[])", [r["id"] for r in rows])
+
+
 async def verify_post(req: Req) -> Resp:
     ratelimit.enforce_ip(req, "verify", req.config.rate_limits.verify)
     verify_type = req.str_field("type")
     phone = req.str_field("phone")
     if phone:
         phone = validate_phone(phone)
+    email = req.str_field("email")
+    token = req.str_field("token")
+    token_hash = req.str_field("token_hash")
+    if token and not token_hash and (email or phone):
+        await _limit_code_attempts(req, email, phone)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        outcome = await run(conn, req, verify_type, token=req.str_field("token"),
-                            token_hash=req.str_field("token_hash"), email=req.str_field("email"), phone=phone)
+        outcome = await run(conn, req, verify_type, token=token, token_hash=token_hash, email=email, phone=phone)
     if outcome.message is not None:
         return json_resp({"msg": outcome.message, "code": 200})
     return json_resp(outcome.session)

@@ -26,6 +26,7 @@ import asyncpg
 import structlog
 
 from madbase.core import jsonutil, timeouts
+from madbase.core.bytecache import ByteBoundedCache
 from madbase.core.errors import GatewayError, Kind
 from madbase.core.leanpool import UNSURE, LeanPool
 from madbase.core.projects import Project
@@ -134,7 +135,8 @@ def request_gucs(
                        [role, claims_json, method, path, jsonutil.dumps_str(dict(headers or {})), *claim_values])
 
 
-_claim_gucs_cache: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+# Keyed by the claims' JSON, which clients control (user metadata travels in it): bounded by bytes.
+_claim_gucs_cache: ByteBoundedCache[tuple[tuple[str, ...], tuple[str, ...]]] = ByteBoundedCache(8 * 1024 * 1024)
 
 
 def _claim_gucs(claims: Mapping[str, Any], claims_json: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -155,9 +157,8 @@ def _claim_gucs(claims: Mapping[str, Any], claims_json: str) -> tuple[tuple[str,
         elif isinstance(value, bool | int | float):
             names.append("request.jwt.claim." + key)
             values.append(jsonutil.dumps_str(value))
-    if len(_claim_gucs_cache) >= 4096:
-        _claim_gucs_cache.clear()
-    out = _claim_gucs_cache[claims_json] = (tuple(names), tuple(values))
+    out = (tuple(names), tuple(values))
+    _claim_gucs_cache.put(claims_json, out, sum(len(n) + len(v) + 100 for n, v in zip(names, values, strict=True)))
     return out
 
 

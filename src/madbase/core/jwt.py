@@ -1,8 +1,10 @@
 """JWT signing and verification for project keys and user tokens, with a verification cache.
 
 Verifying an HS256 token and serialising its claims costs ~100 µs in Python; clients send the same token
-on every request, so verified tokens are cached (bounded, keyed by the token text) and only the expiry is
-re-checked on a hit. Asymmetric keys (RS256/ES256, looked up by `kid`) verify through the same path.
+on every request, so verified tokens are cached (keyed by the token text) and only the expiry is re-checked
+on a hit. The cache is bounded by bytes, not entries (core/bytecache.py): a token may carry megabytes of user
+metadata, and every distinct token would otherwise be kept.
+Asymmetric keys (RS256/ES256, looked up by `kid`) verify through the same path.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import jwt as pyjwt
 import jwt.warnings
 
 from madbase.core import jsonutil
+from madbase.core.bytecache import ByteBoundedCache
 
 # Project secrets are the operator's choice (Supabase accepts any length); PyJWT's advice about short HMAC
 # keys would otherwise be emitted on every verification.
 warnings.filterwarnings("ignore", category=pyjwt.warnings.InsecureKeyLengthWarning)
 
-_CACHE_MAX = 20_000
+# Per project verifier. A token's entry holds its text, its claims as JSON and as Python objects (≈ 4x the
+# JSON); tokens above 1/64 of the budget (128 KiB) are verified on every use instead of cached.
+CACHE_BYTES = 8 * 1024 * 1024
 _LEEWAY_SECONDS = 30
 
 
@@ -55,7 +60,7 @@ class JwtVerifier:
     def __init__(self, secret: str, public_keys: tuple[PublicKey, ...] = ()) -> None:
         self._secret = secret
         self._public = {k.kid: k for k in public_keys}
-        self._cache: dict[str, VerifiedToken] = {}
+        self._cache: ByteBoundedCache[VerifiedToken] = ByteBoundedCache(CACHE_BYTES)
 
     def verify(self, token: str) -> VerifiedToken:
         hit = self._cache.get(token)
@@ -64,9 +69,7 @@ class JwtVerifier:
                 raise TokenError("JWT expired", expired=True)
             return hit
         verified = self._verify_uncached(token)
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        self._cache[token] = verified
+        self._cache.put(token, verified, 4 * len(verified.claims_json))
         return verified
 
     def _verify_uncached(self, token: str) -> VerifiedToken:

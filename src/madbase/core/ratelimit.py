@@ -31,6 +31,8 @@ class RateLimiter:
         self._sync_interval = sync_interval
         self._pending: dict[tuple[str, int], int] = {}
         self._known: dict[tuple[str, int], int] = {}
+        # Hits on their way to the database: still counted while the sync's round trip is under way.
+        self._inflight: dict[tuple[str, int], int] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -49,7 +51,7 @@ class RateLimiter:
         window = int(now // self.window)
         slot = (key, window)
         pending = self._pending.get(slot, 0)
-        if self._known.get(slot, 0) + pending >= limit:
+        if self._known.get(slot, 0) + self._inflight.get(slot, 0) + pending >= limit:
             return max(1, int((window + 1) * self.window - now + 0.999))
         self._pending[slot] = pending + 1
         return None
@@ -63,6 +65,7 @@ class RateLimiter:
         if not slots:
             return
         pending, self._pending = self._pending, {}
+        self._inflight = pending
         keys = [s[0] for s in slots]
         windows = [s[1] * self.window for s in slots]
         counts = [pending.get(s, 0) for s in slots]
@@ -72,6 +75,8 @@ class RateLimiter:
             for slot, n in pending.items():  # keep the hits for the next attempt
                 self._pending[slot] = self._pending.get(slot, 0) + n
             raise
+        finally:
+            self._inflight = {}
         self._known = {(r["key"], r["window_start"] // self.window): r["count"] for r in rows
                        if r["window_start"] // self.window >= current}
 
