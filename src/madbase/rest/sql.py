@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from madbase.rest.ast import Condition, Field, Filter, Logic, OrderTerm
-from madbase.rest.plan import Output, ReadNode, RelOrder
+from madbase.rest.readtree import Output, ReadNode, RelOrder
 from madbase.rest.schema import Column, Function, QName
 
 _OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE", "ilike": "ILIKE",
