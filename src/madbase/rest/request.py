@@ -36,9 +36,6 @@ class Prefer:
     def get(self, key: str) -> str | None:
         return self.values.get(key)
 
-    def applied(self, keys: tuple[str, ...]) -> str:
-        return ", ".join(f"{k}={self.values[k]}" for k in keys if k in self.values)
-
 
 def parse_prefer(raw: list[str]) -> Prefer:
     prefer = Prefer()
