@@ -73,20 +73,7 @@ def _body_arguments(req: ApiRequest, cache: SchemaCache, overloads: list[Functio
     q = parse_query(split_query(req.query))
     # PostgREST ≤ 10's bulk call: one call per object of an array body, results in one array
     bulk = req.prefer.get("params") == "multiple-objects"
-    data: Any = {}
-    raw_body = req.content_type in ("text/plain", "application/octet-stream", "text/xml")
-    if req.content_type == "application/x-www-form-urlencoded":
-        data = dict(split_query(body.decode("utf-8", "replace")))
-        body = jsonutil.dumps(data)
-    elif raw_body:
-        data = None  # no arguments by name: only a single unnamed text/xml/bytea parameter takes it
-    elif req.content_type == "text/csv" and bulk:
-        data = csv_rows(body.decode("utf-8", "replace"))
-    elif body.strip():
-        try:
-            data = jsonutil.loads(body)
-        except jsonutil.JSONDecodeError:
-            raise errors.invalid_body() from None
+    data, body = _decode_body(req, body, bulk)
     objects = isinstance(data, list) and all(isinstance(r, dict) for r in data)
     if objects:  # arguments by name from the first object (all of them in a bulk call)
         keys_set = set(data[0]) if data else set()
@@ -118,6 +105,24 @@ def _body_arguments(req: ApiRequest, cache: SchemaCache, overloads: list[Functio
         raise errors.invalid_body()
     keys = [p.name for p in fn.params if p.name in keys_set]
     return _Arguments(fn, keys, jsonutil.dumps_str(data), bulk, q)
+
+
+def _decode_body(req: ApiRequest, body: bytes, bulk: bool) -> tuple[Any, bytes]:
+    """The body's arguments by content type (None: no arguments by name, only a single unnamed text/xml/bytea
+    parameter takes the body), and the body as a single unnamed json parameter would take it."""
+    if req.content_type == "application/x-www-form-urlencoded":
+        data = dict(split_query(body.decode("utf-8", "replace")))
+        return data, jsonutil.dumps(data)
+    if req.content_type in ("text/plain", "application/octet-stream", "text/xml"):
+        return None, body
+    if req.content_type == "text/csv" and bulk:
+        return csv_rows(body.decode("utf-8", "replace")), body
+    if not body.strip():
+        return {}, body
+    try:
+        return jsonutil.loads(body), body
+    except jsonutil.JSONDecodeError:
+        raise errors.invalid_body() from None
 
 
 def _call_plan(req: ApiRequest, cache: SchemaCache, options: PlanOptions, args: _Arguments,
