@@ -10,7 +10,8 @@ from madbase.rest.errors import ApiError
 from madbase.rest.parser import parse_query, split_query
 from madbase.rest.readtree import TreeBuilder
 from madbase.rest.schema import SchemaCache
-from madbase.rest.sql import quote_ident, read_statement
+from madbase.rest.sql import read_statement
+from madbase.rest.statement import quote_ident
 from tests.rest.unitschema import unit_cache
 
 

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from madbase.rest import plancache, sql
+from madbase.rest import plancache
 from madbase.rest.errors import ApiError
 from madbase.rest.planner import DbPlan, PlanOptions, Prefs, ReadPlan, plan_request
 from madbase.rest.request import ApiRequest, parse_request
 from madbase.rest.schema import SchemaCache
+from madbase.rest.statement import Statement
 from tests.rest.unitschema import unit_cache
 
 CACHE = unit_cache()
@@ -112,9 +113,9 @@ def test_not_used_for_writes_rpc_or_planned_counts() -> None:
 
 
 def test_with_statement_copies_every_field() -> None:
-    plan = ReadPlan(sql.Statement("x", ["1"]), "object", Prefs(("count=exact",), True, True, 2, "UTC"), offset=3,
-                    single=True, planned=sql.Statement("e", []), estimate_above=9)
-    other = sql.Statement("y", [])
+    plan = ReadPlan(Statement("x", ["1"]), "object", Prefs(("count=exact",), True, True, 2, "UTC"), offset=3,
+                    single=True, planned=Statement("e", []), estimate_above=9)
+    other = Statement("y", [])
     copy = plan.with_statement(other)
     assert copy.statement is other
     assert replace(copy, statement=plan.statement) == plan

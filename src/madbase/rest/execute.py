@@ -23,7 +23,8 @@ from madbase.rest.planner import DbPlan, ReadPlan
 from madbase.rest.request import MediaChoice
 from madbase.rest.respond import verify
 from madbase.rest.response import Response
-from madbase.rest.sql import explain_statement, pre_request_call, quote_ident
+from madbase.rest.sql import explain_statement, pre_request_call
+from madbase.rest.statement import quote_ident
 
 log = structlog.get_logger("madbase.rest")
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
-from madbase.rest import sql
 from madbase.rest.planner import DbPlan, PlanOptions, ReadPlan, plan_request
 from madbase.rest.request import ApiRequest
 from madbase.rest.schema import SchemaCache
+from madbase.rest.statement import Statement
 
 MAX_SHAPES = 512  # per snapshot; the memo starts over when full
 _SLOT_OPS = frozenset(("eq", "neq", "gt", "gte", "lt", "lte"))
@@ -98,7 +98,7 @@ def _fill(template: Template, values: list[str]) -> ReadPlan:
     params = list(proto.statement.params)
     for index, value in template.places:
         params[index] = values[value]
-    stmt = sql.Statement(proto.statement.sql, params, proto.statement.columns)
+    stmt = Statement(proto.statement.sql, params, proto.statement.columns)
     return proto.with_statement(stmt)
 
 

@@ -20,6 +20,7 @@ from madbase.rest.readtree import Output, PlanOptions, TreeBuilder
 from madbase.rest.request import ApiRequest
 from madbase.rest.response import csv_rows
 from madbase.rest.schema import Column, Function, SchemaCache
+from madbase.rest.statement import Params
 
 # The content type whose body a single unnamed parameter of that type takes whole (PostgREST's OnePosParam)
 _RAW_BODY = {"application/json": ("json", "jsonb"), "text/plain": ("text",), "text/xml": ("xml",),
@@ -142,7 +143,7 @@ def _call_plan(req: ApiRequest, cache: SchemaCache, options: PlanOptions, args: 
                         "void" if fn.shape == "void" else "scalar", single=object_media)
     offset = apply_range(req, q, options.max_rows)
     builder = TreeBuilder(cache, options)
-    params = sql.Params()
+    params = Params()
     root_col: str | None = None
     if fn.shape == "scalar":  # a set of scalars reads as rows of one column named after the function
         root_col = fn.name

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from madbase.rest.request import Media
-from madbase.rest.sql import Statement
+from madbase.rest.statement import Statement
 
 
 @dataclass(frozen=True, slots=True)
