@@ -48,7 +48,8 @@ def respond(plan: DbPlan, result: Result) -> Response:
         response = _called_scalar(plan, row, page, headers)
     else:
         response = _rows(plan, row, page, _total(plan, result), headers)
-    _apply_response_gucs(response, row)
+    if row["resp_headers"] or row["resp_status"]:  # the usual case: nothing set by SQL, nothing to parse
+        _apply_response_gucs(response, row)
     return response
 
 
@@ -185,8 +186,6 @@ def _response_gucs(row: Any) -> tuple[list[tuple[bytes, bytes]], int | None]:
 
 
 def _apply_response_gucs(response: Response, row: Any) -> None:
-    if not row["resp_headers"] and not row["resp_status"]:  # the usual case: nothing to parse
-        return
     set_headers, status = _response_gucs(row)
     for name, value in set_headers:  # a header set by SQL replaces the one PostgREST would send
         response.headers = [h for h in response.headers if h[0] != name]
