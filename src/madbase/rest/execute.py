@@ -17,6 +17,7 @@ import asyncpg
 import structlog
 
 from madbase.core import jsonutil
+from madbase.core.authn import AuthContext
 from madbase.core.db import RequestGucs, request_gucs, request_transaction, run_request_statement
 from madbase.rest import errors
 from madbase.rest.planner import DbPlan, ReadPlan
@@ -47,11 +48,11 @@ class _Rollback(Exception):
         self.result = result
 
 
-def transaction_gucs(auth: Any, req_method: str, path: str, headers: dict[str, str], schema: str,
+def transaction_gucs(auth: AuthContext, method: str, path: str, headers: dict[str, str], schema: str,
                      timezone: str | None) -> RequestGucs:
     """The settings of the request's transaction: role, claims and request.* (`core.db`), the search_path of
     the request's schema, request.cookies, and the time zone of `Prefer: timezone`."""
-    gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=req_method, path=path, headers=headers)
+    gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=method, path=path, headers=headers)
     names, values = [*gucs.names, "search_path"], [*gucs.values, f"{quote_ident(schema)}, public, extensions"]
     cookie = headers.get("cookie")
     if cookie:
