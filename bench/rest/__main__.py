@@ -65,8 +65,7 @@ def pgbench_scripts(db_url: str, claims: str) -> dict[str, str]:
     """Per scenario, a pgbench script running the exact statement MadBase generates for its request (planned
     against the bench database) in BEGIN; set_config(role, claims); …; COMMIT. MadBase's statements take their
     values as elements of one text array; here the random value is a pgbench variable and the others literals."""
-    from madbase.rest.handler import plan_action
-    from madbase.rest.plan import PlanOptions
+    from madbase.rest.planner import PlanOptions, plan_request
     from madbase.rest.request import parse_request
     from madbase.rest.schema import introspect
 
@@ -79,7 +78,7 @@ def pgbench_scripts(db_url: str, claims: str) -> dict[str, str]:
         scripts: dict[str, str] = {}
         for name, (method, path, query, body, top) in REQUESTS.items():
             req = parse_request(method, path, query.replace("R", _MARK), {}, [], ("public",))
-            stmt = plan_action(req, cache, body, PlanOptions()).statement
+            stmt = plan_request(req, cache, body, PlanOptions()).statement
             sql = stmt.sql
             for i, value in reversed(list(enumerate(stmt.args(), 1))):
                 literal = ":r::text" if value == _MARK else (

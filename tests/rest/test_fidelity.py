@@ -12,7 +12,7 @@ import httpx
 
 from madbase.rest import errors
 from madbase.rest.parser import parse_query, split_query
-from madbase.rest.plan import Planner
+from madbase.rest.readtree import TreeBuilder
 from madbase.rest.schema import build_cache
 from tests.rest.conftest import Rest
 from tests.rest.unitschema import _cols, _fk
@@ -205,9 +205,9 @@ def test_candidate_lists_do_not_depend_on_catalog_order() -> None:
     for seed in range(6):
         rng = random.Random(seed)
         cache = build_cache(["public"], cols, keys, rng.sample(fks, len(fks)), [], rng.sample(fns, len(fns)))
-        planner = Planner(cache, "public")
+        planner = TreeBuilder(cache)
         try:
-            planner.read(("public", "posts"), "posts", cache.tables[("public", "posts")].columns,
+            planner.build(("public", "posts"), "posts", cache.tables[("public", "posts")].columns,
                          parse_query(split_query("select=users(*)")))
         except errors.ApiError as e:
             rel_err = str(e.hint)

@@ -8,9 +8,10 @@ import pytest
 
 from madbase.rest.errors import ApiError
 from madbase.rest.parser import parse_query, split_query
-from madbase.rest.plan import Planner
+from madbase.rest.readtree import TreeBuilder
 from madbase.rest.schema import SchemaCache
-from madbase.rest.sql import quote_ident, read_statement
+from madbase.rest.sql import read_statement
+from madbase.rest.statement import quote_ident
 from tests.rest.unitschema import unit_cache
 
 
@@ -32,7 +33,7 @@ def test_relationships(cache: SchemaCache) -> None:
 
 def plan(cache: SchemaCache, table: str, qs: str) -> Any:
     t = cache.tables[("public", table)]
-    return Planner(cache, "public").read(t.qname, t.name, t.columns, parse_query(split_query(qs)))
+    return TreeBuilder(cache).build(t.qname, t.name, t.columns, parse_query(split_query(qs)))
 
 
 def test_planner_errors(cache: SchemaCache) -> None:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import replace
 from urllib.parse import quote_plus
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from madbase.rest import plancache, sql
+from madbase.rest import plancache
 from madbase.rest.errors import ApiError
-from madbase.rest.handler import Action, plan_action
-from madbase.rest.plan import PlanOptions
+from madbase.rest.planner import DbPlan, PlanOptions, Prefs, ReadPlan, plan_request
 from madbase.rest.request import ApiRequest, parse_request
 from madbase.rest.schema import SchemaCache
+from madbase.rest.statement import Statement
 from tests.rest.unitschema import unit_cache
 
 CACHE = unit_cache()
@@ -27,24 +27,24 @@ def _req(qs: str, method: str = "GET", headers: dict[str, str] | None = None, ta
     return parse_request(method, "/" + target, qs, h, prefer, ("public",))
 
 
-def _fresh(req: ApiRequest, cache: SchemaCache = CACHE) -> Action | ApiError:
+def _fresh(req: ApiRequest, cache: SchemaCache = CACHE) -> DbPlan | ApiError:
     try:
-        return plan_action(req, cache, b"", OPTIONS)
+        return plan_request(req, cache, b"", OPTIONS)
     except ApiError as err:
         return err
 
 
-def _memo(req: ApiRequest, cache: SchemaCache = CACHE) -> Action | ApiError:
+def _memo(req: ApiRequest, cache: SchemaCache = CACHE) -> DbPlan | ApiError:
     try:
         return plancache.plan(req, cache, b"", OPTIONS)
     except ApiError as err:
         return err
 
 
-def _same(a: Action | ApiError, b: Action | ApiError) -> bool:
+def _same(a: DbPlan | ApiError, b: DbPlan | ApiError) -> bool:
     if isinstance(a, ApiError) or isinstance(b, ApiError):
         return isinstance(a, ApiError) and isinstance(b, ApiError) and a.body() == b.body()
-    return all(getattr(a, f.name) == getattr(b, f.name) for f in fields(Action))
+    return a == b
 
 
 def test_query_shape() -> None:
@@ -64,12 +64,16 @@ def test_other_values_reuse_the_kept_plan() -> None:
     assert len(cache.plans) == 1 and next(iter(cache.plans.values())) is not None
     second = _memo(_req("select=id,title,users!user_id(name)&id=eq.2&title=neq.it's"), cache)
     assert _same(second, _fresh(_req("select=id,title,users!user_id(name)&id=eq.2&title=neq.it's")))
-    assert isinstance(first, Action) and isinstance(second, Action)
+    assert isinstance(first, ReadPlan) and isinstance(second, ReadPlan)
     assert first.statement.params != second.statement.params and "2" in second.statement.params
-    # the caller extends `applied` (e.g. a time zone): no other request sees it
-    second.applied.append("timezone=UTC")
+    # plans are frozen and each request gets its own statement: nothing one request does reaches another
+    second.statement.params.append("x")
     third = _memo(_req("select=id,title,users!user_id(name)&id=eq.3&title=neq.y"), cache)
-    assert isinstance(third, Action) and "timezone=UTC" not in third.applied
+    assert isinstance(third, ReadPlan) and "x" not in third.statement.params
+    # a time zone is part of the plan (Prefer is in the memo's key)
+    tz = _memo(_req("select=id,title,users!user_id(name)&id=eq.4&title=neq.y", headers={"prefer": "timezone=UTC"}),
+               cache)
+    assert isinstance(tz, ReadPlan) and tz.prefs.timezone == "UTC" and "timezone=UTC" in tz.prefs.applied
 
 
 def test_same_value_twice_and_values_equal_to_other_parameters() -> None:
@@ -109,13 +113,12 @@ def test_not_used_for_writes_rpc_or_planned_counts() -> None:
 
 
 def test_with_statement_copies_every_field() -> None:
-    action = Action(sql.Statement("x", ["1"]), True, "read", offset=3, single=True, applied=["count=exact"],
-                    max_affected=2, estimate_above=9)
-    copy = action.with_statement(sql.Statement("y", []))
-    for f in fields(Action):
-        if f.name != "statement":
-            assert getattr(copy, f.name) == getattr(action, f.name), f.name
-    assert copy.applied is not action.applied
+    plan = ReadPlan(Statement("x", ["1"]), "object", Prefs(("count=exact",), True, True, 2, "UTC"), offset=3,
+                    single=True, planned=Statement("e", []), estimate_above=9)
+    other = Statement("y", [])
+    copy = plan.with_statement(other)
+    assert copy.statement is other
+    assert replace(copy, statement=plan.statement) == plan
 
 
 COLUMNS = ["id", "user_id", "title", "data->>k", "users.name", "nope"]

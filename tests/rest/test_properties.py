@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from madbase.rest.errors import ApiError
 from madbase.rest.parser import parse_logic, parse_order, parse_query, parse_select, split_query
-from madbase.rest.sql import quote_ident, read_statement
+from madbase.rest.sql import read_statement
+from madbase.rest.statement import quote_ident
 from tests.rest.conftest import Rest
 from tests.rest.test_plan_sql import plan
 

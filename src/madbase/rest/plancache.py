@@ -4,12 +4,13 @@ A read's plan depends on its query string, a few headers and the schema-cache sn
 handful of query shapes with other filter values, and planning (parse, check against the schema cache, render
 SQL) is a sixth of a simple GET's Python time. The shape of a query is its raw text with the value of each plain
 comparison filter (`[not.]eq|neq|gt|gte|lt|lte.<value>`, outside logic trees) taken out; those values reach
-the statement only as bind parameters, unchanged (`_filter_sql` casts them in SQL).
+the statement only as bind parameters, unchanged (`_filter_sql` casts them in SQL). Only `ReadPlan`s are kept:
+everything in one but its statement is the same for every request of the shape (checked below).
 
 That claim is checked, not assumed: the first request of a shape is planned as usual and once more with every
-such value replaced by a marker; the shape is kept only if both plans are the same statement and action apart
+such value replaced by a marker; the shape is kept only if both plans are the same statement and plan apart
 from the markers, each marker standing exactly where the request's own value stands. Later requests of the
-shape copy the kept action and put their values in those places. Anything else (writes, RPC, counts by plan,
+shape copy the kept plan and put their values in those places. Anything else (writes, RPC, counts by plan,
 a shape that failed the check) is planned every time. The memo lives on the snapshot, so a schema reload
 drops it.
 """
@@ -17,29 +18,27 @@ drops it.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
-from madbase.rest import sql
-from madbase.rest.handler import Action, plan_action
-from madbase.rest.plan import PlanOptions
+from madbase.rest.planner import DbPlan, PlanOptions, ReadPlan, plan_request
 from madbase.rest.request import ApiRequest
 from madbase.rest.schema import SchemaCache
+from madbase.rest.statement import Statement
 
 MAX_SHAPES = 512  # per snapshot; the memo starts over when full
 _SLOT_OPS = frozenset(("eq", "neq", "gt", "gte", "lt", "lte"))
 # Keys that are not column filters, also on embedded resources (`items.order`); their values stay in the shape.
 _NOT_FILTERS = frozenset(("select", "order", "limit", "offset", "or", "and", "columns", "on_conflict"))
 _MARKER = "mbslot" + secrets.token_hex(6) + "_"
-_ACTION_FIELDS = tuple(f.name for f in fields(Action) if f.name != "statement")
 
 
 @dataclass(slots=True, frozen=True)
 class Template:
-    """A verified read plan: the action to copy and where each filter value goes among its parameters."""
+    """A verified read plan: the plan to copy and where each filter value goes among its parameters."""
 
-    action: Action
+    plan: ReadPlan
     places: tuple[tuple[int, int], ...]  # (parameter index, value index)
 
 
@@ -72,11 +71,11 @@ def _value_start(key: str, value: str) -> int:
     return dot + 1
 
 
-def plan(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions) -> Action:
-    """`plan_action`, through the snapshot's memo of shapes for a GET/HEAD of a table or view."""
+def plan(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions) -> DbPlan:
+    """`plan_request`, through the snapshot's memo of shapes for a GET/HEAD of a table or view."""
     shaped = query_shape(req.query) if req.method in ("GET", "HEAD") and req.target and not req.is_rpc else None
     if shaped is None:
-        return plan_action(req, cache, body, options)
+        return plan_request(req, cache, body, options)
     shape, values = shaped
     h = req.headers
     key = (req.method, req.schema, req.target, h.get("accept"), h.get("prefer"), h.get("range"),
@@ -86,27 +85,27 @@ def plan(req: ApiRequest, cache: SchemaCache, body: bytes, options: PlanOptions)
         template = memo[key]
         if template is not None:
             return _fill(template, values)
-        return plan_action(req, cache, b"", options)
-    action = plan_action(req, cache, b"", options)
+        return plan_request(req, cache, b"", options)
+    fresh = plan_request(req, cache, b"", options)
     if len(memo) >= MAX_SHAPES:
         memo.clear()
-    memo[key] = _verify(req, cache, options, action, shape, values)
-    return action
+    memo[key] = _verify(req, cache, options, fresh, shape, values) if isinstance(fresh, ReadPlan) else None
+    return fresh
 
 
-def _fill(template: Template, values: list[str]) -> Action:
-    proto = template.action
+def _fill(template: Template, values: list[str]) -> ReadPlan:
+    proto = template.plan
     params = list(proto.statement.params)
     for index, value in template.places:
         params[index] = values[value]
-    stmt = sql.Statement(proto.statement.sql, params, proto.statement.columns)
+    stmt = Statement(proto.statement.sql, params, proto.statement.columns)
     return proto.with_statement(stmt)
 
 
-def _verify(req: ApiRequest, cache: SchemaCache, options: PlanOptions, action: Action, shape: str,
+def _verify(req: ApiRequest, cache: SchemaCache, options: PlanOptions, fresh: ReadPlan, shape: str,
             values: list[str]) -> Template | None:
-    """Plan the shape with markers for its values; a template if that plan matches `action` marker for value."""
-    if action.planned is not None:
+    """Plan the shape with markers for its values; a template if that plan matches `fresh` marker for value."""
+    if fresh.planned is not None:  # the EXPLAIN for the count has the values too
         return None
     markers = [f"{_MARKER}{i}" for i in range(len(values))]
     pieces = shape.split("&")
@@ -119,14 +118,16 @@ def _verify(req: ApiRequest, cache: SchemaCache, options: PlanOptions, action: A
     if n != len(values):
         return None
     try:
-        probe = plan_action(replace(req, query="&".join(pieces)), cache, b"", options)
+        probe = plan_request(replace(req, query="&".join(pieces)), cache, b"", options)
     except Exception:
         return None
-    if probe.statement.sql != action.statement.sql or probe.statement.columns != action.statement.columns:
+    if not isinstance(probe, ReadPlan):
         return None
-    if any(getattr(probe, f) != getattr(action, f) for f in _ACTION_FIELDS):
+    if probe.statement.sql != fresh.statement.sql or probe.statement.columns != fresh.statement.columns:
         return None
-    real, marked = action.statement.params, probe.statement.params
+    if probe.with_statement(fresh.statement) != fresh:  # every other field of the plan
+        return None
+    real, marked = fresh.statement.params, probe.statement.params
     if len(real) != len(marked):
         return None
     index = {m: i for i, m in enumerate(markers)}
@@ -141,4 +142,4 @@ def _verify(req: ApiRequest, cache: SchemaCache, options: PlanOptions, action: A
             return None
     if {slot for _, slot in places} != set(range(len(values))):
         return None
-    return Template(action.with_statement(action.statement), tuple(places))
+    return Template(fresh, tuple(places))

@@ -36,9 +36,6 @@ class Prefer:
     def get(self, key: str) -> str | None:
         return self.values.get(key)
 
-    def applied(self, keys: tuple[str, ...]) -> str:
-        return ", ".join(f"{k}={self.values[k]}" for k in keys if k in self.values)
-
 
 def parse_prefer(raw: list[str]) -> Prefer:
     prefer = Prefer()
@@ -120,6 +117,9 @@ def choose_media(accept: str | None, *, root: bool = False) -> MediaChoice:
 
 @dataclass(slots=True)
 class ApiRequest:
+    """The parse stage's result (PostgREST's `ApiRequest`): what the planner reads of the HTTP request. Not
+    frozen, though nothing changes it: a frozen `__init__` costs 1.5 µs per request here."""
+
     method: str
     target: str  # relation or function name ("" for the root)
     is_rpc: bool

@@ -11,36 +11,29 @@ PostgreSQL has already built the JSON body as one UTF-8 bytea value (handed to t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 from madbase.rest.ast import Condition, Field, Filter, Logic, OrderTerm
-from madbase.rest.plan import Output, ReadNode, RelOrder
-from madbase.rest.schema import Column, Function, QName
+from madbase.rest.readtree import Output, ReadNode, RelOrder
+from madbase.rest.schema import Column, Function
+from madbase.rest.statement import (
+    MUTATION_COLUMNS,
+    RESPONSE_GUCS,
+    Params,
+    Statement,
+    array_type,
+    literal,
+    qualified,
+    quote_ident,
+)
 
 _OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE", "ilike": "ILIKE",
         "match": "~", "imatch": "~*", "isdistinct": "IS DISTINCT FROM", "cs": "@>", "cd": "<@", "ov": "&&",
         "sl": "<<", "sr": ">>", "nxr": "&<", "nxl": "&>", "adj": "-|-"}
 _TEXT_OPS = frozenset({"like", "ilike", "match", "imatch"})
 _FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"}
-# What SQL may set for the response (PostgREST's response.headers / response.status GUCs), read last.
-RESPONSE_GUCS = ("current_setting('response.headers', true) AS resp_headers, "
-                 "current_setting('response.status', true) AS resp_status")
 _AGGREGATES = {"sum": "sum", "avg": "avg", "max": "max", "min": "min", "count": "count"}
 _IS = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def qualified(q: QName) -> str:
-    return quote_ident(q[0]) + "." + quote_ident(q[1])
-
-
-def literal(text: str) -> str:
-    """A SQL string literal (for fixed, trusted text only, e.g. JSON keys of the cache's column names)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def pre_request_call(name: str) -> str:
@@ -49,58 +42,11 @@ def pre_request_call(name: str) -> str:
     return (f"{quote_ident(schema)}." if schema else "") + f"{quote_ident(fn)}()"
 
 
-def array_type(typ: str) -> str:
-    return typ if typ.endswith("[]") else typ + "[]"
-
-
-@dataclass(slots=True)
-class Params:
-    values: list[Any] = field(default_factory=list)
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        # typed at every use: a statement run directly (not through run_prepared) must tell PostgreSQL what $1 is
-        return f"($1::text[])[{len(self.values)}]"
-
-
-# The column definition lists of the statements' one result row (for `madbase.run_prepared`'s record type).
-READ_COLUMNS = "total int8, page int8, body bytea, resp_headers text, resp_status text"
-MUTATION_COLUMNS = READ_COLUMNS + ", location text, inserted int8"
 # PostgREST's count of the rows an upsert inserted (rather than updated): +1 for each row offered to the INSERT,
 # -1 for each that took the DO UPDATE branch; transaction-local, so it starts afresh in every request.
 _INSERTED = "coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0)"
 _COUNT_OFFERED = f"set_config('pgrst.inserted', ({_INSERTED} + 1)::text, true) <> '0'"
 _COUNT_UPDATED = f"set_config('pgrst.inserted', ({_INSERTED} - 1)::text, true) <> '-1'"
-
-
-def array_literal(values: Sequence[Any]) -> str:
-    """PostgreSQL's text form of a one-dimensional array (every element quoted, so no value is special)."""
-    items = ["NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-             for v in values]
-    return "{" + ",".join(items) + "}"
-
-
-def _text_arg(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list | tuple):
-        return array_literal(value)
-    return str(value)
-
-
-@dataclass(slots=True)
-class Statement:
-    sql: str
-    params: list[Any]
-    columns: str = READ_COLUMNS
-
-    def args(self) -> list[str | None]:
-        """The values as the text array the statement's `$1` is."""
-        return [_text_arg(v) for v in self.params]
-
-    def bind(self) -> tuple[list[str | None], ...]:
-        """asyncpg arguments to run the statement directly (none when it has no values)."""
-        return (self.args(),) if self.params else ()
 
 
 class _Aliases:

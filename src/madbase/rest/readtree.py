@@ -1,9 +1,10 @@
-"""The pure planner: an `ApiRequest`'s query params resolved against a `SchemaCache` snapshot.
+"""The resolved read tree: an `ApiRequest`'s query params checked against a `SchemaCache` snapshot (pure).
 
-Produces a tree of `ReadNode`s (one per relation read, embedded ones hanging off their parent with the
-relationship used) in which every column and relation name has been checked against the cache, so the SQL
-stage only quotes names that exist. Unknown names fail here, before any SQL runs: 42703 for a column,
-PGRST200/201 for relationships, PGRST108 for filters on resources not embedded.
+Every database plan (read, mutation, call) builds one: `TreeBuilder.build` produces a tree of `ReadNode`s (one
+per relation read, embedded ones hanging off their parent with the relationship used) in which every column and
+relation name has been checked against the cache, so the SQL stage only quotes names that exist. Unknown names
+fail here, before any SQL runs: 42703 for a column, PGRST200/201 for relationships, PGRST108 for filters on
+resources not embedded.
 """
 
 from __future__ import annotations
@@ -100,12 +101,6 @@ class ReadNode:
         return names
 
 
-@dataclass(frozen=True, slots=True)
-class PlanOptions:
-    aggregates: bool = False
-    max_rows: int | None = None  # db-max-rows: a cap on the rows of a read / set-returning call
-
-
 def _rel_label(r: Relationship) -> dict[str, str]:
     card = {"m2o": "many-to-one", "o2m": "one-to-many", "o2o": "one-to-one", "m2m": "many-to-many"}[r.kind]
     if r.junction is not None:
@@ -171,13 +166,22 @@ def _designates(cache: SchemaCache, r: Relationship, name: str, hint: str | None
     return hint == r.constraint or hint in (_single_col(r, 0), _single_col(r, 1))
 
 
-class Planner:
-    def __init__(self, cache: SchemaCache, schema: str, options: PlanOptions = PlanOptions()) -> None:
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """The project settings planning depends on (part of the plan memo's key)."""
+
+    aggregates: bool = False
+    max_rows: int | None = None  # db-max-rows: a cap on the rows of a read / set-returning call
+
+
+class TreeBuilder:
+    """Resolves one request's select, filters, order and ranges into `ReadNode`s of the snapshot."""
+
+    def __init__(self, cache: SchemaCache, options: PlanOptions = PlanOptions()) -> None:
         self.cache = cache
-        self.schema = schema
         self.options = options
 
-    def read(self, relation: QName, name: str, columns: dict[str, Column], q: QueryParams) -> ReadNode:
+    def build(self, relation: QName, name: str, columns: dict[str, Column], q: QueryParams) -> ReadNode:
         root = ReadNode(relation, name, columns)
         self._select(root, q.select)
         paths: dict[EmbedPath, ReadNode] = {(): root}
