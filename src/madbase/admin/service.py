@@ -58,7 +58,7 @@ def build(runtime: Runtime) -> ASGIApp:
         if len(parts) == 3 and method == "GET":
             query = _query(scope)
             limit = query.get("limit", str(inbox.MAX_LIST))
-            if not limit.isdigit():
+            if not (limit.isascii() and limit.isdigit()) or len(limit) > 9:
                 await _answer(send, 400, {"message": "limit must be a positive integer"})
                 return
             messages = await inbox.list_messages(pool, query.get("email") or None, int(limit))
@@ -67,7 +67,7 @@ def build(runtime: Runtime) -> ASGIApp:
             await inbox.clear(pool)
             await _answer(send, 204, None)
         elif len(parts) == 4 and method == "GET":
-            if not parts[3].isdigit() or len(parts[3]) > 18:
+            if not (parts[3].isascii() and parts[3].isdigit()) or len(parts[3]) > 18:
                 await _answer(send, 404, {"message": "Message not found"})
                 return
             message = await inbox.get_message(pool, int(parts[3]))

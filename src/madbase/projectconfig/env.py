@@ -27,7 +27,7 @@ def _inverted(name: str, value: object) -> object:
 def _size(name: str, value: object) -> object:
     """Bytes as storage-api reads FILE_SIZE_LIMIT, or a "50MB"-style size as bucket limits accept."""
     text = str(value).strip()
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _storage_backend(name: str, value: object) -> object:

@@ -37,6 +37,8 @@ IS_VALUES = {"null": "null", "not_null": "not_null", "true": "true", "false": "f
 AGGREGATES = frozenset({"sum", "avg", "max", "min", "count"})
 RESERVED = frozenset({"select", "columns", "on_conflict", "order", "limit", "offset", "or", "and"})
 _OPS_TEXT = ", ".join(sorted(OPERATORS))
+# `str.isdigit()` also accepts `²` or `٣`, which `int()` refuses or reads as another number: ASCII only.
+_ASCII_DIGITS = frozenset("0123456789")
 
 
 class _Fail(Exception):
@@ -129,9 +131,9 @@ def _json_key(cur: Cursor) -> tuple[str, bool]:
     if cur.peek() == '"':
         return parse_quoted(cur), False
     start = cur.i
-    if cur.peek() == "-" and cur.s[cur.i + 1:cur.i + 2].isdigit():
+    if cur.peek() == "-" and cur.s[cur.i + 1:cur.i + 2] in _ASCII_DIGITS:
         cur.i += 1
-    while cur.i < len(cur.s) and cur.s[cur.i].isdigit():
+    while cur.i < len(cur.s) and cur.s[cur.i] in _ASCII_DIGITS:
         cur.i += 1
     digits = cur.s[start:cur.i]
     if digits and digits != "-" and (cur.eof() or not _name_char(cur.peek(), cur.s[cur.i + 1:cur.i + 2])
@@ -451,7 +453,7 @@ def parse_order(value: str) -> tuple[OrderTerm, ...]:
 
 
 def parse_nonneg(what: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise parse_error(what, value, f'unexpected "{value[:1]}" expecting non-negative integer')
     return int(value)
 

@@ -49,7 +49,7 @@ def parse_prefer(raw: list[str]) -> Prefer:
             value = value.strip()
             if key in _PREF_VALUES and value in _PREF_VALUES[key]:
                 prefer.values.setdefault(key, value)
-            elif key == "max-affected" and value.isdigit():
+            elif key == "max-affected" and value.isascii() and value.isdigit() and len(value) <= 18:
                 prefer.values.setdefault(key, value)
             elif key in ("timezone", "params") and value:
                 prefer.values.setdefault(key, value)

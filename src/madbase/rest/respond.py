@@ -179,7 +179,8 @@ def _response_gucs(row: Any) -> tuple[list[tuple[bytes, bytes]], int | None]:
                                     str(v).encode("latin-1", "replace")))
     status: int | None = None
     if raw_status:
-        if not raw_status.isdigit() or not 100 <= int(raw_status) <= 599:
+        valid = raw_status.isascii() and raw_status.isdigit() and len(raw_status) == 3
+        if not valid or not 100 <= int(raw_status) <= 599:
             raise errors.ApiError(500, "PGRST112", "response.status guc must be a valid status code")
         status = int(raw_status)
     return set_headers, status
