@@ -99,10 +99,14 @@ def test_huge_stored_metadata_does_not_grow_the_server_per_token(project: Projec
         refresh = r.json()["refresh_token"]
         token = str(r.json()["access_token"])
         assert len(token) > 1_000_000
-        # used on auth and on rest: both verify it and build its claims
-        assert no_500(client.get(url + "/user", headers=_api(project, token=token))).status_code == 200
-        assert no_500(client.get(project.url + "/rest/v1/", headers=_api(project, token=token))).status_code \
-            in (200, 404)
+        # Used on auth and on rest. A token this large exceeds the request-head limit (64 KB, as a proxy in front
+        # of Supabase has one too): it is refused with 431 before anything verifies or caches it — or the
+        # connection is closed while the client is still sending the rest of the head.
+        for target in (url + "/user", project.url + "/rest/v1/"):
+            try:
+                assert no_500(client.get(target, headers=_api(project, token=token))).status_code == 431
+            except httpx.TransportError:
+                pass
         return token
 
     for _ in range(3):  # warm up: allocator arenas, pools, first-use imports
@@ -113,7 +117,7 @@ def test_huge_stored_metadata_does_not_grow_the_server_per_token(project: Projec
         one_token()
     time.sleep(0.2)
     grown_mib = (_rss_kib(proc.pid) - before) / 1024
-    # before the byte bound: ~24 MiB (every token and its claims kept); after: ~2 MiB
+    # before the byte bound and the head limit: ~24 MiB (every token and its claims kept); after: ~2 MiB
     assert grown_mib < 10, f"server grew {grown_mib:.0f} MiB for 20 tokens of 1.3 MB"
 
 
