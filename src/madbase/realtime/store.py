@@ -18,7 +18,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -42,6 +42,14 @@ class StoredSubscription:
     role: str
     last_seen: datetime
     position: int | None = None  # served up to this LSN (changes committed before it are not sent again)
+
+
+class StoredMessage(NamedTuple):
+    """A private broadcast kept in realtime.messages (for `replay`)."""
+
+    id: int
+    event: str
+    payload: str | None  # JSON text
 
 
 def slot_name(database: str) -> str:
@@ -176,15 +184,15 @@ class Store:
                 "insert into realtime.node_position (node, position) values ($1, $2) on conflict (node) "
                 "do update set position = excluded.position, updated_at = now()", self.node, position)
 
-    async def replay(self, topic: str, since_ms: int, limit: int) -> list[tuple[int, str, str | None]]:
+    async def replay(self, topic: str, since_ms: int, limit: int) -> list[StoredMessage]:
         """Broadcast `replay`: the last `limit` (1..25, as Supabase) private broadcasts of a topic inserted
-        since `since_ms`, oldest first: (id, event, payload as JSON text)."""
+        since `since_ms`, oldest first."""
         async with self.lock:
             rows = await self.c.fetch(
                 "select id, event, payload::text as payload from realtime.messages where topic = $1 and private "
                 "and extension = 'broadcast' and inserted_at >= to_timestamp($2::float8 / 1000) "
                 "order by inserted_at desc, id desc limit $3", topic, since_ms, max(1, min(limit, 25)))
-        return [(int(r["id"]), str(r["event"] or ""), r["payload"]) for r in reversed(rows)]
+        return [StoredMessage(int(r["id"]), str(r["event"] or ""), r["payload"]) for r in reversed(rows)]
 
     async def purge_messages(self) -> None:
         """realtime.messages rows matter only in the WAL; keep a day of them for inspection."""
