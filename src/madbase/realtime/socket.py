@@ -145,7 +145,7 @@ class Connection:
             if message.get("bytes") is not None:
                 msg = pr.decode_binary(message["bytes"])
             else:
-                msg = pr.decode_text(self.vsn, message.get("text") or "")
+                msg = pr.decode_text(message.get("text") or "")
         except pr.ProtocolError as exc:
             log.info("realtime_bad_frame", error=str(exc))
             return True
