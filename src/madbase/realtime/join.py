@@ -86,6 +86,8 @@ def identity(project: Project, auth: AuthContext, token: str | None, now: float)
     if token is None:
         exp = auth.claims.get("exp")
         return Identity(auth.role, auth.claims, auth.claims_json, float(exp) if isinstance(exp, int | float) else None)
+    if not token.strip():  # the gateway's parser would read it as "no bearer", i.e. anonymous
+        raise AuthFailure("InvalidJWTToken: invalid JWT: unable to parse or verify signature, token is malformed")
     try:
         checked = authenticate(project, None, f"Bearer {token}", key_required=False)
     except GatewayError as exc:
