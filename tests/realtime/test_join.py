@@ -21,7 +21,6 @@ from madbase.realtime.store import StoredMessage
 SECRET = "a-realtime-test-secret-of-decent-length"
 REF = "rrrrrrrrrrrrrrrrrrrr"
 LIMITS = Limits(max_payload_bytes=1000, events_per_second=10, joins_per_second=2, channels_per_client=3)
-NOW = time.time()
 
 
 def project() -> Project:
@@ -44,7 +43,7 @@ def admit(payload: dict[str, Any], *, channels_open: int = 0, rate: RateWindow |
     cfg = join.parse(join_msg(payload))
     assert isinstance(cfg, pr.JoinConfig)
     return join.admit(cfg, channels_open=channels_open, limits=LIMITS, joins_rate=rate or RateWindow(),
-                      project=project(), auth=auth, now=NOW)
+                      project=project(), auth=auth, now=time.time())
 
 
 def changes(*bindings: dict[str, Any]) -> dict[str, Any]:
@@ -64,9 +63,10 @@ def test_admit_uses_the_socket_identity_without_a_token() -> None:
 
 
 def test_admit_takes_the_join_token() -> None:
-    req = admit({"access_token": token(role="authenticated", sub="u1", exp=NOW + 60)})
+    exp = int(time.time()) + 60
+    req = admit({"access_token": token(role="authenticated", sub="u1", exp=exp)})
     assert isinstance(req, join.JoinRequest)
-    assert (req.identity.role, req.identity.sub, req.identity.exp) == ("authenticated", "u1", NOW + 60)
+    assert (req.identity.role, req.identity.sub, req.identity.exp) == ("authenticated", "u1", exp)
     assert '"sub":"u1"' in req.identity.claims_json
 
 
@@ -75,19 +75,23 @@ def test_project_keys_are_accepted_as_tokens() -> None:
     assert isinstance(req, join.JoinRequest) and req.identity.role == "service_role"
 
 
-@pytest.mark.parametrize(("claims", "reason"), [
-    ({"role": "authenticated", "exp": NOW - 100}, "InvalidJWTToken: Token has expired 100 seconds ago"),
-    ({"role": "authenticated", "exp": NOW - 5}, "InvalidJWTToken: Token has expired 5 seconds ago"),  # no leeway
-    ({"role": "authenticated"}, "Fields `role` and `exp` are required in JWT"),
-    ({"exp": NOW + 60}, "Fields `role` and `exp` are required in JWT"),
-    ({"role": "postgres", "exp": NOW + 60}, "Unauthorized: role 'postgres' is not allowed"),
+@pytest.mark.parametrize(("claims", "expires_in", "reason"), [
+    ({"role": "authenticated"}, -100, "InvalidJWTToken: Token has expired 100 seconds ago"),
+    ({"role": "authenticated"}, -5, "InvalidJWTToken: Token has expired 5 seconds ago"),  # no leeway
+    ({"role": "authenticated"}, None, "Fields `role` and `exp` are required in JWT"),
+    ({}, 3600, "Fields `role` and `exp` are required in JWT"),
+    ({"role": "postgres"}, 3600, "Unauthorized: role 'postgres' is not allowed"),
 ])
-def test_bad_tokens_are_refused_with_supabase_reasons(claims: dict[str, Any], reason: str) -> None:
+def test_bad_tokens_are_refused_with_supabase_reasons(claims: dict[str, Any], expires_in: int | None,
+                                                       reason: str) -> None:
+    if expires_in is not None:
+        # Half a second further in the past: the message counts whole seconds since `exp`.
+        claims = {**claims, "exp": time.time() + expires_in - (0.5 if expires_in < 0 else 0)}
     assert admit({"access_token": token(**claims)}) == join.Refusal(reason)
 
 
 def test_forged_and_malformed_tokens_are_refused() -> None:
-    forged = sign_hs256({"role": "service_role", "exp": NOW + 60}, "another-secret-of-decent-length-000")
+    forged = sign_hs256({"role": "service_role", "exp": time.time() + 60}, "another-secret-of-decent-length-000")
     for bad in (forged, "not-a-jwt", "   "):
         refusal = admit({"access_token": bad})
         assert isinstance(refusal, join.Refusal) and refusal.reason.startswith("InvalidJWTToken: ")
