@@ -31,7 +31,7 @@ from madbase.realtime.ghosts import Ghosts
 from madbase.realtime.matching import SubscriptionIndex
 from madbase.realtime.pgoutput import Relation
 from madbase.realtime.replication import Consumer, Transaction
-from madbase.realtime.store import PUBLICATION, Store, StoredSubscription
+from madbase.realtime.store import PUBLICATION, NewSubscription, Store, StoredSubscription
 
 if TYPE_CHECKING:
     from madbase.realtime.fanout import Fanout
@@ -133,8 +133,9 @@ class Durability:
 
     # -- subscriptions of a socket that goes or comes back ----------------------------------------------
     async def persist(self, subs: list[Subscription]) -> None:
-        await self.store.insert([(s.id, s.topic, s.binding.id, s.binding.schema, s.binding.table, s.binding.event,
-                                  s.binding.filter, s.claims_json, s.role) for s in subs])
+        await self.store.insert([NewSubscription(s.id, s.topic, s.binding.id, s.binding.schema, s.binding.table,
+                                                 s.binding.event, s.binding.filter, s.claims_json, s.role)
+                                 for s in subs])
 
     def release(self, ch: Channel, *, keep: bool, position: int | None = None) -> None:
         """The channel's subscriptions stop being live; with keep=True they become ghosts for the grace window
