@@ -75,6 +75,22 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field("", validation_alias=_env("MADBASE_TRUSTED_PROXIES"))
     workers: int = Field(1, ge=1, le=64, validation_alias=_env("MADBASE_WORKERS", "WEB_CONCURRENCY"))
     access_log: bool = Field(True, validation_alias=_env("MADBASE_ACCESS_LOG"))
+    # Realtime (docs/realtime.md); realtime/config.py hands them to the service as `RealtimeSettings`.
+    realtime_grace_seconds: float = Field(30.0, ge=0, le=86_400,
+                                          validation_alias=_env("MADBASE_REALTIME_GRACE_SECONDS"))
+    realtime_socket_queue: int = Field(1000, ge=1, le=1_000_000, validation_alias=_env("MADBASE_REALTIME_SOCKET_QUEUE"))
+    realtime_ghost_buffer: int = Field(10_000, ge=1, le=10_000_000,
+                                       validation_alias=_env("MADBASE_REALTIME_GHOST_BUFFER"))
+    realtime_max_lag_bytes: int = Field(1 << 30, ge=1, validation_alias=_env("MADBASE_REALTIME_MAX_LAG_BYTES"))
+    realtime_redis_url: str = Field("", validation_alias=_env("MADBASE_REALTIME_REDIS_URL"))
+    realtime_node_heartbeat: float = Field(5.0, gt=0, le=3600, validation_alias=_env("MADBASE_REALTIME_NODE_HEARTBEAT"))
+    realtime_max_channels: int = Field(100, ge=1, validation_alias=_env("MADBASE_REALTIME_MAX_CHANNELS"))
+    realtime_max_payload_kb: int = Field(3000, ge=1, validation_alias=_env("MADBASE_REALTIME_MAX_PAYLOAD_KB"))
+    realtime_max_events_per_second: int = Field(2500, ge=1,
+                                                validation_alias=_env("MADBASE_REALTIME_MAX_EVENTS_PER_SECOND"))
+    realtime_max_joins_per_second: int = Field(2500, ge=1,
+                                               validation_alias=_env("MADBASE_REALTIME_MAX_JOINS_PER_SECOND"))
+    realtime_log_maxlen: int = Field(100_000, ge=1, validation_alias=_env("MADBASE_REALTIME_LOG_MAXLEN"))
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -88,6 +104,14 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("postgres://", "postgresql://")):
             raise ValueError("must start with postgres:// or postgresql://")
+        return value
+
+    @field_validator("realtime_redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        # A typo would otherwise run every process on its own, each missing the others' changes and broadcasts.
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     @property

@@ -18,13 +18,13 @@ def _kind3(join_ref: str, ref: str, topic: str, event: str, meta: bytes, enc: in
 
 
 def test_decode_text_v1_v2() -> None:
-    m2 = pr.decode_text(pr.VSN2, '["1","2","realtime:x","phx_join",{"a":1}]')
+    m2 = pr.decode_text('["1","2","realtime:x","phx_join",{"a":1}]')
     assert m2 == pr.Message("realtime:x", "phx_join", {"a": 1}, "2", "1")
-    m1 = pr.decode_text(pr.VSN1, '{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"5"}')
+    m1 = pr.decode_text('{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"5"}')
     assert m1 == pr.Message("phoenix", "heartbeat", {}, "5", None)
     for bad in ("[1,2]", "nope", '{"topic":1}', "3"):
         with pytest.raises(pr.ProtocolError):
-            pr.decode_text(pr.VSN2, bad)
+            pr.decode_text(bad)
 
 
 def test_decode_binary_push_json_and_binary() -> None:

@@ -58,17 +58,17 @@ async def test_slow_consumer_is_cut_off() -> None:
 
 
 def test_matching_uses_eq_index_and_filters() -> None:
+    from madbase.realtime.channel import Subscription
     from madbase.realtime.filters import parse_filter
-    from madbase.realtime.hub import ProjectHub, Subscription
+    from madbase.realtime.matching import SubscriptionIndex
 
-    project = SimpleNamespace(ref="p", record=SimpleNamespace(db_url="postgresql://x/y"))
-    hub = ProjectHub(SimpleNamespace(), project, RealtimeSettings(), "node")  # type: ignore[arg-type]
+    index = SubscriptionIndex()
 
     def sub(event: str, table: str | None, filt: str | None) -> Subscription:
         binding = pr.PgBinding(event, "public", table, filt, {}, pr.binding_id(event, "public", table, filt))
         s = Subscription(str(id(binding)), "realtime:x", binding, parse_filter(filt) if filt else None,
                          "anon", "{}", "", None)
-        hub._index(s)
+        index.add(s)
         return s
 
     by_id = sub("*", "t", "id=eq.1")
@@ -79,18 +79,19 @@ def test_matching_uses_eq_index_and_filters() -> None:
     deletes = sub("DELETE", "t", None)
     schema_wide = sub("INSERT", None, None)
     other_table = sub("*", "u", None)
-    got = hub._matching(Change("INSERT", REL, ("1", "x")))
+    got = index.matching(Change("INSERT", REL, ("1", "x")))
     assert set(map(id, got)) == set(map(id, [by_id, by_id_padded, by_body, ranged, everything, schema_wide]))
-    got = hub._matching(Change("DELETE", REL, None, ("2", None), True))
+    got = index.matching(Change("DELETE", REL, None, ("2", None), True))
     assert set(map(id, got)) == set(map(id, [ranged, everything, deletes]))
-    hub._unindex(by_id)
-    got = hub._matching(Change("UPDATE", REL, ("1", "y")))
+    index.remove(by_id)
+    got = index.matching(Change("UPDATE", REL, ("1", "y")))
     assert set(map(id, got)) == set(map(id, [ranged, everything]))
     assert other_table not in got
 
 
 async def test_lag_is_reported_once_to_subscribed_channels() -> None:
-    from madbase.realtime.hub import Channel, ProjectHub
+    from madbase.realtime.channel import Channel
+    from madbase.realtime.hub import ProjectHub
 
     project = SimpleNamespace(ref="p", record=SimpleNamespace(db_url="postgresql://x/y"))
     hub = ProjectHub(SimpleNamespace(), project, RealtimeSettings(max_lag_bytes=100), "node")  # type: ignore[arg-type]
@@ -107,12 +108,12 @@ async def test_lag_is_reported_once_to_subscribed_channels() -> None:
     with_subs.subs = [object()]  # type: ignore[list-item]
     without = Channel(SimpleNamespace(send=lambda m: pushed.append(m) or None), "realtime:y", "2", cfg, "anon",
                       {}, "{}", "k")  # type: ignore[arg-type]
-    hub.topics = {"realtime:x": {with_subs}, "realtime:y": {without}}
-    await hub._check_lag()
-    await hub._check_lag()
+    hub.topics.update({"realtime:x": {with_subs}, "realtime:y": {without}})
+    await hub.check_lag()
+    await hub.check_lag()
     assert hub.lagging and hub.lag_bytes == 5000
     assert [(m.topic, m.event, m.payload["status"]) for m in pushed] == [("realtime:x", "system", "error")]
     assert "lagging" in pushed[0].payload["message"]
     lag[0] = 10
-    await hub._check_lag()
+    await hub.check_lag()
     assert not hub.lagging

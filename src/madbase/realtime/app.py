@@ -24,8 +24,9 @@ from madbase.core import jsonutil
 from madbase.core.context import RequestContext, get_context
 from madbase.core.types import Receive, Scope, Send
 from madbase.realtime import protocol as pr
+from madbase.realtime.channel import Channel
 from madbase.realtime.config import RealtimeSettings
-from madbase.realtime.hub import Channel, ProjectHub
+from madbase.realtime.hub import ProjectHub
 from madbase.realtime.limits import PAYLOAD_TOO_LARGE, payload_size
 from madbase.realtime.rls import may_access_topic
 from madbase.realtime.socket import Connection
@@ -60,14 +61,14 @@ class _Collector(Collector):
         for ref, hub in self.app.hubs.items():
             if hub.lag_bytes is not None:
                 lag.add_metric([ref], hub.lag_bytes)
-            subs.add_metric([ref], sum(len(s) for s in hub.by_table.values()))
+            subs.add_metric([ref], len(hub.index))
         yield from (lag, subs, sockets, gaps)
 
 
 class RealtimeApp:
     def __init__(self, runtime: Runtime, settings: RealtimeSettings | None = None) -> None:
         self.runtime = runtime
-        self.settings = settings or RealtimeSettings.from_env()
+        self.settings = settings or RealtimeSettings.from_settings(runtime.settings)
         self.node = uuid.uuid4().hex[:16]
         self.hubs: dict[str, ProjectHub] = {}
         self.sockets = 0
@@ -146,9 +147,9 @@ class RealtimeApp:
         if kind == "b":
             hub.broadcast(str(data["t"]), data["p"])
         elif kind == "p":
-            hub.apply_remote_presence(str(data["n"]), str(data["t"]), data.get("j") or {}, data.get("l") or {})
+            hub.presence.apply_remote(str(data["n"]), str(data["t"]), data.get("j") or {}, data.get("l") or {})
         elif kind == "s":
-            hub.share_presence()
+            hub.presence.share()
 
     # -- ASGI ------------------------------------------------------------------------------------------
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
@@ -281,11 +282,11 @@ class RealtimeApp:
         if hub is not None:
             body.update({
                 "topics": len(hub.topics),
-                "subscriptions": sum(len(s) for s in hub.by_table.values()),
-                "ghosts": sum(len(q) for q in hub.ghosts.values()),
-                "consumer": hub.consumer is not None and hub.store.has_lock,
+                "subscriptions": len(hub.index),
+                "ghosts": len(hub.ghosts),
+                "consumer": hub.consumer_running,
                 "slot": hub.store.slot, "lag_bytes": hub.lag_bytes, "lagging": hub.lagging,
-                "delivered": hub.delivered, "replication_error": hub.pg_error, "log_gaps": hub.log_gaps,
+                "delivered": hub.delivery.delivered, "replication_error": hub.pg_error, "log_gaps": hub.log_gaps,
             })
         await _json(send, 200, body)
 

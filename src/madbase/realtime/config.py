@@ -1,21 +1,14 @@
-"""Realtime settings, read from the environment once per process (`MADBASE_REALTIME_*`)."""
+"""Realtime's view of the process settings: the `MADBASE_REALTIME_*` values of `madbase.config.Settings`
+(validated there at start, documented in .env.example), as one small immutable record the service passes
+around (tests build it directly)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        return default
-
-
-def _int(name: str, default: int) -> int:
-    return int(_float(name, default))
+if TYPE_CHECKING:
+    from madbase.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,17 +35,17 @@ class RealtimeSettings:
     log_maxlen: int = 100_000
 
     @classmethod
-    def from_env(cls) -> RealtimeSettings:
+    def from_settings(cls, settings: Settings) -> RealtimeSettings:
         return cls(
-            grace_seconds=_float("MADBASE_REALTIME_GRACE_SECONDS", 30.0),
-            socket_queue_max=_int("MADBASE_REALTIME_SOCKET_QUEUE", 1000),
-            ghost_buffer_max=_int("MADBASE_REALTIME_GHOST_BUFFER", 10_000),
-            max_lag_bytes=_int("MADBASE_REALTIME_MAX_LAG_BYTES", 1 << 30),
-            redis_url=os.environ.get("MADBASE_REALTIME_REDIS_URL", ""),
-            heartbeat_seconds=_float("MADBASE_REALTIME_NODE_HEARTBEAT", 5.0),
-            max_channels_per_socket=_int("MADBASE_REALTIME_MAX_CHANNELS", 100),
-            max_payload_kb=_int("MADBASE_REALTIME_MAX_PAYLOAD_KB", 3000),
-            max_events_per_second=_int("MADBASE_REALTIME_MAX_EVENTS_PER_SECOND", 2500),
-            max_joins_per_second=_int("MADBASE_REALTIME_MAX_JOINS_PER_SECOND", 2500),
-            log_maxlen=_int("MADBASE_REALTIME_LOG_MAXLEN", 100_000),
+            grace_seconds=settings.realtime_grace_seconds,
+            socket_queue_max=settings.realtime_socket_queue,
+            ghost_buffer_max=settings.realtime_ghost_buffer,
+            max_lag_bytes=settings.realtime_max_lag_bytes,
+            redis_url=settings.realtime_redis_url,
+            heartbeat_seconds=settings.realtime_node_heartbeat,
+            max_channels_per_socket=settings.realtime_max_channels,
+            max_payload_kb=settings.realtime_max_payload_kb,
+            max_events_per_second=settings.realtime_max_events_per_second,
+            max_joins_per_second=settings.realtime_max_joins_per_second,
+            log_maxlen=settings.realtime_log_maxlen,
         )

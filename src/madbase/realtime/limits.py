@@ -1,7 +1,7 @@
 """Per-project realtime limits (Supabase's tenant limits) and the per-second counters that enforce them.
 
 Values come from the project's `config["realtime"]` (Supabase's field names: `max_payload_size_in_kb`,
-`max_events_per_second`, `max_joins_per_second`, `max_channels_per_client`), else from the environment
+`max_events_per_second`, `max_joins_per_second`, `max_channels_per_client`), else from the process settings
 (`MADBASE_REALTIME_*`). Counters are kept per process: with N processes a project may reach N times the limit.
 """
 

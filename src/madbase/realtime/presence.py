@@ -1,126 +1,134 @@
-"""Presence for one project's hub: tracked metas per topic and key, diffs to local channels with presence
-enabled, and the cross-process part (diffs published through the fan-out, remote entries tagged with their
-node and dropped when that node falls silent, full state shared with a node that starts)."""
+"""Presence of one project in this process: tracked metas per room and key, diffs to the local channels with
+presence enabled, and the cross-process part (diffs published through the fan-out, remote entries tagged
+with their node and dropped when that node falls silent, full state shared with a node that starts).
+
+A room is a topic with its privacy (`protocol.room_of`): private and public channels of one name do not
+see each other's presence.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from madbase.realtime import protocol as pr
 
 if TYPE_CHECKING:
-    from madbase.core.projects import Project
+    from madbase.realtime.channel import Channel
     from madbase.realtime.fanout import Fanout
-    from madbase.realtime.hub import Channel
+
+# A process whose bus heartbeats stopped this long ago is gone: its presence entries leave.
+_REMOTE_SILENCE = 15.0
+
+Diff = dict[str, Any]  # {key: {"metas": [meta, ...]}}, the wire shape of presence joins/leaves
 
 
-class PresenceMixin:
-    """State lives on the hub: `presence[room][key][phx_ref] = (local channel or None, meta)`; a room is a topic
-    with its privacy (`pr.room_of`): private and public channels of one name do not see each other."""
+class Tracked(NamedTuple):
+    channel: Channel | None  # None: tracked on another process
+    meta: dict[str, Any]  # the client's state plus its `phx_ref`
 
-    presence: dict[str, dict[str, dict[str, tuple[Channel | None, dict[str, Any]]]]]
-    remote_presence: dict[str, str]  # phx_ref → node, for entries tracked on other processes
-    topics: dict[str, set[Channel]]
-    fanout: Fanout | None
-    project: Project
 
-    def presence_state(self, topic: str) -> dict[str, Any]:
-        state: dict[str, Any] = {}
-        for key, metas in self.presence.get(topic, {}).items():
-            state[key] = {"metas": [meta for _, meta in metas.values()]}
-        return state
+class Presence:
+    def __init__(self, rooms: dict[str, set[Channel]], fanout: Fanout | None, project_ref: str) -> None:
+        self.rooms = rooms  # the hub's channels by room (shared, never replaced)
+        self.fanout = fanout
+        self.project_ref = project_ref
+        self.entries: dict[str, dict[str, dict[str, Tracked]]] = {}  # room → key → phx_ref → entry
+        self.remote: dict[str, str] = {}  # phx_ref → node, for entries tracked on other processes
+
+    def state(self, room: str) -> dict[str, Any]:
+        return {key: {"metas": [t.meta for t in metas.values()]} for key, metas in self.entries.get(room, {}).items()}
 
     def track(self, ch: Channel, state: dict[str, Any]) -> None:
-        leaves = self._untrack_meta(ch)
+        leaves = self._remove(ch)
         ref = uuid.uuid4().hex[:20]
         meta = {**state, "phx_ref": ref}
-        self.presence.setdefault(ch.room, {}).setdefault(ch.presence_key, {})[ref] = (ch, meta)
+        self.entries.setdefault(ch.room, {}).setdefault(ch.presence_key, {})[ref] = Tracked(ch, meta)
         ch.presence_ref = ref
         joins = {ch.presence_key: {"metas": [meta]}}
-        self._presence_diff(ch.room, joins, leaves)
-        self._publish_presence(ch.room, joins, leaves)
+        self._diff(ch.room, joins, leaves)
+        self._publish(ch.room, joins, leaves)
 
     def untrack(self, ch: Channel) -> None:
-        leaves = self._untrack_meta(ch)
+        leaves = self._remove(ch)
         if leaves:
-            self._presence_diff(ch.room, {}, leaves)
-            self._publish_presence(ch.room, {}, leaves)
+            self._diff(ch.room, {}, leaves)
+            self._publish(ch.room, {}, leaves)
 
-    def _publish_presence(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
+    def _publish(self, room: str, joins: Diff, leaves: Diff) -> None:
         if self.fanout is not None:
-            self.fanout.publish_soon("p", self.project.ref, {"t": topic, "j": joins, "l": leaves})
+            self.fanout.publish_soon("p", self.project_ref, {"t": room, "j": joins, "l": leaves})
 
-    def apply_remote_presence(self, node: str, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
-        by_key = self.presence.setdefault(topic, {})
-        new_joins: dict[str, Any] = {}
+    def apply_remote(self, node: str, room: str, joins: Diff, leaves: Diff) -> None:
+        by_key = self.entries.setdefault(room, {})
+        new_joins: Diff = {}
         for key, entry in joins.items():
             for meta in entry.get("metas", []):
                 ref = str(meta.get("phx_ref"))
                 if ref in by_key.get(key, {}):
                     continue
-                by_key.setdefault(key, {})[ref] = (None, meta)
-                self.remote_presence[ref] = node
+                by_key.setdefault(key, {})[ref] = Tracked(None, meta)
+                self.remote[ref] = node
                 new_joins.setdefault(key, {"metas": []})["metas"].append(meta)
-        gone: dict[str, Any] = {}
+        gone: Diff = {}
         for key, entry in leaves.items():
             for meta in entry.get("metas", []):
                 ref = str(meta.get("phx_ref"))
                 if by_key.get(key, {}).pop(ref, None) is not None:
-                    self.remote_presence.pop(ref, None)
+                    self.remote.pop(ref, None)
                     gone.setdefault(key, {"metas": []})["metas"].append(meta)
             if key in by_key and not by_key[key]:
                 del by_key[key]
         if not by_key:
-            self.presence.pop(topic, None)
+            self.entries.pop(room, None)
         if new_joins or gone:
-            self._presence_diff(topic, new_joins, gone)
+            self._diff(room, new_joins, gone)
 
-    def share_presence(self) -> None:
+    def share(self) -> None:
         """Answer a new node's sync request with everything tracked on this node."""
-        for topic, by_key in self.presence.items():
-            joins: dict[str, Any] = {}
+        for room, by_key in self.entries.items():
+            joins: Diff = {}
             for key, metas in by_key.items():
-                for ch, meta in metas.values():
-                    if ch is not None:
-                        joins.setdefault(key, {"metas": []})["metas"].append(meta)
+                for tracked in metas.values():
+                    if tracked.channel is not None:
+                        joins.setdefault(key, {"metas": []})["metas"].append(tracked.meta)
             if joins:
-                self._publish_presence(topic, joins, {})
+                self._publish(room, joins, {})
 
-    def _expire_remote_presence(self) -> None:
-        if self.fanout is None or not self.remote_presence:
+    def expire_remote(self) -> None:
+        if self.fanout is None or not self.remote:
             return
         now = time.monotonic()
-        dead = {n for n in set(self.remote_presence.values()) if now - self.fanout.node_seen.get(n, 0) > 15.0}
+        dead = {n for n in set(self.remote.values()) if now - self.fanout.node_seen.get(n, 0) > _REMOTE_SILENCE}
         if not dead:
             return
-        for topic, by_key in list(self.presence.items()):
-            leaves: dict[str, Any] = {}
+        for room, by_key in list(self.entries.items()):
+            leaves: Diff = {}
             for key, metas in by_key.items():
-                for ref, (_, meta) in list(metas.items()):
-                    if self.remote_presence.get(ref) in dead:
-                        leaves.setdefault(key, {"metas": []})["metas"].append(meta)
+                for ref, tracked in list(metas.items()):
+                    if self.remote.get(ref) in dead:
+                        leaves.setdefault(key, {"metas": []})["metas"].append(tracked.meta)
             if leaves:
-                self.apply_remote_presence("", topic, {}, leaves)
+                self.apply_remote("", room, {}, leaves)
 
-    def _untrack_meta(self, ch: Channel) -> dict[str, Any]:
+    def _remove(self, ch: Channel) -> Diff:
         if ch.presence_ref is None:
             return {}
-        by_key = self.presence.get(ch.room, {})
+        by_key = self.entries.get(ch.room, {})
         metas = by_key.get(ch.presence_key, {})
         entry = metas.pop(ch.presence_ref, None)
         ch.presence_ref = None
         if not metas:
             by_key.pop(ch.presence_key, None)
         if not by_key:
-            self.presence.pop(ch.room, None)
+            self.entries.pop(ch.room, None)
         if entry is None:
             return {}
-        return {ch.presence_key: {"metas": [entry[1]]}}
+        return {ch.presence_key: {"metas": [entry.meta]}}
 
-    def _presence_diff(self, topic: str, joins: dict[str, Any], leaves: dict[str, Any]) -> None:
-        msg = pr.push(pr.wire_topic(topic), "presence_diff", {"joins": joins, "leaves": leaves})
-        for ch in list(self.topics.get(topic, ())):
+    def _diff(self, room: str, joins: Diff, leaves: Diff) -> None:
+        msg = pr.push(pr.wire_topic(room), "presence_diff", {"joins": joins, "leaves": leaves})
+        for ch in list(self.rooms.get(room, ())):
             if ch.config.presence_enabled and ch.rights.presence_read:
                 ch.push(msg)

@@ -49,7 +49,8 @@ def _opt_str(value: Any) -> str | None:
     raise ProtocolError("ref must be a string or null")
 
 
-def decode_text(vsn: str, text: str | bytes) -> Message:
+def decode_text(text: str | bytes) -> Message:
+    """A text frame of either serializer: vsn 1 sends objects, vsn 2 arrays (told apart by shape)."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import asyncpg
 
@@ -28,6 +28,15 @@ _FACTS_TTL = 5.0
 class TableInfo:
     rls_enabled: bool
     pk: tuple[str, ...]
+
+
+class RowCheck(NamedTuple):
+    """One (row, subscriber group) pair of a batch: may group `group` (1-based) select the row of table
+    `relation_id` whose primary key has the text values `values` (in key order; the database knows the key)?"""
+
+    group: int
+    relation_id: int
+    values: list[str | None]
 
 
 class Visibility:
@@ -60,7 +69,7 @@ class Visibility:
         for key in [k for k in self._columns if k[0] == relation_id]:
             del self._columns[key]
 
-    async def table(self, pool: asyncpg.Pool, relation_id: int) -> TableInfo:
+    async def table(self, relation_id: int) -> TableInfo:
         cached = self._tables.get(relation_id)
         if cached is not None and time.monotonic() - cached[0] < _FACTS_TTL:
             return cached[1]
@@ -76,7 +85,7 @@ class Visibility:
         self._tables[relation_id] = (time.monotonic(), info)
         return info
 
-    async def columns(self, pool: asyncpg.Pool, relation_id: int, role: str) -> frozenset[str]:
+    async def columns(self, relation_id: int, role: str) -> frozenset[str]:
         key = (relation_id, role)
         cached = self._columns.get(key)
         if cached is not None and time.monotonic() - cached[0] < _FACTS_TTL:
@@ -91,19 +100,19 @@ class Visibility:
         self._columns[key] = (time.monotonic(), cols)
         return cols
 
-    async def check_batch(self, checks: list[dict[str, Any]], roles: Sequence[str],
+    async def check_batch(self, checks: Sequence[RowCheck], roles: Sequence[str],
                           claims: Sequence[str], xids: Sequence[int] = ()) -> list[bool]:
-        """checks[i] = {"g": 1-based group, "e": table oid, "pk": cols, "v": values}; roles/claims per group.
+        """One answer per check, in order; `roles`/`claims`: those of group g at index g - 1.
 
         `xids`: the transactions of the checked changes; the database waits until they are visible (a change
         can arrive before its commit is, see migration 3007) before looking the rows up."""
         if not checks:
             return []
-        order = sorted(range(len(checks)), key=lambda i: (checks[i]["g"], checks[i]["e"]))
+        order = sorted(range(len(checks)), key=lambda i: (checks[i].group, checks[i].relation_id))
         pos = [i + 1 for i in order]
-        grp = [checks[i]["g"] for i in order]
-        ent = [checks[i]["e"] for i in order]
-        keyv = [jsonutil.dumps_str(checks[i]["v"]) for i in order]
+        grp = [checks[i].group for i in order]
+        ent = [checks[i].relation_id for i in order]
+        keyv = [jsonutil.dumps_str(checks[i].values) for i in order]
         async with self._lock:
             conn = await self._c()
             result = await conn.fetchval(

@@ -15,29 +15,23 @@ import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import structlog
 
 from madbase.core.context import RequestContext
-from madbase.core.db import ALLOWED_ROLES
-from madbase.core.jwt import TokenError
 from madbase.core.types import Message, Receive, Send
+from madbase.realtime import join
 from madbase.realtime import protocol as pr
 from madbase.realtime.authz import check_bindings
-from madbase.realtime.filters import FilterError, parse_filter
-from madbase.realtime.hub import Channel, ProjectHub, Subscription
+from madbase.realtime.channel import Channel, Subscription
 from madbase.realtime.limits import payload_size
-from madbase.realtime.rls import PUBLIC_RIGHTS, TopicRights, topic_rights
-from madbase.realtime.store import PUBLICATION, new_id
+from madbase.realtime.rls import PUBLIC_RIGHTS, topic_rights
+from madbase.realtime.store import PUBLICATION, StoredMessage, new_id
 
 if TYPE_CHECKING:
     from madbase.realtime.app import RealtimeApp
+    from madbase.realtime.hub import ProjectHub
 
 log = structlog.get_logger("madbase.realtime")
-
-
-class AuthFailure(Exception):
-    pass
 
 
 class Connection:
@@ -151,7 +145,7 @@ class Connection:
             if message.get("bytes") is not None:
                 msg = pr.decode_binary(message["bytes"])
             else:
-                msg = pr.decode_text(self.vsn, message.get("text") or "")
+                msg = pr.decode_text(message.get("text") or "")
         except pr.ProtocolError as exc:
             log.info("realtime_bad_frame", error=str(exc))
             return True
@@ -200,42 +194,7 @@ class Connection:
             timer.cancel()
         self.hub.remove_channel(ch, keep=keep)
 
-    # -- auth --------------------------------------------------------------------------------------------
-    def _resolve_token(self, token: str | None) -> tuple[str, dict[str, Any], str, float | None]:
-        project = self.ctx.project
-        if token is None:
-            auth = self.ctx.auth
-            exp = auth.claims.get("exp")
-            return auth.role, auth.claims, auth.claims_json, float(exp) if isinstance(exp, int | float) else None
-        known = project.key_tokens.get(token)
-        if known is not None:
-            verified = known
-        else:
-            try:
-                verified = project.verifier.verify(token)
-            except TokenError as exc:
-                if exc.expired:
-                    raise AuthFailure(f"InvalidJWTToken: Token has expired {self._expired_ago(token)} seconds ago"
-                                      ) from None
-                raise AuthFailure(f"InvalidJWTToken: {exc}") from None
-        role = verified.claims.get("role")
-        if not isinstance(role, str) or verified.exp is None:
-            raise AuthFailure("Fields `role` and `exp` are required in JWT")
-        if role not in ALLOWED_ROLES:
-            raise AuthFailure(f"Unauthorized: role {role!r} is not allowed")
-        if verified.exp < time.time():
-            raise AuthFailure(f"InvalidJWTToken: Token has expired {int(time.time() - verified.exp)} seconds ago")
-        return role, verified.claims, verified.claims_json, verified.exp
-
-    @staticmethod
-    def _expired_ago(token: str) -> int:
-        import jwt as pyjwt
-        try:
-            exp = pyjwt.decode(token, options={"verify_signature": False}).get("exp")
-        except pyjwt.PyJWTError:
-            return 0
-        return max(0, int(time.time() - float(exp))) if isinstance(exp, int | float) else 0
-
+    # -- token expiry ------------------------------------------------------------------------------------
     def _schedule_expiry(self, ch: Channel, exp: float | None) -> None:
         old = self.timers.pop(ch.topic, None)
         if old is not None:
@@ -255,88 +214,68 @@ class Connection:
         self.send(pr.close(ch.topic, ch.join_ref))
         self._drop(ch, keep=False)
 
-    # -- join --------------------------------------------------------------------------------------------
+    # -- join (the decisions are join.py's; here only the I/O between them) ------------------------------
+    def _refuse(self, msg: pr.Message, refusal: join.Refusal) -> None:
+        self.send(pr.error_reply(msg, refusal.reason))
+        if refusal.close_socket:
+            log.warning("realtime_join_refused_closing", project_ref=self.hub.project.ref, reason=refusal.reason)
+            self.closing = True
+            self._enqueue(None)
+
     async def _join(self, msg: pr.Message) -> None:
-        try:
-            cfg = pr.parse_join(msg)
-        except pr.ProtocolError as exc:
-            self.send(pr.error_reply(msg, str(exc)))
+        cfg = join.parse(msg)
+        if isinstance(cfg, join.Refusal):
+            self._refuse(msg, cfg)
             return
         old = self.channels.get(msg.topic)
         if old is not None:
             self._drop(old, keep=False)
-        limits = self.hub.limits
-        if len(self.channels) >= limits.channels_per_client:
-            self.send(pr.error_reply(msg, "ChannelRateLimitReached: Too many channels"))
-            return
-        if not self.hub.joins_rate.take(limits.joins_per_second):
-            # As Supabase: the join is refused and the socket disconnected.
-            log.warning("realtime_join_rate_limited", project_ref=self.hub.project.ref)
-            self.send(pr.error_reply(msg, "ClientJoinRateLimitReached: Too many joins per second"))
-            self.closing = True
-            self._enqueue(None)
-            return
-        try:
-            role, claims, claims_json, exp = self._resolve_token(cfg.access_token)
-        except AuthFailure as exc:
-            self.send(pr.error_reply(msg, str(exc)))
-            return
-        filters = []
-        for binding in cfg.bindings:
-            try:
-                filters.append(parse_filter(binding.filter) if binding.filter else None)
-            except FilterError as exc:
-                self.send(pr.error_reply(msg, f"Unable to subscribe to changes with given parameters: {exc}"))
-                return
-        if cfg.replay is not None and not cfg.private:
-            self.send(pr.error_reply(msg, "UnableToReplayMessages: Replay is not allowed for public channels"))
-            return
         hub = self.hub
-        await hub.ready()
-        if cfg.bindings and hub.pg_error is not None:
-            # Refused rather than SUBSCRIBED with no changes ever arriving (wal_level, REPLICATION, slots).
-            self.send(pr.error_reply(msg, f"Unable to subscribe to changes: {hub.pg_error}"))
+        req = join.admit(cfg, channels_open=len(self.channels), limits=hub.limits, joins_rate=hub.joins_rate,
+                         project=self.ctx.project, auth=self.ctx.auth, now=time.time())
+        if isinstance(req, join.Refusal):
+            self._refuse(msg, req)
             return
+        await hub.ready()
+        refusal = join.replication_refusal(req, hub.pg_error)
+        if refusal is not None:
+            self._refuse(msg, refusal)
+            return
+        who = req.identity
         rights = PUBLIC_RIGHTS
         if cfg.private:
-            # As Supabase: joining needs the broadcast or the presence read policy; each extension's traffic
-            # then follows its own read/write policy.
-            rights = await topic_rights(await hub.pool(), cfg.name, role, claims_json)
-            if not rights.may_join:
-                self.send(pr.error_reply(
-                    msg, f"Unauthorized: You do not have permissions to read from this Channel topic: {cfg.name}"))
-                return
-        if cfg.replay is not None and not rights.broadcast_read:
-            self.send(pr.error_reply(msg, "UnableToReplayMessages: Replay is not allowed on this channel"))
+            rights = await topic_rights(await hub.pool(), cfg.name, who.role, who.claims_json)
+        refusal = join.rights_refusal(req, rights)
+        if refusal is not None:
+            self._refuse(msg, refusal)
             return
-        replayed: list[tuple[int, str, str | None]] = []
+        replayed: list[StoredMessage] = []
         if cfg.replay is not None:  # private, and the caller may read the topic (checked above)
             try:
                 replayed = await hub.store.replay(cfg.name, *cfg.replay)
             except Exception as exc:
                 log.error("realtime_replay_failed", error=str(exc))
-                self.send(pr.error_reply(msg, "UnableToReplayMessages: Realtime was unable to replay messages"))
+                self._refuse(msg, join.REPLAY_FAILED)
                 return
-        ch = Channel(self, msg.topic, msg.join_ref or msg.ref, cfg, role, claims, claims_json,
+        ch = Channel(self, msg.topic, msg.join_ref or msg.ref, cfg, who.role, who.claims, who.claims_json,
                      cfg.presence_key or str(uuid.uuid4()), rights=rights,
-                     replayed=frozenset(r[0] for r in replayed))
-        sub_claim = str(claims.get("sub", ""))
+                     replayed=frozenset(r.id for r in replayed))
         refused = None  # as Supabase: the join succeeds, the subscription is refused by a system message
         if cfg.bindings and hub.pg_error is None:
             try:
-                refused = await check_bindings(await hub.pool(), cfg.bindings, filters, role, PUBLICATION)
+                refused = await check_bindings(await hub.pool(), cfg.bindings, req.filters, who.role, PUBLICATION)
             except Exception as exc:
                 log.error("realtime_subscription_check_failed", error=str(exc))
-                self.send(pr.error_reply(msg, "Unable to subscribe to changes: database unavailable"))
+                self._refuse(msg, join.DB_UNAVAILABLE)
                 return
-        if cfg.bindings and hub.pg_error is None and refused is None:
-            ch.subs = [Subscription(new_id(), msg.topic, b, f, role, claims_json, sub_claim, ch)
-                       for b, f in zip(cfg.bindings, filters, strict=True)]
+        if join.subscribes(req, hub.pg_error, refused):
+            ch.subs = [Subscription(new_id(), msg.topic, b, f, who.role, who.claims_json, who.sub, ch)
+                       for b, f in zip(cfg.bindings, req.filters, strict=True)]
             try:
-                await hub.persist(ch.subs)
+                await hub.durability.persist(ch.subs)
             except Exception as exc:
                 log.error("realtime_persist_failed", error=str(exc))
-                self.send(pr.error_reply(msg, "Unable to subscribe to changes: database unavailable"))
+                self._refuse(msg, join.DB_UNAVAILABLE)
                 return
             if self.closing:
                 await hub.store.delete([s.id for s in ch.subs])
@@ -347,7 +286,7 @@ class Connection:
             except Exception as exc:
                 log.error("realtime_attach_failed", error=str(exc))
                 hub.remove_channel(ch, keep=False)
-                self.send(pr.error_reply(msg, "Unable to subscribe to changes: change log unavailable"))
+                self._refuse(msg, join.LOG_UNAVAILABLE)
                 return
             if self.closing:  # gone during the join: keep the claimed backlog for the next re-join
                 hub.remove_channel(ch, keep=True, position=replayed_from)
@@ -356,26 +295,11 @@ class Connection:
             backlog = hub.add_channel(ch)
         self.channels[msg.topic] = ch
         self.tokens[msg.topic] = cfg.access_token
-        response: dict[str, Any] = {"postgres_changes": [b.echo for b in cfg.bindings]}
-        self.send(pr.reply(msg, "ok", response))
-        if cfg.presence_enabled and rights.presence_read:
-            self.send(pr.push(ch.topic, "presence_state", hub.presence_state(ch.room), ch.join_ref))
-        if cfg.bindings:
-            if refused is not None:
-                self.send(pr.system(ch.topic, "postgres_changes", "error", refused, ch.join_ref))
-            elif hub.pg_error is None:
-                self.send(pr.system(ch.topic, "postgres_changes", "ok", "Subscribed to PostgreSQL", ch.join_ref))
-            else:
-                self.send(pr.system(ch.topic, "postgres_changes", "error", hub.pg_error, ch.join_ref))
-        if cfg.replication_ready:
-            self.send(pr.system(ch.topic, "system", "ok", "Replication connection established", ch.join_ref))
-        for msg_id, event, raw in replayed:
-            self.send(pr.push(ch.topic, "broadcast", {
-                "type": "broadcast", "event": event, "payload": orjson.Fragment(raw if raw is not None else "null"),
-                "meta": {"replayed": True, "id": str(msg_id)}}, ch.join_ref))
-        for item in backlog:
+        state = hub.presence.state(ch.room) if join.shows_presence(req, rights) else None
+        for item in join.accepted(msg, req, join_ref=ch.join_ref, rights=rights, refused=refused,
+                                  pg_error=hub.pg_error, presence_state=state, replayed=replayed, backlog=backlog):
             self.send(item)
-        self._schedule_expiry(ch, exp)
+        self._schedule_expiry(ch, who.exp)
 
     # -- events on a joined channel --------------------------------------------------------------------
     def _broadcast(self, ch: Channel, msg: pr.Message) -> None:
@@ -421,10 +345,10 @@ class Connection:
             return
         if event == "track":
             state = body.get("payload")
-            self.hub.track(ch, state if isinstance(state, dict) else {})
+            self.hub.presence.track(ch, state if isinstance(state, dict) else {})
             self.send(pr.reply(msg))
         elif event == "untrack":
-            self.hub.untrack(ch)
+            self.hub.presence.untrack(ch)
             self.send(pr.reply(msg))
         else:
             self.send(pr.error_reply(msg, "presence event must be track or untrack"))
@@ -439,55 +363,49 @@ class Connection:
     async def _access_token(self, ch: Channel, msg: pr.Message) -> None:
         """A new token for a joined channel: re-authorize everything the channel delivers, as Supabase does —
         private topic (RLS on realtime.messages), postgres_changes identity and filter columns, expiry."""
-        body = msg.payload if isinstance(msg.payload, dict) else {}
-        token = body.get("access_token")
-        if not isinstance(token, str) or not token or token.startswith("sb_") or token == self.tokens.get(ch.topic):
+        token = join.new_token(msg.payload, self.tokens.get(ch.topic))
+        if token is None:
             return
         try:
-            role, claims, claims_json, exp = self._resolve_token(token)
-        except AuthFailure as exc:
+            who = join.identity(self.ctx.project, self.ctx.auth, token, time.time())
+        except join.AuthFailure as exc:
             self._shutdown(ch, str(exc))
             return
         self.tokens[ch.topic] = token
         # Another identity: nothing reaches the channel until it is re-authorized (a refreshed token of the
         # same identity keeps delivering meanwhile).
-        if (role, claims.get("sub")) != (ch.role, ch.claims.get("sub")):
+        if not who.same_person(ch.role, ch.claims):
             ch.paused = True
         try:
-            reason, refused, rights = await self._recheck(ch, role, claims_json)
+            answer = await self._recheck(ch, who)
         finally:
             ch.paused = False
         if self.channels.get(ch.topic) is not ch:
             return  # left, expired or closed meanwhile
-        if reason is not None:
-            self._shutdown(ch, reason)
+        if answer.close is not None:
+            self._shutdown(ch, answer.close)
             return
-        ch.rights = rights
-        if not rights.presence_write and ch.presence_ref is not None:
-            self.hub.untrack(ch)  # may no longer be present here
-        if refused is not None:
+        ch.rights = answer.rights
+        if not answer.rights.presence_write and ch.presence_ref is not None:
+            self.hub.presence.untrack(ch)  # may no longer be present here
+        if answer.refused is not None:
             self.hub.drop_subscriptions(ch)
-            self.send(pr.system(ch.topic, "postgres_changes", "error", refused, ch.join_ref))
-        self.hub.reauthorize(ch, role, claims, claims_json)
-        self._schedule_expiry(ch, exp)
+            self.send(pr.system(ch.topic, "postgres_changes", "error", answer.refused, ch.join_ref))
+        self.hub.reauthorize(ch, who.role, who.claims, who.claims_json)
+        self._schedule_expiry(ch, who.exp)
 
-    async def _recheck(self, ch: Channel, role: str, claims_json: str
-                       ) -> tuple[str | None, str | None, TopicRights]:
-        """(reason to close the channel, reason to end its postgres_changes subscriptions, topic rights)."""
-        cfg = ch.config
-        denied = TopicRights(False, False, False, False)
+    async def _recheck(self, ch: Channel, who: join.Identity) -> join.Recheck:
+        """Ask the database what the new identity may do here (join.recheck decides)."""
         try:
             pool = await self.hub.pool()
             rights = PUBLIC_RIGHTS
-            if cfg.private:
-                rights = await topic_rights(pool, cfg.name, role, claims_json)
-                if not rights.may_join:
-                    return f"You no longer have permission to read from this Channel topic: {cfg.name}", None, denied
+            if ch.config.private:
+                rights = await topic_rights(pool, ch.config.name, who.role, who.claims_json)
             refused = None
-            if ch.subs:
+            if ch.subs and rights.may_join:
                 refused = await check_bindings(pool, [s.binding for s in ch.subs], [s.filter for s in ch.subs],
-                                               role, PUBLICATION)
+                                               who.role, PUBLICATION)
         except Exception as exc:
             log.error("realtime_reauthorize_failed", error=str(exc))
-            return "Realtime was unable to connect to the project database", None, denied
-        return None, refused, rights
+            return join.recheck(ch.config, None, None)
+        return join.recheck(ch.config, rights, refused)

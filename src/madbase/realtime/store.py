@@ -18,7 +18,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -42,6 +42,37 @@ class StoredSubscription:
     role: str
     last_seen: datetime
     position: int | None = None  # served up to this LSN (changes committed before it are not sent again)
+
+
+class NewSubscription(NamedTuple):
+    """A subscription to persist at join."""
+
+    id: str
+    topic: str
+    binding_id: int
+    schema: str
+    table: str | None
+    event: str
+    filter: str | None
+    claims_json: str
+    role: str
+
+
+class Claimed(NamedTuple):
+    """A row a re-join took over: the row, the node that owned it, how far it was served (None: that
+    node died with its socket open, its stored cursor stands for it)."""
+
+    row: StoredSubscription
+    node: str
+    position: int | None
+
+
+class StoredMessage(NamedTuple):
+    """A private broadcast kept in realtime.messages (for `replay`)."""
+
+    id: int
+    event: str
+    payload: str | None  # JSON text
 
 
 def slot_name(database: str) -> str:
@@ -89,8 +120,7 @@ class Store:
                 self.has_lock = bool(await self.c.fetchval("select pg_try_advisory_lock($1::bigint)", _LOCK_KEY))
             return self.has_lock
 
-    async def insert(self, rows: list[tuple[str, str, int, str, str | None, str, str | None, str, str]]) -> None:
-        """rows: (id, topic, binding_id, schema, table, event, filter, claims_json, role)."""
+    async def insert(self, rows: list[NewSubscription]) -> None:
         async with self.lock:
             if rows:
                 await self.c.executemany(
@@ -122,9 +152,9 @@ class Store:
                                      "where id = any($1::uuid[])", ids, position)
 
     async def claim(self, topic: str, role: str, sub_claim: str, binding_ids: list[int], exclude: list[str]
-                    ) -> list[tuple[StoredSubscription, str, int | None]]:
+                    ) -> list[Claimed]:
         """Multi-process re-join: take (delete) at most one row per binding with the same topic and identity
-        that is detached or belongs to a dead node; returns (row, its node, its position or None)."""
+        that is detached or belongs to a dead node."""
         async with self.lock:
             rows = await self.c.fetch(
                 "with c as (select s.id, s.binding_id, coalesce(s.detached_at, s.last_seen) as at "
@@ -138,7 +168,7 @@ class Store:
                 "returning s.id::text, s.topic, s.binding_id, s.schema_name, s.table_name, s.event, s.filter, "
                 "s.claims::text, s.claims_role, s.last_seen, s.node, s.position",
                 topic, role, sub_claim, binding_ids, exclude, APP_PREFIX)
-            return [(_stored(r), str(r["node"]), None if r["position"] is None else int(r["position"]))
+            return [Claimed(_stored(r), str(r["node"]), None if r["position"] is None else int(r["position"]))
                     for r in rows]
 
     async def purge_detached(self, grace_seconds: float, heartbeat_seconds: float) -> None:
@@ -176,15 +206,15 @@ class Store:
                 "insert into realtime.node_position (node, position) values ($1, $2) on conflict (node) "
                 "do update set position = excluded.position, updated_at = now()", self.node, position)
 
-    async def replay(self, topic: str, since_ms: int, limit: int) -> list[tuple[int, str, str | None]]:
+    async def replay(self, topic: str, since_ms: int, limit: int) -> list[StoredMessage]:
         """Broadcast `replay`: the last `limit` (1..25, as Supabase) private broadcasts of a topic inserted
-        since `since_ms`, oldest first: (id, event, payload as JSON text)."""
+        since `since_ms`, oldest first."""
         async with self.lock:
             rows = await self.c.fetch(
                 "select id, event, payload::text as payload from realtime.messages where topic = $1 and private "
                 "and extension = 'broadcast' and inserted_at >= to_timestamp($2::float8 / 1000) "
                 "order by inserted_at desc, id desc limit $3", topic, since_ms, max(1, min(limit, 25)))
-        return [(int(r["id"]), str(r["event"] or ""), r["payload"]) for r in reversed(rows)]
+        return [StoredMessage(int(r["id"]), str(r["event"] or ""), r["payload"]) for r in reversed(rows)]
 
     async def purge_messages(self) -> None:
         """realtime.messages rows matter only in the WAL; keep a day of them for inspection."""
