@@ -31,9 +31,9 @@ class Limits:
 def _positive(raw: Any, default: int) -> int:
     if isinstance(raw, bool):
         return default
-    if isinstance(raw, int | float) and raw > 0:
+    if isinstance(raw, int | float) and 0 < raw < 2**62:  # no inf (int() would raise), no absurd sizes
         return int(raw)
-    if isinstance(raw, str) and raw.isdigit() and int(raw) > 0:
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 18 and int(raw) > 0:
         return int(raw)
     return default
 
