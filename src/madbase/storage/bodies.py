@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,7 @@ def parse_user_metadata(raw: str | None, *, base64_encoded: bool) -> Any:
     return value
 
 
-def raw_body(headers: dict[str, str], chunks: AsyncIterator[bytes]) -> UploadBody:
+def raw_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> UploadBody:
     length = headers.get("content-length")
     return UploadBody(
         content_type=checked_header(headers.get("content-type") or DEFAULT_CONTENT_TYPE, "content-type"),

@@ -78,9 +78,15 @@ class TxSettings:
                     headers: Mapping[str, str] | None = None) -> TxSettings:
         """What PostgREST and Supabase's services set for an API request: role, request.jwt.claims (and
         request.jwt.claim.<name> for scalar claims), request.method/path/headers."""
-        gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=method, path=path, headers=headers)
+        return cls.for_claims(auth.role, auth.claims, auth.claims_json, method=method, path=path, headers=headers)
+
+    @classmethod
+    def for_claims(cls, role: str, claims: Mapping[str, Any], claims_json: str, *, method: str = "",
+                   path: str = "", headers: Mapping[str, str] | None = None) -> TxSettings:
+        """`for_request` from a role and verified claims (`claims_json` is `claims` as JSON)."""
+        gucs = request_gucs(role, claims, claims_json, method=method, path=path, headers=headers)
         # names[0:2] are role and request.jwt.claims; the rest are settings in their order
-        return cls(auth.role, auth.claims_json, tuple(zip(gucs.names[2:], gucs.values[2:], strict=True)))
+        return cls(role, claims_json, tuple(zip(gucs.names[2:], gucs.values[2:], strict=True)))
 
     @classmethod
     def internal(cls, role: str, claims: Mapping[str, Any] | None = None) -> TxSettings:
