@@ -49,6 +49,7 @@ async def _upload(call: Call, actor: Actor, bucket: str, name: str, upsert: bool
                                    settings.file_size_limit, probe=probe)
     except ClientGone:
         return Response(499)
+    call.stages.mark("store")  # permission probe, bytes to the backend, commit
     call.app.metrics.uploaded.labels(call.ctx.project.ref).inc(size)
     return json_response({"Id": new_id, "Key": f"{bucket}/{name}"})
 
