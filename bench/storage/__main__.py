@@ -157,7 +157,8 @@ def main() -> None:
                     handle.write(block)
                     left -= len(block)
         db_url = asyncio.run(create_database(cluster, "bench"))
-        server = MadbaseProcess(root / "srv", external_db_env(db_url, LOG_LEVEL="WARNING", MADBASE_ACCESS_LOG="false")).start()
+        env = external_db_env(db_url, LOG_LEVEL="WARNING", MADBASE_ACCESS_LOG="false")
+        server = MadbaseProcess(root / "srv", env).start()
 
         async def configure() -> None:
             conn = await asyncpg.connect(db_url)
@@ -218,6 +219,11 @@ def main() -> None:
         assert got.status_code == 200 and len(got.content) == 4096, got.text[:200]
         wrk_rps(f"{api}/object/authenticated/bench/4k", user)  # warm-up
         wrk_rps(rest_url, user)
+        if os.environ.get("PROFILE"):  # PROFILE=out.txt: py-spy's collapsed stacks of the server during one run
+            spy = subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", os.environ["PROFILE"], "-d",
+                                    str(DUR), "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wrk_rps(f"{api}/object/authenticated/bench/4k", user)
+            spy.wait(60)
         sto, rst = [], []
         for _ in range(ROUNDS):
             sto.append(wrk_rps(f"{api}/object/authenticated/bench/4k", user))

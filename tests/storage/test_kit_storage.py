@@ -35,7 +35,7 @@ async def test_server_timing_stages_and_stage_histogram(client: httpx.AsyncClien
         assert "server-timing" in missing.headers  # refusals are timed too
     finally:
         await server_db.execute("update madbase_control.projects set config = config - 'server_timing_enabled'")
-    metrics = httpx.get(server.url + "/metrics").text
+    metrics = (await client.get(server.url + "/metrics")).text
     assert 'madbase_http_stage_duration_seconds_count{service="storage",stage="db"}' in metrics
     assert 'madbase_http_stage_duration_seconds_count{service="storage",stage="send"}' in metrics
 

@@ -87,6 +87,13 @@ def transaction(pool: asyncpg.Pool, actor: Actor, *, readonly: bool = False, err
     return RUNNER.transaction(pool, actor.settings, readonly=readonly, errors=errors)
 
 
+async def statement(pool: asyncpg.Pool, actor: Actor, sql: str, args: list[str | None], columns: str, *,
+                    readonly: bool = False) -> asyncpg.Record | None:
+    """One statement as `actor` in one round trip (settings and statement together, one implicit transaction);
+    errors mapped by storage's table."""
+    return await RUNNER.statement(pool, actor.settings, sql, args, columns, readonly=readonly)
+
+
 def as_storage(conn: DbConn, actor: Actor) -> contextlib.AbstractAsyncContextManager[None]:
     """`async with as_storage(conn, actor):` a block as storage's own role, then back to the actor's."""
     return acting_as(conn, STORAGE_ROLE, actor.settings)

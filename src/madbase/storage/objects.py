@@ -14,7 +14,7 @@ import asyncpg
 from madbase.core.kit import Response
 from madbase.core.requestscope import ClientGone
 from madbase.storage import errors, keys, listing, repo
-from madbase.storage.actor import Actor, transaction
+from madbase.storage.actor import Actor, statement, transaction
 from madbase.storage.backends.base import KeyNotFound, delete_quietly, version_key
 from madbase.storage.bodies import UploadBody, is_multipart, multipart_body, raw_body
 from madbase.storage.call import Call, json_response, require_str
@@ -55,8 +55,9 @@ async def _upload(call: Call, actor: Actor, bucket: str, name: str, upsert: bool
 
 
 async def _find(call: Call, actor: Actor, bucket: str, name: str) -> asyncpg.Record | None:
-    async with transaction(await call.pool(), actor, readonly=True) as conn:
-        return await repo.find_object(conn, bucket, name)
+    # one round trip: the object read is the whole transaction (the hot path of every download)
+    return await statement(await call.pool(), actor, repo.FIND_OBJECT_STATEMENT, [bucket, name],
+                           repo.OBJECT_COLUMN_TYPES, readonly=True)
 
 
 async def download(call: Call) -> Response:
