@@ -246,8 +246,9 @@ async def _refresh_general(conn: DbConn, req: Req, token: str) -> dict[str, Any]
     return await session_json(conn, req, user_id, session_id, aal, issued)
 
 
-async def require_session(conn: DbConn, req: Req) -> tuple[uuid.UUID, uuid.UUID | None, asyncpg.Record]:
-    """The bearer's user (must exist) and session (if the token names one, it must exist); GoTrue's rules."""
+def bearer_ids(req: Req) -> tuple[uuid.UUID, uuid.UUID | None, bool]:
+    """The bearer's user id (bad_jwt without one), its session id (None when absent or not a UUID) and whether
+    the token names a session at all."""
     claims = req.ctx.auth.claims
     sub = claims.get("sub")
     uid = users.parse_uuid(sub) if isinstance(sub, str) else None
@@ -256,6 +257,12 @@ async def require_session(conn: DbConn, req: Req) -> tuple[uuid.UUID, uuid.UUID 
     sid_raw = claims.get("session_id")
     named = isinstance(sid_raw, str) and bool(sid_raw)
     sid = users.parse_uuid(sid_raw) if isinstance(sid_raw, str) and sid_raw else None
+    return uid, sid, named
+
+
+async def require_session(conn: DbConn, req: Req) -> tuple[uuid.UUID, uuid.UUID | None, asyncpg.Record]:
+    """The bearer's user (must exist) and session (if the token names one, it must exist); GoTrue's rules."""
+    uid, sid, named = bearer_ids(req)
     user = await users.load_with_session(conn, uid, sid)
     if user is None:
         raise AuthError("user_not_found", "User from sub claim in JWT does not exist", status=403)

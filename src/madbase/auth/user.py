@@ -11,6 +11,7 @@ import asyncpg
 from madbase.auth import audit, flows, passwords, ratelimit, sessions, sms, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, no_content
+from madbase.auth.repo import userjson
 from madbase.auth.signup import check_password, validate_email, validate_phone
 from madbase.core import jsonutil
 from madbase.core.db import internal_transaction
@@ -18,9 +19,16 @@ from madbase.core.types import DbConn
 
 
 async def get_user(req: Req) -> Resp:
-    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        _, _, user = await sessions.require_session(conn, req)
-        return json_resp(users.user_json(user))
+    """The bearer's user in one round trip (repo.userjson): PostgreSQL builds the JSON; GoTrue's checks of
+    `sessions.require_session` (the user must exist; a session the token names must exist)."""
+    uid, sid, named = sessions.bearer_ids(req)
+    found = await userjson.get_user_json(req.pool, uid, sid)
+    if found is None:
+        raise AuthError("user_not_found", "User from sub claim in JWT does not exist", status=403)
+    session_ok, body = found
+    if named and not session_ok:
+        raise AuthError("session_not_found", "Session from session_id claim in JWT does not exist")
+    return Resp(200, body)
 
 
 async def update_user(req: Req) -> Resp:

@@ -1,0 +1,73 @@
+"""`GET /user` as one statement: GoTrue's User JSON built by PostgreSQL, in one round trip.
+
+The statement runs through `core.db.run_request_statement` (role, settings and the statement in one implicit
+read-only transaction, the statement prepared per connection), so the request costs one round trip instead of
+BEGIN, set_config, the query and COMMIT. The JSON has the same fields, values and order as `users.user_json`
+of a row of `users.load` (omitempty fields left out; timestamps as Python's `isoformat` with `Z`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from madbase.core.db import RequestGucs, run_request_statement
+
+_GUCS = RequestGucs(["role"], ["supabase_auth_admin"])
+
+
+def _ts(col: str) -> str:
+    """A timestamptz as `users.ts` writes it: UTC, microseconds only when non-zero, a `Z` suffix; null stays null."""
+    return (f"to_char({col} at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+            f"case when extract(microseconds from {col})::bigint % 1000000 = 0 then '' "
+            f"else to_char({col} at time zone 'UTC', '.US') end || 'Z'")
+
+
+# Keys in users.user_json's order; optional (omitempty) ones are null when empty and dropped by the outer select
+# (top level only: nulls inside metadata or identities stay). Identities and factors as users._LOAD_SQL builds them.
+_USER_OBJECT = f"""json_build_object(
+  'id', u.id, 'aud', coalesce(u.aud, ''), 'role', coalesce(u.role, ''), 'email', coalesce(u.email, ''),
+  'email_confirmed_at', {_ts('u.email_confirmed_at')}, 'invited_at', {_ts('u.invited_at')},
+  'phone', coalesce(u.phone, ''),
+  'phone_confirmed_at', {_ts('u.phone_confirmed_at')}, 'confirmation_sent_at', {_ts('u.confirmation_sent_at')},
+  'confirmed_at', {_ts('u.confirmed_at')}, 'recovery_sent_at', {_ts('u.recovery_sent_at')},
+  'new_email', nullif(u.email_change, ''), 'email_change_sent_at', {_ts('u.email_change_sent_at')},
+  'new_phone', nullif(u.phone_change, ''), 'phone_change_sent_at', {_ts('u.phone_change_sent_at')},
+  'reauthentication_sent_at', {_ts('u.reauthentication_sent_at')}, 'last_sign_in_at', {_ts('u.last_sign_in_at')},
+  'app_metadata', coalesce(u.raw_app_meta_data, '{{}}'::jsonb),
+  'user_metadata', coalesce(u.raw_user_meta_data, '{{}}'::jsonb),
+  'identities', coalesce((select json_agg(json_build_object(
+      'identity_id', i.id, 'id', i.provider_id, 'user_id', i.user_id, 'identity_data', i.identity_data,
+      'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', i.created_at,
+      'updated_at', i.updated_at, 'email', i.email) order by i.created_at)
+    from auth.identities i where i.user_id = u.id), '[]'),
+  'factors', (select json_agg(json_build_object(
+      'id', f.id, 'friendly_name', coalesce(f.friendly_name, ''), 'factor_type', f.factor_type,
+      'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
+      'last_challenged_at', f.last_challenged_at, 'phone', coalesce(f.phone, '')) order by f.created_at)
+    from auth.mfa_factors f where f.user_id = u.id),
+  'created_at', {_ts('u.created_at')}, 'updated_at', {_ts('u.updated_at')},
+  'banned_until', {_ts('u.banned_until')}, 'deleted_at', {_ts('u.deleted_at')},
+  'is_anonymous', coalesce(u.is_anonymous, false))"""
+
+# $1[1]: the user id; $1[2]: the session id the token names (null when none or not a UUID).
+GET_USER_SQL = f"""
+select exists(select 1 from auth.sessions s where s.id = $1[2]::uuid and s.user_id = u.id) as session_ok,
+  (select json_object_agg(e.key, e.value) from json_each({_USER_OBJECT}) e
+   where json_typeof(e.value) <> 'null')::text as body
+from auth.users u where u.id = $1[1]::uuid
+"""
+GET_USER_COLUMNS = "session_ok bool, body text"
+
+
+async def get_user_json(pool: asyncpg.Pool, user_id: uuid.UUID,
+                        session_id: uuid.UUID | None) -> tuple[bool, bytes] | None:
+    """(whether session `session_id` of the user exists, the User JSON as UTF-8) or None for no such user."""
+    row = await run_request_statement(pool, _GUCS, GET_USER_SQL,
+                                      [str(user_id), str(session_id) if session_id is not None else None],
+                                      GET_USER_COLUMNS, readonly=True)
+    if row is None:
+        return None
+    body: str = row["body"]
+    return bool(row["session_ok"]), body.encode()
