@@ -22,7 +22,11 @@ async def get_user(req: Req) -> Resp:
     """The bearer's user in one round trip (repo.userjson): PostgreSQL builds the JSON; GoTrue's checks of
     `sessions.require_session` (the user must exist; a session the token names must exist)."""
     uid, sid, named = sessions.bearer_ids(req)
+    if req.stages is not None:
+        req.stages.mark("request")
     found = await userjson.get_user_json(req.pool, uid, sid)
+    if req.stages is not None:
+        req.stages.mark("db")
     if found is None:
         raise AuthError("user_not_found", "User from sub claim in JWT does not exist", status=403)
     session_ok, body = found

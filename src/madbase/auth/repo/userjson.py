@@ -1,9 +1,10 @@
 """`GET /user` as one statement: GoTrue's User JSON built by PostgreSQL, in one round trip.
 
-The statement runs through `core.db.run_request_statement` (role, settings and the statement in one implicit
-read-only transaction, the statement prepared per connection), so the request costs one round trip instead of
-BEGIN, set_config, the query and COMMIT. The JSON has the same fields, values and order as `users.user_json`
-of a row of `users.load` (omitempty fields left out; timestamps as Python's `isoformat` with `Z`).
+The statement runs through the kit's `TxRunner.statement` (core/db.py `run_request_statement`: role,
+settings and the statement in one implicit read-only transaction, the statement prepared per connection), so
+the request costs one round trip instead of BEGIN, set_config, the query and COMMIT. The JSON has the same
+fields, values and order as `users.user_json` of a `repo.users.load` row (omitempty fields left out,
+timestamps as Python's `isoformat` with `Z`). Database errors are mapped by auth's one table (errors.DB_ERRORS).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import uuid
 
 import asyncpg
 
-from madbase.core.db import RequestGucs, run_request_statement
+from madbase.auth.errors import DB_ERRORS
+from madbase.core.kit import TxRunner, TxSettings
 
-_GUCS = RequestGucs(["role"], ["supabase_auth_admin"])
+_RUNNER = TxRunner(DB_ERRORS)
+_SETTINGS = TxSettings.internal("supabase_auth_admin")
 
 
 def _ts(col: str) -> str:
@@ -64,9 +67,9 @@ GET_USER_COLUMNS = "session_ok bool, body text"
 async def get_user_json(pool: asyncpg.Pool, user_id: uuid.UUID,
                         session_id: uuid.UUID | None) -> tuple[bool, bytes] | None:
     """(whether session `session_id` of the user exists, the User JSON as UTF-8) or None for no such user."""
-    row = await run_request_statement(pool, _GUCS, GET_USER_SQL,
-                                      [str(user_id), str(session_id) if session_id is not None else None],
-                                      GET_USER_COLUMNS, readonly=True)
+    row = await _RUNNER.statement(pool, _SETTINGS, GET_USER_SQL,
+                                  [str(user_id), str(session_id) if session_id is not None else None],
+                                  GET_USER_COLUMNS, readonly=True)
     if row is None:
         return None
     body: str = row["body"]
