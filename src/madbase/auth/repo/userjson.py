@@ -21,44 +21,61 @@ _SETTINGS = TxSettings.internal("supabase_auth_admin")
 
 
 def _ts(col: str) -> str:
-    """A timestamptz as `users.ts` writes it: UTC, microseconds only when non-zero, a `Z` suffix; null stays null."""
-    return (f"to_char({col} at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-            f"case when extract(microseconds from {col})::bigint % 1000000 = 0 then '' "
-            f"else to_char({col} at time zone 'UTC', '.US') end || 'Z'")
+    """A timestamptz as a JSON string the way `users.ts` writes it (UTC, `Z`, microseconds only when non-zero);
+    null stays null. The fraction '.000000' can only be the fraction: the rest has no dot."""
+    return f"""'"' || replace(to_char({col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '') || 'Z"'"""
 
 
-# Keys in users.user_json's order; optional (omitempty) ones are null when empty and dropped by the outer select
-# (top level only: nulls inside metadata or identities stay). Identities and factors as users._LOAD_SQL builds them.
-_USER_OBJECT = f"""json_build_object(
-  'id', u.id, 'aud', coalesce(u.aud, ''), 'role', coalesce(u.role, ''), 'email', coalesce(u.email, ''),
-  'email_confirmed_at', {_ts('u.email_confirmed_at')}, 'invited_at', {_ts('u.invited_at')},
-  'phone', coalesce(u.phone, ''),
-  'phone_confirmed_at', {_ts('u.phone_confirmed_at')}, 'confirmation_sent_at', {_ts('u.confirmation_sent_at')},
-  'confirmed_at', {_ts('u.confirmed_at')}, 'recovery_sent_at', {_ts('u.recovery_sent_at')},
-  'new_email', nullif(u.email_change, ''), 'email_change_sent_at', {_ts('u.email_change_sent_at')},
-  'new_phone', nullif(u.phone_change, ''), 'phone_change_sent_at', {_ts('u.phone_change_sent_at')},
-  'reauthentication_sent_at', {_ts('u.reauthentication_sent_at')}, 'last_sign_in_at', {_ts('u.last_sign_in_at')},
-  'app_metadata', coalesce(u.raw_app_meta_data, '{{}}'::jsonb),
-  'user_metadata', coalesce(u.raw_user_meta_data, '{{}}'::jsonb),
-  'identities', coalesce((select json_agg(json_build_object(
+def _str(expr: str) -> str:
+    return f"to_json({expr})::text"
+
+
+# (key, JSON text of the value or null to leave the key out), in users.user_json's order.
+_FIELDS: tuple[tuple[str, str], ...] = (
+    ("id", """'"' || u.id || '"'"""),
+    ("aud", _str("coalesce(u.aud, '')")),
+    ("role", _str("coalesce(u.role, '')")),
+    ("email", _str("coalesce(u.email, '')")),
+    ("email_confirmed_at", _ts("u.email_confirmed_at")),
+    ("invited_at", _ts("u.invited_at")),
+    ("phone", _str("coalesce(u.phone, '')")),
+    ("phone_confirmed_at", _ts("u.phone_confirmed_at")),
+    ("confirmation_sent_at", _ts("u.confirmation_sent_at")),
+    ("confirmed_at", _ts("u.confirmed_at")),
+    ("recovery_sent_at", _ts("u.recovery_sent_at")),
+    ("new_email", _str("nullif(u.email_change, '')")),
+    ("email_change_sent_at", _ts("u.email_change_sent_at")),
+    ("new_phone", _str("nullif(u.phone_change, '')")),
+    ("phone_change_sent_at", _ts("u.phone_change_sent_at")),
+    ("reauthentication_sent_at", _ts("u.reauthentication_sent_at")),
+    ("last_sign_in_at", _ts("u.last_sign_in_at")),
+    ("app_metadata", "coalesce(u.raw_app_meta_data, '{}'::jsonb)::text"),
+    ("user_metadata", "coalesce(u.raw_user_meta_data, '{}'::jsonb)::text"),
+    ("identities", """coalesce((select json_agg(json_build_object(
       'identity_id', i.id, 'id', i.provider_id, 'user_id', i.user_id, 'identity_data', i.identity_data,
       'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', i.created_at,
       'updated_at', i.updated_at, 'email', i.email) order by i.created_at)
-    from auth.identities i where i.user_id = u.id), '[]'),
-  'factors', (select json_agg(json_build_object(
+    from auth.identities i where i.user_id = u.id), '[]')::text"""),
+    ("factors", """(select json_agg(json_build_object(
       'id', f.id, 'friendly_name', coalesce(f.friendly_name, ''), 'factor_type', f.factor_type,
       'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
       'last_challenged_at', f.last_challenged_at, 'phone', coalesce(f.phone, '')) order by f.created_at)
-    from auth.mfa_factors f where f.user_id = u.id),
-  'created_at', {_ts('u.created_at')}, 'updated_at', {_ts('u.updated_at')},
-  'banned_until', {_ts('u.banned_until')}, 'deleted_at', {_ts('u.deleted_at')},
-  'is_anonymous', coalesce(u.is_anonymous, false))"""
+    from auth.mfa_factors f where f.user_id = u.id)::text"""),
+    ("created_at", _ts("u.created_at")),
+    ("updated_at", _ts("u.updated_at")),
+    ("banned_until", _ts("u.banned_until")),
+    ("deleted_at", _ts("u.deleted_at")),
+    ("is_anonymous", "case when u.is_anonymous then 'true' else 'false' end"),
+)
+
+# The object's text: concat_ws leaves out the null members (GoTrue's omitempty); no JSON is parsed again.
+_USER_OBJECT = "'{' || concat_ws(',',\n  " + ",\n  ".join(f"""'"{key}":' || {value}""" for key, value in _FIELDS) \
+    + ") || '}'"
 
 # $1[1]: the user id; $1[2]: the session id the token names (null when none or not a UUID).
 GET_USER_SQL = f"""
 select exists(select 1 from auth.sessions s where s.id = $1[2]::uuid and s.user_id = u.id) as session_ok,
-  (select json_object_agg(e.key, e.value) from json_each({_USER_OBJECT}) e
-   where json_typeof(e.value) <> 'null')::text as body
+  {_USER_OBJECT} as body
 from auth.users u where u.id = $1[1]::uuid
 """
 GET_USER_COLUMNS = "session_ok bool, body text"
