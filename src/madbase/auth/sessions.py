@@ -195,6 +195,17 @@ def bearer_ids(req: Req) -> tuple[uuid.UUID, uuid.UUID | None, bool]:
     return uid, sid, named
 
 
+def bearer_id_texts(req: Req) -> tuple[str, str | None, bool]:
+    """`bearer_ids` as canonical UUID texts (for a statement's text parameters)."""
+    claims = req.ctx.auth.claims
+    uid = users.uuid_text(claims.get("sub"))
+    if uid is None:
+        raise AuthError("bad_jwt", "invalid claim: missing sub claim")
+    sid_raw = claims.get("session_id")
+    named = isinstance(sid_raw, str) and bool(sid_raw)
+    return uid, users.uuid_text(sid_raw) if named else None, named
+
+
 async def require_session(conn: DbConn, req: Req) -> tuple[uuid.UUID, uuid.UUID | None, asyncpg.Record]:
     """The bearer's user (must exist) and session (if the token names one, it must exist); GoTrue's rules."""
     uid, sid, named = bearer_ids(req)

@@ -21,7 +21,7 @@ from madbase.core.db import internal_transaction
 async def get_user(req: Req) -> Resp:
     """The bearer's user in one round trip (repo.userjson): PostgreSQL builds the JSON; GoTrue's checks of
     `sessions.require_session` (the user must exist; a session the token names must exist)."""
-    uid, sid, named = sessions.bearer_ids(req)
+    uid, sid, named = sessions.bearer_id_texts(req)
     if req.stages is not None:
         req.stages.mark("request")
     found = await userjson.get_user_json(req.pool, uid, sid)

@@ -5,6 +5,7 @@ The SQL that reads and writes `auth.users` lives in `auth/repo/users.py` and `au
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -89,13 +90,25 @@ def user_json(row: asyncpg.Record) -> dict[str, Any]:
 
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def uuid_text(value: object) -> str | None:
+    """`value` as a canonical UUID text (what PostgreSQL's uuid input accepts), None when it is none.
+    Canonical texts pass without building a UUID object (the per-request path of GET /user)."""
+    if not isinstance(value, str):
+        return None
+    if len(value) == 36 and _CANONICAL_UUID.fullmatch(value):
+        return value
+    parsed = parse_uuid(value)
+    return None if parsed is None else str(parsed)
+
+
 def parse_uuid(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except (ValueError, AttributeError):
         return None
-
-
 
 
 def check_metadata(value: dict[str, Any], limit: int, name: str) -> dict[str, Any]:

@@ -9,8 +9,6 @@ timestamps as Python's `isoformat` with `Z`). Database errors are mapped by auth
 
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
 
 from madbase.auth.errors import DB_ERRORS
@@ -81,12 +79,11 @@ from auth.users u where u.id = $1[1]::uuid
 GET_USER_COLUMNS = "session_ok bool, body text"
 
 
-async def get_user_json(pool: asyncpg.Pool, user_id: uuid.UUID,
-                        session_id: uuid.UUID | None) -> tuple[bool, bytes] | None:
-    """(whether session `session_id` of the user exists, the User JSON as UTF-8) or None for no such user."""
-    row = await _RUNNER.statement(pool, _SETTINGS, GET_USER_SQL,
-                                  [str(user_id), str(session_id) if session_id is not None else None],
-                                  GET_USER_COLUMNS, readonly=True)
+async def get_user_json(pool: asyncpg.Pool, user_id: str, session_id: str | None) -> tuple[bool, bytes] | None:
+    """(whether session `session_id` of the user exists, the User JSON as UTF-8) or None for no such user.
+    The ids are canonical UUID texts (`users.uuid_text`): PostgreSQL casts them."""
+    row = await _RUNNER.statement(pool, _SETTINGS, GET_USER_SQL, [user_id, session_id], GET_USER_COLUMNS,
+                                  readonly=True)
     if row is None:
         return None
     body: str = row["body"]
