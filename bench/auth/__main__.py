@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -144,8 +145,18 @@ def postgres_pids(cluster: PgCluster) -> list[int]:
         return []
 
 
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    return {pid: process_cpu_seconds([pid]) for pid in pids}
+
+
+def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two samples: processes seen at the end count from their start value (or 0
+    when they began during the point); processes gone by the end are left out (never a negative figure)."""
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
+
+
 def wrk(url: str, op: str, values: list[str], headers: dict[str, str], seconds: float,
-        pids: list[int] | None = None, pg_pids: list[int] | None = None) -> dict[str, float]:
+        pids: list[int] | None = None, pg_pids: Callable[[], list[int]] | None = None) -> dict[str, float]:
     conns = len(values)
     lua = _LUA_COMMON % ", ".join(json.dumps(v) for v in values) + LUA[op]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
@@ -154,13 +165,13 @@ def wrk(url: str, op: str, values: list[str], headers: dict[str, str], seconds: 
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
     cpu_before = process_cpu_seconds(pids or [])
-    pg_before = process_cpu_seconds(pg_pids or [])
+    pg_before = _cpu_by_pid(pg_pids() if pg_pids else [])
     try:
         out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60).stdout
     finally:
         os.unlink(script.name)
     cpu = process_cpu_seconds(pids or []) - cpu_before
-    pg_cpu = process_cpu_seconds(pg_pids or []) - pg_before
+    pg_cpu = _cpu_spent(pg_before, _cpu_by_pid(pg_pids() if pg_pids else []))
     requests = _num(r"(\d+) requests in", out)
     return {"cpu_ms": cpu * 1000 / requests if requests else float("nan"),
             "pg_us": pg_cpu * 1e6 / requests if requests else float("nan"),
@@ -246,7 +257,8 @@ def run(args: argparse.Namespace) -> None:
                 wait_quiet()
                 if op != "refresh":  # warm-up (a refresh warm-up would spend the chains' first tokens)
                     wrk(base, op, values, wrk_headers, 2)
-                res = wrk(base, op, values, wrk_headers, args.seconds, server_pids(server), postgres_pids(cluster))
+                res = wrk(base, op, values, wrk_headers, args.seconds, server_pids(server),
+                          lambda: postgres_pids(cluster))
                 results[op].append(res)
                 print(f"  round {rnd + 1} {op:<9} {res['rps']:8.0f} req/s  p50 {res['p50']:7.2f} ms  "
                       f"p99 {res['p99']:7.2f} ms  server CPU {res['cpu_ms'] * 1000:.0f} µs/req  "
