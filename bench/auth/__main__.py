@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -135,8 +136,27 @@ def hash_ms(args: argparse.Namespace, n: int = 20) -> float:
     return statistics.median(times)
 
 
+def postgres_pids(cluster: PgCluster) -> list[int]:
+    """The postmaster and its children (the backends of the server's pooled connections, background workers)."""
+    try:
+        pid = int((cluster.pgdata / "postmaster.pid").read_text().split()[0])
+        return [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    return {pid: process_cpu_seconds([pid]) for pid in pids}
+
+
+def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two samples: processes seen at the end count from their start value (or 0
+    when they began during the point); processes gone by the end are left out (never a negative figure)."""
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
+
+
 def wrk(url: str, op: str, values: list[str], headers: dict[str, str], seconds: float,
-        pids: list[int] | None = None) -> dict[str, float]:
+        pids: list[int] | None = None, pg_pids: Callable[[], list[int]] | None = None) -> dict[str, float]:
     conns = len(values)
     lua = _LUA_COMMON % ", ".join(json.dumps(v) for v in values) + LUA[op]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
@@ -145,13 +165,16 @@ def wrk(url: str, op: str, values: list[str], headers: dict[str, str], seconds: 
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
     cpu_before = process_cpu_seconds(pids or [])
+    pg_before = _cpu_by_pid(pg_pids() if pg_pids else [])
     try:
         out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60).stdout
     finally:
         os.unlink(script.name)
     cpu = process_cpu_seconds(pids or []) - cpu_before
+    pg_cpu = _cpu_spent(pg_before, _cpu_by_pid(pg_pids() if pg_pids else []))
     requests = _num(r"(\d+) requests in", out)
     return {"cpu_ms": cpu * 1000 / requests if requests else float("nan"),
+            "pg_us": pg_cpu * 1e6 / requests if requests else float("nan"),
             "rps": _num(r"Requests/sec:\s*([\d.]+)", out), "p50": _lat(out, "50%"), "p99": _lat(out, "99%"),
             "non2xx": _num(r"Non-2xx or 3xx responses:\s*(\d+)", out),
             "errors": sum(float(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))}
@@ -234,10 +257,12 @@ def run(args: argparse.Namespace) -> None:
                 wait_quiet()
                 if op != "refresh":  # warm-up (a refresh warm-up would spend the chains' first tokens)
                     wrk(base, op, values, wrk_headers, 2)
-                res = wrk(base, op, values, wrk_headers, args.seconds, server_pids(server))
+                res = wrk(base, op, values, wrk_headers, args.seconds, server_pids(server),
+                          lambda: postgres_pids(cluster))
                 results[op].append(res)
                 print(f"  round {rnd + 1} {op:<9} {res['rps']:8.0f} req/s  p50 {res['p50']:7.2f} ms  "
-                      f"p99 {res['p99']:7.2f} ms  server CPU {res['cpu_ms']:.2f} ms/req  "
+                      f"p99 {res['p99']:7.2f} ms  server CPU {res['cpu_ms'] * 1000:.0f} µs/req  "
+                      f"PostgreSQL CPU {res['pg_us']:.0f} µs/req  "
                       f"non-2xx {res['non2xx']:.0f}  socket errors {res['errors']:.0f}",
                       flush=True)
             if results.get("user"):
@@ -248,19 +273,20 @@ def run(args: argparse.Namespace) -> None:
               f"{args.seconds:g} s per point, median of {args.rounds} rounds, {args.workers} server process(es), "
               f"argon2id t={args.argon2_time} m={args.argon2_memory} KiB p=1; load average at the end "
               f"{load[0]:.1f}\n")
-        print("| operation | req/s | p50 ms | p99 ms | server CPU ms/req | non-2xx |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| operation | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | non-2xx |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for op, runs in results.items():
             print(f"| {NAMES[op]} | {med(r['rps'] for r in runs):.0f} | {med(r['p50'] for r in runs):.1f} | "
-                  f"{med(r['p99'] for r in runs):.1f} | {med(r['cpu_ms'] for r in runs):.2f} | "
-                  f"{sum(r['non2xx'] for r in runs):.0f} |")
+                  f"{med(r['p99'] for r in runs):.1f} | {med(r['cpu_ms'] for r in runs) * 1000:.0f} | "
+                  f"{med(r['pg_us'] for r in runs):.0f} | {sum(r['non2xx'] for r in runs):.0f} |")
         if results.get("password"):
             one = hash_ms(args)
             cpu = med(r["cpu_ms"] for r in results["password"])
             print(f"\nOne Argon2id verification (t={args.argon2_time}, m={args.argon2_memory} KiB, p=1) alone: "
                   f"{one:.1f} ms CPU = {one / cpu:.0%} of the password grant's server CPU per request")
         if ratios:
-            print(f"\nGET /user ÷ REST GET (per round {', '.join(f'{x:.2f}' for x in ratios)}): "
+            print("\nGET /auth/v1/user ÷ REST single-row GET, same user tokens, same run "
+                  f"(per round {', '.join(f'{x:.2f}' for x in ratios)}): "
                   f"median {med(ratios):.2f}")
     finally:
         if server is not None:

@@ -171,10 +171,11 @@ async def test_concurrent_refresh_yields_one_live_token(auth: AuthEnv) -> None:
 
 
 async def test_one_statement_rotation_and_its_race(auth: AuthEnv) -> None:
-    """sessions._FAST_REFRESH_SQL on its own: a live token is rotated in one statement (child, session touch,
+    """repo.sessions._FAST_REFRESH_SQL on its own: a live token is rotated in one statement (child, session touch,
     audit row); of two transactions running it on one token at once, the second rotates nothing (it waits on
     the session lock, then skips the revoked row) and leaves the reuse rules to the general path."""
-    from madbase.auth import sessions, tokens
+    from madbase.auth import tokens
+    from madbase.auth.repo import sessions
     s = await auth.signup()
     digest = tokens.token_digest(s["refresh_token"])
     child = tokens.token_digest(tokens.child_refresh_token(auth.server.jwt_secret, digest))

@@ -13,8 +13,12 @@ import asyncpg
 from madbase.auth import audit, flows, passwords, redirects, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
+from madbase.auth.repo import factors as factor_repo
+from madbase.auth.repo import identities as identity_repo
+from madbase.auth.repo import sessions as session_repo
+from madbase.auth.repo import users as user_repo
+from madbase.auth.repo import userupdates
 from madbase.auth.signup import check_password, metadata, validate_email, validate_phone
-from madbase.auth.user import apply_email_change
 from madbase.core import jsonutil
 from madbase.core.db import internal_transaction
 from madbase.core.types import DbConn
@@ -63,11 +67,7 @@ async def list_users(req: Req) -> Resp:
     pattern = req.query.get("filter", "")
     like = f"%{pattern}%" if pattern else None
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        where = ("where u.aud = 'authenticated' and ($1::text is null or u.email ilike $1 "
-                 "or u.raw_user_meta_data->>'full_name' ilike $1)")
-        total: int = await conn.fetchval("select count(*) from auth.users u " + where, like)
-        rows = await conn.fetch(users._LOAD_SQL + " " + where + " order by u.created_at desc, u.id limit $2 offset $3",
-                                like, per_page, min((page - 1) * per_page, 2**62))  # bigint-safe OFFSET
+        total, rows = await user_repo.page(conn, like, per_page, min((page - 1) * per_page, 2**62))  # bigint-safe
     last = max(1, -(-total // per_page))
     links = []
     base = req.external_url + "/admin/users"
@@ -91,7 +91,7 @@ def _user_id(req: Req) -> uuid.UUID:
 
 
 async def _load_or_404(conn: DbConn, uid: uuid.UUID) -> asyncpg.Record:
-    user = await users.load(conn, uid)
+    user = await user_repo.load(conn, uid)
     if user is None:
         raise AuthError("user_not_found", "User not found")
     return user
@@ -141,12 +141,12 @@ async def create_user(req: Req) -> Resp:
     user_id = body.get("id")
     uid = users.parse_uuid(user_id) if isinstance(user_id, str) else None
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        if email and await users.find_by_email(conn, email) is not None:
+        if email and await user_repo.find_by_email(conn, email) is not None:
             raise AuthError("email_exists", "A user with this email address has already been registered")
-        if phone and await users.find_by_phone(conn, phone) is not None:
+        if phone and await user_repo.find_by_phone(conn, phone) is not None:
             raise AuthError("phone_exists", "A user with this phone number has already been registered")
         try:
-            new_id = await users.create(
+            new_id = await user_repo.create(
                 conn, email=email or None, phone=phone or None, password_hash=hashed,
                 provider="email" if email else "phone", user_metadata=metadata(req, "user_metadata"),
                 app_metadata=metadata(req, "app_metadata"), email_confirmed=bool(body.get("email_confirm")),
@@ -155,7 +155,7 @@ async def create_user(req: Req) -> Resp:
         except asyncpg.UniqueViolationError:
             raise AuthError("user_already_exists", "User already registered") from None
         if banned:
-            await conn.execute("update auth.users set banned_until = $2 where id = $1", new_id, until)
+            await userupdates.set_banned_until(conn, new_id, until)
         await audit.log(conn, req, "user_signedup", _admin_id(req), "service_role",
                         {"user_id": str(new_id), "user_email": email, "user_phone": phone})
         return json_resp(users.user_json(await _load_or_404(conn, new_id)))
@@ -168,30 +168,21 @@ async def update_user(req: Req) -> Resp:
     banned, until = _ban_until(body.get("ban_duration"))
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         user = await _load_or_404(conn, uid)
-        await conn.execute("select 1 from auth.users where id = $1 for update", uid)
-        sets: list[str] = []
-        args: list[Any] = [uid]
-
-        def put(column: str, value: Any, cast: str = "") -> None:
-            args.append(value)
-            sets.append(f'"{column}" = ${len(args)}{cast}')
+        await user_repo.lock(conn, uid)
+        changes: dict[str, Any] = {}
 
         email = req.str_field("email")
         if email and email.lower() != (user["email"] or ""):
             email = validate_email(email)
-            other = await users.find_by_email(conn, email)
+            other = await user_repo.find_by_email(conn, email)
             if other is not None and other["id"] != uid:
                 raise AuthError("email_exists", "A user with this email address has already been registered")
-            await apply_email_change(conn, uid, email)
+            await userupdates.apply_email_change(conn, uid, email)
         phone = req.str_field("phone")
         if phone:
-            put("phone", validate_phone(phone))
+            changes["phone"] = validate_phone(phone)
         if hashed is not None:
-            put("encrypted_password", hashed)
-        if body.get("email_confirm") is True:
-            sets.append("email_confirmed_at = coalesce(email_confirmed_at, now())")
-        if body.get("phone_confirm") is True:
-            sets.append("phone_confirmed_at = coalesce(phone_confirmed_at, now())")
+            changes["encrypted_password"] = hashed
         for field, column in (("user_metadata", "raw_user_meta_data"), ("app_metadata", "raw_app_meta_data")):
             patch = req.obj_field(field)
             if patch is not None:
@@ -199,16 +190,16 @@ async def update_user(req: Req) -> Resp:
                 current = jsonutil.loads(raw) if isinstance(raw, str) else dict(raw or {})
                 merged = users.check_metadata(users.merge_metadata(current, patch), req.config.metadata_max_bytes,
                                               field)
-                put(column, jsonutil.dumps_str(merged), "::jsonb")
+                changes[column] = jsonutil.dumps_str(merged)
         role = body.get("role")
         if isinstance(role, str) and role:
-            put("role", role)
+            changes["role"] = role
         if banned:
-            put("banned_until", until)
-        if sets:
-            await conn.execute(f"update auth.users set {', '.join(sets)}, updated_at = now() where id = $1", *args)
+            changes["banned_until"] = until
+        await userupdates.admin_update(conn, uid, changes, confirm_email=body.get("email_confirm") is True,
+                                       confirm_phone=body.get("phone_confirm") is True)
         if banned and until is not None:
-            await conn.execute("delete from auth.sessions where user_id = $1", uid)
+            await session_repo.delete_of_user(conn, uid)
         return json_resp(users.user_json(await _load_or_404(conn, uid)))
 
 
@@ -219,20 +210,12 @@ async def delete_user(req: Req) -> Resp:
         await _load_or_404(conn, uid)
         if soft:
             # GoTrue's SoftDeleteUser: obfuscate the identifiers, drop sessions and identities, keep the row.
-            await conn.execute(
-                """update auth.users set deleted_at = now(), updated_at = now(),
-                     email = case when email is null then null else encode(sha256(convert_to(email || id::text,
-                       'UTF8')), 'hex') || '@deleted.invalid' end,
-                     phone = case when phone is null then null else null end, encrypted_password = '',
-                     confirmation_token = '', recovery_token = '', email_change = '', email_change_token_new = '',
-                     email_change_token_current = '', phone_change = '', phone_change_token = '',
-                     reauthentication_token = '', raw_user_meta_data = '{}'::jsonb, raw_app_meta_data =
-                     raw_app_meta_data where id = $1""", uid)
-            await conn.execute("delete from auth.identities where user_id = $1", uid)
-            await conn.execute("delete from auth.sessions where user_id = $1", uid)
-            await conn.execute("delete from auth.mfa_factors where user_id = $1", uid)
+            await userupdates.soft_delete(conn, uid)
+            await identity_repo.delete_of_user(conn, uid)
+            await session_repo.delete_of_user(conn, uid)
+            await factor_repo.delete_of_user(conn, uid)
         else:
-            await conn.execute("delete from auth.users where id = $1", uid)
+            await userupdates.delete(conn, uid)
         await audit.log(conn, req, "user_deleted", _admin_id(req), "service_role", {"user_id": str(uid)})
     return json_resp({})
 
@@ -249,9 +232,7 @@ async def delete_factor(req: Req) -> Resp:
     uid = _user_id(req)
     fid = users.parse_uuid(req.params["factor_id"])
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        row = None if fid is None else await conn.fetchrow(
-            "delete from auth.mfa_factors where id = $1 and user_id = $2 returning id, factor_type, friendly_name, "
-            "status", fid, uid)
+        row = None if fid is None else await factor_repo.delete_returning(conn, fid, uid)
         if row is None:
             raise AuthError("mfa_factor_not_found", "Factor not found")
     return json_resp({"id": str(row["id"]), "friendly_name": row["friendly_name"] or "",
@@ -262,15 +243,15 @@ async def invite(req: Req) -> Resp:
     email = validate_email(req.str_field("email"))
     data = metadata(req)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        user = await users.find_by_email(conn, email)
+        user = await user_repo.find_by_email(conn, email)
         if user is not None:
             if user["email_confirmed_at"] is not None:
                 raise AuthError("email_exists", "A user with this email address has already been registered")
             uid = user["id"]
         else:
-            uid = await users.create(conn, email=email, phone=None, password_hash=None, provider="email",
+            uid = await user_repo.create(conn, email=email, phone=None, password_hash=None, provider="email",
                                      user_metadata=data, invited=True)
-        await conn.execute("update auth.users set invited_at = now() where id = $1", uid)
+        await userupdates.set_invited(conn, uid)
         fresh = await _load_or_404(conn, uid)
         await flows.send(conn, req, fresh, "invite", email, check_frequency=False)
         await audit.log(conn, req, "user_invited", _admin_id(req), "service_role",
@@ -292,7 +273,7 @@ async def generate_link(req: Req) -> Resp:
     data = metadata(req)
     target = redirects.choose(req.query.get("redirect_to") or body.get("redirect_to"), req.config)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        user = await users.find_by_email(conn, email)
+        user = await user_repo.find_by_email(conn, email)
         if link_type in ("signup", "invite"):
             if user is not None and user["email_confirmed_at"] is not None:
                 raise AuthError("email_exists", "A user with this email address has already been registered")
@@ -304,7 +285,7 @@ async def generate_link(req: Req) -> Resp:
                         raise AuthError("validation_failed", "Signup requires a valid password")
                     check_password(password, req)
                     hashed = await passwords.hash_password(password, req.config.argon2)
-                uid = await users.create(conn, email=email, phone=None, password_hash=hashed, provider="email",
+                uid = await user_repo.create(conn, email=email, phone=None, password_hash=hashed, provider="email",
                                          user_metadata=data, invited=link_type == "invite")
                 user = await _load_or_404(conn, uid)
         elif user is None:
@@ -313,8 +294,7 @@ async def generate_link(req: Req) -> Resp:
         new_email = ""
         if link_type.startswith("email_change"):
             new_email = validate_email(req.str_field("new_email"))
-            await conn.execute("update auth.users set email_change = $2, email_change_confirm_status = 0 "
-                               "where id = $1", user["id"], new_email)
+            await userupdates.set_email_change(conn, user["id"], new_email)
             if link_type == "email_change_new":
                 address = new_email
         kind = flows.KINDS[kind_name]

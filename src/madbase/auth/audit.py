@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from madbase.auth.http import Req
+from madbase.auth.repo import audit as audit_repo
 from madbase.core import jsonutil
 from madbase.core.types import DbConn
 
@@ -17,11 +18,6 @@ _LOG_TYPES = {"login": "account", "logout": "account", "invite_accepted": "accou
               "token_refreshed": "token", "token_revoked": "token", "factor_in_progress": "factor",
               "factor_unenrolled": "factor", "verification_attempted": "user", "identity_unlinked": "account",
               "generate_recovery_codes": "user"}
-
-
-# Appended to other statements (as `with … insert …`) by hot paths, with the values at $3..$5.
-INSERT_SQL = ("insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address) "
-              "values ('00000000-0000-0000-0000-000000000000', $3, $4::json, now(), $5)")
 
 
 def values(req: Req, action: str, actor_id: Any, actor_username: str = "",
@@ -37,7 +33,4 @@ def values(req: Req, action: str, actor_id: Any, actor_username: str = "",
 
 async def log(conn: DbConn, req: Req, action: str, actor_id: Any, actor_username: str = "",
               traits: dict[str, Any] | None = None) -> None:
-    await conn.execute(
-        "insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address) "
-        "values ('00000000-0000-0000-0000-000000000000', $1, $2::json, now(), $3)",
-        *values(req, action, actor_id, actor_username, traits))
+    await audit_repo.insert(conn, *values(req, action, actor_id, actor_username, traits))

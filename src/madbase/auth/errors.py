@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
 from madbase.core import jsonutil
+from madbase.core.kit import ErrorTable
 
 API_VERSION_2024 = "2024-01-01"
 
@@ -86,6 +89,7 @@ STATUS: dict[str, int] = {
     "mfa_phone_verify_not_enabled": 422,
     "mfa_verified_factor_exists": 422,
     "not_found": 404,
+    "request_too_large": 413,
 }
 
 
@@ -133,3 +137,14 @@ def render(err: AuthError, api_version: str | None) -> tuple[int, bytes, list[tu
 
 def render_oauth(err: OAuthError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     return err.status, jsonutil.dumps({"error": err.error, "error_description": err.description}), []
+
+
+def _database_error(exc: asyncpg.PostgresError) -> AuthError:
+    # The cause is logged by the caller; clients never see SQL text.
+    return AuthError("unexpected_failure", "Database error", status=500)
+
+
+# The database's errors in auth's terms, mapped once for the whole service (the kit's ErrorTable: connection
+# failures become the gateway's DB_UNAVAILABLE, everything else a 500 without details — auth's statements
+# are its own, so any failure of theirs is unexpected).
+DB_ERRORS = ErrorTable("auth", {}, _database_error)

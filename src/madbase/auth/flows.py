@@ -18,6 +18,8 @@ import asyncpg
 from madbase.auth import mailer, ratelimit, redirects, sms, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req
+from madbase.auth.repo import flowstate, onetime, userupdates
+from madbase.auth.repo import users as user_repo
 from madbase.core.types import DbConn
 
 
@@ -64,15 +66,8 @@ async def prepare_token(conn: DbConn, req: Req, user_id: uuid.UUID, kind: Kind, 
     token_hash = tokens.otp_hash(address, otp, otp_secret(req))
     if pkce:
         token_hash = "pkce_" + token_hash
-    await conn.execute(
-        f'update auth.users set "{kind.column}" = $2, "{kind.sent_at}" = now(), updated_at = now() where id = $1',
-        user_id, token_hash)
-    await conn.execute(
-        """insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to, created_at, updated_at)
-           values ($1, $2, $3::auth.one_time_token_type, $4, $5, now(), now())
-           on conflict (user_id, token_type) do update set token_hash = excluded.token_hash,
-             relates_to = excluded.relates_to, updated_at = now()""",
-        uuid.uuid4(), user_id, kind.ott, token_hash, address.lower())
+    await userupdates.store_token(conn, user_id, kind.column, kind.sent_at, token_hash)
+    await onetime.put(conn, user_id, kind.ott, token_hash, address.lower())
     return otp, token_hash
 
 
@@ -101,7 +96,7 @@ async def send(conn: DbConn, req: Req, user: asyncpg.Record, kind_name: str, add
     hook = req.config.hook_send_email
     if hook.get("uri") and hook.get("enabled", True) is not False:
         # GoTrue's Send Email Hook: the project's own mailer gets the token data instead of our SMTP outbox.
-        fresh = await users.load(conn, user["id"])
+        fresh = await user_repo.load(conn, user["id"])
         assert fresh is not None
         email_data = {"token": otp, "token_hash": token_hash, "redirect_to": target,
                       "email_action_type": _HOOK_ACTION[kind_name], "site_url": req.config.site_url,
@@ -134,10 +129,6 @@ async def create_flow_state_from(conn: DbConn, challenge: object, raw_method: ob
         raise AuthError("validation_failed", "PKCE flow requires code_challenge_method and code_challenge")
     flow_id = uuid.uuid4()
     if random.random() < 0.02:  # housekeeping: abandoned PKCE flows
-        await conn.execute("delete from auth.flow_state where created_at < now() - interval '24 hours'")
-    await conn.execute(
-        """insert into auth.flow_state (id, user_id, auth_code, code_challenge_method, code_challenge, provider_type,
-             created_at, updated_at, authentication_method)
-           values ($1, $2, $3, $4::auth.code_challenge_method, $5, $6, now(), now(), $7)""",
-        flow_id, user_id, str(uuid.uuid4()), cc_method, challenge, provider, method)
+        await flowstate.delete_abandoned(conn)
+    await flowstate.insert(conn, flow_id, user_id, cc_method, challenge, provider, method)
     return flow_id

@@ -13,6 +13,7 @@ import httpx
 from madbase.auth import providers, sms
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req
+from madbase.auth.repo import hooks as hook_repo
 from madbase.core import jsonutil
 from madbase.core.types import DbConn
 
@@ -35,8 +36,8 @@ async def custom_access_token(conn: DbConn, req: Req, claims: dict[str, Any], me
     event = {"user_id": claims["sub"], "claims": claims, "authentication_method": method}
     if uri.startswith("pg-functions://"):
         try:
-            async with conn.transaction():  # a savepoint: a failing hook is reported, not a broken transaction
-                raw = await conn.fetchval(f"select {_function(uri)}($1::jsonb)", jsonutil.dumps_str(event))
+            # in a savepoint: a failing hook is reported, not a broken transaction
+            raw = await hook_repo.call_function(conn, _function(uri), jsonutil.dumps_str(event))
         except asyncpg.PostgresError as exc:
             raise AuthError("unexpected_failure", f"Error running hook URI: {exc}", status=500) from None
         answer = jsonutil.loads(raw) if isinstance(raw, str) else raw

@@ -17,6 +17,7 @@ from madbase.auth.config import AuthConfig
 from madbase.auth.errors import AuthError
 from madbase.core import jsonutil
 from madbase.core.context import RequestContext
+from madbase.core.kit.timing import Stages
 from madbase.core.proxies import public_origin
 
 Headers = list[tuple[bytes, bytes]]
@@ -55,6 +56,7 @@ class Req:
     scheme: str
     params: dict[str, str] = field(default_factory=dict)
     peer: str = ""  # the TCP peer's address (a trusted proxy may speak for the client)
+    stages: Stages | None = None  # the kit's stage timer: handlers mark their own stages (e.g. "db")
     _json: Any = None
 
     def json(self) -> dict[str, Any]:

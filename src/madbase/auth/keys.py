@@ -21,6 +21,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
+from madbase.auth.repo import signingkeys
 from madbase.core.db import internal_transaction
 from madbase.core.types import DbConn
 
@@ -56,16 +57,12 @@ async def _create(conn: DbConn, req: Req, alg: str) -> SigningKey:
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     sealed = req.ctx.runtime.box.seal(pem, context=_context(req, kid))
-    await conn.execute("update auth.madbase_signing_keys set status = 'previous' where status = 'active'")
-    await conn.execute("insert into auth.madbase_signing_keys (kid, alg, private_key, public_jwk) "
-                       "values ($1, $2, $3, $4::jsonb)", kid, alg, sealed, json.dumps(jwk))
+    await signingkeys.add_active(conn, kid, alg, sealed, jwk)
     return SigningKey(kid, alg, private)
 
 
 async def publish(conn: DbConn, req: Req) -> list[dict[str, Any]]:
-    rows = await conn.fetch("select public_jwk from auth.madbase_signing_keys where status in ('active', 'previous') "
-                            "order by created_at desc")
-    jwks = [json.loads(r["public_jwk"]) if isinstance(r["public_jwk"], str) else dict(r["public_jwk"]) for r in rows]
+    jwks = [json.loads(j) if isinstance(j, str) else dict(j) for j in await signingkeys.published(conn)]
     runtime = req.ctx.runtime
     await runtime.store.update_config(req.ctx.project.ref, {"jwt_public_keys": jwks})
     await runtime.projects.refresh()
@@ -84,9 +81,8 @@ async def current(req: Req) -> SigningKey | None:
     if hit is not None and published and published[0].get("kid") == hit.kid:
         return hit
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        await conn.execute("select pg_advisory_xact_lock(hashtext('madbase_auth_signing_keys'))")
-        row = await conn.fetchrow("select kid, alg, private_key from auth.madbase_signing_keys "
-                                  "where status = 'active' and alg = $1", alg)
+        await signingkeys.lock(conn)
+        row = await signingkeys.active(conn, alg)
         if row is None:
             key = await _create(conn, req, alg)
             await publish(conn, req)
@@ -107,7 +103,7 @@ async def rotate(req: Req) -> Resp:
     if alg not in ALGS:
         raise AuthError("validation_failed", "alg must be RS256 or ES256")
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        await conn.execute("select pg_advisory_xact_lock(hashtext('madbase_auth_signing_keys'))")
+        await signingkeys.lock(conn)
         key = await _create(conn, req, alg)
         jwks = await publish(conn, req)
     _cache[(req.ctx.project.ref, alg)] = key
@@ -118,9 +114,7 @@ async def revoke(req: Req) -> Resp:
     """MadBase extension: DELETE /admin/signing_keys/{kid} → tokens signed with it stop verifying."""
     kid = req.params["kid"]
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        row = await conn.fetchrow("update auth.madbase_signing_keys set status = 'revoked' where kid = $1 "
-                                  "and status = 'previous' returning kid", kid)
-        if row is None:
+        if not await signingkeys.revoke_previous(conn, kid):
             raise AuthError("not_found", "No previous signing key with this kid (the active key cannot be revoked)",
                             status=404)
         jwks = await publish(conn, req)

@@ -25,6 +25,7 @@ import aiosmtplib
 import structlog
 
 from madbase.auth import config as auth_config
+from madbase.auth.repo import outbox
 from madbase.core.db import internal_transaction
 from madbase.core.errors import GatewayError
 from madbase.core.types import DbConn
@@ -77,14 +78,7 @@ def render(kind: str, cfg: auth_config.AuthConfig, values: dict[str, str]) -> tu
 
 
 async def enqueue(conn: DbConn, recipient: str, kind: str, subject: str, body: str) -> None:
-    await conn.execute("insert into auth.madbase_mail_outbox (recipient, subject, body_html, kind) "
-                       "values ($1, $2, $3, $4)", recipient, subject, body, kind)
-
-
-_CLAIM_SQL = """
-select id, recipient, subject, body_html, attempts from auth.madbase_mail_outbox
-where sent_at is null and next_attempt_at <= now() order by id limit 20 for update skip locked
-"""
+    await outbox.enqueue(conn, recipient, kind, subject, body)
 
 
 class Sender:
@@ -147,10 +141,10 @@ class Sender:
         pool = await self._runtime.pools.get(project)
         if random.random() < 0.01:  # housekeeping: delivered mail is kept for a week
             async with internal_transaction(pool, "supabase_auth_admin") as conn:
-                await conn.execute("delete from auth.madbase_mail_outbox where sent_at < now() - interval '7 days'")
+                await outbox.delete_sent_before_week(conn)
         while True:
             async with internal_transaction(pool, "supabase_auth_admin") as conn:
-                rows = await conn.fetch(_CLAIM_SQL)
+                rows = await outbox.claim_due(conn)
                 if not rows:
                     return
                 for row in rows:
@@ -159,31 +153,20 @@ class Sender:
                                                15)
                     except Exception as exc:
                         delay = min(3600, 2 ** min(row["attempts"], 11))
-                        await conn.execute(
-                            "update auth.madbase_mail_outbox set attempts = attempts + 1, last_error = $2, "
-                            "next_attempt_at = now() + make_interval(secs => $3) where id = $1",
-                            row["id"], str(exc)[:500], float(delay))
+                        await outbox.mark_failed(conn, row["id"], str(exc)[:500], float(delay))
                         log.warning("auth_mail_send_failed", project_ref=project.ref, error=str(exc))
                         return
-                    await conn.execute("update auth.madbase_mail_outbox set sent_at = now(), "
-                                       "attempts = attempts + 1 where id = $1", row["id"])
+                    await outbox.mark_sent(conn, row["id"])
 
 
     async def catch(self, project: Project) -> None:
         """Deliver the project's due mails to its inbox (no SMTP configured), then apply the inbox's bounds."""
         pool = await self._runtime.pools.get(project)
         async with internal_transaction(pool, "supabase_auth_admin") as conn:
-            rows = await conn.fetch(
-                "update auth.madbase_mail_outbox set caught_at = now(), sent_at = now(), attempts = attempts + 1 "
-                "where id in (select id from auth.madbase_mail_outbox where sent_at is null "
-                "and next_attempt_at <= now() order by id limit 100 for update skip locked) "
-                "returning id, recipient, subject, body_html")
+            rows = await outbox.catch_due(conn)
             if not rows:
                 return
-            await conn.execute(
-                "delete from auth.madbase_mail_outbox where caught_at is not null and (caught_at < now() - "
-                "make_interval(days => $1) or id < (select id from auth.madbase_mail_outbox where caught_at "
-                "is not null order by id desc offset $2 limit 1))", INBOX_DAYS, INBOX_KEEP - 1)
+            await outbox.trim_inbox(conn, INBOX_DAYS, INBOX_KEEP)
         inbox = f"{self._runtime.settings.public_url}/admin/v1/projects/{project.ref}/inbox"
         if project.ref not in self._warned:
             self._warned.add(project.ref)

@@ -22,6 +22,8 @@ import segno
 from madbase.auth import ratelimit, sessions, sms, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
+from madbase.auth.repo import factors as factor_repo
+from madbase.auth.repo import sessions as session_repo
 from madbase.auth.signup import validate_phone
 from madbase.core import jsonutil
 from madbase.core.db import internal_transaction
@@ -46,22 +48,17 @@ async def enroll(req: Req) -> Resp:
         account = user["email"] or user["phone"] or str(uid)
         uri = pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=issuer)
         factor_id = uuid.uuid4()
-        await conn.execute(
-            """insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at,
-                 secret) values ($1, $2, $3, 'totp', 'unverified', now(), now(), $4)""",
-            factor_id, uid, friendly, secret)
+        await factor_repo.insert_totp(conn, factor_id, uid, friendly, secret)
     qr = segno.make(uri, error="m").svg_inline(scale=4)
     return json_resp({"id": str(factor_id), "type": "totp", "friendly_name": friendly,
                       "totp": {"qr_code": qr, "secret": secret, "uri": uri}})
 
 
 async def _check_count_and_name(conn: DbConn, req: Req, uid: uuid.UUID, friendly: str) -> None:
-    count = await conn.fetchval("select count(*) from auth.mfa_factors where user_id = $1", uid)
-    if count >= req.config.mfa_max_enrolled_factors:
+    if await factor_repo.count(conn, uid) >= req.config.mfa_max_enrolled_factors:
         raise AuthError("too_many_enrolled_mfa_factors", "Maximum number of verified factors reached, "
                         "unenroll to continue")
-    if friendly and await conn.fetchval("select 1 from auth.mfa_factors where user_id = $1 and friendly_name = $2",
-                                        uid, friendly):
+    if friendly and await factor_repo.name_taken(conn, uid, friendly):
         raise AuthError("mfa_factor_name_conflict",
                         f'A factor with the friendly name "{friendly}" for this user already exists')
 
@@ -75,21 +72,16 @@ async def _enroll_phone(req: Req) -> Resp:
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid, _, _ = await sessions.require_session(conn, req)
         await _check_count_and_name(conn, req, uid, friendly)
-        if await conn.fetchval("select 1 from auth.mfa_factors where user_id = $1 and factor_type = 'phone' "
-                               "and phone = $2 and status = 'verified'", uid, phone):
+        if await factor_repo.verified_phone_exists(conn, uid, phone):
             raise AuthError("mfa_verified_factor_exists", "A verified phone factor already exists for this number")
         factor_id = uuid.uuid4()
-        await conn.execute(
-            """insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at,
-                 phone) values ($1, $2, $3, 'phone', 'unverified', now(), now(), $4)""",
-            factor_id, uid, friendly, phone)
+        await factor_repo.insert_phone(conn, factor_id, uid, friendly, phone)
     return json_resp({"id": str(factor_id), "type": "phone", "friendly_name": friendly, "phone": phone})
 
 
 async def _factor(conn: DbConn, req: Req, uid: uuid.UUID) -> asyncpg.Record:
     fid = users.parse_uuid(req.params["factor_id"])
-    row = None if fid is None else await conn.fetchrow(
-        "select * from auth.mfa_factors where id = $1 and user_id = $2", fid, uid)
+    row = None if fid is None else await factor_repo.get(conn, fid, uid)
     if row is None:
         raise AuthError("mfa_factor_not_found", "Factor not found")
     return row
@@ -113,15 +105,12 @@ async def challenge(req: Req) -> Resp:
             sms.require(req)
             otp = tokens.new_otp()
             otp_hash = hashlib.sha256(otp.encode()).hexdigest()
-        created = await conn.fetchval(
-            "insert into auth.mfa_challenges (id, factor_id, created_at, ip_address, otp_code) "
-            "values ($1, $2, now(), $3::inet, $4) returning created_at",
-            challenge_id, factor["id"], sessions.client_inet(req) or "0.0.0.0", otp_hash)
+        created = await factor_repo.insert_challenge(conn, challenge_id, factor["id"],
+                                                     sessions.client_inet(req) or "0.0.0.0", otp_hash)
         if otp:
             ratelimit.enforce_sms(req)
             await sms.deliver(req, {**users.user_json(user), "phone": factor["phone"]}, otp)
-        await conn.execute("update auth.mfa_factors set last_challenged_at = now(), updated_at = now() "
-                           "where id = $1", factor["id"])
+        await factor_repo.mark_challenged(conn, factor["id"])
     expires = int((created + timedelta(seconds=req.config.mfa_challenge_expiry)).timestamp())
     return json_resp({"id": str(challenge_id), "type": factor["factor_type"], "expires_at": expires})
 
@@ -139,9 +128,7 @@ async def verify(req: Req) -> Resp:
         # Per factor, whatever the IP: many addresses must not multiply one factor's guesses.
         ratelimit.enforce(req, f"mfa_verify_factor:{factor['id']}", req.config.rate_limits.mfa_verify_per_factor,
                           3600)
-        row = None if challenge_id is None else await conn.fetchrow(
-            "select * from auth.mfa_challenges where id = $1 and factor_id = $2 for update", challenge_id,
-            factor["id"])
+        row = None if challenge_id is None else await factor_repo.lock_challenge(conn, challenge_id, factor["id"])
         if row is None:
             raise AuthError("mfa_factor_not_found", "MFA factor with the provided challenge ID not found")
         if row["verified_at"] is not None or row["created_at"] + timedelta(
@@ -174,21 +161,15 @@ def _failures(row: asyncpg.Record) -> int:
 
 async def _count_failure(conn: DbConn, challenge_row: asyncpg.Record) -> None:
     """One more wrong code on this challenge; at the limit it counts as expired."""
-    await conn.execute(
-        """update auth.mfa_challenges set web_authn_session_data = coalesce(web_authn_session_data, '{}'::jsonb)
-             || jsonb_build_object('madbase_failures',
-                  coalesce((web_authn_session_data->>'madbase_failures')::int, 0) + 1)
-           where id = $1""", challenge_row["id"])
+    await factor_repo.count_challenge_failure(conn, challenge_row["id"])
 
 
 async def _verified(conn: DbConn, req: Req, uid: uuid.UUID, sid: uuid.UUID, factor: asyncpg.Record,
                     row: asyncpg.Record) -> Resp:
-    await conn.execute("update auth.mfa_challenges set verified_at = now() where id = $1", row["id"])
-    await conn.execute("update auth.mfa_factors set status = 'verified', updated_at = now() where id = $1",
-                       factor["id"])
-    await conn.execute("update auth.sessions set aal = 'aal2', factor_id = $2, updated_at = now() where id = $1",
-                       sid, factor["id"])
-    await sessions.add_amr(conn, sid, "totp" if factor["factor_type"] == "totp" else "mfa/phone")
+    await factor_repo.mark_challenge_verified(conn, row["id"])
+    await factor_repo.mark_verified(conn, factor["id"])
+    await session_repo.step_up(conn, sid, factor["id"])
+    await session_repo.add_amr(conn, sid, "totp" if factor["factor_type"] == "totp" else "mfa/phone")
     refresh = await sessions.rotate_active(conn, req, sid, uid)
     if refresh is None:
         raise AuthError("session_not_found", "Session has no live refresh token")
@@ -199,10 +180,9 @@ async def unenroll(req: Req) -> Resp:
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid, sid, _ = await sessions.require_session(conn, req)
         factor = await _factor(conn, req, uid)
-        aal = await conn.fetchval("select aal::text from auth.sessions where id = $1", sid)
+        aal = await session_repo.aal(conn, sid)
         if factor["status"] == "verified" and aal != "aal2":
             raise AuthError("insufficient_aal", "AAL2 required to unenroll verified factor")
-        await conn.execute("delete from auth.mfa_factors where id = $1", factor["id"])
-        await conn.execute("update auth.sessions set aal = 'aal1', factor_id = null where factor_id = $1",
-                           factor["id"])
+        await factor_repo.delete(conn, factor["id"])
+        await session_repo.step_down_factor(conn, factor["id"])
     return json_resp({"id": str(factor["id"])})

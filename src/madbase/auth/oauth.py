@@ -18,7 +18,9 @@ from madbase.auth import audit, flows, providers, redirects, sessions, users
 from madbase.auth.config import OAuthProvider
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, redirect
-from madbase.core import jsonutil
+from madbase.auth.repo import flowstate, userupdates
+from madbase.auth.repo import identities as identity_repo
+from madbase.auth.repo import users as user_repo
 from madbase.core.db import internal_transaction
 from madbase.core.types import DbConn
 
@@ -63,10 +65,7 @@ async def _authorize_url(req: Req, link_user: uuid.UUID | None) -> str:
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         flow_id = await flows.create_flow_state_from(conn, req.query.get("code_challenge"),
                                                      req.query.get("code_challenge_method"), "oauth", name)
-        await conn.execute(
-            "insert into auth.madbase_oauth_state (id, provider, redirect_to, flow_state_id, nonce, link_user_id) "
-            "values ($1, $2, $3, $4, $5, $6)", state, name, target, flow_id, nonce, link_user)
-        await conn.execute("delete from auth.madbase_oauth_state where created_at < now() - interval '1 hour'")
+        await flowstate.insert_oauth_state(conn, state, name, target, flow_id, nonce, link_user)
     scopes = " ".join(x for x in (ep.scopes, req.query.get("scopes", "").replace(",", " ")) if x)
     params = {"client_id": p.client_id, "redirect_uri": p.redirect_uri or req.external_url + "/callback",
               "response_type": "code", "scope": scopes, "state": state}
@@ -91,8 +90,7 @@ async def callback(req: Req) -> Resp:
         params.update(dict(parse_qsl(req.body.decode("latin-1"))))
     state_id = params.get("state", "")
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        state = await conn.fetchrow("delete from auth.madbase_oauth_state where id = $1 "
-                                    "and created_at > now() - interval '10 minutes' returning *", state_id)
+        state = await flowstate.take_oauth_state(conn, state_id)
     if state is None:
         # A browser is waiting: send it to the site URL with the error, as GoTrue's callback does.
         return _error_redirect(req.config.site_url, "invalid_request", "bad_oauth_state",
@@ -115,10 +113,8 @@ async def callback(req: Req) -> Resp:
             else:
                 uid = await link_account(conn, req, p.name, data)
             if state["flow_state_id"] is not None:
-                auth_code = await conn.fetchval(
-                    """update auth.flow_state set user_id = $2, provider_access_token = $3, provider_refresh_token = $4,
-                         auth_code_issued_at = now(), updated_at = now() where id = $1 returning auth_code""",
-                    state["flow_state_id"], uid, tokens.get("access_token"), tokens.get("refresh_token"))
+                auth_code = await flowstate.issue_code_for_oauth(
+                    conn, state["flow_state_id"], uid, tokens.get("access_token"), tokens.get("refresh_token"))
                 sep = "&" if "?" in target else "?"
                 return redirect(f"{target}{sep}{urlencode({'code': auth_code})}", status=302)
             s = await sessions.create_session(conn, req, uid, "oauth")
@@ -134,24 +130,16 @@ async def callback(req: Req) -> Resp:
 
 
 async def _add_provider(conn: DbConn, uid: uuid.UUID, provider: str) -> None:
-    await conn.execute(
-        """update auth.users set raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'::jsonb),
-             '{providers}', (select coalesce(jsonb_agg(distinct p), '[]'::jsonb) from (
-               select jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]'::jsonb)) as p
-               union select $2) s)), updated_at = now() where id = $1""", uid, provider)
+    await userupdates.add_provider(conn, uid, provider)
 
 
 async def link_to_user(conn: DbConn, provider: str, data: providers.UserData, uid: uuid.UUID) -> uuid.UUID:
     """Manual linking: attach the provider identity to `uid` (never to an identity owned by someone else)."""
-    owner = await conn.fetchval("select user_id from auth.identities where provider_id = $1 and provider = $2",
-                                data.provider_id, provider)
+    owner = await identity_repo.owner(conn, data.provider_id, provider)
     if owner is not None and owner != uid:
         raise AuthError("identity_already_exists", "Identity is already linked to another user")
     if owner is None:
-        await conn.execute(
-            """insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
-                 updated_at) values ($1, $2, $3::jsonb, $4, now(), now(), now())""",
-            data.provider_id, uid, jsonutil.dumps_str(data.claims), provider)
+        await identity_repo.insert(conn, uid, data.provider_id, provider, data.claims)
         await _add_provider(conn, uid, provider)
     return uid
 
@@ -162,39 +150,32 @@ async def unlink(req: Req) -> Resp:
     identity_id = users.parse_uuid(req.params["identity_id"])
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid, _, _ = await sessions.require_session(conn, req)
-        await conn.execute("select 1 from auth.users where id = $1 for update", uid)
-        rows = await conn.fetch("select id, provider from auth.identities where user_id = $1", uid)
+        await user_repo.lock(conn, uid)
+        rows = await identity_repo.of_user(conn, uid)
         target = next((r for r in rows if r["id"] == identity_id), None)
         if target is None:
             raise AuthError("identity_not_found", "Identity doesn't exist")
         if len(rows) <= 1:
             raise AuthError("single_identity_not_deletable", "User must have at least 1 identity after unlinking")
-        await conn.execute("delete from auth.identities where id = $1", identity_id)
-        await conn.execute(
-            """update auth.users set raw_app_meta_data = jsonb_set(raw_app_meta_data, '{providers}',
-                 (select coalesce(jsonb_agg(distinct provider), '[]'::jsonb) from auth.identities where user_id = $1)),
-                 updated_at = now() where id = $1""", uid)
+        await identity_repo.delete(conn, target["id"])
+        await userupdates.providers_from_identities(conn, uid)
         await audit.log(conn, req, "identity_unlinked", uid, "", {"provider": target["provider"]})
     return json_resp({})
 
 
 async def link_account(conn: DbConn, req: Req, provider: str, data: providers.UserData) -> uuid.UUID:
     """GoTrue's account linking: existing identity, else verified-email match, else a new user."""
-    identity_json = jsonutil.dumps_str(data.claims)
-    row = await conn.fetchrow("select user_id from auth.identities where provider_id = $1 and provider = $2",
-                              data.provider_id, provider)
-    if row is not None:
-        uid: uuid.UUID = row["user_id"]
-        await conn.execute("update auth.identities set identity_data = $3::jsonb, last_sign_in_at = now(), "
-                           "updated_at = now() where provider_id = $1 and provider = $2",
-                           data.provider_id, provider, identity_json)
-        user = await users.load(conn, uid)
+    owner = await identity_repo.owner(conn, data.provider_id, provider)
+    if owner is not None:
+        uid: uuid.UUID = owner
+        await identity_repo.refresh_data(conn, data.provider_id, provider, data.claims)
+        user = await user_repo.load(conn, uid)
         if user is None or user["deleted_at"] is not None:
             raise AuthError("user_not_found", "User not found")
         if users.is_banned(user):
             raise AuthError("user_banned", "User is banned")
         return uid
-    existing = await users.find_by_email(conn, data.email) if data.email else None
+    existing = await user_repo.find_by_email(conn, data.email) if data.email else None
     if existing is not None:
         if not data.email_verified:
             raise AuthError("provider_email_needs_verification",
@@ -202,18 +183,14 @@ async def link_account(conn: DbConn, req: Req, provider: str, data: providers.Us
         if users.is_banned(existing):
             raise AuthError("user_banned", "User is banned")
         uid = existing["id"]
-        await conn.execute(
-            """insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
-                 updated_at) values ($1, $2, $3::jsonb, $4, now(), now(), now())""",
-            data.provider_id, uid, identity_json, provider)
+        await identity_repo.insert(conn, uid, data.provider_id, provider, data.claims)
         await _add_provider(conn, uid, provider)
-        await conn.execute("update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()) "
-                           "where id = $1", uid)
+        await userupdates.confirm_email_if_unconfirmed(conn, uid)
         return uid
     if req.config.disable_signup:
         raise AuthError("signup_disabled", "Signups not allowed for this instance")
     meta = {k: v for k, v in data.claims.items() if k not in ("provider_id",)}
-    return await users.create(conn, email=data.email or None, phone=None, password_hash=None, provider=provider,
+    return await user_repo.create(conn, email=data.email or None, phone=None, password_hash=None, provider=provider,
                               user_metadata=meta, email_confirmed=data.email_verified and bool(data.email),
                               identity_data=data.claims, provider_id=data.provider_id)
 

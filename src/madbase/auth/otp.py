@@ -6,9 +6,10 @@ otherwise (`create_user: false` for an unknown address → otp_disabled).
 
 from __future__ import annotations
 
-from madbase.auth import audit, flows, ratelimit, sms, users
+from madbase.auth import audit, flows, ratelimit, sms
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
+from madbase.auth.repo import users as user_repo
 from madbase.auth.signup import metadata, validate_email, validate_phone
 from madbase.core.db import internal_transaction
 
@@ -35,14 +36,14 @@ async def otp(req: Req) -> Resp:
     create_user = body.get("create_user")
     create = True if create_user is None else bool(create_user)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        user = await users.find_by_email(conn, email)
+        user = await user_repo.find_by_email(conn, email)
         if user is None:
             if not create or req.config.disable_signup:
                 raise AuthError("otp_disabled", "Signups not allowed for otp")
-            uid = await users.create(conn, email=email, phone=None, password_hash=None, provider="email",
+            uid = await user_repo.create(conn, email=email, phone=None, password_hash=None, provider="email",
                                      user_metadata=metadata(req))
             flow = await flows.create_flow_state(conn, req, "email/signup", user_id=uid)
-            fresh = await users.load(conn, uid)
+            fresh = await user_repo.load(conn, uid)
             assert fresh is not None
             await flows.send(conn, req, fresh, "confirmation", email, pkce=flow is not None, check_frequency=False)
         else:
@@ -62,13 +63,13 @@ async def _phone_otp(req: Req) -> Resp:
     sms.require(req)
     create_user = req.json().get("create_user")
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        user = await users.find_by_phone(conn, phone)
+        user = await user_repo.find_by_phone(conn, phone)
         if user is None:
             if create_user is False or req.config.disable_signup:
                 raise AuthError("otp_disabled", "Signups not allowed for otp")
-            uid = await users.create(conn, email=None, phone=phone, password_hash=None, provider="phone",
+            uid = await user_repo.create(conn, email=None, phone=phone, password_hash=None, provider="phone",
                                      user_metadata=metadata(req))
-            user = await users.load(conn, uid)
+            user = await user_repo.load(conn, uid)
             assert user is not None
             message_id = await sms.send(conn, req, user, "sms", phone, check_frequency=False)
         else:
@@ -80,7 +81,7 @@ async def recover(req: Req) -> Resp:
     await _limit(req)
     email = _email(req)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        user = await users.find_by_email(conn, email)
+        user = await user_repo.find_by_email(conn, email)
         if user is not None:
             flow = await flows.create_flow_state(conn, req, "recovery", user_id=user["id"])
             await flows.send(conn, req, user, "recovery", email, pkce=flow is not None)
@@ -93,12 +94,12 @@ async def _resend_sms(req: Req, resend_type: str) -> Resp:
     message_id = ""
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         if resend_type == "sms":
-            user = await users.find_by_phone(conn, phone)
+            user = await user_repo.find_by_phone(conn, phone)
             if user is not None and user["phone_confirmed_at"] is None:
                 message_id = await sms.send(conn, req, user, "sms", phone)
         else:
-            row = await conn.fetchrow("select id from auth.users where phone_change = $1", phone)
-            full = None if row is None else await users.load(conn, row["id"])
+            changing = await user_repo.id_by_phone_change(conn, phone)
+            full = None if changing is None else await user_repo.load(conn, changing)
             if full is not None:
                 message_id = await sms.send(conn, req, full, "phone_change", phone)
     return json_resp({"message_id": message_id})
@@ -114,15 +115,14 @@ async def resend(req: Req) -> Resp:
     email = _email(req)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         if resend_type == "signup":
-            user = await users.find_by_email(conn, email)
+            user = await user_repo.find_by_email(conn, email)
             if user is not None and user["email_confirmed_at"] is None:
                 flow = await flows.create_flow_state(conn, req, "email/signup", user_id=user["id"])
                 await flows.send(conn, req, user, "confirmation", email, pkce=flow is not None)
         else:
-            user = await conn.fetchrow("select id from auth.users where lower(email) = $1 or lower(email_change) = $1",
-                                       email)
-            if user is not None:
-                full = await users.load(conn, user["id"])
+            changing = await user_repo.id_by_email_or_change(conn, email)
+            if changing is not None:
+                full = await user_repo.load(conn, changing)
                 if full is not None and full["email_change"]:
                     await flows.send(conn, req, full, "email_change_new", full["email_change"],
                                      new_email=full["email_change"])

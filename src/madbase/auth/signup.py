@@ -8,6 +8,7 @@ from typing import Any
 from madbase.auth import audit, flows, passwords, ratelimit, sessions, sms, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
+from madbase.auth.repo import users as user_repo
 from madbase.core.db import internal_transaction
 
 # GoTrue's rule (badoux/checkmail's ValidateFormat): RFC 5322 "atext" characters and dots in the local part,
@@ -74,7 +75,7 @@ async def signup(req: Req) -> Resp:
         sms.require(req)
     hashed = await passwords.hash_password(password, cfg.argon2)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        existing = await (users.find_by_email(conn, email) if email else users.find_by_phone(conn, phone))
+        existing = await (user_repo.find_by_email(conn, email) if email else user_repo.find_by_phone(conn, phone))
         if existing is not None:
             confirmed = existing["email_confirmed_at"] if email else existing["phone_confirmed_at"]
             # GoTrue: with either autoconfirm on, say so; otherwise an obfuscated user (no enumeration).
@@ -87,21 +88,21 @@ async def signup(req: Req) -> Resp:
             elif confirmed is None:
                 await sms.send(conn, req, existing, "sms", phone)
             return json_resp(users.obfuscated_user(email, phone, provider, data))
-        uid = await users.create(conn, email=email or None, phone=phone or None, password_hash=hashed,
+        uid = await user_repo.create(conn, email=email or None, phone=phone or None, password_hash=hashed,
                                  provider=provider, user_metadata=data, email_confirmed=autoconfirm and bool(email),
                                  phone_confirmed=autoconfirm and not email)
         await audit.log(conn, req, "user_signedup" if autoconfirm else "user_confirmation_requested", uid,
                         email or phone, {"provider": provider})
         if autoconfirm:
             return json_resp(await sessions.create_session(conn, req, uid, "password"))
-        row = await users.load(conn, uid)
+        row = await user_repo.load(conn, uid)
         assert row is not None
         if provider == "phone":
             await sms.send(conn, req, row, "sms", phone, check_frequency=False)
         else:
             flow = await flows.create_flow_state(conn, req, "email/signup", user_id=uid)
             await flows.send(conn, req, row, "confirmation", email, pkce=flow is not None, check_frequency=False)
-        row = await users.load(conn, uid)
+        row = await user_repo.load(conn, uid)
         assert row is not None
         return json_resp(users.user_json(row))
 
@@ -111,6 +112,6 @@ async def _anonymous(req: Req) -> Resp:
         raise AuthError("anonymous_provider_disabled", "Anonymous sign-ins are disabled")
     ratelimit.enforce(req, f"anonymous:{req.ctx.client_ip}", req.config.rate_limits.anonymous_users, 3600)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        uid = await users.create(conn, email=None, phone=None, password_hash=None, provider="anonymous",
+        uid = await user_repo.create(conn, email=None, phone=None, password_hash=None, provider="anonymous",
                                  user_metadata=metadata(req), is_anonymous=True)
         return json_resp(await sessions.create_session(conn, req, uid, "anonymous"))

@@ -22,6 +22,7 @@ import httpx
 from madbase.auth import flows, providers, ratelimit, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req
+from madbase.auth.repo import users as user_repo
 from madbase.core import jsonutil
 from madbase.core.types import DbConn
 
@@ -88,6 +89,6 @@ async def send(conn: DbConn, req: Req, user: asyncpg.Record, kind_name: str, pho
         flows.check_interval(user, kind, req)
     ratelimit.enforce_sms(req)
     otp, _ = await flows.prepare_token(conn, req, user["id"], kind, phone)
-    fresh = await users.load(conn, user["id"])
+    fresh = await user_repo.load(conn, user["id"])
     assert fresh is not None
     return await deliver(req, users.user_json(fresh), otp)

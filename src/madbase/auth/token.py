@@ -7,6 +7,8 @@ from typing import Any
 from madbase.auth import passwords, ratelimit, sessions, tokens, users
 from madbase.auth.errors import AuthError, OAuthError
 from madbase.auth.http import Req, Resp, json_resp
+from madbase.auth.repo import flowstate, userupdates
+from madbase.auth.repo import users as user_repo
 from madbase.auth.signup import validate_phone
 from madbase.core.db import internal_transaction
 
@@ -35,13 +37,13 @@ async def _password(req: Req) -> Resp:
         raise AuthError("validation_failed", "missing email or phone")
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         if email:
-            user = await users.find_by_email(conn, email)
+            user = await user_repo.find_by_email(conn, email)
         else:
             try:
                 phone = validate_phone(phone)
             except AuthError:
                 raise AuthError("invalid_credentials", "Invalid login credentials") from None
-            user = await users.find_by_phone(conn, phone)
+            user = await user_repo.find_by_phone(conn, phone)
     if user is None:
         # Spend the same time as a real check, so response times do not reveal which addresses exist.
         await passwords.verify_password(_DUMMY_HASH.get(cfg.argon2), password, cfg.argon2)
@@ -62,8 +64,7 @@ async def _password(req: Req) -> Resp:
         extra = {"weak_password": {"reasons": reasons, "message": passwords.weak_message(reasons, cfg)}}
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         if new_hash is not None:
-            await conn.execute("update auth.users set encrypted_password = $2 where id = $1 "
-                               "and encrypted_password = $3", user["id"], new_hash, user["encrypted_password"])
+            await userupdates.rehash_password(conn, user["id"], new_hash, user["encrypted_password"])
         return json_resp(await sessions.create_session(conn, req, user["id"], "password", extra=extra))
 
 
@@ -103,7 +104,7 @@ async def _pkce(req: Req) -> Resp:
     if not isinstance(auth_code, str) or not auth_code or not isinstance(verifier, str) or not verifier:
         raise AuthError("validation_failed", "invalid request: both auth code and code verifier should be non-empty")
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        flow = await conn.fetchrow("select * from auth.flow_state where auth_code = $1 for update", auth_code)
+        flow = await flowstate.lock_by_code(conn, auth_code)
         if flow is None:
             raise AuthError("flow_state_not_found", "invalid flow state, no valid flow state found")
         issued = flow["auth_code_issued_at"] or flow["created_at"]
@@ -115,12 +116,12 @@ async def _pkce(req: Req) -> Resp:
         user_id = flow["user_id"]
         if user_id is None:
             raise AuthError("flow_state_not_found", "invalid flow state, no valid flow state found")
-        user = await users.load(conn, user_id)
+        user = await user_repo.load(conn, user_id)
         if user is None:
             raise AuthError("user_not_found", "User not found")
         if users.is_banned(user):
             raise AuthError("user_banned", "User is banned")
-        await conn.execute("delete from auth.flow_state where id = $1", flow["id"])
+        await flowstate.delete(conn, flow["id"])
         extra: dict[str, Any] = {}
         if flow["provider_access_token"]:
             extra["provider_token"] = flow["provider_access_token"]

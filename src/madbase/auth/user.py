@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import uuid
 from datetime import timedelta
 
 import asyncpg
@@ -11,16 +10,29 @@ import asyncpg
 from madbase.auth import audit, flows, passwords, ratelimit, sessions, sms, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, no_content
+from madbase.auth.repo import sessions as session_repo
+from madbase.auth.repo import userjson, userupdates
+from madbase.auth.repo import users as user_repo
 from madbase.auth.signup import check_password, validate_email, validate_phone
 from madbase.core import jsonutil
 from madbase.core.db import internal_transaction
-from madbase.core.types import DbConn
 
 
 async def get_user(req: Req) -> Resp:
-    async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        _, _, user = await sessions.require_session(conn, req)
-        return json_resp(users.user_json(user))
+    """The bearer's user in one round trip (repo.userjson): PostgreSQL builds the JSON; GoTrue's checks of
+    `sessions.require_session` (the user must exist; a session the token names must exist)."""
+    uid, sid, named = sessions.bearer_id_texts(req)
+    if req.stages is not None:
+        req.stages.mark("request")
+    found = await userjson.get_user_json(req.pool, uid, sid)
+    if req.stages is not None:
+        req.stages.mark("db")
+    if found is None:
+        raise AuthError("user_not_found", "User from sub claim in JWT does not exist", status=403)
+    session_ok, body = found
+    if named and not session_ok:
+        raise AuthError("session_not_found", "Session from session_id claim in JWT does not exist")
+    return Resp(200, body)
 
 
 async def update_user(req: Req) -> Resp:
@@ -42,10 +54,9 @@ async def update_user(req: Req) -> Resp:
         await _limit_nonce_attempts(req)
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
         uid, sid, user = await sessions.require_session(conn, req)
-        await conn.execute("select 1 from auth.users where id = $1 for update", uid)
+        await user_repo.lock(conn, uid)
         changes_secret = bool(password) or bool(email and email.lower() != (user["email"] or "").lower())
-        if changes_secret and user["_aal"] != "aal2" and await conn.fetchval(
-                "select exists(select 1 from auth.mfa_factors where user_id = $1 and status = 'verified')", uid):
+        if changes_secret and user["_aal"] != "aal2" and await user_repo.has_verified_factor(conn, uid):
             raise AuthError("insufficient_aal", "AAL2 session is required to update email or password when MFA is "
                             "enabled.", status=401)
         if data is not None:
@@ -53,40 +64,36 @@ async def update_user(req: Req) -> Resp:
                                           if isinstance(user["raw_user_meta_data"], str)
                                           else dict(user["raw_user_meta_data"] or {}), data)
             users.check_metadata(merged, cfg.metadata_max_bytes, "user_metadata")
-            await conn.execute("update auth.users set raw_user_meta_data = $2::jsonb, updated_at = now() "
-                               "where id = $1", uid, jsonutil.dumps_str(merged))
+            await userupdates.set_user_metadata(conn, uid, merged)
         if password:
             same, _ = await passwords.verify_password(user["encrypted_password"], password, cfg.argon2)
             if same:
                 raise AuthError("same_password", "New password should be different from the old password.")
             if cfg.security_update_password_require_reauthentication and user["encrypted_password"]:
-                created = await conn.fetchval("select created_at from auth.sessions where id = $1", sid)
+                created = await session_repo.created_at(conn, sid)
                 if created is None or created + timedelta(hours=24) < users.now():
                     await _check_nonce(req, user, nonce)
             new_hash = await passwords.hash_password(password, cfg.argon2)
-            await conn.execute("update auth.users set encrypted_password = $2, reauthentication_token = '', "
-                               "updated_at = now() where id = $1", uid, new_hash)
+            await userupdates.set_password(conn, uid, new_hash)
             # GoTrue signs the user out everywhere else on a password change.
             await sessions.logout(conn, uid, sid, "others")
             await audit.log(conn, req, "user_updated_password", uid, user["email"] or "")
         if email and email.lower() != (user["email"] or "").lower():
             new_email = validate_email(email)
-            taken = await users.find_by_email(conn, new_email)
+            taken = await user_repo.find_by_email(conn, new_email)
             if taken is not None and taken["id"] != uid:
                 raise AuthError("email_exists", "A user with this email address has already been registered")
             if cfg.mailer_autoconfirm or not user["email"] or user["is_anonymous"]:
                 if cfg.mailer_autoconfirm:
-                    await apply_email_change(conn, uid, new_email)
+                    await userupdates.apply_email_change(conn, uid, new_email)
                 else:
-                    await conn.execute("update auth.users set email_change = $2, email_change_confirm_status = 0 "
-                                       "where id = $1", uid, new_email)
-                    fresh = await users.load(conn, uid)
+                    await userupdates.set_email_change(conn, uid, new_email)
+                    fresh = await user_repo.load(conn, uid)
                     assert fresh is not None
                     await flows.send(conn, req, fresh, "email_change_new", new_email, new_email=new_email)
             else:
-                await conn.execute("update auth.users set email_change = $2, email_change_confirm_status = 0 "
-                                   "where id = $1", uid, new_email)
-                fresh = await users.load(conn, uid)
+                await userupdates.set_email_change(conn, uid, new_email)
+                fresh = await user_repo.load(conn, uid)
                 assert fresh is not None
                 pkce = await flows.create_flow_state(conn, req, "email_change", user_id=uid) is not None
                 await flows.send(conn, req, fresh, "email_change_new", new_email, new_email=new_email, pkce=pkce)
@@ -96,18 +103,17 @@ async def update_user(req: Req) -> Resp:
         if phone:
             new_phone = validate_phone(phone)
             if new_phone != (user["phone"] or ""):
-                taken = await users.find_by_phone(conn, new_phone)
+                taken = await user_repo.find_by_phone(conn, new_phone)
                 if taken is not None and taken["id"] != uid:
                     raise AuthError("phone_exists", "A user with this phone number has already been registered")
                 if cfg.phone_autoconfirm:
-                    await conn.execute("update auth.users set phone = $2, phone_confirmed_at = now(), "
-                                       "updated_at = now() where id = $1", uid, new_phone)
+                    await userupdates.set_phone_confirmed(conn, uid, new_phone)
                 else:
-                    await conn.execute("update auth.users set phone_change = $2 where id = $1", uid, new_phone)
-                    fresh = await users.load(conn, uid)
+                    await userupdates.set_phone_change(conn, uid, new_phone)
+                    fresh = await user_repo.load(conn, uid)
                     assert fresh is not None
                     await sms.send(conn, req, fresh, "phone_change", new_phone)
-        fresh = await users.load(conn, uid)
+        fresh = await user_repo.load(conn, uid)
         assert fresh is not None
         await audit.log(conn, req, "user_modified", uid, fresh["email"] or fresh["phone"] or "")
         return json_resp(users.user_json(fresh))
@@ -124,9 +130,7 @@ async def _limit_nonce_attempts(req: Req) -> None:
     if retry is None:
         return
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        await conn.execute("update auth.users set reauthentication_token = '' where id = $1", uid)
-        await conn.execute("delete from auth.one_time_tokens where user_id = $1 and token_type = "
-                           "'reauthentication_token'", uid)
+        await userupdates.clear_reauthentication(conn, uid)
     raise AuthError("over_request_rate_limit", "Too many reauthentication attempts, request a new nonce",
                     headers={"retry-after": str(retry)})
 
@@ -141,33 +145,6 @@ async def _check_nonce(req: Req, user: asyncpg.Record, nonce: str) -> None:
     if (not expected or not hmac.compare_digest(given, expected) or sent is None
             or sent + timedelta(seconds=req.config.mailer_otp_exp) < users.now()):
         raise AuthError("reauthentication_not_valid", "Requires reauthentication")
-
-
-async def apply_email_change(c: DbConn, uid: uuid.UUID, new_email: str) -> None:
-    await c.execute(
-        """update auth.users set email = $2, email_change = '', email_change_token_new = '',
-             email_change_token_current = '', email_change_confirm_status = 0, email_confirmed_at = now(),
-             updated_at = now() where id = $1""", uid, new_email)
-    updated = await c.execute(
-        """update auth.identities set identity_data = identity_data || jsonb_build_object('email', $2::text),
-             updated_at = now() where user_id = $1 and provider = 'email'""", uid, new_email)
-    if updated == "UPDATE 0":
-        # An anonymous (or OAuth-only) user gains an email identity; anonymous users become permanent.
-        await c.execute(
-            """insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
-                 updated_at) values ($3, $1, jsonb_build_object('sub', $3::text, 'email', $2::text,
-                 'email_verified', true, 'phone_verified', false), 'email', now(), now(), now())
-               on conflict (provider_id, provider) do nothing""", uid, new_email, str(uid))
-        await c.execute(
-            """update auth.users set is_anonymous = false, raw_app_meta_data = coalesce(raw_app_meta_data, '{}'::jsonb)
-                 || jsonb_build_object('provider', case when is_anonymous then 'email'
-                      else coalesce(raw_app_meta_data->>'provider', 'email') end,
-                    'providers', (select coalesce(jsonb_agg(distinct p), '[]'::jsonb) from (
-                      select jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]'::jsonb)) as p
-                      union select 'email') s where p <> 'anonymous'))
-               where id = $1""", uid)
-    await c.execute("delete from auth.one_time_tokens where user_id = $1 and token_type in "
-                    "('email_change_token_new', 'email_change_token_current')", uid)
 
 
 async def logout(req: Req) -> Resp:

@@ -13,8 +13,9 @@ import asyncpg
 from madbase.auth import flows, ratelimit, redirects, sessions, tokens, users
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp, redirect
+from madbase.auth.repo import flowstate, userupdates
+from madbase.auth.repo import users as user_repo
 from madbase.auth.signup import validate_phone
-from madbase.auth.user import apply_email_change
 from madbase.core.db import internal_transaction
 from madbase.core.types import DbConn
 
@@ -48,7 +49,7 @@ class Outcome:
 
 async def _find(conn: DbConn, verify_type: str, token_hash: str) -> tuple[asyncpg.Record, str] | None:
     for column in _COLUMNS[verify_type]:
-        user = await users.find_by_column(conn, column, token_hash)
+        user = await user_repo.find_by_column(conn, column, token_hash)
         if user is not None:
             return user, column
     return None
@@ -82,40 +83,24 @@ async def run(conn: DbConn, req: Req, verify_type: str, *, token: str = "", toke
         raise AuthError("user_banned", "User is banned")
     uid: uuid.UUID = user["id"]
     stored: str = user[column]
-    await conn.execute("select 1 from auth.users where id = $1 for update", uid)
+    await user_repo.lock(conn, uid)
     if verify_type == "sms":
-        await conn.execute("""update auth.users set confirmation_token = '',
-              phone_confirmed_at = coalesce(phone_confirmed_at, now()), updated_at = now() where id = $1""", uid)
-        await conn.execute("""update auth.identities set identity_data = identity_data ||
-                                '{"phone_verified": true}'::jsonb where user_id = $1 and provider = 'phone'""", uid)
+        await userupdates.confirm_phone(conn, uid)
     elif verify_type == "phone_change":
-        await conn.execute("""update auth.users set phone = phone_change, phone_change = '', phone_change_token = '',
-              phone_confirmed_at = now(), updated_at = now() where id = $1""", uid)
+        await userupdates.apply_phone_change(conn, uid)
     elif column == "confirmation_token" or column == "recovery_token":
-        await conn.execute(
-            f"""update auth.users set "{column}" = '', email_confirmed_at = coalesce(email_confirmed_at, now()),
-                  updated_at = now() where id = $1""", uid)
-        await conn.execute("""update auth.identities set identity_data = identity_data ||
-                                '{"email_verified": true}'::jsonb where user_id = $1 and provider = 'email'""", uid)
-        await conn.execute("delete from auth.one_time_tokens where user_id = $1 and token_type = $2::text::"
-                           "auth.one_time_token_type", uid, column)
+        await userupdates.confirm_email(conn, uid, column)
     else:
         other = "email_change_token_current" if column == "email_change_token_new" else "email_change_token_new"
-        await conn.execute(f"""update auth.users set "{column}" = '',
-            email_change_confirm_status = email_change_confirm_status + 1 where id = $1""", uid)
+        await userupdates.count_email_change_link(conn, uid, column)
         if req.config.mailer_secure_email_change_enabled and user[other]:
             return Outcome(message="Confirmation link accepted. Please proceed to confirm link sent to the other "
                                    "email")
-        await apply_email_change(conn, uid, user["email_change"])
+        await userupdates.apply_email_change(conn, uid, user["email_change"])
     if stored.startswith("pkce_") and for_redirect:
         # The link leads back with ?code=; the client exchanges it with its verifier (grant_type=pkce).
         # A code entered in the app (POST /verify) gets the session directly, as GoTrue does.
-        code = await conn.fetchval(
-            """update auth.flow_state set auth_code_issued_at = now(), updated_at = now()
-               where id = (select id from auth.flow_state where user_id = $1
-                           order by (authentication_method = $2) desc, created_at desc limit 1)
-               returning auth_code""",
-            uid, _FLOW_METHOD[verify_type])
+        code = await flowstate.issue_code_for_user(conn, uid, _FLOW_METHOD[verify_type])
         if code is None:
             raise AuthError("flow_state_not_found", "invalid flow state, no valid flow state found")
         return Outcome(auth_code=code)
@@ -134,22 +119,9 @@ async def _limit_code_attempts(req: Req, email: str, phone: str) -> None:
     if retry is None:
         return
     async with internal_transaction(req.pool, "supabase_auth_admin") as conn:
-        await burn_codes(conn, email=email.lower(), phone=phone)
+        await userupdates.burn_codes(conn, email=email.lower(), phone=phone)
     raise AuthError("over_request_rate_limit", "Too many attempts for this address, request a new code",
                     headers={"retry-after": str(retry)})
-
-
-async def burn_codes(conn: DbConn, *, email: str = "", phone: str = "") -> None:
-    """Invalidate every outstanding 6-digit code sent to `email` or `phone`."""
-    rows = await conn.fetch(
-        """update auth.users set confirmation_token = '', recovery_token = '', email_change_token_new = '',
-             email_change_token_current = '', phone_change_token = '', reauthentication_token = '',
-             updated_at = now()
-           where ($1 <> '' and (lower(email) = $1 or lower(email_change) = $1))
-              or ($2 <> '' and (phone = $2 or phone_change = $2))
-           returning id""", email, phone)
-    if rows:
-        await conn.execute("delete from auth.one_time_tokens where user_id = any($1::uuid[])", [r["id"] for r in rows])
 
 
 async def verify_post(req: Req) -> Resp:
