@@ -3,6 +3,12 @@ objects per second, and server RSS during the large transfers — with nginx (De
 files and accepting the same bodies to disk (WebDAV PUT) over loopback in the same run, and the ratio.
 
     ./dev bench storage            (ROUNDS=3 DUR=5 CONNS=16 FSYNC=0 by default; needs nginx, curl, wrk)
+    ONLY=targets ./dev bench storage   (just the two target ratios below)
+
+The target ratios, measured in the same run: a 4 KB download with a *user* token (role authenticated, RLS
+policy on storage.objects decides) in req/s against REST's single-row GET (`/rest/v1/items?id=eq.1`) with the
+same token — both one request transaction under the same role, so the ratio is storage's own overhead
+(object row read + file open/read) over REST's; and the 200 MB upload against nginx's WebDAV PUT.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import asyncpg
 import httpx
 from tests.support.servers import MadbaseProcess, create_database, external_db_env, free_port
 
+from madbase.core.jwt import sign_hs256
 from madbase.core.pgcluster import PgCluster
 
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -29,7 +36,15 @@ DUR = int(os.environ.get("DUR", "5"))
 CONNS = int(os.environ.get("CONNS", "16"))
 # nginx does not fsync what it receives; compare like with like unless FSYNC=1 (MadBase's default is on)
 FSYNC = os.environ.get("FSYNC", "0") == "1"
+ONLY = os.environ.get("ONLY", "")
 MB = 1024 * 1024
+USER_SETUP = """
+create table public.items (id int primary key, name text, price numeric);
+insert into public.items select g, 'item-' || g, g * 1.5 from generate_series(1, 10000) g;
+grant select on public.items to authenticated;
+create policy bench_read on storage.objects for select to authenticated using (bucket_id = 'bench');
+notify pgrst, 'reload schema';
+"""
 SIZES = {"4k": 4096, "1m": MB, "200m": 200 * MB}
 
 NGINX_CONF = """
@@ -142,7 +157,8 @@ def main() -> None:
                     handle.write(block)
                     left -= len(block)
         db_url = asyncio.run(create_database(cluster, "bench"))
-        server = MadbaseProcess(root / "srv", external_db_env(db_url, LOG_LEVEL="WARNING")).start()
+        env = external_db_env(db_url, LOG_LEVEL="WARNING", MADBASE_ACCESS_LOG="false")
+        server = MadbaseProcess(root / "srv", env).start()
 
         async def configure() -> None:
             conn = await asyncpg.connect(db_url)
@@ -180,6 +196,62 @@ def main() -> None:
         time.sleep(1)
         idle = rss_mb(pid)
         rows: list[tuple[str, float, float, str]] = []
+
+        # user token: storage 4 KB download vs REST single-row GET, alternating per round
+        async def user_setup() -> None:
+            conn = await asyncpg.connect(db_url)
+            try:
+                await conn.execute(USER_SETUP)
+            finally:
+                await conn.close()
+
+        asyncio.run(user_setup())
+        now = int(time.time())
+        token = sign_hs256({"sub": "00000000-0000-0000-0000-000000000001", "role": "authenticated",
+                            "aud": "authenticated", "iat": now, "exp": now + 7200}, server.jwt_secret)
+        user = {"apikey": server.anon_key, "Authorization": f"Bearer {token}"}
+        rest_url = server.url + "/rest/v1/items?id=eq.1"
+        for _ in range(100):
+            if httpx.get(rest_url, headers=user).status_code == 200:
+                break
+            time.sleep(0.1)
+        got = httpx.get(f"{api}/object/authenticated/bench/4k", headers=user)
+        assert got.status_code == 200 and len(got.content) == 4096, got.text[:200]
+        wrk_rps(f"{api}/object/authenticated/bench/4k", user)  # warm-up
+        wrk_rps(rest_url, user)
+        if os.environ.get("PROFILE"):  # PROFILE=out.txt: py-spy's collapsed stacks of the server during one run
+            spy = subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", os.environ["PROFILE"], "-d",
+                                    str(DUR), "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wrk_rps(f"{api}/object/authenticated/bench/4k", user)
+            spy.wait(60)
+        sto, rst = [], []
+        for _ in range(ROUNDS):
+            sto.append(wrk_rps(f"{api}/object/authenticated/bench/4k", user))
+            rst.append(wrk_rps(rest_url, user))
+        targets = [("4 KB download, user token (req/s) vs REST single-row GET", med(sto), med(rst), "target >= 0.8")]
+
+        # 200 MB upload vs nginx, RSS sampled
+        ul, nul = [], []
+        peak_ul = 0.0
+        for _ in range(ROUNDS):
+            with Peak(pid) as p:
+                ul.append(curl_speed([*hflags, "-H", "content-type: application/octet-stream", "-H",
+                                      "x-upsert: true", "--data-binary", f"@{www / '200m'}",
+                                      f"{api}/object/bench/up-200m"]))
+            peak_ul = max(peak_ul, p.peak)
+            nul.append(curl_speed(["-T", str(www / "200m"), f"{ng}/put/200m"]))
+        targets.append(("upload 200 MB (MB/s) vs nginx PUT", med(ul), med(nul),
+                        f"target >= 0.5; RSS +{peak_ul - idle:.1f} MB"))
+        print(f"\nTargets — loopback, {os.cpu_count()} cores, ROUNDS={ROUNDS} DUR={DUR}s CONNS={CONNS} "
+              f"FSYNC={int(FSYNC)}\n")
+        print("| case | MadBase storage | reference | ratio | notes |")
+        print("|---|---:|---:|---:|---|")
+        for label, ours_v, theirs_v, note in targets:
+            print(f"| {label} | {ours_v:,.0f} | {theirs_v:,.0f} | {ours_v / theirs_v:.2f}x | {note} |")
+        print(f"per round: storage {[round(x) for x in sto]} REST {[round(x) for x in rst]}; "
+              f"upload {[round(x) for x in ul]} nginx {[round(x) for x in nul]}", flush=True)
+        if ONLY == "targets":
+            return
 
         # 200 MB: one curl transfer per round, server RSS sampled throughout
         dl, ndl, ul, nul = [], [], [], []

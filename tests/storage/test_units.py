@@ -112,3 +112,22 @@ def test_raw_body_headers() -> None:
     with pytest.raises(errors.StorageError):
         bodies.raw_body({"x-metadata": "!!notbase64"}, empty())
     assert bodies.cache_control_value("3600") == "max-age=3600"
+
+
+def test_operation_names_are_explicit_and_unchanged() -> None:
+    """`storage.operation` (what RLS policies see) is data on each route, equal to the names once derived from
+    the handlers' module and function names: renaming code must not change what existing policies match."""
+    from madbase.storage.app import ROUTES
+
+    families = {"buckets": "bucket", "tus_http": "resumable"}
+    for r in ROUTES.routes:
+        module = r.handler.__module__.rsplit(".", 1)[-1]
+        assert r.name == f"storage.{families.get(module, 'object')}.{r.handler.__name__}", r.pattern
+    names = ROUTES.names()
+    assert names["POST /object/{bucket}/{path*}"] == "storage.object.upload"
+    assert names["GET /bucket"] == "storage.bucket.list_buckets"
+    assert names["PATCH /upload/resumable/{upload_id}"] == "storage.resumable.patch"
+    found = ROUTES.match("DELETE", "/object/b/")
+    assert found is not None and found.route.name == "storage.object.remove_many"
+    found = ROUTES.match("POST", "/object/sign/b/a/c.txt")
+    assert found is not None and found.route.name == "storage.object.sign_one" and found.params == ("b", "a/c.txt")

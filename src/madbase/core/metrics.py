@@ -33,9 +33,16 @@ class Metrics:
             "madbase_http_request_duration_seconds", "Request latency", ["service"], registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        # per named stage of a request (core/kit/timing.py): where the time goes, by service
+        self.stage_latency = Histogram(
+            "madbase_http_stage_duration_seconds", "Request time per stage", ["service", "stage"],
+            registry=self.registry,
+            buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+        )
         self.registry.register(_PoolCollector(pool_stats))
         self._children: dict[tuple[str, int, str], Callable[[], None]] = {}
         self._latency_children: dict[str, Callable[[float], None]] = {}
+        self._stage_children: dict[tuple[str, str], Callable[[float], None]] = {}
 
     def observe(self, service: str, status: int, project: str, seconds: float) -> None:
         key = (service, status, project)
@@ -48,6 +55,14 @@ class Metrics:
         if observe is None:
             observe = self.latency.labels(service).observe
             self._latency_children[service] = observe
+        observe(seconds)
+
+    def observe_stage(self, service: str, stage: str, seconds: float) -> None:
+        key = (service, stage)
+        observe = self._stage_children.get(key)
+        if observe is None:
+            observe = self.stage_latency.labels(service, stage).observe
+            self._stage_children[key] = observe
         observe(seconds)
 
     def render(self) -> bytes:

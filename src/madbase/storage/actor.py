@@ -1,15 +1,19 @@
 """Who a storage operation runs as: the caller's role and claims (RLS decides) or storage's own role.
 
-`transaction(pool, actor)` opens the one transaction an operation uses: `request_transaction` with the
-caller's role and claims, or `internal_transaction` as `supabase_storage_admin` (owner of the storage
-tables, so RLS does not apply) for public/signed reads, bucket lookups and the sweeper.
+An `Actor` carries its transaction settings (`TxSettings`, core/kit): for a caller, the role, claims and
+request GUCs every Supabase service sets, plus what Supabase Storage adds — the raw token (`request.jwt`) and
+the operation's stable name (`storage.operation`, from the route table); for storage itself,
+`supabase_storage_admin` (owner of the storage tables, so RLS does not apply) for public/signed reads, bucket
+lookups and the sweeper. `transaction(pool, actor)` runs them through storage's runner (dberrors.RUNNER: one
+error table); `as_storage(conn, actor)` is the runner's role switch for a bucket lookup inside a caller's
+transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +21,9 @@ import asyncpg
 
 from madbase.core import jsonutil
 from madbase.core.authn import AuthContext
-from madbase.core.db import RequestGucs, internal_transaction, request_gucs, request_transaction
+from madbase.core.kit import ErrorTable, TxSettings, acting_as, switch_role
 from madbase.core.types import DbConn
+from madbase.storage.dberrors import RUNNER
 
 STORAGE_ROLE = "supabase_storage_admin"
 
@@ -33,6 +38,16 @@ class Actor:
     headers: Mapping[str, str] = field(default_factory=dict)
     operation: str = ""
     token: str | None = None
+    settings: TxSettings = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.role == STORAGE_ROLE:
+            settings = TxSettings(STORAGE_ROLE, self.claims_json)
+        else:
+            settings = TxSettings.for_claims(self.role, self.claims, self.claims_json, method=self.method,
+                                             path=self.path, headers=self.headers).with_settings(
+                ("request.jwt", self.token), ("storage.operation", self.operation))
+        object.__setattr__(self, "settings", settings)
 
     @property
     def internal(self) -> bool:
@@ -65,26 +80,25 @@ class Actor:
         return cls(STORAGE_ROLE, claims, jsonutil.dumps_str(claims))
 
 
-@contextlib.asynccontextmanager
-async def transaction(pool: asyncpg.Pool, actor: Actor, *, readonly: bool = False) -> AsyncIterator[DbConn]:
-    if actor.internal:
-        async with internal_transaction(pool, STORAGE_ROLE, claims_json=actor.claims_json) as conn:
-            yield conn
-        return
-    gucs = request_gucs(actor.role, actor.claims, actor.claims_json, method=actor.method, path=actor.path,
-                        headers=actor.headers)
-    # Also as Supabase Storage sets them: the raw token and the operation (`storage.object.upload`, …).
-    extra = [(k, v) for k, v in (("request.jwt", actor.token), ("storage.operation", actor.operation)) if v]
-    if extra:
-        gucs = RequestGucs([*gucs.names, *(k for k, _ in extra)], [*gucs.values, *(v for _, v in extra if v)])
-    async with request_transaction(pool, gucs, readonly=readonly) as conn:
-        yield conn
+def transaction(pool: asyncpg.Pool, actor: Actor, *, readonly: bool = False, errors: ErrorTable | None = None
+                ) -> contextlib.AbstractAsyncContextManager[DbConn]:
+    """The one transaction of an operation, as `actor`; database errors mapped by storage's table (or
+    `errors`, a table derived from it)."""
+    return RUNNER.transaction(pool, actor.settings, readonly=readonly, errors=errors)
 
 
-async def act_as_storage(conn: DbConn) -> None:
-    """Switch the open transaction to storage's own role (allowed: the login role is a member)."""
-    await conn.execute("select set_config('role', $1, true)", STORAGE_ROLE)
+async def statement(pool: asyncpg.Pool, actor: Actor, sql: str, args: list[str | None], columns: str, *,
+                    readonly: bool = False) -> asyncpg.Record | None:
+    """One statement as `actor` in one round trip (settings and statement together, one implicit transaction);
+    errors mapped by storage's table."""
+    return await RUNNER.statement(pool, actor.settings, sql, args, columns, readonly=readonly)
 
 
-async def act_as(conn: DbConn, actor: Actor) -> None:
-    await conn.execute("select set_config('role', $1, true)", actor.role)
+def as_storage(conn: DbConn, actor: Actor) -> contextlib.AbstractAsyncContextManager[None]:
+    """`async with as_storage(conn, actor):` a block as storage's own role, then back to the actor's."""
+    return acting_as(conn, STORAGE_ROLE, actor.settings)
+
+
+async def become_storage(conn: DbConn) -> None:
+    """Storage's own role for the rest of the transaction (its last statements)."""
+    await switch_role(conn, STORAGE_ROLE)

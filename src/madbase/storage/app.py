@@ -1,25 +1,28 @@
-"""The storage ASGI app: one route table (method, path pattern, handler), dispatch, error rendering, and the
-background sweeper. Handlers live in buckets.py, objects.py, signed.py and tus_http.py."""
+"""The storage ASGI app: its route table (core/kit: each route with its guards and the operation's stable
+name), the kit's dispatcher, and the background sweeper. Handlers live in buckets.py, objects.py, signed.py
+and tus_http.py.
+
+Operation names are what RLS policies see as `current_setting('storage.operation')`. They are written out
+here, not derived from the handlers' module and function names (as they once were), so renaming code never
+changes them; tests/storage/test_units.py pins them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import functools
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 
-from madbase.core.context import get_context
-from madbase.core.errors import GatewayError
+from madbase.core.context import RequestContext
+from madbase.core.kit import Dispatcher, Response, Route, RouteTable, ServiceKit, route
 from madbase.core.runtime import Runtime
 from madbase.core.types import Receive, Scope, Send
 from madbase.storage import buckets, errors, objects, signed, sweeper, tus_http
-from madbase.storage.call import Call, error_response
+from madbase.storage.call import BODY_ERRORS, MAX_JSON_BODY, Call, Handler, error_response
 from madbase.storage.config import Backends
 from madbase.storage.errors import StorageError
 from madbase.storage.metrics import StorageMetrics
@@ -27,60 +30,65 @@ from madbase.storage.metrics import StorageMetrics
 log = structlog.get_logger("madbase.storage")
 
 PREFIX = "/storage/v1"
-Handler = Callable[[Call], Awaitable[Response]]
 SWEEP_TICK = 60.0  # how often the loop looks; each project's own interval decides when it is swept
 
-_B = r"([^/]+)"
-_P = r"(.+)"
-ROUTES: list[tuple[frozenset[str], re.Pattern[str], Handler]] = [
-    (frozenset({m}), re.compile(p), h) for m, p, h in [
-        ("GET", r"^/bucket/?$", buckets.list_buckets),
-        ("POST", r"^/bucket/?$", buckets.create_bucket),
-        ("POST", rf"^/bucket/{_B}/empty/?$", buckets.empty_bucket),
-        ("GET", rf"^/bucket/{_B}/?$", buckets.get_bucket),
-        ("PUT", rf"^/bucket/{_B}/?$", buckets.update_bucket),
-        ("DELETE", rf"^/bucket/{_B}/?$", buckets.delete_bucket),
-        ("POST", rf"^/object/list/{_B}/?$", objects.list_objects),
-        ("POST", rf"^/object/list-v2/{_B}/?$", objects.list_objects_v2),
-        ("POST", r"^/object/move/?$", objects.move),
-        ("POST", r"^/object/copy/?$", objects.copy),
-        ("POST", rf"^/object/sign/{_B}/?$", signed.sign_many),
-        ("POST", rf"^/object/sign/{_B}/{_P}$", signed.sign_one),
-        ("GET", rf"^/object/sign/{_B}/{_P}$", signed.get_signed),
-        ("HEAD", rf"^/object/sign/{_B}/{_P}$", signed.get_signed),
-        ("POST", rf"^/object/upload/sign/{_B}/{_P}$", signed.sign_upload),
-        ("PUT", rf"^/object/upload/sign/{_B}/{_P}$", signed.upload_signed),
-        ("GET", rf"^/object/public/{_B}/{_P}$", objects.download_public),
-        ("HEAD", rf"^/object/public/{_B}/{_P}$", objects.download_public),
-        ("GET", rf"^/object/authenticated/{_B}/{_P}$", objects.download),
-        ("HEAD", rf"^/object/authenticated/{_B}/{_P}$", objects.download),
-        ("GET", rf"^/object/info/public/{_B}/{_P}$", objects.info_public),
-        ("GET", rf"^/object/info/authenticated/{_B}/{_P}$", objects.info),
-        ("GET", rf"^/object/info/{_B}/{_P}$", objects.info),
-        ("GET", rf"^/object/{_B}/{_P}$", objects.download),
-        ("HEAD", rf"^/object/{_B}/{_P}$", objects.download),
-        ("POST", rf"^/object/{_B}/{_P}$", objects.upload),
-        ("PUT", rf"^/object/{_B}/{_P}$", objects.upload),
-        ("DELETE", rf"^/object/{_B}/{_P}$", objects.remove_one),
-        ("DELETE", rf"^/object/{_B}/?$", objects.remove_many),
-        ("DELETE", rf"^/cdn/{_B}/?$", objects.purge_cache),
-        ("DELETE", rf"^/cdn/{_B}/{_P}$", objects.purge_cache),
-        ("GET", r"^/render/image/.*$", objects.render_image),
-        ("HEAD", r"^/render/image/.*$", objects.render_image),
-        ("OPTIONS", r"^/upload/resumable/?$", tus_http.options),
-        ("POST", r"^/upload/resumable/?$", tus_http.create),
-        ("OPTIONS", r"^/upload/resumable/([^/]+)$", tus_http.options),
-        ("HEAD", r"^/upload/resumable/([^/]+)$", tus_http.head),
-        ("PATCH", r"^/upload/resumable/([^/]+)$", tus_http.patch),
-        ("DELETE", r"^/upload/resumable/([^/]+)$", tus_http.delete),
-    ]
-]
+_GH = ("GET", "HEAD")
+_JSON = MAX_JSON_BODY  # routes whose body is a JSON document; uploads stream (bounded by the bucket's limit)
+
+ROUTES: RouteTable[Handler] = RouteTable([
+    route("GET", "/bucket", buckets.list_buckets, name="storage.bucket.list_buckets"),
+    route("POST", "/bucket", buckets.create_bucket, name="storage.bucket.create_bucket", body_limit=_JSON),
+    route("POST", "/bucket/{bucket}/empty", buckets.empty_bucket, name="storage.bucket.empty_bucket",
+          body_limit=_JSON),
+    route("GET", "/bucket/{bucket}", buckets.get_bucket, name="storage.bucket.get_bucket"),
+    route("PUT", "/bucket/{bucket}", buckets.update_bucket, name="storage.bucket.update_bucket", body_limit=_JSON),
+    route("DELETE", "/bucket/{bucket}", buckets.delete_bucket, name="storage.bucket.delete_bucket",
+          body_limit=_JSON),
+    route("POST", "/object/list/{bucket}", objects.list_objects, name="storage.object.list_objects",
+          body_limit=_JSON),
+    route("POST", "/object/list-v2/{bucket}", objects.list_objects_v2, name="storage.object.list_objects_v2",
+          body_limit=_JSON),
+    route("POST", "/object/move", objects.move, name="storage.object.move", body_limit=_JSON),
+    route("POST", "/object/copy", objects.copy, name="storage.object.copy", body_limit=_JSON),
+    route("POST", "/object/sign/{bucket}", signed.sign_many, name="storage.object.sign_many", body_limit=_JSON),
+    route("POST", "/object/sign/{bucket}/{path*}", signed.sign_one, name="storage.object.sign_one",
+          body_limit=_JSON),
+    route(_GH, "/object/sign/{bucket}/{path*}", signed.get_signed, name="storage.object.get_signed"),
+    route("POST", "/object/upload/sign/{bucket}/{path*}", signed.sign_upload, name="storage.object.sign_upload",
+          body_limit=_JSON),
+    route("PUT", "/object/upload/sign/{bucket}/{path*}", signed.upload_signed, name="storage.object.upload_signed"),
+    route(_GH, "/object/public/{bucket}/{path*}", objects.download_public, name="storage.object.download_public"),
+    route(_GH, "/object/authenticated/{bucket}/{path*}", objects.download, name="storage.object.download"),
+    route("GET", "/object/info/public/{bucket}/{path*}", objects.info_public, name="storage.object.info_public"),
+    route("GET", "/object/info/authenticated/{bucket}/{path*}", objects.info, name="storage.object.info"),
+    route("GET", "/object/info/{bucket}/{path*}", objects.info, name="storage.object.info"),
+    route(_GH, "/object/{bucket}/{path*}", objects.download, name="storage.object.download"),
+    route(("POST", "PUT"), "/object/{bucket}/{path*}", objects.upload, name="storage.object.upload"),
+    route("DELETE", "/object/{bucket}/{path*}", objects.remove_one, name="storage.object.remove_one"),
+    route("DELETE", "/object/{bucket}", objects.remove_many, name="storage.object.remove_many", body_limit=_JSON),
+    route("DELETE", "/cdn/{bucket}", objects.purge_cache, name="storage.object.purge_cache"),
+    route("DELETE", "/cdn/{bucket}/{path*}", objects.purge_cache, name="storage.object.purge_cache"),
+    route(_GH, "/render/image/{rest**}", objects.render_image, name="storage.object.render_image"),
+    route("OPTIONS", "/upload/resumable", tus_http.options, name="storage.resumable.options"),
+    route("POST", "/upload/resumable", tus_http.create, name="storage.resumable.create"),
+    route("OPTIONS", "/upload/resumable/{upload_id}", tus_http.options, name="storage.resumable.options"),
+    route("HEAD", "/upload/resumable/{upload_id}", tus_http.head, name="storage.resumable.head"),
+    route("PATCH", "/upload/resumable/{upload_id}", tus_http.patch, name="storage.resumable.patch"),
+    route("DELETE", "/upload/resumable/{upload_id}", tus_http.delete, name="storage.resumable.delete"),
+])
 
 
-def operation(handler: Handler) -> str:
-    """`storage.object.upload`, `storage.bucket.create_bucket`, … as `storage.operation` for policies."""
-    family = {"buckets": "bucket", "tus_http": "resumable"}.get(handler.__module__.rsplit(".", 1)[-1], "object")
-    return f"storage.{family}.{handler.__name__}"
+def _render(err: Exception) -> Response:
+    assert isinstance(err, StorageError)
+    return error_response(err)
+
+
+def _forbidden(route: Route[object], ctx: RequestContext) -> Exception:
+    return errors.access_denied(f"{ctx.auth.role} may not call {route.name}")
+
+
+KIT = ServiceKit(name="storage", prefix=PREFIX, error_type=StorageError, render=_render,
+                 not_found=errors.not_found_route, forbidden=_forbidden, body_errors=BODY_ERRORS)
 
 
 class StorageApp:
@@ -91,6 +99,7 @@ class StorageApp:
         self._last_sweep: dict[str, float] = {}
         self.tus = tus_http.TusRegistry()
         self.metrics = StorageMetrics(runtime.metrics.registry)
+        self._dispatch: Dispatcher[Call] = Dispatcher(KIT, ROUTES, functools.partial(Call, self))
 
     async def startup(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="storage-sweeper")
@@ -154,31 +163,7 @@ class StorageApp:
             await asyncio.sleep(SWEEP_TICK)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        ctx = get_context(scope)
-        path: str = scope["path"]
-        sub = path[len(PREFIX):] or "/"
-        method: str = scope["method"]
-        request = Request(scope, receive)
-        response: Response
-        try:
-            for methods, pattern, handler in ROUTES:
-                if method in methods:
-                    match = pattern.match(sub)
-                    if match:
-                        call = Call(self, request, ctx, match.groups(), sub, operation(handler))
-                        response = await handler(call)
-                        break
-            else:
-                raise errors.not_found_route(method, path)
-        except StorageError as err:
-            response = error_response(err)
-        except ClientDisconnect:
-            return
-        except GatewayError:
-            raise
-        await response(scope, receive, send)
+        await self._dispatch(scope, receive, send)
 
 
 def build(runtime: Runtime) -> StorageApp:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,10 @@ from madbase.storage import errors
 from madbase.storage.limits import checked_header, digits
 
 DEFAULT_CONTENT_TYPE = "text/plain;charset=UTF-8"
-MAX_FIELD_BYTES = 1024 * 1024
+MAX_FIELD_BYTES = 1024 * 1024  # the non-file fields together
+MAX_PART_HEADER_BYTES = 16 * 1024  # all header names and values of one part together
+MAX_PART_HEADERS = 32
+MAX_FIELDS = 64  # non-file fields before the file part
 
 
 @dataclass(slots=True)
@@ -55,7 +58,7 @@ def parse_user_metadata(raw: str | None, *, base64_encoded: bool) -> Any:
     return value
 
 
-def raw_body(headers: dict[str, str], chunks: AsyncIterator[bytes]) -> UploadBody:
+def raw_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> UploadBody:
     length = headers.get("content-length")
     return UploadBody(
         content_type=checked_header(headers.get("content-type") or DEFAULT_CONTENT_TYPE, "content-type"),
@@ -76,8 +79,9 @@ class _Events:
 
     def __init__(self, boundary: bytes) -> None:
         self.queue: deque[tuple[str, Any]] = deque()
-        self._field = b""
-        self._value = b""
+        self._field = bytearray()
+        self._value = bytearray()
+        self._header_bytes = 0
         self._headers: dict[bytes, bytes] = {}
         self.parser = MultipartParser(boundary, callbacks={
             "on_part_begin": self._begin,
@@ -92,17 +96,25 @@ class _Events:
 
     def _begin(self) -> None:
         self._headers = {}
+        self._header_bytes = 0
+
+    def _grow(self, buffer: bytearray, data: bytes, start: int, end: int) -> None:
+        # a part's headers are bounded like a request head: the parser keeps no limit of its own
+        self._header_bytes += end - start
+        if self._header_bytes > MAX_PART_HEADER_BYTES or len(self._headers) >= MAX_PART_HEADERS:
+            raise ValueError("multipart part headers too large")
+        buffer.extend(data[start:end])
 
     def _hfield(self, data: bytes, start: int, end: int) -> None:
-        self._field += data[start:end]
+        self._grow(self._field, data, start, end)
 
     def _hvalue(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
+        self._grow(self._value, data, start, end)
 
     def _hend(self) -> None:
-        self._headers[self._field.lower()] = self._value
-        self._field = b""
-        self._value = b""
+        self._headers[bytes(self._field).lower()] = bytes(self._value)
+        self._field.clear()
+        self._value.clear()
 
     def _hdone(self) -> None:
         self.queue.append(("headers", self._headers))
@@ -139,6 +151,7 @@ async def multipart_body(content_type: str, chunks: AsyncIterator[bytes], reques
         return events.queue.popleft()
 
     fields: dict[str, str] = {}
+    field_bytes = 0
     file_headers: dict[bytes, bytes] | None = None
     while file_headers is None:
         kind, value = await next_event()
@@ -151,15 +164,18 @@ async def multipart_body(content_type: str, chunks: AsyncIterator[bytes], reques
         if b"filename" in disp or name in ("", "file"):
             file_headers = value
             break
-        data = b""
+        data = bytearray()
         while True:
             kind, part = await next_event()
             if kind == "data":
-                data += part
-                if len(data) > MAX_FIELD_BYTES:
+                if field_bytes + len(data) + len(part) > MAX_FIELD_BYTES:  # all fields together
                     raise errors.invalid_request("Multipart field too large")
+                data.extend(part)
             elif kind == "end_part":
                 break
+        if len(fields) >= MAX_FIELDS:
+            raise errors.invalid_request("Too many multipart fields")
+        field_bytes += len(data)
         fields[name] = data.decode("utf-8", "replace")
 
     async def file_chunks() -> AsyncIterator[bytes]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import Response
-
+from madbase.core.kit import Response
 from madbase.storage import errors, keys, repo
 from madbase.storage.actor import transaction
 from madbase.storage.backends.base import delete_quietly, version_key
 from madbase.storage.call import Call, json_response
-from madbase.storage.dberrors import map_db_error
+from madbase.storage.dberrors import BUCKET_EXISTS, BUCKET_NOT_EMPTY
 from madbase.storage.limits import check_mime_list, parse_size
 
 
@@ -26,21 +25,15 @@ async def list_buckets(call: Call) -> Response:
     order = (q.get("sortOrder") or "asc").lower()
     if sort not in repo.BUCKET_SORT_COLUMNS or order not in ("asc", "desc"):
         raise errors.invalid_request("Invalid sortColumn or sortOrder")
-    try:
-        async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
-            rows = await repo.list_buckets(conn, limit=limit, offset=max(offset, 0), search=q.get("search") or "",
-                                           sort=sort, order=order)
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
+        rows = await repo.list_buckets(conn, limit=limit, offset=max(offset, 0), search=q.get("search") or "",
+                                       sort=sort, order=order)
     return json_response([repo.render_bucket(r) for r in rows])
 
 
 async def get_bucket(call: Call) -> Response:
-    try:
-        async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
-            row = await repo.find_bucket(conn, call.params[0])
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
+        row = await repo.find_bucket(conn, call.params[0])
     if row is None:
         raise errors.no_such_bucket()
     return json_response(repo.render_bucket(row))
@@ -64,23 +57,17 @@ async def create_bucket(call: Call) -> Response:
     bucket_id = keys.check_bucket_name(body.get("id") or body.get("name"))
     opts = _bucket_options(body)
     actor = call.actor()
-    try:
-        async with transaction(await call.pool(), actor) as conn:
-            await repo.insert_bucket(conn, bucket_id, bool(opts.get("public", False)), opts.get("file_size_limit"),
-                                     opts.get("allowed_mime_types"), actor.owner_uuid, actor.sub)
-    except Exception as exc:
-        raise map_db_error(exc, on_unique=errors.bucket_exists()) from exc
+    async with transaction(await call.pool(), actor, errors=BUCKET_EXISTS) as conn:
+        await repo.insert_bucket(conn, bucket_id, bool(opts.get("public", False)), opts.get("file_size_limit"),
+                                 opts.get("allowed_mime_types"), actor.owner_uuid, actor.sub)
     return json_response({"name": bucket_id})
 
 
 async def update_bucket(call: Call) -> Response:
     body = await call.json()
     opts = _bucket_options(body)
-    try:
-        async with transaction(await call.pool(), call.actor()) as conn:
-            updated = await repo.update_bucket(conn, call.params[0], opts)
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), call.actor()) as conn:
+        updated = await repo.update_bucket(conn, call.params[0], opts)
     if updated is None:
         raise errors.no_such_bucket()
     return json_response({"message": "Successfully updated"})
@@ -89,24 +76,18 @@ async def update_bucket(call: Call) -> Response:
 async def empty_bucket(call: Call) -> Response:
     await call.json()
     _, backend = call.storage()
-    try:
-        async with transaction(await call.pool(), call.actor()) as conn:
-            if await repo.find_bucket(conn, call.params[0]) is None:
-                raise errors.no_such_bucket()
-            versions = await repo.delete_all_objects(conn, call.params[0])
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), call.actor()) as conn:
+        if await repo.find_bucket(conn, call.params[0]) is None:
+            raise errors.no_such_bucket()
+        versions = await repo.delete_all_objects(conn, call.params[0])
     await delete_quietly(backend, [version_key(v) for v in versions])
     return json_response({"message": "Successfully emptied"})
 
 
 async def delete_bucket(call: Call) -> Response:
     await call.json()
-    try:
-        async with transaction(await call.pool(), call.actor()) as conn:
-            deleted = await repo.delete_bucket(conn, call.params[0])
-    except Exception as exc:
-        raise map_db_error(exc, on_foreign_key=errors.bucket_not_empty()) from exc
+    async with transaction(await call.pool(), call.actor(), errors=BUCKET_NOT_EMPTY) as conn:
+        deleted = await repo.delete_bucket(conn, call.params[0])
     if deleted is None:
         raise errors.no_such_bucket()
     return json_response({"message": "Successfully deleted"})

@@ -1,18 +1,16 @@
-"""One storage request as handlers see it: path parameters, query, headers, body helpers, project state."""
+"""One storage request as handlers see it: the kit's typed request (core/kit/request.py) plus storage's state
+— the app (backends, metrics), the caller as an `Actor`, the project's pool and storage settings."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 import asyncpg
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 
-from madbase.core import jsonutil
 from madbase.core.context import RequestContext
+from madbase.core.kit import BodyErrors, Request, Response
+from madbase.core.types import Receive, Scope
 from madbase.storage import errors
 from madbase.storage.actor import Actor
 from madbase.storage.backends.base import Backend
@@ -24,41 +22,26 @@ if TYPE_CHECKING:
 
 MAX_JSON_BODY = 1024 * 1024
 
+BODY_ERRORS = BodyErrors(too_large=lambda limit: errors.invalid_request("Request body too large"),
+                         bad_json=errors.invalid_request)
 
-@dataclass(slots=True)
-class Call:
-    app: StorageApp
-    request: Request
-    ctx: RequestContext
-    params: tuple[str, ...]
-    subpath: str
-    operation: str = ""
-    _query: dict[str, str] | None = field(default=None)
-    _headers: dict[str, str] | None = field(default=None)
 
-    @property
-    def method(self) -> str:
-        return str(self.request.scope["method"])
+Handler = Callable[["Call"], Awaitable[Response]]
 
-    @property
-    def headers(self) -> dict[str, str]:
-        if self._headers is None:
-            self._headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.request.scope["headers"]}
-        return self._headers
 
-    def header(self, name: str) -> str | None:
-        return self.request.headers.get(name)
+class Call(Request):
+    __slots__ = ("app",)
 
-    @property
-    def query(self) -> dict[str, str]:
-        if self._query is None:
-            raw = self.request.scope.get("query_string", b"").decode("latin-1")
-            self._query = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-        return self._query
+    def __init__(self, app: StorageApp, scope: Scope, receive: Receive, ctx: RequestContext, *,
+                 params: tuple[str, ...] = (), subpath: str = "", operation: str = "", body_limit: int = 0,
+                 body_errors: BodyErrors = BODY_ERRORS) -> None:
+        super().__init__(scope, receive, ctx, params=params, subpath=subpath, operation=operation,
+                         body_limit=body_limit, body_errors=body_errors)
+        self.app = app
 
     def actor(self) -> Actor:
         headers = {k: v for k, v in self.headers.items() if k not in ("authorization", "apikey", "cookie")}
-        return Actor.from_auth(self.ctx.auth, self.method, self.request.scope["path"], headers, self.operation)
+        return Actor.from_auth(self.ctx.auth, self.method, self.path, headers, self.operation)
 
     async def pool(self) -> asyncpg.Pool:
         return await self.ctx.runtime.pools.get(self.ctx.project)
@@ -70,46 +53,34 @@ class Call:
         """Answer with an object's bytes (or headers for HEAD), counting what is served."""
         metrics = self.app.metrics
         ref = self.ctx.project.ref
-        return await serve(row, backend, self.headers, head=self.method == "HEAD", download=self.query.get("download"),
-                           reload=reload, counted=lambda stream: metrics.count_download(ref, stream))
+        self.stages.mark("db")
+        response = await serve(row, backend, self.headers, head=self.method == "HEAD",
+                               download=self.query.get("download"), reload=reload,
+                               counted=lambda stream: metrics.count_download(ref, stream))
+        self.stages.mark("backend")
+        return response
 
     def upsert_header(self) -> bool:
         return (self.header("x-upsert") or "").strip().lower() == "true"
 
-    async def json(self) -> dict[str, Any]:
-        body = b""
-        try:
-            async for chunk in self.request.stream():
-                body += chunk
-                if len(body) > MAX_JSON_BODY:
-                    raise errors.invalid_request("Request body too large")
-        except ClientDisconnect:
-            raise
-        if not body.strip():
-            return {}
-        try:
-            value = jsonutil.loads(body)
-        except ValueError:
-            raise errors.invalid_request("Body is not valid JSON") from None
+    async def json(self, limit: int | None = None, *, empty: Any = None) -> dict[str, Any]:
+        """The body as a JSON object ({} when blank), at most the route's limit or MAX_JSON_BODY."""
+        value = await super().json(limit or self.body_limit or MAX_JSON_BODY, empty={})
         if not isinstance(value, dict):
             raise errors.invalid_request("Body must be a JSON object")
         return value
 
     def body_stream(self) -> AsyncIterator[bytes]:
-        async def gen() -> AsyncIterator[bytes]:
-            async for chunk in self.request.stream():
-                if chunk:
-                    yield chunk
-
-        return gen()
+        """The body's chunks as they arrive (uploads: bounded by the bucket's limit while they stream)."""
+        return self.chunks(0)
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(jsonutil.dumps(value), status_code=status, media_type="application/json", headers=headers)
+    return Response.json(value, status, headers)
 
 
 def error_response(err: errors.StorageError) -> Response:
-    return Response(err.body(), status_code=err.http, media_type="application/json")
+    return Response(err.http, None, err.body(), media_type="application/json")
 
 
 def require_str(body: dict[str, Any], key: str) -> str:

@@ -7,15 +7,15 @@ caller re-reads the row once (`reload`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
-from starlette.responses import Response, StreamingResponse
 
 from madbase.core import jsonutil
+from madbase.core.kit import Response
 from madbase.storage import errors, ranges
 from madbase.storage.backends.base import CHUNK, Backend, KeyNotFound, version_key
 from madbase.storage.limits import header_safe
@@ -53,7 +53,7 @@ def object_headers(row: asyncpg.Record) -> dict[str, str]:
     return headers
 
 
-def _not_modified(row: asyncpg.Record, headers: dict[str, str], request_headers: dict[str, str]) -> bool:
+def _not_modified(row: asyncpg.Record, headers: dict[str, str], request_headers: Mapping[str, str]) -> bool:
     inm = request_headers.get("if-none-match")
     if inm is not None:
         etag = headers.get("etag", "")
@@ -79,7 +79,7 @@ def disposition(download: str | None, name: str) -> str | None:
     return f"attachment; filename={encoded}; filename*=UTF-8''{encoded};"
 
 
-async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str, str], *, head: bool,
+async def serve(row: asyncpg.Record, backend: Backend, request_headers: Mapping[str, str], *, head: bool,
                 download: str | None, reload: Reload,
                 counted: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None = None) -> Response:
     headers = object_headers(row)
@@ -88,7 +88,7 @@ async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str
         headers["content-disposition"] = disp
     if _not_modified(row, headers, request_headers):
         headers.pop("content-type", None)
-        return Response(status_code=304, headers=headers)
+        return Response(304, headers)
     size = int(_meta(row).get("size") or 0)
     span = ranges.parse_range(request_headers.get("range"), size)
     status = 200
@@ -99,9 +99,9 @@ async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str
         headers["content-range"] = f"bytes {start}-{end}/{size}"
     headers["content-length"] = str(end - start + 1 if size else 0)
     if head:
-        return Response(status_code=status, headers=headers)
+        return Response(status, headers)
     if size == 0:
-        return Response(b"", status_code=200, headers=headers)
+        return Response(200, headers)
     if not row["version"]:  # a row written by hand, without bytes behind it
         raise errors.no_such_key()
     stream: AsyncIterator[bytes] | None = None
@@ -123,5 +123,5 @@ async def serve(row: asyncpg.Record, backend: Backend, request_headers: dict[str
     media_type = headers.pop("content-type")
     if end - start + 1 <= SMALL:  # one chunk: a plain response avoids the streaming machinery
         body = b"".join([chunk async for chunk in stream])
-        return Response(body, status_code=status, headers=headers, media_type=media_type)
-    return StreamingResponse(stream, status_code=status, headers=headers, media_type=media_type)
+        return Response(status, headers, body, media_type=media_type)
+    return Response(status, headers, media_type=media_type, stream=stream)

@@ -10,15 +10,14 @@ import uuid
 from typing import Any
 
 import asyncpg
-from starlette.requests import ClientDisconnect
-from starlette.responses import Response
 
+from madbase.core.kit import Response
+from madbase.core.requestscope import ClientGone
 from madbase.storage import errors, keys, listing, repo
-from madbase.storage.actor import Actor, transaction
+from madbase.storage.actor import Actor, statement, transaction
 from madbase.storage.backends.base import KeyNotFound, delete_quietly, version_key
 from madbase.storage.bodies import UploadBody, is_multipart, multipart_body, raw_body
 from madbase.storage.call import Call, json_response, require_str
-from madbase.storage.dberrors import map_db_error
 from madbase.storage.limits import digits
 from madbase.storage.uploads import UploadTarget, commit_row, store
 
@@ -48,18 +47,17 @@ async def _upload(call: Call, actor: Actor, bucket: str, name: str, upsert: bool
         body = await read_upload_body(call)
         new_id, size = await store(pool, backend, actor, UploadTarget(bucket, name, upsert), body,
                                    settings.file_size_limit, probe=probe)
-    except ClientDisconnect:
-        return Response(status_code=499)
+    except ClientGone:
+        return Response(499)
+    call.stages.mark("store")  # permission probe, bytes to the backend, commit
     call.app.metrics.uploaded.labels(call.ctx.project.ref).inc(size)
     return json_response({"Id": new_id, "Key": f"{bucket}/{name}"})
 
 
 async def _find(call: Call, actor: Actor, bucket: str, name: str) -> asyncpg.Record | None:
-    try:
-        async with transaction(await call.pool(), actor, readonly=True) as conn:
-            return await repo.find_object(conn, bucket, name)
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    # one round trip: the object read is the whole transaction (the hot path of every download)
+    return await statement(await call.pool(), actor, repo.FIND_OBJECT_STATEMENT, [bucket, name],
+                           repo.OBJECT_COLUMN_TYPES, readonly=True)
 
 
 async def download(call: Call) -> Response:
@@ -73,11 +71,8 @@ async def download(call: Call) -> Response:
 
 
 async def _find_public(call: Call, bucket: str, name: str) -> asyncpg.Record | None:
-    try:
-        async with transaction(await call.pool(), Actor.storage(), readonly=True) as conn:
-            public, row = await repo.find_public_object(conn, bucket, name)
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), Actor.storage(), readonly=True) as conn:
+        public, row = await repo.find_public_object(conn, bucket, name)
     if not public:
         raise errors.no_such_bucket()
     return row
@@ -99,11 +94,8 @@ async def purge_cache(call: Call) -> Response:
         if await _find(call, call.actor(), call.params[0], call.params[1]) is None:
             raise errors.no_such_key()
     else:
-        try:
-            async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
-                bucket = await repo.find_bucket(conn, call.params[0])
-        except Exception as exc:
-            raise map_db_error(exc) from exc
+        async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
+            bucket = await repo.find_bucket(conn, call.params[0])
         if bucket is None:
             raise errors.no_such_bucket()
     return json_response({"message": "success"})
@@ -140,11 +132,8 @@ async def info_public(call: Call) -> Response:
 
 async def list_objects(call: Call) -> Response:
     plan = listing.plan_list(await call.json())
-    try:
-        async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
-            rows = await conn.fetch(plan.sql(), *plan.args(call.params[0]))
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
+        rows = await conn.fetch(plan.sql(), *plan.args(call.params[0]))
     out = [{
         "name": r["name"], "id": str(r["id"]) if r["id"] else None,
         "updated_at": repo.iso(r["updated_at"]), "created_at": repo.iso(r["created_at"]),
@@ -156,11 +145,8 @@ async def list_objects(call: Call) -> Response:
 
 async def list_objects_v2(call: Call) -> Response:
     plan = listing.plan_list_v2(await call.json())
-    try:
-        async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
-            rows = list(await conn.fetch(plan.sql(), *plan.args(call.params[0])))
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
+        rows = list(await conn.fetch(plan.sql(), *plan.args(call.params[0])))
     has_next = len(rows) > plan.limit
     rows = rows[:plan.limit]
     folders = [{"name": r["name"], **plan.key(r["name"])} for r in rows if r["id"] is None]
@@ -187,11 +173,8 @@ async def remove_many(call: Call) -> Response:
 
 async def _remove(call: Call, bucket: str, names: list[str]) -> list[dict[str, Any]]:
     _, backend = call.storage()
-    try:
-        async with transaction(await call.pool(), call.actor()) as conn:
-            rows = await repo.delete_objects(conn, bucket, names)
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), call.actor()) as conn:
+        rows = await repo.delete_objects(conn, bucket, names)
     await delete_quietly(backend, [version_key(r["version"]) for r in rows if r["version"]])
     return [repo.render_object(r) for r in rows]
 
@@ -215,11 +198,8 @@ def _move_args(body: dict[str, Any]) -> tuple[str, str, str, str]:
 
 async def move(call: Call) -> Response:
     bucket, src, dst_bucket, dst = _move_args(await call.json())
-    try:
-        async with transaction(await call.pool(), call.actor()) as conn:
-            row = await repo.move_object(conn, bucket, src, dst_bucket, dst)
-    except Exception as exc:
-        raise map_db_error(exc, on_unique=errors.duplicate()) from exc
+    async with transaction(await call.pool(), call.actor()) as conn:
+        row = await repo.move_object(conn, bucket, src, dst_bucket, dst)
     if row is None:
         raise errors.no_such_key()
     return json_response({"message": "Successfully moved"})

@@ -115,6 +115,15 @@ async def bucket_has_objects(conn: DbConn, bucket_id: str) -> bool:
 
 
 # -- objects --------------------------------------------------------------------------------------------
+# The object row read as one statement for the runner's one-round-trip path (`TxRunner.statement`): values are
+# elements of one text array, the columns' types are declared for `madbase.run_prepared`'s record.
+FIND_OBJECT_STATEMENT = (f"select {OBJECT_COLUMNS} from storage.objects where bucket_id = ($1::text[])[1] "
+                         "and name = ($1::text[])[2]")
+OBJECT_COLUMN_TYPES = ("id uuid, bucket_id text, name text, owner uuid, owner_id text, version text, metadata jsonb, "
+                       "user_metadata jsonb, created_at timestamptz, updated_at timestamptz, "
+                       "last_accessed_at timestamptz")
+
+
 async def find_object(conn: DbConn, bucket_id: str, name: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"select {OBJECT_COLUMNS} from storage.objects where bucket_id = $1 and name = $2",
                                bucket_id, name)

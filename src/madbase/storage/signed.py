@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import Response
-
+from madbase.core.kit import Response
 from madbase.storage import errors, keys, repo, signing
 from madbase.storage.actor import Actor, transaction
 from madbase.storage.call import Call, json_response
-from madbase.storage.dberrors import map_db_error
 from madbase.storage.objects import _find, _upload
 from madbase.storage.uploads import UploadTarget, probe_permission
 
@@ -48,12 +46,9 @@ async def sign_many(call: Call) -> Response:
         raise errors.invalid_request("body must have required property 'paths'")
     if len(paths) > MAX_SIGN_PATHS:
         raise errors.invalid_request(f"At most {MAX_SIGN_PATHS} paths can be signed at once")
-    try:
-        async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
-            rows = await conn.fetch("select name from storage.objects where bucket_id = $1 and name = any($2::text[])",
-                                    bucket, paths)
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(await call.pool(), call.actor(), readonly=True) as conn:
+        rows = await conn.fetch("select name from storage.objects where bucket_id = $1 and name = any($2::text[])",
+                                bucket, paths)
     found = {r["name"] for r in rows}
     out: list[dict[str, Any]] = []
     for path in paths:
@@ -71,11 +66,8 @@ async def get_signed(call: Call) -> Response:
     signing.verify(call.ctx.project, call.query.get("token"), bucket, name, signing.DOWNLOAD)
 
     async def find() -> Any:
-        try:
-            async with transaction(await call.pool(), Actor.storage(), readonly=True) as conn:
-                return await repo.find_object(conn, bucket, name)
-        except Exception as exc:
-            raise map_db_error(exc) from exc
+        async with transaction(await call.pool(), Actor.storage(), readonly=True) as conn:
+            return await repo.find_object(conn, bucket, name)
 
     row = await find()
     if row is None:

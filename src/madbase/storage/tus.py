@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ def options_headers(max_size: int) -> dict[str, str]:
     return headers
 
 
-def check_version(headers: dict[str, str]) -> None:
+def check_version(headers: Mapping[str, str]) -> None:
     if headers.get("tus-resumable") != VERSION:
         raise TusError(412, "Unsupported TUS version")
 
@@ -91,7 +92,7 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
     return out
 
 
-def _int_header(headers: dict[str, str], name: str) -> int | None:
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     raw = headers.get(name)
     if raw is None:
         return None
@@ -101,7 +102,7 @@ def _int_header(headers: dict[str, str], name: str) -> int | None:
     return value
 
 
-def plan_create(headers: dict[str, str], max_size: int) -> CreatePlan:
+def plan_create(headers: Mapping[str, str], max_size: int) -> CreatePlan:
     check_version(headers)
     if headers.get("upload-defer-length"):
         raise TusError(400, "Upload-Defer-Length is not supported")

@@ -16,11 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import ClientDisconnect
-from starlette.responses import Response
-
 from madbase.core import jsonutil
+from madbase.core.kit import Response
 from madbase.core.proxies import public_origin
+from madbase.core.requestscope import ClientGone
 from madbase.storage import keys, tus_files
 from madbase.storage.backends.base import CHUNK, delete_quietly, version_key
 from madbase.storage.bodies import parse_user_metadata
@@ -85,8 +84,8 @@ class TusRegistry:
 def _error(err: TusError | StorageError) -> Response:
     if isinstance(err, StorageError):
         status = {403: 403, 404: 404, 409: 409, 413: 413, 415: 415}.get(err.status_code, err.http)
-        return Response(err.body(), status_code=status, media_type="application/json", headers=base_headers())
-    return Response(err.message, status_code=err.status, media_type="text/plain", headers=base_headers())
+        return Response(status, base_headers(), err.body(), media_type="application/json")
+    return Response(err.status, base_headers(), err.message.encode(), media_type="text/plain")
 
 
 def _folder(call: Call) -> Path:
@@ -113,13 +112,13 @@ def _load(call: Call, upload_id: str) -> tuple[UploadState, Path]:
 def _location(call: Call, upload_id: str) -> str:
     # X-Forwarded-Host/-Proto only from a trusted proxy: anyone else could point the client's next PATCH
     # (with its Authorization header) at a host of their choosing.
-    proto, host = public_origin(call.headers, call.request.url.scheme, trusted=call.ctx.via_trusted_proxy)
+    proto, host = public_origin(call.headers, call.scheme, trusted=call.ctx.via_trusted_proxy)
     return f"{proto}://{host}/storage/v1/upload/resumable/{upload_id}"
 
 
 async def options(call: Call) -> Response:
     settings, _ = call.storage()
-    return Response(status_code=204, headers=options_headers(settings.file_size_limit))
+    return Response(204, options_headers(settings.file_size_limit))
 
 
 async def create(call: Call) -> Response:
@@ -145,15 +144,15 @@ async def create(call: Call) -> Response:
     headers = {**base_headers(), "location": _location(call, upload_id)}
     if state.length == 0:
         response = await _append_and_maybe_finish(call, state, data, initial=True, body=False)
-        if response.status_code >= 300:
+        if response.status >= 300:
             return response
-        return Response(status_code=201, headers={**headers, "upload-offset": "0"})
+        return Response(201, {**headers, "upload-offset": "0"})
     if (call.header("content-type") or "").startswith("application/offset+octet-stream"):
         patched = await _append_and_maybe_finish(call, state, data, initial=True)
-        if patched.status_code >= 300:
+        if patched.status >= 300:
             return patched
-        headers["upload-offset"] = patched.headers.get("upload-offset", "0")
-    return Response(status_code=201, headers=headers)
+        headers["upload-offset"] = patched.header("upload-offset") or "0"
+    return Response(201, headers)
 
 
 async def head(call: Call) -> Response:
@@ -164,7 +163,7 @@ async def head(call: Call) -> Response:
         return _error(TusError(404, "Upload not found"))
     except TusError as err:
         return _error(err)
-    return Response(status_code=200, headers=head_headers(state, offset))
+    return Response(200, head_headers(state, offset))
 
 
 async def delete(call: Call) -> Response:
@@ -185,7 +184,7 @@ async def delete(call: Call) -> Response:
         finally:
             tus_files.release(fd)
     call.app.tus.forget(state.id)
-    return Response(status_code=204, headers={"tus-resumable": "1.0.0"})
+    return Response(204, {"tus-resumable": "1.0.0"})
 
 
 async def patch(call: Call) -> Response:
@@ -244,7 +243,7 @@ async def _append_claimed(call: Call, state: UploadState, data: Path, fd: int, *
                     await asyncio.to_thread(tus_files.append, fd, pending, digest)
                     written += pending_size
                     pending, pending_size = [], 0
-    except ClientDisconnect:
+    except ClientGone:
         disconnected = True
     if pending:  # what arrived before a disconnect is kept: the client resumes after it
         await asyncio.to_thread(tus_files.append, fd, pending, digest)
@@ -254,14 +253,14 @@ async def _append_claimed(call: Call, state: UploadState, data: Path, fd: int, *
         return _error(TusError(413, "The chunk exceeds the declared Upload-Length"))
     offset = current + written
     if disconnected:
-        return Response(status_code=499)
+        return Response(499)
     if offset < state.length:
-        return Response(status_code=204, headers=patch_headers(offset))
+        return Response(204, patch_headers(offset))
     try:
         await _finish(call, state, data, offset)
     except StorageError as err:
         return _error(err)
-    return Response(status_code=204, headers=patch_headers(offset))
+    return Response(204, patch_headers(offset))
 
 
 async def _finish(call: Call, state: UploadState, data: Path, size: int) -> None:

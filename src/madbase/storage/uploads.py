@@ -24,10 +24,9 @@ from typing import Any
 import asyncpg
 
 from madbase.storage import errors, repo
-from madbase.storage.actor import Actor, act_as, act_as_storage, transaction
+from madbase.storage.actor import Actor, as_storage, become_storage, transaction
 from madbase.storage.backends.base import Backend, delete_quietly, version_key
 from madbase.storage.bodies import UploadBody
-from madbase.storage.dberrors import map_db_error
 from madbase.storage.limits import effective_limit, mime_allowed
 
 SMALL_UPLOAD = 256 * 1024
@@ -70,11 +69,8 @@ def _limit_for(bucket: repo.BucketLimits | None, bucket_id: str, content_type: s
 async def check_bucket(pool: asyncpg.Pool, bucket_id: str, content_type: str, declared: int | None,
                        global_limit: int) -> int:
     """The byte limit for this upload; raises NoSuchBucket / InvalidMimeType / EntityTooLarge."""
-    try:
-        async with transaction(pool, Actor.storage(), readonly=True) as conn:
-            bucket = await repo.bucket_limits(conn, bucket_id)
-    except Exception as exc:
-        raise map_db_error(exc) from exc
+    async with transaction(pool, Actor.storage(), readonly=True) as conn:
+        bucket = await repo.bucket_limits(conn, bucket_id)
     return _limit_for(bucket, bucket_id, content_type, declared, global_limit)
 
 
@@ -83,20 +79,15 @@ async def prepare(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, conten
     """`check_bucket` and `probe_permission` in one rolled-back transaction; returns the byte limit."""
     try:
         async with transaction(pool, actor) as conn:
-            if not actor.internal:
-                await act_as_storage(conn)
-            bucket = await repo.bucket_limits(conn, target.bucket_id)
-            limit = _limit_for(bucket, target.bucket_id, content_type, declared, global_limit)
-            if not actor.internal:
-                await act_as(conn, actor)
+            async with as_storage(conn, actor):
+                bucket = await repo.bucket_limits(conn, target.bucket_id)
+                limit = _limit_for(bucket, target.bucket_id, content_type, declared, global_limit)
             await repo.write_object(conn, object_id=str(uuid.uuid4()), bucket_id=target.bucket_id, name=target.name,
                                     owner=actor.owner_uuid, owner_id=actor.sub, metadata=None, user_metadata=None,
                                     version=str(uuid.uuid4()), upsert=target.upsert)
             raise _Rollback(limit)
     except _Rollback as done:
         return done.limit
-    except Exception as exc:
-        raise map_db_error(exc, on_unique=errors.duplicate()) from exc
 
 
 async def probe_permission(pool: asyncpg.Pool, actor: Actor, target: UploadTarget) -> None:
@@ -109,8 +100,6 @@ async def probe_permission(pool: asyncpg.Pool, actor: Actor, target: UploadTarge
             raise _Rollback
     except _Rollback:
         return
-    except Exception as exc:
-        raise map_db_error(exc, on_unique=errors.duplicate()) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,30 +115,24 @@ async def commit_row(pool: asyncpg.Pool, actor: Actor, target: UploadTarget, met
                      user_metadata: Any, version: str, check: LateCheck | None = None) -> tuple[str, str | None]:
     """Insert/upsert the row; returns its id and the version it replaced."""
     new_id = str(uuid.uuid4())
-    try:
-        async with transaction(pool, actor) as conn:
-            replaced: str | None = None
-            if target.upsert or check is not None:
-                if target.upsert:
-                    await repo.lock_path(conn, target.bucket_id, target.name)
-                if not actor.internal:
-                    await act_as_storage(conn)
+    async with transaction(pool, actor) as conn:
+        replaced: str | None = None
+        if target.upsert or check is not None:
+            if target.upsert:
+                await repo.lock_path(conn, target.bucket_id, target.name)
+            async with as_storage(conn, actor):
                 if check is not None:
                     bucket = await repo.bucket_limits(conn, target.bucket_id)
                     _limit_for(bucket, target.bucket_id, check.content_type, check.size, check.global_limit)
                 if target.upsert:
                     replaced = await repo.current_version(conn, target.bucket_id, target.name)
-                if not actor.internal:
-                    await act_as(conn, actor)
-            await repo.write_object(conn, object_id=new_id, bucket_id=target.bucket_id, name=target.name,
-                                    owner=actor.owner_uuid, owner_id=actor.sub, metadata=metadata,
-                                    user_metadata=user_metadata, version=version, upsert=target.upsert)
-            if replaced is not None:  # an upsert kept the existing row's id
-                if not actor.internal:
-                    await act_as_storage(conn)
-                new_id = await repo.object_id(conn, target.bucket_id, target.name) or new_id
-    except Exception as exc:
-        raise map_db_error(exc, on_unique=errors.duplicate()) from exc
+        await repo.write_object(conn, object_id=new_id, bucket_id=target.bucket_id, name=target.name,
+                                owner=actor.owner_uuid, owner_id=actor.sub, metadata=metadata,
+                                user_metadata=user_metadata, version=version, upsert=target.upsert)
+        if replaced is not None:  # an upsert kept the existing row's id
+            if not actor.internal:
+                await become_storage(conn)
+            new_id = await repo.object_id(conn, target.bucket_id, target.name) or new_id
     return new_id, replaced
 
 

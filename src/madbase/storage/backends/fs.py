@@ -109,7 +109,12 @@ class FsBackend:
 
     async def open(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         try:
-            fd, stop, first = await asyncio.to_thread(_open_read, self._path(key), start, end)
+            if end is not None and end - start < INLINE_READ:
+                # a small read (its size known from the row) costs less inline than the hand-over to a worker
+                # thread and back, which dominated small downloads; a stall is bounded by one such read
+                fd, stop, first = _open_read(self._path(key), start, end)
+            else:
+                fd, stop, first = await asyncio.to_thread(_open_read, self._path(key), start, end)
         except (FileNotFoundError, NotADirectoryError):
             raise KeyNotFound(key) from None
 
@@ -192,6 +197,10 @@ def _unlink_all(paths: list[Path]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+# Reads up to this many bytes are done on the event loop (see `open`).
+INLINE_READ = 16 * 1024
 
 
 def _open_read(path: Path, start: int, end: int | None) -> tuple[int, int, bytes | None]:
