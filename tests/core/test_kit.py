@@ -330,3 +330,33 @@ async def test_runner_sets_role_claims_settings_and_maps_errors(fresh_db: str) -
         assert refused.value.what == "denied"
     finally:
         await pool.close()
+
+
+# -- guards ------------------------------------------------------------------------------------------------------
+def test_guards_on_the_route_role_then_rate_limit() -> None:
+    from types import SimpleNamespace
+
+    from madbase.core.kit import RateRule, ServiceKit, check_guards
+    from madbase.core.ratelimit import RateLimiter
+
+    kit = ServiceKit(name="svc", prefix="/svc/v1", error_type=Refused, render=lambda e: Response(400),
+                     not_found=lambda m, p: Refused("nf"), forbidden=lambda r, c: Refused(f"forbidden {r.name}"),
+                     body_errors=ERRORS)
+    admin_only = route("POST", "/admin", _noop, name="svc.admin", roles=["service_role"])
+    limited = route("POST", "/send", _noop, name="svc.send", rate=RateRule("send", lambda ctx: 2))
+    limiter = RateLimiter(None)
+
+    def ctx(role: str, ip: str = "10.0.0.1") -> Any:
+        return SimpleNamespace(auth=SimpleNamespace(role=role), client_ip=ip,
+                               runtime=SimpleNamespace(limiter=limiter))
+
+    check_guards(admin_only, ctx("service_role"), kit)
+    with pytest.raises(Refused) as refused:
+        check_guards(admin_only, ctx("authenticated"), kit)
+    assert refused.value.what == "forbidden svc.admin"
+    check_guards(limited, ctx("anon"), kit)
+    check_guards(limited, ctx("anon"), kit)
+    with pytest.raises(GatewayError) as limited_err:
+        check_guards(limited, ctx("anon"), kit)
+    assert limited_err.value.kind is Kind.RATE_LIMITED and limited_err.value.retry_after
+    check_guards(limited, ctx("anon", "10.0.0.2"), kit)  # per client address

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -83,7 +84,7 @@ def _render(err: Exception) -> Response:
     return error_response(err)
 
 
-def _forbidden(route: Route[object], ctx: RequestContext) -> Exception:
+def _forbidden(route: Route[Any], ctx: RequestContext) -> Exception:
     return errors.access_denied(f"{ctx.auth.role} may not call {route.name}")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from madbase.core.context import RequestContext, get_context
 from madbase.core.errors import GatewayError, Kind
@@ -46,11 +46,11 @@ class ServiceKit:
     error_type: type[Exception]
     render: Callable[[Exception], Response]
     not_found: Callable[[str, str], Exception]
-    forbidden: Callable[[Route[object], RequestContext], Exception]
+    forbidden: Callable[[Route[Any], RequestContext], Exception]
     body_errors: BodyErrors
 
 
-def check_guards(route: Route[object], ctx: RequestContext, kit: ServiceKit) -> None:
+def check_guards(route: Route[Any], ctx: RequestContext, kit: ServiceKit) -> None:
     """Role, then rate limit: raise the refusal, or return."""
     if route.roles is not None and ctx.auth.role not in route.roles:
         raise kit.forbidden(route, ctx)
@@ -89,7 +89,7 @@ class Dispatcher(Generic[R]):
             if found is None:
                 raise kit.not_found(method, path)
             route = found.route
-            check_guards(route, ctx, kit)  # type: ignore[arg-type]
+            check_guards(route, ctx, kit)
             request = self.make_request(scope, receive, ctx, params=found.params, subpath=sub,
                                         operation=route.name, body_limit=route.body_limit,
                                         body_errors=kit.body_errors)
