@@ -56,7 +56,8 @@ def build(runtime: Runtime) -> ASGIApp:
             result["db"] = dict(row)
         return Response.json(result)
 
-    table: RouteTable[Callable[[Request], Awaitable[Response]]] = RouteTable([route(_ALL, "/whoami", whoami, name="gateway.whoami")])
+    table: RouteTable[Callable[[Request], Awaitable[Response]]] = RouteTable(
+        [route(_ALL, "/whoami", whoami, name="gateway.whoami")])
     return Dispatcher(message_kit("gateway", PREFIX, table, forbidden="Forbidden"), table, Request)
 
 
