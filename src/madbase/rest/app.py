@@ -18,13 +18,22 @@ import asyncpg
 import structlog
 
 from madbase.core.context import RequestContext
-from madbase.core.db import request_gucs, request_transaction
-from madbase.core.kit import BodyErrors, Dispatcher, Request, Response, Route, RouteTable, ServiceKit, route
+from madbase.core.kit import (
+    BodyErrors,
+    Dispatcher,
+    Request,
+    Response,
+    Route,
+    RouteTable,
+    ServiceKit,
+    TxSettings,
+    route,
+)
 from madbase.core.runtime import Runtime
 from madbase.core.types import Receive, Scope, Send
 from madbase.rest import errors, plancache
 from madbase.rest.cache import ProjectSchema, SchemaRegistry
-from madbase.rest.execute import execute, transaction_gucs
+from madbase.rest.execute import execute, runner_for, transaction_settings
 from madbase.rest.openapi import VISIBILITY_SQL, Visibility, openapi_document
 from madbase.rest.planner import DbPlan, PlanOptions, info_plan
 from madbase.rest.request import ApiRequest, parse_request
@@ -120,11 +129,11 @@ class RestApp:
         if explain is not None and not config.get("db_plan_enabled"):
             raise errors.unacceptable_media(headers.get("accept", ""))
         auth = ctx.auth
-        gucs = transaction_gucs(auth, method, subpath, headers, req.schema, plan.prefs.timezone)
+        settings = transaction_settings(auth, method, subpath, headers, req.schema, plan.prefs.timezone)
         pre = config.get("db_pre_request")
         stages.mark("plan")
-        result = await execute(pool, gucs, plan, pre_request=pre if isinstance(pre, str) and pre else None,
-                               explain=explain, authenticated=auth.role != "anon", project_ref=ctx.project.ref)
+        result = await execute(pool, settings, plan, pre_request=pre if isinstance(pre, str) and pre else None,
+                               explain=explain, authenticated=auth.role != "anon")
         stages.mark("transaction")
         response = _sent(method, respond(plan, result))
         stages.mark("response")
@@ -193,12 +202,9 @@ async def _plan(req: ApiRequest, entry: ProjectSchema, cache: SchemaCache, body:
 async def _visibility(ctx: RequestContext, pool: asyncpg.Pool, schema: str, headers: dict[str, str]) -> Visibility:
     """What the request's role may see in `schema`, asked in a read-only request transaction of that role."""
     auth = ctx.auth
-    gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method="GET", path="/", headers=headers)
-    try:
-        async with request_transaction(pool, gucs, readonly=True) as conn:
-            row = await conn.fetchrow(VISIBILITY_SQL, schema)
-    except asyncpg.PostgresError as exc:
-        raise errors.from_pg(exc, auth.role != "anon") from None
+    settings = TxSettings.for_request(auth, method="GET", path="/", headers=headers)
+    async with runner_for(auth.role != "anon").transaction(pool, settings, readonly=True) as conn:
+        row = await conn.fetchrow(VISIBILITY_SQL, schema)
     assert row is not None
     return Visibility.from_row(row[0], row[1], row[2])
 
