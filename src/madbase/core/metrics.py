@@ -8,8 +8,11 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
+# the `le` labels as prometheus_client's Histogram writes them ("1.0", "+Inf")
+_STAGE_LE: tuple[str, ...] = (*(floatToGoString(b) for b in STAGE_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
 
 
 class _PoolCollector(Collector):
@@ -54,7 +57,7 @@ class StageHistogram(Collector):
         for (service, stage), (counts, total) in list(self._series.items()):
             running = 0
             buckets: list[tuple[str, float]] = []
-            for bound, count in zip((*(str(b) for b in STAGE_BUCKETS), "+Inf"), counts, strict=True):
+            for bound, count in zip(_STAGE_LE, counts, strict=True):
                 running += count
                 buckets.append((bound, running))
             family.add_metric([service, stage], buckets, total[0])
