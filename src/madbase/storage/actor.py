@@ -71,7 +71,8 @@ class Actor:
     @classmethod
     def from_auth(cls, auth: AuthContext, method: str = "", path: str = "",
                   headers: Mapping[str, str] | None = None, operation: str = "") -> Actor:
-        return cls(auth.role, auth.claims, auth.claims_json, method, path, dict(headers or {}), operation,
+        return cls(auth.role, auth.claims, auth.claims_json, method, path,
+                   headers if isinstance(headers, dict) else dict(headers or {}), operation,
                    auth.token)
 
     @classmethod

@@ -56,7 +56,8 @@ class Call(Request):
         self.stages.mark("db")
         response = await serve(row, backend, self.headers, head=self.method == "HEAD",
                                download=self.query.get("download"), reload=reload,
-                               counted=lambda stream: metrics.count_download(ref, stream))
+                               counted=lambda stream: metrics.count_download(ref, stream),
+                               count=metrics.downloaded.labels(ref).inc)
         self.stages.mark("backend")
         return response
 

@@ -31,8 +31,8 @@ def _meta(row: asyncpg.Record) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def object_headers(row: asyncpg.Record) -> dict[str, str]:
-    meta = _meta(row)
+def object_headers(row: asyncpg.Record, meta: dict[str, Any] | None = None) -> dict[str, str]:
+    meta = _meta(row) if meta is None else meta
     mime = str(meta.get("mimetype") or "application/octet-stream")
     cache = str(meta.get("cacheControl") or "no-cache")
     # Rows written before uploads were checked (or by hand) must not split the response or fail to encode.
@@ -81,15 +81,17 @@ def disposition(download: str | None, name: str) -> str | None:
 
 async def serve(row: asyncpg.Record, backend: Backend, request_headers: Mapping[str, str], *, head: bool,
                 download: str | None, reload: Reload,
-                counted: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None = None) -> Response:
-    headers = object_headers(row)
+                counted: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None = None,
+                count: Callable[[int], None] | None = None) -> Response:
+    meta = _meta(row)  # parsed once: headers and size
+    headers = object_headers(row, meta)
     disp = disposition(download, row["name"])
     if disp:
         headers["content-disposition"] = disp
     if _not_modified(row, headers, request_headers):
         headers.pop("content-type", None)
         return Response(304, headers)
-    size = int(_meta(row).get("size") or 0)
+    size = int(meta.get("size") or 0)
     span = ranges.parse_range(request_headers.get("range"), size)
     status = 200
     start, end = 0, size - 1
@@ -116,12 +118,15 @@ async def serve(row: asyncpg.Record, backend: Backend, request_headers: Mapping[
             if fresh is None or fresh["version"] == row["version"]:
                 raise errors.no_such_key() from None
             return await serve(fresh, backend, request_headers, head=head, download=download, reload=reload,
-                               counted=counted)
+                               counted=counted, count=count)
     assert stream is not None
-    if counted is not None:
-        stream = counted(stream)
     media_type = headers.pop("content-type")
     if end - start + 1 <= SMALL:  # one chunk: a plain response avoids the streaming machinery
-        body = b"".join([chunk async for chunk in stream])
+        parts = [chunk async for chunk in stream]
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        if count is not None:
+            count(len(body))
         return Response(status, headers, body, media_type=media_type)
+    if counted is not None:
+        stream = counted(stream)
     return Response(status, headers, media_type=media_type, stream=stream)
