@@ -41,20 +41,30 @@ class StageHistogram(Collector):
     __slots__ = ("_series",)
 
     def __init__(self) -> None:
-        # (service, stage) → [count per bucket (the last: +Inf), sum of seconds]
-        self._series: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        # service → stage → ([count per bucket (the last: +Inf)], [sum of seconds])
+        self._series: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
 
     def observe(self, service: str, stage: str, seconds: float) -> None:
-        series = self._series.get((service, stage))
-        if series is None:
-            series = self._series[(service, stage)] = ([0] * (len(STAGE_BUCKETS) + 1), [0.0])
-        series[0][bisect_left(STAGE_BUCKETS, seconds)] += 1
-        series[1][0] += seconds
+        self.observe_all(service, {stage: seconds})
+
+    def observe_all(self, service: str, durations: dict[str, float]) -> None:
+        """Every stage of one request (one call per request: the dispatcher's hot path)."""
+        stages = self._series.get(service)
+        if stages is None:
+            stages = self._series[service] = {}
+        for stage, seconds in durations.items():
+            series = stages.get(stage)
+            if series is None:
+                series = stages[stage] = ([0] * (len(STAGE_BUCKETS) + 1), [0.0])
+            series[0][bisect_left(STAGE_BUCKETS, seconds)] += 1
+            series[1][0] += seconds
 
     def collect(self) -> Iterable[HistogramMetricFamily]:
         family = HistogramMetricFamily("madbase_http_stage_duration_seconds", "Request time per stage",
                                        labels=["service", "stage"])
-        for (service, stage), (counts, total) in list(self._series.items()):
+        every = [(svc, stage, series) for svc, stages in list(self._series.items())
+                 for stage, series in list(stages.items())]
+        for service, stage, (counts, total) in every:
             running = 0
             buckets: list[tuple[str, float]] = []
             for bound, count in zip(_STAGE_LE, counts, strict=True):
@@ -95,6 +105,9 @@ class Metrics:
 
     def observe_stage(self, service: str, stage: str, seconds: float) -> None:
         self.stage_latency.observe(service, stage, seconds)
+
+    def observe_stages(self, service: str, durations: dict[str, float]) -> None:
+        self.stage_latency.observe_all(service, durations)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

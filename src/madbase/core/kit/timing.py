@@ -59,5 +59,9 @@ class Stages:
         return ", ".join(f"{name};dur={seconds * 1000:.3f}" for name, seconds in items)
 
     def observe(self, sink: StageSink, service: str) -> None:
+        many = getattr(sink, "observe_stages", None)
+        if many is not None:  # core/metrics.Metrics: all stages in one call
+            many(service, self._durations)
+            return
         for name, seconds in self._durations.items():
             sink.observe_stage(service, name, seconds)
