@@ -3,55 +3,62 @@
 Answers who the caller is for this project. With `?db=1` it also runs one request transaction and reports
 what SQL sees (current_user, database, `auth.uid()`, `auth.role()`, the claims GUC) — a diagnostic for keys
 and policies, and the fixed points the gateway benchmark measures. A request body is read (and counted)
-before answering, so uploads exercise the body limit and graceful draining.
+before answering, so uploads exercise the body limit and graceful draining. On the request kit: one route,
+errors in the gateway's (Kong's) `{"message"}` shape (core/kit/message.py), the transaction through the kit's
+runner with `TxSettings`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from madbase.core import jsonutil
-from madbase.core.context import get_context
-from madbase.core.db import request_gucs, request_transaction
+from madbase.core.errors import GatewayError, Kind
+from madbase.core.kit import Dispatcher, ErrorTable, Request, Response, RouteTable, TxRunner, TxSettings, route
+from madbase.core.kit.message import message_kit
 from madbase.core.runtime import Runtime
 from madbase.core.service import Service
-from madbase.core.types import ASGIApp, Receive, Scope, Send
+from madbase.core.types import ASGIApp
+
+PREFIX = "/gateway/v1"
+_ALL = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 _SQL = """select current_user::text as current_user, current_database()::text as database,
   auth.uid()::text as uid, auth.role() as role, auth.email() as email,
   current_setting('request.jwt.claims', true) as claims, current_setting('request.method', true) as method,
   current_setting('request.path', true) as path"""
 
+# A database error here is the server's trouble, never the caller's: connection failures are the runner's
+# DB_UNAVAILABLE, anything else the gateway's 500 (logged with its cause, rendered without SQL text).
+_DB_ERRORS = ErrorTable("gateway", {}, lambda exc: GatewayError(Kind.INTERNAL, "Internal server error", cause=exc))
+
 
 def build(runtime: Runtime) -> ASGIApp:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = get_context(scope)
+    runner = TxRunner(_DB_ERRORS, acquire_timeout=runtime.settings.pool_acquire_timeout)
+
+    async def whoami(request: Request) -> Response:
+        ctx = request.ctx
         received = 0
-        if scope["method"] in ("POST", "PUT", "PATCH"):
-            more = True
-            while more:
-                message = await receive()
-                received += len(message.get("body", b""))
-                more = bool(message.get("more_body"))
+        if request.method in _WITH_BODY:
+            async for chunk in request.chunks():  # counted, not kept
+                received += len(chunk)
         result: dict[str, Any] = {"project_ref": ctx.project.ref, "role": ctx.auth.role, "sub": ctx.auth.user_id,
                                   "request_id": ctx.request_id, "body_bytes": received,
                                   "client_ip": ctx.client_ip}
-        if b"db=1" in scope.get("query_string", b""):
+        if b"db=1" in request.scope.get("query_string", b""):
             pool = await ctx.runtime.pools.get(ctx.project)
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            gucs = request_gucs(ctx.auth.role, ctx.auth.claims, ctx.auth.claims_json, method=scope["method"],
-                                path=scope["path"], headers=headers)
-            async with request_transaction(pool, gucs, acquire_timeout=runtime.settings.pool_acquire_timeout) as conn:
+            settings = TxSettings.for_request(ctx.auth, method=request.method, path=request.path,
+                                              headers=request.headers)
+            async with runner.transaction(pool, settings) as conn:
                 row = await conn.fetchrow(_SQL)
             assert row is not None
             result["db"] = dict(row)
-        body = jsonutil.dumps(result)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        return Response.json(result)
 
-    return app
+    table: RouteTable[Callable[[Request], Awaitable[Response]]] = RouteTable(
+        [route(_ALL, "/whoami", whoami, name="gateway.whoami")])
+    return Dispatcher(message_kit("gateway", PREFIX, table, forbidden="Forbidden"), table, Request)
 
 
-service = Service(name="gateway", prefix="/gateway/v1", build=build)
+service = Service(name="gateway", prefix=PREFIX, build=build)

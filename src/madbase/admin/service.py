@@ -7,78 +7,82 @@
 The control-plane admin identity does not exist yet, so these are guarded by the project's own service_role
 key (apikey / bearer, checked by the gateway like any request); the project is resolved as for every request
 (subdomain, `x-project-ref`, or the only project) and must be the `{ref}` of the path, so a key of one project
-never reads another's mail. Errors are in the gateway's (Kong's) `{"message"}` shape.
+never reads another's mail. Routes, the service_role guard and the errors (the gateway's (Kong's) `{"message"}`
+shape, core/kit/message.py) are the request kit's.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qs
+from collections.abc import Awaitable, Callable
+
+import asyncpg
 
 from madbase.admin import inbox
-from madbase.core import jsonutil
-from madbase.core.context import get_context
+from madbase.core.kit import Dispatcher, Request, Response, RouteTable, route
+from madbase.core.kit.message import MessageError, message_kit
 from madbase.core.runtime import Runtime
 from madbase.core.service import Service
 from madbase.core.types import ASGIApp, Receive, Scope, Send
 
-
-async def _answer(send: Send, status: int, body: Any) -> None:
-    raw = b"" if body is None else jsonutil.dumps(body)
-    headers = [(b"content-length", str(len(raw)).encode())]
-    if body is not None:
-        headers.append((b"content-type", b"application/json"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": raw})
+PREFIX = "/admin/v1"
+_SERVICE_ROLE = ("service_role",)
 
 
-def _query(scope: Scope) -> dict[str, str]:
-    parsed = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    return {k: v[0] for k, v in parsed.items() if v}
+def _is_id(text: str, most: int) -> bool:
+    """ASCII digits only (str.isdigit() lets '²' through to int()), at most `most` of them."""
+    return text.isascii() and text.isdigit() and len(text) <= most
+
+
+async def _project_pool(request: Request) -> asyncpg.Pool:
+    """The pool of the project the path names, which must be the request's own: a key of one project never
+    reads another's mail."""
+    ctx = request.ctx
+    if request.params[0] != ctx.project.ref:
+        raise MessageError(404, "Project not found")
+    return await ctx.runtime.pools.get(ctx.project)
+
+
+async def list_inbox(request: Request) -> Response:
+    pool = await _project_pool(request)
+    limit = request.query.get("limit", str(inbox.MAX_LIST))
+    if not _is_id(limit, 9):
+        raise MessageError(400, "limit must be a positive integer")
+    messages = await inbox.list_messages(pool, request.query.get("email") or None, int(limit))
+    return Response.json({"messages": messages, "inbox_limit": inbox.MAX_LIST})
+
+
+async def clear_inbox(request: Request) -> Response:
+    await inbox.clear(await _project_pool(request))
+    return Response(204)
+
+
+async def get_message(request: Request) -> Response:
+    pool = await _project_pool(request)
+    message_id = request.params[1]
+    message = await inbox.get_message(pool, int(message_id)) if _is_id(message_id, 18) else None
+    if message is None:
+        raise MessageError(404, "Message not found")
+    return Response.json(message)
+
+
+ROUTES: RouteTable[Callable[[Request], Awaitable[Response]]] = RouteTable([
+    route("GET", "/projects/{ref}/inbox", list_inbox, name="admin.inbox.list", roles=_SERVICE_ROLE),
+    route("DELETE", "/projects/{ref}/inbox", clear_inbox, name="admin.inbox.clear", roles=_SERVICE_ROLE),
+    route("GET", "/projects/{ref}/inbox/{id}", get_message, name="admin.inbox.get", roles=_SERVICE_ROLE),
+])
+KIT = message_kit("admin", PREFIX, ROUTES, forbidden="This endpoint requires the project's service_role key")
 
 
 def build(runtime: Runtime) -> ASGIApp:
+    dispatch: Dispatcher[Request] = Dispatcher(KIT, ROUTES, Request)
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1008})
             return
-        ctx = get_context(scope)
-        parts = [p for p in scope["path"].removeprefix(service.prefix).split("/") if p]
-        if len(parts) < 3 or parts[0] != "projects" or parts[2] != "inbox" or len(parts) > 4:
-            await _answer(send, 404, {"message": "no route matched with those values"})
-            return
-        if parts[1] != ctx.project.ref:
-            await _answer(send, 404, {"message": "Project not found"})
-            return
-        if ctx.auth.role != "service_role":
-            await _answer(send, 401, {"message": "This endpoint requires the project's service_role key"})
-            return
-        method = scope["method"]
-        pool = await ctx.runtime.pools.get(ctx.project)
-        if len(parts) == 3 and method == "GET":
-            query = _query(scope)
-            limit = query.get("limit", str(inbox.MAX_LIST))
-            if not (limit.isascii() and limit.isdigit()) or len(limit) > 9:
-                await _answer(send, 400, {"message": "limit must be a positive integer"})
-                return
-            messages = await inbox.list_messages(pool, query.get("email") or None, int(limit))
-            await _answer(send, 200, {"messages": messages, "inbox_limit": inbox.MAX_LIST})
-        elif len(parts) == 3 and method == "DELETE":
-            await inbox.clear(pool)
-            await _answer(send, 204, None)
-        elif len(parts) == 4 and method == "GET":
-            if not (parts[3].isascii() and parts[3].isdigit()) or len(parts[3]) > 18:
-                await _answer(send, 404, {"message": "Message not found"})
-                return
-            message = await inbox.get_message(pool, int(parts[3]))
-            if message is None:
-                await _answer(send, 404, {"message": "Message not found"})
-            else:
-                await _answer(send, 200, message)
-        else:
-            await _answer(send, 405, {"message": "Method not allowed"})
+        await dispatch(scope, receive, send)
 
     return app
 
 
-service = Service(name="admin", prefix="/admin/v1", build=build)
+service = Service(name="admin", prefix=PREFIX, build=build)

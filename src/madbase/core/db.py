@@ -126,40 +126,39 @@ def request_gucs(
     headers: Mapping[str, str] | None = None,
 ) -> RequestGucs:
     """Build the GUCs PostgREST/Supabase set: role, request.jwt.claims(.*), request.method/path/headers.
-    `claims_json` is `claims` as JSON (as verified tokens carry both)."""
+    `claims_json` is `claims` as JSON (as verified tokens carry both). (Services build these as the kit's
+    `TxSettings.for_request`; this list form is what the functions below take.)"""
     if role not in ALLOWED_ROLES:
         raise GatewayError(Kind.ROLE_NOT_ALLOWED, f"role {role!r} is not allowed")
-    claim_names, claim_values = _claim_gucs(claims, claims_json)
+    pairs = claim_settings(claims, claims_json)
     return RequestGucs(["role", "request.jwt.claims", "request.method", "request.path", "request.headers",
-                        *claim_names],
-                       [role, claims_json, method, path, jsonutil.dumps_str(dict(headers or {})), *claim_values])
+                        *(k for k, _ in pairs)],
+                       [role, claims_json, method, path, jsonutil.dumps_str(dict(headers or {})),
+                        *(v for _, v in pairs)])
 
 
 # Keyed by the claims' JSON, which clients control (user metadata travels in it): bounded by bytes.
-_claim_gucs_cache: ByteBoundedCache[tuple[tuple[str, ...], tuple[str, ...]]] = ByteBoundedCache(8 * 1024 * 1024)
+_claim_gucs_cache: ByteBoundedCache[tuple[tuple[str, str], ...]] = ByteBoundedCache(8 * 1024 * 1024)
 
 
-def _claim_gucs(claims: Mapping[str, Any], claims_json: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def claim_settings(claims: Mapping[str, Any], claims_json: str) -> tuple[tuple[str, str], ...]:
     """request.jwt.claim.<name> for scalar claims only, as PostgREST < 9 set them; PostgreSQL accepts only
     simple identifiers in custom GUC names, so a claim named e.g. "https://x/y" gets none. Cached by the
     claims' JSON text: a token is seen many times and its claims were already verified."""
     hit = _claim_gucs_cache.get(claims_json)
     if hit is not None:
         return hit
-    names: list[str] = []
-    values: list[str] = []
+    out: list[tuple[str, str]] = []
     for key, value in claims.items():
         if not _GUC_PART.match(key):
             continue
         if isinstance(value, str):
-            names.append("request.jwt.claim." + key)
-            values.append(value)
+            out.append(("request.jwt.claim." + key, value))
         elif isinstance(value, bool | int | float):
-            names.append("request.jwt.claim." + key)
-            values.append(jsonutil.dumps_str(value))
-    out = (tuple(names), tuple(values))
-    _claim_gucs_cache.put(claims_json, out, sum(len(n) + len(v) + 100 for n, v in zip(names, values, strict=True)))
-    return out
+            out.append(("request.jwt.claim." + key, jsonutil.dumps_str(value)))
+    pairs = tuple(out)
+    _claim_gucs_cache.put(claims_json, pairs, sum(len(n) + len(v) + 100 for n, v in pairs))
+    return pairs
 
 
 _UNAVAILABLE = (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
@@ -460,11 +459,3 @@ def internal_transaction(
         names.append("request.jwt.claims")
         values.append(claims_json)
     return _transaction(pool, names, values, acquire_timeout=acquire_timeout)
-
-
-async def fetch_in_request(
-    pool: asyncpg.Pool, gucs: RequestGucs, sql: str, args: Sequence[Any] = ()
-) -> list[asyncpg.Record]:
-    """Run one query inside a request transaction (convenience for small handlers)."""
-    async with request_transaction(pool, gucs) as conn:
-        return list(await conn.fetch(sql, *args))

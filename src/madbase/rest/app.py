@@ -1,33 +1,45 @@
-"""The `/rest/v1` ASGI app: the HTTP glue around REST's pipeline (after PostgREST's App.hs).
+"""The `/rest/v1` ASGI app: the HTTP glue around REST's pipeline (after PostgREST's App.hs), on the request kit.
 
 parse (`request.parse_request`: scope → `ApiRequest`) → plan (`planner`, through the plan memo `plancache`, on
 the schema-cache snapshot) → execute (`execute`: the plan's statement in the request's one transaction) →
-respond (`respond`: plan + row → `Response`). This module only reads the HTTP request, finds the project's pool
-and schema cache, times the stages (Server-Timing, with PostgREST's names plan/transaction/response) and sends
-the response; errors are rendered once, in PostgREST's shape. Raw ASGI for a lean hot path.
+respond (`respond`: plan + row → `Response`). The kit (core/kit) routes (one route per HTTP method, all paths:
+PostgREST resolves the rest itself), builds the typed request, reads the body (a client gone mid-body raises
+ClientGone: a truncated body is never acted on), renders `ApiError` once in PostgREST's shape, sends the
+response and times the stages; Server-Timing keeps PostgREST's names (plan, transaction, response), the stage
+histogram gets every stage (route, parse, plan, transaction, response, handler, send).
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import structlog
 
-from madbase.core.context import RequestContext, get_context
-from madbase.core.db import request_gucs, request_transaction
-from madbase.core.requestscope import ClientGone
+from madbase.core.context import RequestContext
+from madbase.core.kit import (
+    BodyErrors,
+    Dispatcher,
+    Request,
+    Response,
+    Route,
+    RouteTable,
+    ServiceKit,
+    TxSettings,
+    route,
+)
 from madbase.core.runtime import Runtime
 from madbase.core.types import Receive, Scope, Send
 from madbase.rest import errors, plancache
 from madbase.rest.cache import ProjectSchema, SchemaRegistry
-from madbase.rest.execute import execute, transaction_gucs
+from madbase.rest.execute import execute, runner_for, transaction_settings
 from madbase.rest.openapi import VISIBILITY_SQL, Visibility, openapi_document
 from madbase.rest.planner import DbPlan, PlanOptions, info_plan
 from madbase.rest.request import ApiRequest, parse_request
 from madbase.rest.respond import respond
-from madbase.rest.response import JSON_CT, OPENAPI_CT, Response
+from madbase.rest.response import JSON_CT, OPENAPI_CT
+from madbase.rest.response import Response as RestResponse
 from madbase.rest.schema import SchemaCache
 
 log = structlog.get_logger("madbase.rest")
@@ -35,8 +47,33 @@ log = structlog.get_logger("madbase.rest")
 PREFIX = "/rest/v1"
 # Errors a schema change may explain: the plan is retried once on a fresh snapshot
 _RETRY_CODES = frozenset({"PGRST200", "PGRST202", "PGRST204", "PGRST205", "42703"})
-_METHODS = frozenset({"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"})
 _ALLOW = [(b"allow", b"OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")]
+_WITH_BODY = frozenset({"POST", "PATCH", "PUT"})
+# operation names by method (every path: tables, views and /rpc/ alike are resolved by the planner)
+_OPERATIONS = ((("GET", "HEAD"), "rest.read"), ("POST", "rest.create"), ("PATCH", "rest.update"),
+               ("PUT", "rest.upsert"), ("DELETE", "rest.delete"), ("OPTIONS", "rest.options"))
+
+
+def _render(err: Exception) -> Response:
+    assert isinstance(err, errors.ApiError)
+    return Response.raw(err.status, err.body(), [(b"content-type", JSON_CT),
+                                                 (b"proxy-status", b"PostgREST; error=" + err.code.encode()),
+                                                 *err.headers])
+
+
+def _not_found(method: str, path: str) -> Exception:
+    return errors.bad_method(method)  # every path is routed: only an unknown method gets here
+
+
+def _forbidden(route: Route[Any], ctx: RequestContext) -> Exception:
+    return errors.ApiError(403, "42501", f"permission denied for {route.name}")  # no REST route declares roles
+
+
+# The gateway bounds the body (MADBASE_MAX_BODY_BYTES, 413 in its shape); REST adds no limit of its own.
+BODY_ERRORS = BodyErrors(too_large=lambda limit: errors.ApiError(413, "PGRST413", "Payload Too Large"),
+                         bad_json=errors.invalid_body)
+KIT = ServiceKit(name="rest", prefix=PREFIX, error_type=errors.ApiError, render=_render, not_found=_not_found,
+                 forbidden=_forbidden, body_errors=BODY_ERRORS, timing_header=("plan", "transaction", "response"))
 
 
 class RestApp:
@@ -45,6 +82,9 @@ class RestApp:
         self.registry = SchemaRegistry()
         default = runtime.settings.db_schemas
         self._default_schemas = tuple(s.strip() for s in default.split(",") if s.strip()) or ("public",)
+        table: RouteTable[Callable[[Request], Awaitable[Response]]] = RouteTable(
+            [route(methods, "/{path**}", self._handle, name=name) for methods, name in _OPERATIONS])
+        self._dispatch: Dispatcher[Request] = Dispatcher(KIT, table, Request)
 
     async def startup(self) -> None:
         return None
@@ -59,37 +99,22 @@ class RestApp:
         return self._default_schemas
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        try:
-            response = await self._handle(scope, receive)
-        except errors.ApiError as err:
-            response = Response(err.status, err.body(), [(b"content-type", JSON_CT),
-                                                         (b"proxy-status", b"PostgREST; error=" + err.code.encode()),
-                                                         *err.headers])
-        if scope["method"] == "HEAD":
-            body = b""
-        else:
-            body = response.body
-        headers = [*response.headers, (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await self._dispatch(scope, receive, send)
 
-    async def _handle(self, scope: Scope, receive: Receive) -> Response:
+    async def _handle(self, request: Request) -> Response:
         """One request through parse → plan → execute → respond."""
-        ctx = get_context(scope)
-        method: str = scope["method"]
-        if method not in _METHODS:
-            raise errors.bad_method(method)
-        headers, prefer = _headers(scope)
-        subpath = scope["path"][len(PREFIX):]
+        ctx = request.ctx
+        method = request.method
+        stages = request.stages
+        headers, prefer = _headers(request.scope)
+        subpath = request.path[len(PREFIX):]
         schemas = self.schemas_for(ctx.project.config)
-        req = parse_request(method, subpath, scope.get("query_string", b"").decode("latin-1"), headers, prefer,
-                            schemas)
+        req = parse_request(method, subpath, request.scope.get("query_string", b"").decode("latin-1"), headers,
+                            prefer, schemas)
         info = info_plan(req)
         if info is not None and info.kind == "options":
-            return Response(200, b"", list(_ALLOW))
-        body = await _read_body(receive) if method in ("POST", "PATCH", "PUT") else b""
+            return Response.raw(200, b"", list(_ALLOW))
+        body = await request.read() if method in _WITH_BODY else b""
         pool = await ctx.runtime.pools.get(ctx.project)
         entry = self.registry.for_project(ctx.project, schemas)
         cache = await _schema_cache(ctx, entry, pool)
@@ -97,30 +122,25 @@ class RestApp:
         if info is not None:  # the root: the OpenAPI document
             if method not in ("GET", "HEAD"):
                 raise errors.bad_method(method)
-            return await self._openapi(ctx, pool, cache, req, headers)
-        started = time.perf_counter()
+            return _sent(method, await self._openapi(ctx, pool, cache, req, headers))
+        stages.mark("parse")
         plan = await _plan(req, entry, cache, body, _plan_options(config))
         explain = req.media if req.media.media == "plan" else None
         if explain is not None and not config.get("db_plan_enabled"):
             raise errors.unacceptable_media(headers.get("accept", ""))
         auth = ctx.auth
-        gucs = transaction_gucs(auth, method, subpath, headers, req.schema, plan.prefs.timezone)
+        settings = transaction_settings(auth, method, subpath, headers, req.schema, plan.prefs.timezone)
         pre = config.get("db_pre_request")
-        planned_at = time.perf_counter()
-        result = await execute(pool, gucs, plan, pre_request=pre if isinstance(pre, str) and pre else None,
-                               explain=explain, authenticated=auth.role != "anon", project_ref=ctx.project.ref)
-        executed_at = time.perf_counter()
-        response = respond(plan, result)
-        if config.get("server_timing_enabled"):
-            done = time.perf_counter()
-            timing = (f"plan;dur={(planned_at - started) * 1000:.3f}, "
-                      f"transaction;dur={(executed_at - planned_at) * 1000:.3f}, "
-                      f"response;dur={(done - executed_at) * 1000:.3f}")
-            response.headers.append((b"server-timing", timing.encode()))
+        stages.mark("plan")
+        result = await execute(pool, settings, plan, pre_request=pre if isinstance(pre, str) and pre else None,
+                               explain=explain, authenticated=auth.role != "anon")
+        stages.mark("transaction")
+        response = _sent(method, respond(plan, result))
+        stages.mark("response")
         return response
 
     async def _openapi(self, ctx: RequestContext, pool: asyncpg.Pool, cache: SchemaCache, req: ApiRequest,
-                       headers: dict[str, str]) -> Response:
+                       headers: dict[str, str]) -> RestResponse:
         """The OpenAPI document for the role's view of the schema, memoised per snapshot and visibility."""
         visible = await _visibility(ctx, pool, req.schema, headers)
         key = ("openapi", req.schema, headers.get("host", ""), visible.key())
@@ -129,7 +149,12 @@ class RestApp:
             if len(cache.memo) > 32:
                 cache.memo.clear()
             doc = cache.memo[key] = openapi_document(cache, req.schema, key[2], PREFIX, visible)
-        return Response(200, doc, [(b"content-type", OPENAPI_CT)])
+        return RestResponse(200, doc, [(b"content-type", OPENAPI_CT)])
+
+
+def _sent(method: str, response: RestResponse) -> Response:
+    """The respond stage's answer as the kit's response (HEAD: no body, and a length of 0, as before)."""
+    return Response.raw(response.status, b"" if method == "HEAD" else response.body, response.headers)
 
 
 def _headers(scope: Scope) -> tuple[dict[str, str], list[str]]:
@@ -177,26 +202,11 @@ async def _plan(req: ApiRequest, entry: ProjectSchema, cache: SchemaCache, body:
 async def _visibility(ctx: RequestContext, pool: asyncpg.Pool, schema: str, headers: dict[str, str]) -> Visibility:
     """What the request's role may see in `schema`, asked in a read-only request transaction of that role."""
     auth = ctx.auth
-    gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method="GET", path="/", headers=headers)
-    try:
-        async with request_transaction(pool, gucs, readonly=True) as conn:
-            row = await conn.fetchrow(VISIBILITY_SQL, schema)
-    except asyncpg.PostgresError as exc:
-        raise errors.from_pg(exc, auth.role != "anon") from None
+    settings = TxSettings.for_request(auth, method="GET", path="/", headers=headers)
+    async with runner_for(auth.role != "anon").transaction(pool, settings, readonly=True) as conn:
+        row = await conn.fetchrow(VISIBILITY_SQL, schema)
     assert row is not None
     return Visibility.from_row(row[0], row[1], row[2])
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone  # a truncated body is never acted on
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def build(runtime: Runtime) -> RestApp:

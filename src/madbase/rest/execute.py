@@ -1,10 +1,11 @@
 """REST's execute stage: a database plan run as the request's one transaction, giving the statement's row.
 
-`execute` runs a plan's statement in the request's role with its claims and request GUCs (`core.db`), in one
-round trip when nothing can still undo it (`run_request_statement`), else in an explicit transaction
-(`request_transaction`): with the project's pre-request function, EXPLAIN for the plan media, the planner's
-estimate for count=planned, or a check that fails after the statement (a single object that is not one, more rows
-than max-affected, a bad response.status) and must roll the write back. Those checks are the respond stage's own
+`execute` runs a plan's statement in the request's role with its claims and request GUCs (the kit's `TxSettings`,
+run by its `TxRunner` over `core.db`), in one round trip when nothing can still undo it (`runner.statement`:
+`run_request_statement`), else in an explicit transaction (`runner.transaction`): with the project's
+pre-request function, EXPLAIN for the plan media, the planner's estimate for count=planned, or a check that
+fails after the statement (a single object that is not one, more rows than max-affected, a bad response.status)
+and must roll the write back. Those checks are the respond stage's own
 (`respond.verify`), run here before COMMIT.
 """
 
@@ -14,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import structlog
 
 from madbase.core import jsonutil
 from madbase.core.authn import AuthContext
-from madbase.core.db import RequestGucs, request_gucs, request_transaction, run_request_statement
+from madbase.core.kit import ErrorTable, TxRunner, TxSettings
 from madbase.rest import errors
 from madbase.rest.planner import DbPlan, ReadPlan
 from madbase.rest.request import MediaChoice
@@ -27,7 +27,10 @@ from madbase.rest.response import Response
 from madbase.rest.sql import explain_statement, pre_request_call
 from madbase.rest.statement import quote_ident
 
-log = structlog.get_logger("madbase.rest")
+# Database errors in PostgREST's shape (`errors.from_pg`; the status of a privilege error depends on whether the
+# caller is authenticated: two tables). Connection failures are the kit's DB_UNAVAILABLE (503 PGRST001).
+_RUNNER_ANON = TxRunner(ErrorTable("rest", {}, lambda exc: errors.from_pg(exc, False)))
+_RUNNER_AUTH = TxRunner(ErrorTable("rest", {}, lambda exc: errors.from_pg(exc, True)))
 
 
 @dataclass(slots=True)
@@ -48,20 +51,20 @@ class _Rollback(Exception):
         self.result = result
 
 
-def transaction_gucs(auth: AuthContext, method: str, path: str, headers: dict[str, str], schema: str,
-                     timezone: str | None) -> RequestGucs:
-    """The settings of the request's transaction: role, claims and request.* (`core.db`), the search_path of
-    the request's schema, request.cookies, and the time zone of `Prefer: timezone`."""
-    gucs = request_gucs(auth.role, auth.claims, auth.claims_json, method=method, path=path, headers=headers)
-    names, values = [*gucs.names, "search_path"], [*gucs.values, f"{quote_ident(schema)}, public, extensions"]
+def transaction_settings(auth: AuthContext, method: str, path: str, headers: dict[str, str], schema: str,
+                         timezone: str | None) -> TxSettings:
+    """The settings of the request's transaction: role, claims and request.* (`TxSettings.for_request`), the
+    search_path of the request's schema, request.cookies, and the time zone of `Prefer: timezone`."""
     cookie = headers.get("cookie")
-    if cookie:
-        names.append("request.cookies")
-        values.append(jsonutil.dumps_str(_cookies(cookie)))
-    if timezone is not None:
-        names.append("timezone")
-        values.append(timezone)
-    return RequestGucs(names, values)
+    return TxSettings.for_request(auth, method=method, path=path, headers=headers).with_settings(
+        ("search_path", f"{quote_ident(schema)}, public, extensions"),
+        ("request.cookies", jsonutil.dumps_str(_cookies(cookie)) if cookie else None),
+        ("timezone", timezone))
+
+
+def runner_for(authenticated: bool) -> TxRunner:
+    """REST's transaction runner for an anonymous or an authenticated caller."""
+    return _RUNNER_AUTH if authenticated else _RUNNER_ANON
 
 
 def _cookies(raw: str) -> dict[str, str]:
@@ -86,16 +89,17 @@ def one_statement(plan: DbPlan, pre_request: str | None, explain: MediaChoice | 
     return not plan.single and plan.prefs.max_affected is None
 
 
-async def execute(pool: asyncpg.Pool, gucs: RequestGucs, plan: DbPlan, *, pre_request: str | None,
-                  explain: MediaChoice | None, authenticated: bool, project_ref: str) -> Result:
-    """Run `plan`; database errors become PostgREST's errors (`errors.from_pg`), connection trouble a 503."""
+async def execute(pool: asyncpg.Pool, settings: TxSettings, plan: DbPlan, *, pre_request: str | None,
+                  explain: MediaChoice | None, authenticated: bool) -> Result:
+    """Run `plan`; database errors become PostgREST's errors (`errors.from_pg`), connection trouble the kit's
+    503 (DB_UNAVAILABLE, PGRST001 in PostgREST's shape)."""
+    runner = runner_for(authenticated)
+    if one_statement(plan, pre_request, explain):
+        stmt = plan.statement
+        return Result(await runner.statement(pool, settings, stmt.sql, stmt.args(), stmt.columns,
+                                             readonly=plan.readonly))
     try:
-        if one_statement(plan, pre_request, explain):
-            stmt = plan.statement
-            row = await run_request_statement(pool, gucs, stmt.sql, stmt.args(), stmt.columns,
-                                              readonly=plan.readonly)
-            return Result(row)
-        async with request_transaction(pool, gucs, readonly=plan.readonly) as conn:
+        async with runner.transaction(pool, settings, readonly=plan.readonly) as conn:
             if pre_request:
                 await conn.execute(f"SELECT {pre_request_call(pre_request)}")
             if explain is not None:
@@ -111,11 +115,6 @@ async def execute(pool: asyncpg.Pool, gucs: RequestGucs, plan: DbPlan, *, pre_re
             return result
     except _Rollback as rb:
         return rb.result
-    except asyncpg.PostgresError as exc:
-        raise errors.from_pg(exc, authenticated) from None
-    except (asyncpg.InterfaceError, OSError) as exc:
-        log.warning("database_client_error", project_ref=project_ref, error=str(exc))
-        raise errors.ApiError(503, "PGRST001", "Database client error. Retrying the connection.") from None
 
 
 async def _explain(conn: Any, plan: DbPlan, media: MediaChoice) -> Response:

@@ -50,6 +50,20 @@ class Response:
         self.headers = raw
 
     @classmethod
+    def raw(cls, status: int, body: bytes, headers: Headers) -> Response:
+        """A byte response from headers already encoded (lower-case names, bytes), taken as they are: the
+        hot path of a service that builds its headers as bytes (REST) skips the text-to-bytes pass.
+        `content-length` is added as in the constructor."""
+        self = cls.__new__(cls)
+        self.status = status
+        self.body = body
+        self.stream = None
+        if not _no_length(status):
+            headers.append((b"content-length", str(len(body)).encode()))
+        self.headers = headers
+        return self
+
+    @classmethod
     def json(cls, value: Any, status: int = 200, headers: HeaderInput = None) -> Response:
         return cls(status, headers, jsonutil.dumps(value), media_type=JSON_TYPE)
 

@@ -48,10 +48,20 @@ class Stages:
         """Seconds per stage, in the order the stages were first marked."""
         return dict(self._durations)
 
-    def header(self) -> str:
-        """The Server-Timing header value (durations in milliseconds)."""
-        return ", ".join(f"{name};dur={seconds * 1000:.3f}" for name, seconds in self._durations.items())
+    def header(self, names: tuple[str, ...] | None = None) -> str:
+        """The Server-Timing header value (durations in milliseconds): every stage, or those of `names` that
+        were marked, in that order (a service keeping the names its clients know, e.g. PostgREST's)."""
+        durations = self._durations
+        if names is None:
+            items = list(durations.items())
+        else:
+            items = [(name, durations[name]) for name in names if name in durations]
+        return ", ".join(f"{name};dur={seconds * 1000:.3f}" for name, seconds in items)
 
     def observe(self, sink: StageSink, service: str) -> None:
+        many = getattr(sink, "observe_stages", None)
+        if many is not None:  # core/metrics.Metrics: all stages in one call
+            many(service, self._durations)
+            return
         for name, seconds in self._durations.items():
             sink.observe_stage(service, name, seconds)

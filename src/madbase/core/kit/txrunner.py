@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -38,7 +38,7 @@ from madbase.core.db import (
     ALLOWED_ROLES,
     INTERNAL_ROLES,
     RequestGucs,
-    request_gucs,
+    claim_settings,
     request_transaction,
     run_request_statement,
 )
@@ -84,9 +84,12 @@ class TxSettings:
     def for_claims(cls, role: str, claims: Mapping[str, Any], claims_json: str, *, method: str = "",
                    path: str = "", headers: Mapping[str, str] | None = None) -> TxSettings:
         """`for_request` from a role and verified claims (`claims_json` is `claims` as JSON)."""
-        gucs = request_gucs(role, claims, claims_json, method=method, path=path, headers=headers)
-        # names[0:2] are role and request.jwt.claims; the rest are settings in their order
-        return cls(role, claims_json, tuple(zip(gucs.names[2:], gucs.values[2:], strict=True)))
+        if role not in ALLOWED_ROLES:  # a request never acts as a service's own role
+            raise GatewayError(Kind.ROLE_NOT_ALLOWED, f"role {role!r} is not allowed")
+        # built directly (no intermediate name/value lists): REST builds one per request
+        return cls(role, claims_json, (("request.method", method), ("request.path", path),
+                                       ("request.headers", jsonutil.dumps_str(dict(headers or {}))),
+                                       *claim_settings(claims, claims_json)))
 
     @classmethod
     def internal(cls, role: str, claims: Mapping[str, Any] | None = None) -> TxSettings:
@@ -99,12 +102,14 @@ class TxSettings:
         """These settings added after the present ones (later names win); pairs with a None/empty value are
         left out."""
         extra = tuple((k, v) for k, v in pairs if v)
-        return replace(self, settings=self.settings + extra) if extra else self
+        # the constructor, not dataclasses.replace (several times slower; REST builds one per request)
+        return TxSettings(self.role, self.claims_json, self.settings + extra) if extra else self
 
     def gucs(self) -> RequestGucs:
         """The names/values core/db.py takes (role first: its statement timeout is looked up by it)."""
-        return RequestGucs(["role", "request.jwt.claims", *(k for k, _ in self.settings)],
-                           [self.role, self.claims_json, *(v for _, v in self.settings)])
+        settings = self.settings
+        return RequestGucs(["role", "request.jwt.claims", *[k for k, _ in settings]],
+                           [self.role, self.claims_json, *[v for _, v in settings]])
 
 
 ErrorFactory = Callable[[asyncpg.PostgresError], BaseException]
