@@ -86,20 +86,8 @@ class JwtVerifier:
             if public is None or public.alg != alg:
                 raise TokenError("invalid JWT: unable to parse or verify signature, unknown signing key")
             key = public.key
-        try:
-            claims = pyjwt.decode(
-                token,
-                key,
-                algorithms=[str(alg)],
-                options={"verify_aud": False, "require": []},
-                leeway=_LEEWAY_SECONDS,
-            )
-        except pyjwt.ExpiredSignatureError:
-            raise TokenError("JWT expired", expired=True) from None
-        except pyjwt.PyJWTError as exc:
-            raise TokenError(f"invalid JWT: unable to parse or verify signature, {exc}") from None
-        if not isinstance(claims, dict):
-            raise TokenError("invalid JWT: claims are not an object")
+        claims = _decode(token, key, str(alg), leeway=_LEEWAY_SECONDS, require=[],
+                         invalid="invalid JWT: unable to parse or verify signature, ")
         exp = claims.get("exp")
         return VerifiedToken(
             claims=claims,
@@ -113,14 +101,22 @@ def verify_hs256_exact(token: str, secret: str) -> dict[str, Any]:
     never cached (a URL token must not crowd the user tokens out of the verifier's cache)."""
     try:
         header = pyjwt.get_unverified_header(token)
-        if header.get("alg") != "HS256":
-            raise TokenError("invalid JWT: unexpected algorithm")
-        claims = pyjwt.decode(token, secret, algorithms=["HS256"], leeway=0,
-                              options={"verify_aud": False, "require": ["exp"]})
+    except pyjwt.PyJWTError as exc:
+        raise TokenError(f"invalid JWT: {exc}") from None
+    if header.get("alg") != "HS256":
+        raise TokenError("invalid JWT: unexpected algorithm")
+    return _decode(token, secret, "HS256", leeway=0, require=["exp"], invalid="invalid JWT: ")
+
+
+def _decode(token: str, key: Any, alg: str, *, leeway: int, require: list[str], invalid: str) -> dict[str, Any]:
+    """PyJWT's decode with our errors: expiry told apart (clients refresh on it), claims must be an object."""
+    try:
+        claims = pyjwt.decode(token, key, algorithms=[alg], leeway=leeway,
+                              options={"verify_aud": False, "require": require})
     except pyjwt.ExpiredSignatureError:
         raise TokenError("JWT expired", expired=True) from None
     except pyjwt.PyJWTError as exc:
-        raise TokenError(f"invalid JWT: {exc}") from None
+        raise TokenError(f"{invalid}{exc}") from None
     if not isinstance(claims, dict):
         raise TokenError("invalid JWT: claims are not an object")
     return claims

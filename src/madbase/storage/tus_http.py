@@ -13,6 +13,7 @@ import hashlib
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -171,18 +172,11 @@ async def delete(call: Call) -> Response:
         state, data = _load(call, call.params[0])
     except TusError as err:
         return _error(err)
-    lock = call.app.tus.lock(state.id)
-    if lock.locked():
-        return _error(TusError(423, "The upload is being written by another request"))
-    async with lock:
-        try:
-            fd = await asyncio.to_thread(tus_files.claim, data)
-        except TusError as err:
-            return _error(err)
-        try:
+    try:
+        async with _claimed(call, state, data):
             tus_files.discard(data)  # under the claim: no other worker is appending to it
-        finally:
-            tus_files.release(fd)
+    except TusError as err:
+        return _error(err)
     call.app.tus.forget(state.id)
     return Response(204, {"tus-resumable": "1.0.0"})
 
@@ -197,16 +191,24 @@ async def patch(call: Call) -> Response:
 
 async def _append_and_maybe_finish(call: Call, state: UploadState, data: Path, *, initial: bool,
                                    body: bool = True) -> Response:
+    try:
+        async with _claimed(call, state, data) as fd:
+            return await _append_claimed(call, state, data, fd, initial=initial, body=body)
+    except TusError as err:
+        return _error(err)
+
+
+@contextlib.asynccontextmanager
+async def _claimed(call: Call, state: UploadState, data: Path) -> AsyncIterator[int]:
+    """The upload's writer slot: the in-process lock first (a second request in this process is refused at once),
+    then the staging file's `flock` (a request on another worker or server). TusError(423) when taken."""
     lock = call.app.tus.lock(state.id)
     if lock.locked():
-        return _error(TusError(423, "The upload is being written by another request"))
+        raise TusError(423, "The upload is being written by another request")
     async with lock:
+        fd = await asyncio.to_thread(tus_files.claim, data)
         try:
-            fd = await asyncio.to_thread(tus_files.claim, data)
-        except TusError as err:
-            return _error(err)
-        try:
-            return await _append_claimed(call, state, data, fd, initial=initial, body=body)
+            yield fd
         finally:
             tus_files.release(fd)
 
