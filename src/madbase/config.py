@@ -136,11 +136,6 @@ class Settings(BaseSettings):
     def trusted_proxy_networks(self) -> TrustedProxies:
         return TrustedProxies.parse(self.trusted_proxies)
 
-    @property
-    def trusted_proxy_list(self) -> frozenset[str]:
-        """The raw entries (kept for callers that predate CIDR support; match peers with the networks)."""
-        return frozenset(p.strip() for p in self.trusted_proxies.replace(" ", ",").split(",") if p.strip())
-
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning pydantic's report into one readable line."""

@@ -110,3 +110,14 @@ def test_settings_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.port == 8000 and settings.embedded
     assert settings.jwt_secret is not None and settings.jwt_secret.get_secret_value() == "from-supabase-env"
+
+
+def test_ascii_uint_takes_ascii_digits_only_and_bounds_their_count() -> None:
+    from madbase.core.numbers import ascii_uint
+
+    assert ascii_uint("0") == 0
+    assert ascii_uint("123") == 123
+    assert ascii_uint("9" * 18) == int("9" * 18)
+    for bad in (None, "", "²", "٣", "1²", "-1", "+1", " 1", "1.0", "9" * 19):
+        assert ascii_uint(bad) is None, bad
+    assert ascii_uint("123", 2) is None

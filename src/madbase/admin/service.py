@@ -20,17 +20,13 @@ import asyncpg
 from madbase.admin import inbox
 from madbase.core.kit import Dispatcher, Request, Response, RouteTable, route
 from madbase.core.kit.message import MessageError, message_kit
+from madbase.core.numbers import ascii_uint
 from madbase.core.runtime import Runtime
 from madbase.core.service import Service
 from madbase.core.types import ASGIApp, Receive, Scope, Send
 
 PREFIX = "/admin/v1"
 _SERVICE_ROLE = ("service_role",)
-
-
-def _is_id(text: str, most: int) -> bool:
-    """ASCII digits only (str.isdigit() lets '²' through to int()), at most `most` of them."""
-    return text.isascii() and text.isdigit() and len(text) <= most
 
 
 async def _project_pool(request: Request) -> asyncpg.Pool:
@@ -45,7 +41,7 @@ async def _project_pool(request: Request) -> asyncpg.Pool:
 async def list_inbox(request: Request) -> Response:
     pool = await _project_pool(request)
     limit = request.query.get("limit", str(inbox.MAX_LIST))
-    if not _is_id(limit, 9):
+    if ascii_uint(limit, 9) is None:
         raise MessageError(400, "limit must be a positive integer")
     messages = await inbox.list_messages(pool, request.query.get("email") or None, int(limit))
     return Response.json({"messages": messages, "inbox_limit": inbox.MAX_LIST})
@@ -59,7 +55,7 @@ async def clear_inbox(request: Request) -> Response:
 async def get_message(request: Request) -> Response:
     pool = await _project_pool(request)
     message_id = request.params[1]
-    message = await inbox.get_message(pool, int(message_id)) if _is_id(message_id, 18) else None
+    message = await inbox.get_message(pool, number) if (number := ascii_uint(message_id)) is not None else None
     if message is None:
         raise MessageError(404, "Message not found")
     return Response.json(message)

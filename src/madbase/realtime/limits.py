@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from madbase.core.numbers import ascii_uint
+
 if TYPE_CHECKING:
     from madbase.core.projects import Project
     from madbase.realtime.config import RealtimeSettings
@@ -33,8 +35,9 @@ def _positive(raw: Any, default: int) -> int:
         return default
     if isinstance(raw, int | float) and 0 < raw < 2**62:  # no inf (int() would raise), no absurd sizes
         return int(raw)
-    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 18 and int(raw) > 0:
-        return int(raw)
+    number = ascii_uint(raw) if isinstance(raw, str) else None
+    if number:
+        return number
     return default
 
 

@@ -11,6 +11,7 @@ from collections.abc import Container, Iterable
 from typing import Literal, cast
 from urllib.parse import unquote_plus
 
+from madbase.core.numbers import ascii_uint
 from madbase.rest.ast import (
     STAR,
     Condition,
@@ -453,9 +454,10 @@ def parse_order(value: str) -> tuple[OrderTerm, ...]:
 
 
 def parse_nonneg(what: str, value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+    number = ascii_uint(value)
+    if number is None:
         raise parse_error(what, value, f'unexpected "{value[:1]}" expecting non-negative integer')
-    return int(value)
+    return number
 
 
 def parse_columns(what: str, value: str) -> tuple[str, ...]:

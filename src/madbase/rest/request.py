@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote
 
+from madbase.core.numbers import ascii_uint
 from madbase.rest import errors
 
 Media = Literal["json", "object", "csv", "geojson", "openapi", "plan"]
@@ -49,7 +50,7 @@ def parse_prefer(raw: list[str]) -> Prefer:
             value = value.strip()
             if key in _PREF_VALUES and value in _PREF_VALUES[key]:
                 prefer.values.setdefault(key, value)
-            elif key == "max-affected" and value.isascii() and value.isdigit() and len(value) <= 18:
+            elif key == "max-affected" and ascii_uint(value) is not None:
                 prefer.values.setdefault(key, value)
             elif key in ("timezone", "params") and value:
                 prefer.values.setdefault(key, value)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from madbase.core import jsonutil
+from madbase.core.numbers import ascii_uint
 from madbase.rest import errors
 from madbase.rest.planner import CallPlan, DbPlan, MutatePlan, ReadPlan
 from madbase.rest.response import (
@@ -179,10 +180,9 @@ def _response_gucs(row: Any) -> tuple[list[tuple[bytes, bytes]], int | None]:
                                     str(v).encode("latin-1", "replace")))
     status: int | None = None
     if raw_status:
-        valid = raw_status.isascii() and raw_status.isdigit() and len(raw_status) == 3
-        if not valid or not 100 <= int(raw_status) <= 599:
+        status = ascii_uint(raw_status, 3)
+        if status is None or not 100 <= status <= 599:
             raise errors.ApiError(500, "PGRST112", "response.status guc must be a valid status code")
-        status = int(raw_status)
     return set_headers, status
 
 

@@ -18,8 +18,9 @@ from typing import Any
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from madbase.core import jsonutil
+from madbase.core.numbers import ascii_uint
 from madbase.storage import errors
-from madbase.storage.limits import checked_header, digits
+from madbase.storage.limits import checked_header
 
 DEFAULT_CONTENT_TYPE = "text/plain;charset=UTF-8"
 MAX_FIELD_BYTES = 1024 * 1024  # the non-file fields together
@@ -42,7 +43,7 @@ def cache_control_value(raw: str | None) -> str:
     if not raw:
         return "no-cache"
     raw = raw.strip()
-    return f"max-age={raw}" if digits(raw) is not None else raw
+    return f"max-age={raw}" if ascii_uint(raw) is not None else raw
 
 
 def parse_user_metadata(raw: str | None, *, base64_encoded: bool) -> Any:
@@ -65,8 +66,8 @@ def raw_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> Upload
         cache_control=checked_header(cache_control_value(headers.get("cache-control")), "cache-control"),
         user_metadata=parse_user_metadata(headers.get("x-metadata"), base64_encoded=True),
         chunks=chunks,
-        content_length=digits(length),
-        request_length=digits(length),
+        content_length=ascii_uint(length),
+        request_length=ascii_uint(length),
     )
 
 

@@ -9,7 +9,6 @@ from madbase.storage import errors
 _SIZE_RE = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
 # Sizes are stored as bigint: anything larger is refused here, not by the database (or by int(inf)).
 MAX_SIZE = 2**63 - 1
-_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 _HEADER_SAFE = re.compile(r"[\x20-\x7e]{0,1024}")
@@ -25,14 +24,6 @@ def checked_header(value: str, what: str) -> str:
     if not header_safe(value):
         raise errors.invalid_request(f"Invalid {what}: only printable ASCII is allowed")
     return value
-
-
-def digits(value: str | None) -> int | None:
-    """A non-negative decimal of ASCII digits (at most 18, so it fits a bigint), else None. `str.isdigit()`
-    also accepts `²` or `٣`, which `int()` then refuses (or reads) — never the check for a header or cursor."""
-    if value is None or not _DIGITS.fullmatch(value):
-        return None
-    return int(value)
 
 
 # Decimal, as Storage's parseFileSizeToBytes ("20mb" = 20,000,000 bytes); it knows no "tb".

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from madbase.core.numbers import ascii_uint
 from madbase.storage import errors
-from madbase.storage.limits import digits
 from madbase.storage.repo import SORT_COLUMNS
 
 
@@ -150,7 +150,7 @@ def plan_list_v2(body: dict[str, Any]) -> ListV2Plan:
     offset = 0
     cursor = body.get("cursor")
     if cursor:
-        parsed = digits(cursor) if isinstance(cursor, str) else None
+        parsed = ascii_uint(cursor) if isinstance(cursor, str) else None
         if parsed is None:
             raise errors.invalid_request("Invalid cursor")
         offset = parsed

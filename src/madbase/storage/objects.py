@@ -12,13 +12,13 @@ from typing import Any
 import asyncpg
 
 from madbase.core.kit import Response
+from madbase.core.numbers import ascii_uint
 from madbase.core.requestscope import ClientGone
 from madbase.storage import errors, keys, listing, repo
 from madbase.storage.actor import Actor, statement, transaction
 from madbase.storage.backends.base import KeyNotFound, delete_quietly, version_key
 from madbase.storage.bodies import UploadBody, is_multipart, multipart_body, raw_body
 from madbase.storage.call import Call, json_response, require_str
-from madbase.storage.limits import digits
 from madbase.storage.uploads import UploadTarget, commit_row, store
 
 
@@ -29,7 +29,7 @@ async def read_upload_body(call: Call) -> UploadBody:
         assert content_type is not None
         length = headers.get("content-length")
         return await multipart_body(content_type, call.body_stream(),
-                                    digits(length))
+                                    ascii_uint(length))
     return raw_body(headers, call.body_stream())
 
 

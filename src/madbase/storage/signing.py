@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from madbase.core.jwt import TokenError, sign_hs256, verify_hs256_exact
+from madbase.core.numbers import ascii_uint
 from madbase.core.projects import Project
 from madbase.storage import errors
 
@@ -74,8 +75,8 @@ def parse_expires(value: object) -> int:
         seconds = value
     elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
         seconds = int(value)
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        seconds = int(value.strip()) if len(value.strip()) <= 12 else None
+    elif isinstance(value, str):
+        seconds = ascii_uint(value.strip(), 12)
     if seconds is None or seconds < 1:
         raise errors.invalid_request("expiresIn must be a positive integer (seconds)")
     if seconds > MAX_EXPIRES_SECONDS:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from madbase.storage.limits import digits, header_safe
+from madbase.core.numbers import ascii_uint
+from madbase.storage.limits import header_safe
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination"
@@ -96,7 +97,7 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     raw = headers.get(name)
     if raw is None:
         return None
-    value = digits(raw)
+    value = ascii_uint(raw)
     if value is None:
         raise TusError(400, f"Invalid {name} header")
     return value
@@ -118,7 +119,7 @@ def plan_create(headers: Mapping[str, str], max_size: int) -> CreatePlan:
         raise TusError(400, "Upload-Metadata must contain bucketName and objectName")
     cache = meta.get("cacheControl") or ""
     content_type = meta.get("contentType") or "application/octet-stream"
-    cache_control = f"max-age={cache}" if digits(cache) is not None else (cache or "no-cache")
+    cache_control = f"max-age={cache}" if ascii_uint(cache) is not None else (cache or "no-cache")
     if not header_safe(content_type) or not header_safe(cache_control):  # both come back as response headers
         raise TusError(400, "contentType and cacheControl must be printable ASCII")
     return CreatePlan(
