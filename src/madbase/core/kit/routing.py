@@ -9,6 +9,8 @@
   counted by the server-wide limiter (core/ratelimit.py).
 - `body_limit`: the most body bytes the request's reader hands over (0: none here; the handler bounds what it
   keeps, e.g. storage's per-bucket object limit while streaming).
+- `right`: the right a caller must hold for a service with its own access model (the control plane's admin
+  roles: `projects.write`, …); the kit carries it as data, the service's dispatcher checks it.
 
 Patterns: literal segments, `{name}` (one segment, not empty), `{name*}` (the rest of the path, at least one
 character, slashes included; last only), `{name**}` (the rest, possibly empty). A trailing slash is optional
@@ -76,6 +78,7 @@ class Route(Generic[H]):
     roles: frozenset[str] | None = None
     rate: RateRule | None = None
     body_limit: int = 0
+    right: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,10 +86,11 @@ class Route(Generic[H]):
 
 
 def route(methods: str | Iterable[str], pattern: str, handler: H, *, name: str, roles: Iterable[str] | None = None,
-          rate: RateRule | None = None, body_limit: int = 0) -> Route[H]:
+          rate: RateRule | None = None, body_limit: int = 0, right: str | None = None) -> Route[H]:
     """A route; `methods` is one method or several ("GET", ("GET", "HEAD"))."""
     ms = frozenset({methods} if isinstance(methods, str) else methods)
-    return Route(ms, pattern, handler, name, frozenset(roles) if roles is not None else None, rate, body_limit)
+    return Route(ms, pattern, handler, name, frozenset(roles) if roles is not None else None, rate, body_limit,
+                 right)
 
 
 @dataclass(frozen=True, slots=True)
