@@ -77,6 +77,19 @@ def test_blowfish_tables_are_pi() -> None:
         assert "'[0:255]={" + ",".join(map(str, words[18 + 256 * box:18 + 256 * (box + 1)])) + "}'" in sql
 
 
+def test_sha1_is_one_implementation_in_both_extensions() -> None:
+    """Each extension carries its own SHA-1 (either may be installed alone, in the same schema, so they cannot
+    share a function): the two bodies must stay the same text, fixed together."""
+    folder = Path(__file__).parents[2] / "src/madbase/pgext/extension"
+
+    def body(file: str, name: str) -> str:
+        sql = (folder / file).read_text()
+        start = sql.index(f"{name}(data bytea) returns bytea")
+        return sql[start:sql.index("$f$;", start)].split("\n", 1)[1]
+
+    assert body("pgcrypto--1.3.sql", "_madbase_sha1") == body("uuid-ossp--1.1.sql", "_madbase_uuid_sha1")
+
+
 # -- 18: another --db-port on an existing data folder; signals during start -----------------------------------
 def test_embedded_restart_with_another_db_port(tmp_path: Path) -> None:
     data = tmp_path / "data"

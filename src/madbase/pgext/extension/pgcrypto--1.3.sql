@@ -14,8 +14,8 @@ language sql immutable strict parallel safe as $$ select substring(int8send($1) 
 create function @extschema@._madbase_sha1(data bytea) returns bytea
 language plpgsql immutable strict parallel safe as $f$
 declare
-  h0 int8 := 1732584193; h1 int8 := 4023233417; h2 int8 := 2562383102; h3 int8 := 271733878;
-  h4 int8 := 3285377520; m int8 := 4294967295;
+  h int8[] := array[1732584193, 4023233417, 2562383102, 271733878, 3285377520];
+  m int8 := 4294967295;
   msg bytea; w int8[] := array_fill(0::int8, array[80]);
   a int8; b int8; c int8; d int8; e int8; f int8; k int8; t int8; i int; o int;
 begin
@@ -30,7 +30,7 @@ begin
       t := w[i - 2] # w[i - 7] # w[i - 13] # w[i - 15];
       w[i + 1] := ((t << 1) | (t >> 31)) & m;
     end loop;
-    a := h0; b := h1; c := h2; d := h3; e := h4;
+    a := h[1]; b := h[2]; c := h[3]; d := h[4]; e := h[5];
     for i in 0..79 loop
       if i < 20 then f := (b & c) | ((b # m) & d); k := 1518500249;
       elsif i < 40 then f := b # c # d; k := 1859775393;
@@ -40,10 +40,11 @@ begin
       t := ((((a << 5) | (a >> 27)) & m) + f + e + k + w[i + 1]) & m;
       e := d; d := c; c := ((b << 30) | (b >> 2)) & m; b := a; a := t;
     end loop;
-    h0 := (h0 + a) & m; h1 := (h1 + b) & m; h2 := (h2 + c) & m; h3 := (h3 + d) & m; h4 := (h4 + e) & m;
+    h[1] := (h[1] + a) & m; h[2] := (h[2] + b) & m; h[3] := (h[3] + c) & m;
+    h[4] := (h[4] + d) & m; h[5] := (h[5] + e) & m;
   end loop;
-  return @extschema@._madbase_word(h0) || @extschema@._madbase_word(h1) || @extschema@._madbase_word(h2)
-         || @extschema@._madbase_word(h3) || @extschema@._madbase_word(h4);
+  return substring(int8send(h[1]) from 5) || substring(int8send(h[2]) from 5) || substring(int8send(h[3]) from 5)
+         || substring(int8send(h[4]) from 5) || substring(int8send(h[5]) from 5);
 end
 $f$;
 
