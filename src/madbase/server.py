@@ -28,6 +28,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from madbase import projectconfig, statefile
+from madbase.admin.bootstrap import write_local_token
 from madbase.app import build_app
 from madbase.config import Settings
 from madbase.core import logging as mblogging
@@ -172,6 +173,8 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
     try:
         await _interruptible(runtime.start())
         if publish_state:
+            assert runtime.control_pool is not None
+            await write_local_token(runtime.control_pool, settings.data_dir)
             state = _state(settings, runtime, endpoints, embedded)
             state.write(settings.data_dir)
             print_banner(state, sys.stderr)
@@ -199,6 +202,8 @@ async def _prepare_only(settings: Settings, cluster: PgCluster | None
     runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints, start_config())
     try:
         await runtime.start()
+        assert runtime.control_pool is not None
+        await write_local_token(runtime.control_pool, settings.data_dir)
         return endpoints, _state(settings, runtime, endpoints, cluster is not None), runtime.db_warnings
     finally:
         await runtime.close()
