@@ -44,9 +44,8 @@ where ($1::bigint is null or id < $1)
   and ($4::text is null or project_ref = $4)
   and ($5::timestamptz is null or at >= $5)
   and ($6::timestamptz is null or at < $6)
-  and ($7::text[] is null or project_ref = any($7))
 order by id desc
-limit $8
+limit $7
 """
 
 
@@ -61,7 +60,6 @@ def _row(r: asyncpg.Record) -> dict[str, Any]:
 
 async def list_records(pool: asyncpg.Pool, *, before: int | None, actor: str | None, action: str | None,
                        project: str | None, since: datetime | None, until: datetime | None,
-                       only_projects: list[str] | None, limit: int) -> list[dict[str, Any]]:
-    rows = await pool.fetch(_LIST, before, actor, action, project, since, until, only_projects,
-                            min(max(limit, 1), MAX_LIMIT))
+                       limit: int) -> list[dict[str, Any]]:
+    rows = await pool.fetch(_LIST, before, actor, action, project, since, until, min(max(limit, 1), MAX_LIMIT))
     return [_row(r) for r in rows]

@@ -1,11 +1,7 @@
 """The admin service's gateway descriptor: /admin/v1, the control plane, assembled from every service's
-admin routes (`Service.admin_routes`, handed over by app.py) and its own.
-
-Its own routes so far — the mail catcher's inbox (reads the auth service's outbox table through SQL):
-
-    GET    /admin/v1/projects/{ref}/inbox[?email=&limit=]   auth.read   newest caught mails first (summaries)
-    GET    /admin/v1/projects/{ref}/inbox/{id}              auth.read   one mail with its HTML body
-    DELETE /admin/v1/projects/{ref}/inbox                   auth.write  empty the inbox
+admin routes (`Service.admin_routes`, handed over by app.py) and its own: the caller's identity (login,
+sessions, tokens, TOTP: admin/me.py), admins, roles, assignments and members (admin/manage.py), the audit log,
+and the mail catcher's inbox (which reads the auth service's outbox table through SQL). See docs/admin.md.
 
 Every route declares its right (core/platform.py); the dispatcher (admin/dispatch.py) authenticates the
 admin, checks the right for the route's project, resolves it and writes the audit record. Errors are the
@@ -19,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from madbase.admin import inbox
+from madbase.admin import http, inbox, manage, me
 from madbase.admin.dispatch import AdminDispatcher, AdminHandler
 from madbase.core.kit import Response, RouteTable, route
 from madbase.core.kit.message import MessageError, message_kit
@@ -61,7 +57,51 @@ async def get_message(request: AdminRequest) -> Response:
     return Response.json(message)
 
 
+_B = http.MAX_BODY
 OWN_ROUTES: tuple[Route[Any], ...] = (
+    # the caller's own identity (admin/me.py)
+    route("POST", "/login", me.login, name="admin.session.login", right=OPEN, body_limit=_B),
+    route("POST", "/logout", me.logout, name="admin.session.logout", right=SELF, body_limit=_B),
+    route("GET", "/me", me.me, name="admin.me.get", right=SELF),
+    route("PUT", "/me/password", me.change_password, name="admin.me.password", right=SELF, body_limit=_B),
+    route("GET", "/me/sessions", me.list_sessions, name="admin.sessions.list", right=SELF),
+    route("DELETE", "/me/sessions/{id}", me.revoke_session, name="admin.sessions.revoke", right=SELF),
+    route("GET", "/me/tokens", me.list_tokens, name="admin.tokens.list", right=SELF),
+    route("POST", "/me/tokens", me.create_token, name="admin.tokens.create", right=SELF, body_limit=_B),
+    route("DELETE", "/me/tokens/{id}", me.revoke_token, name="admin.tokens.revoke", right=SELF),
+    route("POST", "/me/totp", me.totp_enrol, name="admin.totp.enrol", right=SELF, body_limit=_B),
+    route("POST", "/me/totp/verify", me.totp_verify, name="admin.totp.verify", right=SELF, body_limit=_B),
+    route("DELETE", "/me/totp", me.totp_disable, name="admin.totp.disable", right=SELF, body_limit=_B),
+    route("POST", "/me/totp/recovery-codes", me.totp_recovery_codes, name="admin.totp.recovery_codes", right=SELF,
+          body_limit=_B),
+    # admins, roles, assignments, members (admin/manage.py)
+    route("GET", "/admins", manage.list_admins, name="admin.admins.list", right="admins.read"),
+    route("POST", "/admins", manage.create_admin, name="admin.admins.create", right="admins.write", body_limit=_B),
+    route("GET", "/admins/{id}", manage.get_admin, name="admin.admins.get", right="admins.read"),
+    route("PATCH", "/admins/{id}", manage.update_admin, name="admin.admins.update", right="admins.write",
+          body_limit=_B),
+    route("DELETE", "/admins/{id}", manage.delete_admin, name="admin.admins.delete", right="admins.write"),
+    route("DELETE", "/admins/{id}/sessions", manage.revoke_admin_sessions, name="admin.admins.revoke_sessions",
+          right="admins.write"),
+    route("POST", "/admins/{id}/roles", manage.add_role, name="admin.admins.assign", right="admins.write",
+          body_limit=_B),
+    route("DELETE", "/admins/{id}/roles/{assignment}", manage.remove_role, name="admin.admins.unassign",
+          right="admins.write"),
+    route("GET", "/roles", manage.list_roles, name="admin.roles.list", right="admins.read"),
+    route("POST", "/roles", manage.create_role, name="admin.roles.create", right="admins.write", body_limit=_B),
+    route("GET", "/roles/{name}", manage.get_role, name="admin.roles.get", right="admins.read"),
+    route("PATCH", "/roles/{name}", manage.update_role, name="admin.roles.update", right="admins.write",
+          body_limit=_B),
+    route("DELETE", "/roles/{name}", manage.delete_role, name="admin.roles.delete", right="admins.write"),
+    route("GET", "/projects/{ref}/members", manage.list_members, name="admin.members.list", right="admins.read"),
+    route("POST", "/projects/{ref}/members", manage.add_member, name="admin.members.add", right="admins.write",
+          body_limit=_B),
+    route("DELETE", "/projects/{ref}/members/{id}", manage.remove_member, name="admin.members.remove",
+          right="admins.write"),
+    # the audit log
+    route("GET", "/audit", manage.list_audit, name="admin.audit.list", right="audit.read"),
+    route("GET", "/projects/{ref}/audit", manage.list_project_audit, name="admin.audit.project", right="audit.read"),
+    # the mail catcher's inbox
     route("GET", "/projects/{ref}/inbox", list_inbox, name="admin.inbox.list", right="auth.read"),
     route("DELETE", "/projects/{ref}/inbox", clear_inbox, name="admin.inbox.clear", right="auth.write"),
     route("GET", "/projects/{ref}/inbox/{id}", get_message, name="admin.inbox.get", right="auth.read"),
