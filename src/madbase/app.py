@@ -1,4 +1,5 @@
-"""Assembles the ASGI application: the gateway with every service package mounted at its prefix."""
+"""Assembles the ASGI application: the gateway with every service package mounted at its prefix, and the
+control plane (/admin/v1) serving the admin routes every service contributes (`Service.admin_routes`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from madbase.gateway import Gateway
 
 
 def services() -> list[Service]:
-    return [rest.service, auth.service, storage.service, realtime.service, functions.service, admin.service,
-            whoami.service]
+    mounted = [rest.service, auth.service, storage.service, realtime.service, functions.service, admin.service,
+               whoami.service]
+    contributed = [r for s in mounted for r in s.admin_routes]
+    return [admin.platform_service(contributed) if s is admin.service else s for s in mounted]
 
 
 def build_app(runtime: Runtime) -> Gateway:

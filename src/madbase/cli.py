@@ -1,4 +1,4 @@
-"""The `madbase` command: `start` the server, `stop` it, `status` of a running one, `version`."""
+"""The `madbase` command: `start` the server, `stop` it, `status` of a running one, `admin create`, `version`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from madbase import __version__, statefile
+from madbase import __version__, admincli, statefile
 
 
 def _plain_help_option(option: Any) -> Any:
@@ -37,6 +37,13 @@ class _Command(TyperCommand):
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, cls=_Group,
                   help="MadBase: the Supabase API in one process.")
+
+
+# `madbase admin …` (src/madbase/admincli.py)
+admin_app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
+                        help="Manage the control plane's admins (through the running local server).")
+admin_app.command("create", cls=_Command)(admincli.create)
+app.add_typer(admin_app, name="admin")
 
 
 class Output(StrEnum):

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
                                                validation_alias=_env("MADBASE_REALTIME_MAX_JOINS_PER_SECOND"))
     realtime_log_maxlen: int = Field(100_000, ge=1, validation_alias=_env("MADBASE_REALTIME_LOG_MAXLEN"))
 
+    # The control plane's admins (docs/admin.md).
+    admin_email: str = Field("admin@madbase.local", min_length=3, max_length=320,
+                             validation_alias=_env("MADBASE_ADMIN_EMAIL"))
+    admin_session_hours: float = Field(12.0, gt=0, le=24 * 30, validation_alias=_env("MADBASE_ADMIN_SESSION_HOURS"))
+    admin_login_per_ip_per_minute: int = Field(
+        20, ge=1, validation_alias=_env("MADBASE_ADMIN_LOGIN_PER_IP_PER_MINUTE"))
+    admin_lockout_failures: int = Field(5, ge=1, le=1000, validation_alias=_env("MADBASE_ADMIN_LOCKOUT_FAILURES"))
+    admin_lockout_minutes: float = Field(15.0, gt=0, le=24 * 60, validation_alias=_env("MADBASE_ADMIN_LOCKOUT_MINUTES"))
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

@@ -3,7 +3,8 @@
 For each request: request id → CORS preflight → operational routes (/health, /ready, /metrics) → service by
 path prefix → per-IP rate limit → project (subdomain, `x-project-ref`, or the only project) → per-project
 rate limit → apikey + bearer → body limit → the service's ASGI app with a `RequestContext` in
-`scope["madbase"]`. Errors raised on the way are rendered once, in the service's wire shape.
+`scope["madbase"]`. A platform service (/admin/v1) skips project, per-project limit and apikey: it
+authenticates its own callers. Errors raised on the way are rendered once, in the service's wire shape.
 """
 
 from __future__ import annotations
@@ -159,6 +160,9 @@ class Gateway:
                  request_id: str, client_ip: str) -> RequestContext:
         settings = self.settings
         self._limit("ip:" + client_ip, settings.rate_limit_ip_per_minute)
+        if service.platform:  # no project, no apikey: the platform service authenticates its callers itself
+            return RequestContext(request_id=request_id, project_or_none=None, auth=ANONYMOUS, runtime=self.runtime,
+                                  client_ip=client_ip, via_trusted_proxy=self._via_trusted_proxy(scope))
         project = self.runtime.projects.resolve(self._project_ref(headers))
         self._limit("project:" + project.ref,
                     int(project.config.get("rate_limit_per_minute", settings.rate_limit_project_per_minute)))
@@ -178,7 +182,7 @@ class Gateway:
             if not open_path:
                 raise
             auth = ANONYMOUS  # an open route ignores a bad credential, as Supabase's gateway does
-        return RequestContext(request_id=request_id, project=project, auth=auth, runtime=self.runtime,
+        return RequestContext(request_id=request_id, project_or_none=project, auth=auth, runtime=self.runtime,
                               client_ip=client_ip, via_trusted_proxy=self._via_trusted_proxy(scope))
 
     def _render(self, service: Service | None, err: GatewayError) -> ErrorResponse:
@@ -231,7 +235,8 @@ class Gateway:
         try:
             client_ip = self._client_ip(scope, headers)
             ctx = self._resolve(scope, headers, service, path, request_id, client_ip)
-            project_ref = ctx.project.ref
+            if ctx.project_or_none is not None:
+                project_ref = ctx.project_or_none.ref
             scope["madbase"] = ctx
             # the request transaction's view of this request: its disconnect watch (set by madbase.httpprotocol)
             # and the key its pool share counts against: API roles only (service_role is the operator's own), and

@@ -28,6 +28,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from madbase import projectconfig, statefile
+from madbase.admin.bootstrap import first_admin, write_local_token
 from madbase.app import build_app
 from madbase.config import Settings
 from madbase.core import logging as mblogging
@@ -107,6 +108,22 @@ def print_banner(state: statefile.ServerState, out: TextIO) -> None:
     out.flush()
 
 
+def print_first_admin(created: tuple[str, str] | None, out: TextIO) -> None:
+    """The first admin's login, printed once (the password is stored only as an Argon2id hash)."""
+    if created is None:
+        return
+    email, password = created
+    out.write(f"Admin created: {email}\nAdmin password: {password}\n"
+              "(shown once: sign in at /admin/v1/login and change it, or add admins with `madbase admin create`)\n\n")
+    out.flush()
+
+
+async def _admin_at_start(pool: asyncpg.Pool, settings: Settings) -> tuple[str, str] | None:
+    """The control plane's start: the local token for the CLI, the first admin when there is none."""
+    await write_local_token(pool, settings.data_dir)
+    return await first_admin(pool, settings.admin_email)
+
+
 def print_warnings(warnings: list[str], out: TextIO) -> None:
     for warning in warnings:
         out.write(f"Warning: {warning}\n")
@@ -172,9 +189,12 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
     try:
         await _interruptible(runtime.start())
         if publish_state:
+            assert runtime.control_pool is not None
+            created = await _admin_at_start(runtime.control_pool, settings)
             state = _state(settings, runtime, endpoints, embedded)
             state.write(settings.data_dir)
             print_banner(state, sys.stderr)
+            print_first_admin(created, sys.stderr)
             print_warnings(runtime.db_warnings, sys.stderr)
         config = uvicorn.Config(
             # interface: the gateway's __call__ is a plain function returning a coroutine (see gateway.py),
@@ -193,13 +213,15 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
 
 
 async def _prepare_only(settings: Settings, cluster: PgCluster | None
-                        ) -> tuple[Endpoints, statefile.ServerState, list[str]]:
+                        ) -> tuple[Endpoints, statefile.ServerState, list[str], tuple[str, str] | None]:
     """For a multi-worker start: migrate, create the default project, read the banner facts, then let go."""
     endpoints = await prepare_endpoints(settings, cluster)
     runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints, start_config())
     try:
         await runtime.start()
-        return endpoints, _state(settings, runtime, endpoints, cluster is not None), runtime.db_warnings
+        assert runtime.control_pool is not None
+        created = await _admin_at_start(runtime.control_pool, settings)
+        return endpoints, _state(settings, runtime, endpoints, cluster is not None), runtime.db_warnings, created
     finally:
         await runtime.close()
 
@@ -293,13 +315,13 @@ def run(settings: Settings) -> None:
 
 def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | None) -> None:
     """Run `settings.workers` worker processes on the shared listening socket; restart any that crash."""
-    result: list[tuple[Endpoints, statefile.ServerState, list[str]]] = []
+    result: list[tuple[Endpoints, statefile.ServerState, list[str], tuple[str, str] | None]] = []
 
     async def prepare() -> None:
         result.append(await _interruptible(_prepare_only(settings, cluster)))
 
     _run_loop(prepare())
-    endpoints, state, warnings = result[0]
+    endpoints, state, warnings, created = result[0]
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -323,6 +345,7 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
     signal.signal(signal.SIGINT, on_signal)
     state.write(settings.data_dir)
     print_banner(state, sys.stderr)
+    print_first_admin(created, sys.stderr)
     print_warnings(warnings, sys.stderr)
     try:
         while True:

@@ -51,7 +51,8 @@ def rows(state: ServerState) -> list[tuple[str, str]]:
         ("Anon key", state.anon_key),
         ("Service role key", state.service_role_key),
         # the mail catcher (Inbucket/Mailpit in `supabase start`): auth mails of a project without SMTP
-        ("Mail inbox", f"{state.api_url}/admin/v1/projects/{state.project_ref}/inbox (service role key)"),
+        ("Mail inbox", f"{state.api_url}/admin/v1/projects/{state.project_ref}/inbox "
+                       "(with the admin token: admin.token in the data folder)"),
     ]
 
 

@@ -100,7 +100,7 @@ async def wait_inbox(client: httpx.AsyncClient, server: MadbaseProcess, email: s
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         r = await client.get(f"{server.url}/admin/v1/projects/{server.project_ref}/inbox", params={"email": email},
-                             headers=headers(server, server.service_role_key))
+                             headers=server.admin_headers())
         assert r.status_code == 200, r.text
         if r.json()["messages"]:
             return list(r.json()["messages"])
@@ -126,8 +126,7 @@ async def test_first_run_project_autoconfirms_and_catches_mail(pg_cluster: PgClu
             [summary] = await wait_inbox(client, server, email)
             assert summary["to"] == email and summary["kind"] in ("magic_link", "confirmation")
             inbox = f"{server.url}/admin/v1/projects/{server.project_ref}/inbox"
-            full = (await client.get(f"{inbox}/{summary['id']}",
-                                     headers=headers(server, server.service_role_key))).json()
+            full = (await client.get(f"{inbox}/{summary['id']}", headers=server.admin_headers())).json()
             link = Mailbox().link(_as_message(full["html"]))
             assert "/auth/v1/verify?" in link
             r = await client.get(link, follow_redirects=False)
@@ -138,15 +137,17 @@ async def test_first_run_project_autoconfirms_and_catches_mail(pg_cluster: PgClu
             caught = [json.loads(line) for line in log.splitlines() if '"auth_mail_caught"' in line]
             assert any(c["to"] == email and c["link"] == link and c["level"] == "info" for c in caught), log[-3000:]
 
-            # the service_role key of this project, only
+            # an admin's credential (here the local token the server wrote), never a project key
             r = await client.get(inbox, headers=headers(server))
-            assert r.status_code == 401 and "service_role" in r.json()["message"]
-            r = await client.get(inbox.replace(server.project_ref, "abcdefghijklmnopqrst"),
-                                 headers=headers(server, server.service_role_key))
-            assert r.status_code == 404
-            r = await client.delete(inbox, headers=headers(server, server.service_role_key))
-            assert r.status_code == 204
+            assert r.status_code == 401 and r.json()["message"].startswith("Unauthorized")
             r = await client.get(inbox, headers=headers(server, server.service_role_key))
+            assert r.status_code == 401
+            r = await client.get(inbox.replace(server.project_ref, "abcdefghijklmnopqrst"),
+                                 headers=server.admin_headers())
+            assert r.status_code == 404 and r.json() == {"message": "Project not found"}
+            r = await client.delete(inbox, headers=server.admin_headers())
+            assert r.status_code == 204
+            r = await client.get(inbox, headers=server.admin_headers())
             assert r.json()["messages"] == []
 
             # a project created later keeps GoTrue's hosted default: confirmations on

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from madbase.admin.service import ROUTES as ADMIN_ROUTES
+from madbase.admin.service import OWN_ROUTES as ADMIN_ROUTES
 from madbase.core.kit import Request, Response, RouteTable, Stages, route
 from madbase.core.kit.message import MessageError, message_kit
 from madbase.core.metrics import Metrics
@@ -29,13 +29,15 @@ def test_operation_names_are_pinned() -> None:
         "POST /api/broadcast/{name}/events/{event}": "realtime.broadcast.one",
         "GET /api/status": "realtime.status",
     }
-    assert ADMIN_ROUTES.names() == {
+    assert RouteTable(ADMIN_ROUTES).names() == {
         "GET /projects/{ref}/inbox": "admin.inbox.list",
         "DELETE /projects/{ref}/inbox": "admin.inbox.clear",
         "GET /projects/{ref}/inbox/{id}": "admin.inbox.get",
     }
-    # the inbox is service_role only, declared on every route; the status route too
-    assert all(r.roles == frozenset({"service_role"}) for r in ADMIN_ROUTES.routes)
+    # the inbox declares the admin right it needs on every route; realtime's status route is service_role only
+    assert {r.name: r.right for r in ADMIN_ROUTES} == {"admin.inbox.list": "auth.read",
+                                                        "admin.inbox.clear": "auth.write",
+                                                        "admin.inbox.get": "auth.read"}
     assert httpapi.ROUTES.match("GET", "/api/status").route.roles == frozenset({"service_role"})  # type: ignore[union-attr]
     assert httpapi.ROUTES.match("POST", "/api/broadcast").route.body_limit == httpapi.MAX_BODY  # type: ignore[union-attr]
 

@@ -26,7 +26,7 @@ def test_rest_numbers_are_ascii(project_a: Project, client: httpx.Client, value:
 @pytest.mark.parametrize("value", HOSTILE)
 def test_admin_inbox_numbers_are_ascii(project_a: Project, client: httpx.Client, value: str) -> None:
     base = f"{project_a.url}/admin/v1/projects/{project_a.ref}/inbox"
-    r = no_500(client.get(base, params={"limit": value}, headers=project_a.headers("service_role")))
+    r = no_500(client.get(base, params={"limit": value}, headers=project_a.server.admin_headers()))
     assert r.status_code == 400, r.text
-    r = no_500(client.get(f"{base}/{value}", headers=project_a.headers("service_role")))
+    r = no_500(client.get(f"{base}/{value}", headers=project_a.server.admin_headers()))
     assert r.status_code == 404, r.text

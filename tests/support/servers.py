@@ -122,6 +122,15 @@ class MadbaseProcess:
             self.proc.kill()
             return self.proc.wait(10)
 
+    @property
+    def admin_token(self) -> str:
+        """The local platform admin's token this start wrote to the data folder (what the local CLI uses)."""
+        return (self.data_dir / "admin.token").read_text().strip()
+
+    def admin_headers(self, **extra: str) -> dict[str, str]:
+        """Headers of an /admin/v1 request as the local platform admin."""
+        return {"Authorization": f"Bearer {self.admin_token}", **extra}
+
     def headers(self, token: str | None = None, *, key: str | None = None) -> dict[str, str]:
         apikey = key or self.anon_key
         return {"apikey": apikey, "Authorization": f"Bearer {token or apikey}"}

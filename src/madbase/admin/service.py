@@ -1,44 +1,39 @@
-"""The admin service's gateway descriptor and its first routes: the mail catcher's inbox.
+"""The admin service's gateway descriptor: /admin/v1, the control plane, assembled from every service's
+admin routes (`Service.admin_routes`, handed over by app.py) and its own: the caller's identity (login,
+sessions, tokens, TOTP: admin/me.py), admins, roles, assignments and members (admin/manage.py), the audit log,
+and the mail catcher's inbox (which reads the auth service's outbox table through SQL). See docs/admin.md.
 
-    GET    /admin/v1/projects/{ref}/inbox[?email=&limit=]   newest caught mails first (summaries)
-    GET    /admin/v1/projects/{ref}/inbox/{id}              one mail with its HTML body
-    DELETE /admin/v1/projects/{ref}/inbox                   empty the inbox
-
-The control-plane admin identity does not exist yet, so these are guarded by the project's own service_role
-key (apikey / bearer, checked by the gateway like any request); the project is resolved as for every request
-(subdomain, `x-project-ref`, or the only project) and must be the `{ref}` of the path, so a key of one project
-never reads another's mail. Routes, the service_role guard and the errors (the gateway's (Kong's) `{"message"}`
-shape, core/kit/message.py) are the request kit's.
+Every route declares its right (core/platform.py); the dispatcher (admin/dispatch.py) authenticates the
+admin, checks the right for the route's project, resolves it and writes the audit record. Errors are the
+gateway's (Kong's) `{"message"}` shape (core/kit/message.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
 
-from madbase.admin import inbox
-from madbase.core.kit import Dispatcher, Request, Response, RouteTable, route
+from madbase.admin import http, inbox, manage, me
+from madbase.admin.dispatch import AdminDispatcher, AdminHandler
+from madbase.core.kit import Response, RouteTable, route
 from madbase.core.kit.message import MessageError, message_kit
+from madbase.core.kit.routing import Route
 from madbase.core.numbers import ascii_uint
+from madbase.core.platform import OPEN, SELF, AdminRequest, is_right
 from madbase.core.runtime import Runtime
 from madbase.core.service import Service
-from madbase.core.types import ASGIApp, Receive, Scope, Send
+from madbase.core.types import ASGIApp
 
 PREFIX = "/admin/v1"
-_SERVICE_ROLE = ("service_role",)
 
 
-async def _project_pool(request: Request) -> asyncpg.Pool:
-    """The pool of the project the path names, which must be the request's own: a key of one project never
-    reads another's mail."""
-    ctx = request.ctx
-    if request.params[0] != ctx.project.ref:
-        raise MessageError(404, "Project not found")
-    return await ctx.runtime.pools.get(ctx.project)
+async def _project_pool(request: AdminRequest) -> asyncpg.Pool:
+    return await request.ctx.runtime.pools.get(request.project)
 
 
-async def list_inbox(request: Request) -> Response:
+async def list_inbox(request: AdminRequest) -> Response:
     pool = await _project_pool(request)
     limit = request.query.get("limit", str(inbox.MAX_LIST))
     if ascii_uint(limit, 9) is None:
@@ -47,12 +42,13 @@ async def list_inbox(request: Request) -> Response:
     return Response.json({"messages": messages, "inbox_limit": inbox.MAX_LIST})
 
 
-async def clear_inbox(request: Request) -> Response:
-    await inbox.clear(await _project_pool(request))
+async def clear_inbox(request: AdminRequest) -> Response:
+    cleared = await inbox.clear(await _project_pool(request))
+    await request.audit("inbox.clear", f"projects/{request.project.ref}/inbox", {"messages": cleared})
     return Response(204)
 
 
-async def get_message(request: Request) -> Response:
+async def get_message(request: AdminRequest) -> Response:
     pool = await _project_pool(request)
     message_id = request.params[1]
     message = await inbox.get_message(pool, number) if (number := ascii_uint(message_id)) is not None else None
@@ -61,24 +57,79 @@ async def get_message(request: Request) -> Response:
     return Response.json(message)
 
 
-ROUTES: RouteTable[Callable[[Request], Awaitable[Response]]] = RouteTable([
-    route("GET", "/projects/{ref}/inbox", list_inbox, name="admin.inbox.list", roles=_SERVICE_ROLE),
-    route("DELETE", "/projects/{ref}/inbox", clear_inbox, name="admin.inbox.clear", roles=_SERVICE_ROLE),
-    route("GET", "/projects/{ref}/inbox/{id}", get_message, name="admin.inbox.get", roles=_SERVICE_ROLE),
-])
-KIT = message_kit("admin", PREFIX, ROUTES, forbidden="This endpoint requires the project's service_role key")
+_B = http.MAX_BODY
+OWN_ROUTES: tuple[Route[Any], ...] = (
+    # the caller's own identity (admin/me.py)
+    route("POST", "/login", me.login, name="admin.session.login", right=OPEN, body_limit=_B),
+    route("POST", "/logout", me.logout, name="admin.session.logout", right=SELF, body_limit=_B),
+    route("GET", "/me", me.me, name="admin.me.get", right=SELF),
+    route("PUT", "/me/password", me.change_password, name="admin.me.password", right=SELF, body_limit=_B),
+    route("GET", "/me/sessions", me.list_sessions, name="admin.sessions.list", right=SELF),
+    route("DELETE", "/me/sessions/{id}", me.revoke_session, name="admin.sessions.revoke", right=SELF),
+    route("GET", "/me/tokens", me.list_tokens, name="admin.tokens.list", right=SELF),
+    route("POST", "/me/tokens", me.create_token, name="admin.tokens.create", right=SELF, body_limit=_B),
+    route("DELETE", "/me/tokens/{id}", me.revoke_token, name="admin.tokens.revoke", right=SELF),
+    route("POST", "/me/totp", me.totp_enrol, name="admin.totp.enrol", right=SELF, body_limit=_B),
+    route("POST", "/me/totp/verify", me.totp_verify, name="admin.totp.verify", right=SELF, body_limit=_B),
+    route("DELETE", "/me/totp", me.totp_disable, name="admin.totp.disable", right=SELF, body_limit=_B),
+    route("POST", "/me/totp/recovery-codes", me.totp_recovery_codes, name="admin.totp.recovery_codes", right=SELF,
+          body_limit=_B),
+    # admins, roles, assignments, members (admin/manage.py)
+    route("GET", "/admins", manage.list_admins, name="admin.admins.list", right="admins.read"),
+    route("POST", "/admins", manage.create_admin, name="admin.admins.create", right="admins.write", body_limit=_B),
+    route("GET", "/admins/{id}", manage.get_admin, name="admin.admins.get", right="admins.read"),
+    route("PATCH", "/admins/{id}", manage.update_admin, name="admin.admins.update", right="admins.write",
+          body_limit=_B),
+    route("DELETE", "/admins/{id}", manage.delete_admin, name="admin.admins.delete", right="admins.write"),
+    route("DELETE", "/admins/{id}/sessions", manage.revoke_admin_sessions, name="admin.admins.revoke_sessions",
+          right="admins.write"),
+    route("POST", "/admins/{id}/roles", manage.add_role, name="admin.admins.assign", right="admins.write",
+          body_limit=_B),
+    route("DELETE", "/admins/{id}/roles/{assignment}", manage.remove_role, name="admin.admins.unassign",
+          right="admins.write"),
+    route("GET", "/roles", manage.list_roles, name="admin.roles.list", right="admins.read"),
+    route("POST", "/roles", manage.create_role, name="admin.roles.create", right="admins.write", body_limit=_B),
+    route("GET", "/roles/{name}", manage.get_role, name="admin.roles.get", right="admins.read"),
+    route("PATCH", "/roles/{name}", manage.update_role, name="admin.roles.update", right="admins.write",
+          body_limit=_B),
+    route("DELETE", "/roles/{name}", manage.delete_role, name="admin.roles.delete", right="admins.write"),
+    route("GET", "/projects/{ref}/members", manage.list_members, name="admin.members.list", right="admins.read"),
+    route("POST", "/projects/{ref}/members", manage.add_member, name="admin.members.add", right="admins.write",
+          body_limit=_B),
+    route("DELETE", "/projects/{ref}/members/{id}", manage.remove_member, name="admin.members.remove",
+          right="admins.write"),
+    # the audit log
+    route("GET", "/audit", manage.list_audit, name="admin.audit.list", right="audit.read"),
+    route("GET", "/projects/{ref}/audit", manage.list_project_audit, name="admin.audit.project", right="audit.read"),
+    # the mail catcher's inbox
+    route("GET", "/projects/{ref}/inbox", list_inbox, name="admin.inbox.list", right="auth.read"),
+    route("DELETE", "/projects/{ref}/inbox", clear_inbox, name="admin.inbox.clear", right="auth.write"),
+    route("GET", "/projects/{ref}/inbox/{id}", get_message, name="admin.inbox.get", right="auth.read"),
+)
 
 
-def build(runtime: Runtime) -> ASGIApp:
-    dispatch: Dispatcher[Request] = Dispatcher(KIT, ROUTES, Request)
+def assemble(routes: Iterable[Route[Any]]) -> RouteTable[AdminHandler]:
+    """The /admin/v1 route table from every service's admin routes; each must declare its right (fail closed:
+    a route without one would be refused to everybody, so it is refused at start instead)."""
+    table: RouteTable[AdminHandler] = RouteTable(routes)
+    for r in table.routes:
+        if r.right is None or not (r.right in (OPEN, SELF) or is_right(r.right)):
+            raise ValueError(f"admin route {r.name} ({r.pattern}) declares no valid right: {r.right!r}")
+        if not r.name.startswith("admin."):
+            raise ValueError(f"admin route {r.pattern} must be named admin.<resource>.<verb>, not {r.name!r}")
+    return table
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        await dispatch(scope, receive, send)
 
-    return app
+def platform_service(routes: Iterable[Route[Any]]) -> Service:
+    """The admin service serving `routes` (every service's `admin_routes`, this one's included)."""
+    table = assemble(routes)
+    kit = message_kit("admin", PREFIX, table, forbidden="Forbidden")
+
+    def build(runtime: Runtime) -> ASGIApp:
+        return AdminDispatcher(kit, table, runtime)
+
+    return Service(name="admin", prefix=PREFIX, build=build, platform=True, admin_routes=tuple(table.routes))
 
 
-service = Service(name="admin", prefix=PREFIX, build=build)
+# This service's own contribution, collected by app.py like every other service's.
+service = platform_service(OWN_ROUTES)

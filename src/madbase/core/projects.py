@@ -160,6 +160,13 @@ class ProjectRegistry:
             raise GatewayError(Kind.PROJECT_DISABLED, "Project is disabled")
         return project
 
+    def lookup(self, ref: str) -> tuple[Project, str] | None:
+        """The project `ref` whatever its status (active, disabled, deleted), with the status: for the control
+        plane, which manages projects requests may not reach."""
+        project = self._by_ref.get(ref)
+        status = self._status.get(ref)
+        return None if project is None or status is None else (project, status)
+
     async def resolve_fresh(self, ref: str | None) -> Project:
         """Like `resolve`, but a miss re-reads the store once (a project created a moment ago elsewhere)."""
         try:

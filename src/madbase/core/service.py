@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from madbase.core import jsonutil
 from madbase.core.errors import GatewayError, Kind
+from madbase.core.kit.routing import Route
 from madbase.core.types import ASGIApp, Headers, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -53,6 +54,13 @@ class Service:
     body_limit: int | None = None
     # Whether the gateway answers CORS preflights for this service (functions answer their own).
     handles_preflight: bool = True
+    # A platform service (/admin/v1) is no project's API: the gateway resolves no project and checks no
+    # apikey (the service authenticates its callers itself); its RequestContext has `project_or_none=None`.
+    platform: bool = False
+    # Control-plane routes this service contributes to /admin/v1 (patterns relative to /admin/v1, e.g.
+    # `/projects/{ref}/users`; handlers take core/platform.AdminRequest; each declares `right=`). app.py hands
+    # them to the admin service, which never imports the service.
+    admin_routes: tuple[Route[Any], ...] = ()
 
 
 def not_implemented(name: str) -> Callable[[Runtime], ASGIApp]:

@@ -69,6 +69,11 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(out) + "$")
 
 
+def param_names(pattern: str) -> tuple[str, ...]:
+    """The names of a pattern's parameters, in the order of `Match.params`."""
+    return tuple(m.group(1) for m in _SEGMENT.finditer(pattern))
+
+
 @dataclass(frozen=True, slots=True)
 class Route(Generic[H]):
     methods: frozenset[str]
