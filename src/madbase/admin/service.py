@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from madbase.admin import http, inbox, manage, me
+from madbase.admin import http, inbox, keyroutes, manage, me, opsroutes, projectroutes, settingsroutes
 from madbase.admin.dispatch import AdminDispatcher, AdminHandler
 from madbase.core.kit import Response, RouteTable, route
 from madbase.core.kit.message import MessageError, message_kit
@@ -131,5 +131,7 @@ def platform_service(routes: Iterable[Route[Any]]) -> Service:
     return Service(name="admin", prefix=PREFIX, build=build, platform=True, admin_routes=tuple(table.routes))
 
 
-# This service's own contribution, collected by app.py like every other service's.
-service = platform_service(OWN_ROUTES)
+# This service's own contribution, collected by app.py like every other service's: its identity routes and
+# the platform's own areas, each in its module.
+service = platform_service(OWN_ROUTES + projectroutes.ROUTES + keyroutes.ROUTES + settingsroutes.ROUTES
+                           + opsroutes.ROUTES)

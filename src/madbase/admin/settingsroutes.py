@@ -1,0 +1,9 @@
+"""The control plane's routes for per-project settings: validated, sealed secrets, applied live on every process; send test mail (docs/admin.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from madbase.core.kit.routing import Route
+
+ROUTES: tuple[Route[Any], ...] = ()
