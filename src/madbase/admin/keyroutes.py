@@ -1,4 +1,4 @@
-"""The control plane's routes for API keys and JWT signing keys: rotation with a grace window, the sb_publishable_/sb_secret_ key style (docs/admin.md)."""
+"""The control plane's routes for API keys and JWT signing keys (docs/admin.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The control plane's routes for per-project operations of the platform: database (tables, RLS policies, SQL), request logs, connection test, the OpenAPI document (docs/admin.md)."""
+"""The control plane's routes for per-project operations: database, logs, OpenAPI (docs/admin.md)."""
 
 from __future__ import annotations
 

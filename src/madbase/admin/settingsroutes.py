@@ -1,4 +1,4 @@
-"""The control plane's routes for per-project settings: validated, sealed secrets, applied live on every process; send test mail (docs/admin.md)."""
+"""The control plane's routes for per-project settings (docs/admin.md)."""
 
 from __future__ import annotations
 
