@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 import structlog
 
-from madbase.core import gcsettle, jsonutil
+from madbase.core import gcsettle, jsonutil, requestlog, serviceapps
 from madbase.core.authn import ANONYMOUS, AuthContext, authenticate
 from madbase.core.context import RequestContext
 from madbase.core.errors import GatewayError, Kind
@@ -71,6 +71,8 @@ class Gateway:
         self._trusted = self.settings.trusted_proxy_networks
         self._access_log = self.settings.access_log
         self._settling: asyncio.Task[None] | None = None
+        # recent requests per project, for the control plane's logs route (core/requestlog.py)
+        self._request_log = requestlog.for_runtime(runtime)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -80,6 +82,7 @@ class Gateway:
             if start is not None:
                 await start()
             self._apps[service.name] = app
+            serviceapps.register(self.runtime, service.name, app)  # reached by the service's admin routes
         gcsettle.settle()
         self._settling = asyncio.get_running_loop().create_task(gcsettle.settle_after_warmup())
 
@@ -220,6 +223,7 @@ class Gateway:
             return
         status = 500
         project_ref = "-"
+        client_ip = "-"
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
         response_started = False
@@ -270,6 +274,9 @@ class Gateway:
         finally:
             elapsed = time.perf_counter() - started
             self.runtime.metrics.observe(service.name, status, project_ref, elapsed)
+            if project_ref != "-":
+                self._request_log.add(project_ref, request_id, method, service.name, path, status, elapsed,
+                                      client_ip)
             if self._access_log:
                 log.info("request", method=method, route=service.prefix, path=path, status=status,
                          project_ref=project_ref, duration_ms=round(elapsed * 1000, 3))

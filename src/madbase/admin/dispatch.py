@@ -79,7 +79,7 @@ async def resolve_project(runtime: Runtime, ref: str) -> Project:
 class AdminDispatcher:
     """The ASGI app of /admin/v1 (see the module docstring)."""
 
-    __slots__ = ("kit", "ref_index", "runtime", "table")
+    __slots__ = ("__weakref__", "kit", "ref_index", "runtime", "table")  # weakref: core/serviceapps.py
 
     def __init__(self, kit: ServiceKit, table: RouteTable[AdminHandler], runtime: Runtime) -> None:
         self.kit = kit

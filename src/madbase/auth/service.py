@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from madbase.auth.adminroutes import ADMIN_ROUTES
 from madbase.auth.api import build
 from madbase.core import jsonutil
 from madbase.core.errors import GatewayError, Kind
@@ -37,4 +38,4 @@ def is_open(method: str, path: str) -> bool:
 
 
 service = Service(name="auth", prefix="/auth/v1", build=build, render_error=render_error,
-                  is_open=is_open)
+                  is_open=is_open, admin_routes=ADMIN_ROUTES)

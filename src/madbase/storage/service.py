@@ -7,6 +7,7 @@ from madbase.core.errors import GatewayError, Kind
 from madbase.core.runtime import Runtime
 from madbase.core.service import ErrorResponse, Service
 from madbase.core.types import ASGIApp
+from madbase.storage.adminroutes import ADMIN_ROUTES
 
 
 def render_error(err: GatewayError) -> ErrorResponse:
@@ -33,4 +34,4 @@ def build(runtime: Runtime) -> ASGIApp:
 
 
 service = Service(name="storage", prefix="/storage/v1", build=build, render_error=render_error,
-                  is_open=is_open, body_limit=0)
+                  is_open=is_open, body_limit=0, admin_routes=ADMIN_ROUTES)

@@ -1,0 +1,125 @@
+"""Recent requests per project, in memory: a bounded ring per project, filled by the gateway, read by the
+control plane (`GET /admin/v1/projects/{ref}/logs`, admin/opsroutes.py).
+
+This is the dashboard's "what just happened" view, not an archive: each server process keeps the last
+`PER_PROJECT` requests of every project it served (JSON access logs on stdout are the durable record). One
+entry is a small tuple — time, method, service, path (without the query string, which may carry tokens:
+signed URLs, `?apikey=`), status, duration, request id, client address — so a full ring costs ~150 KB and a
+project that gets no traffic costs nothing. Appending is one `deque.append` on the request path.
+
+The log of a runtime is found through `for_runtime(runtime)` (a weak registry: the log goes with its runtime,
+and the core needs no attribute on `Runtime` for it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+PER_PROJECT = 500
+PATH_MAX = 512  # characters of a path kept (a hostile 30 KB path must not make the ring 30 MB)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int  # increasing per process: the cursor of the listing
+    ts: float  # unix seconds at the end of the request
+    request_id: str
+    method: str
+    service: str
+    path: str
+    status: int
+    duration_ms: float
+    client_ip: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.seq, "timestamp": round(self.ts, 3), "request_id": self.request_id, "method": self.method,
+                "service": self.service, "path": self.path, "status": self.status,
+                "duration_ms": round(self.duration_ms, 3), "client_ip": self.client_ip}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A listing's filters: `service` exact; `status` an exact code, a class (`4xx`) or `error` (>= 400);
+    `path` a substring; `since`/`until` unix seconds (inclusive); `before` a cursor (entries older than it)."""
+
+    service: str | None = None
+    status: str | None = None
+    path: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before: int | None = None
+    limit: int = 100
+
+    def status_ok(self, status: int) -> bool:
+        wanted = self.status
+        if wanted is None:
+            return True
+        if wanted == "error":
+            return status >= 400
+        if len(wanted) == 3 and wanted.endswith("xx"):
+            return str(status)[0] == wanted[0]
+        return str(status) == wanted
+
+    def matches(self, e: Entry) -> bool:
+        return ((self.before is None or e.seq < self.before)
+                and (self.service is None or e.service == self.service)
+                and (self.since is None or e.ts >= self.since)
+                and (self.until is None or e.ts <= self.until)
+                and (self.path is None or self.path in e.path)
+                and self.status_ok(e.status))
+
+
+class RequestLog:
+    """The rings of one server process, one per project ref."""
+
+    __slots__ = ("__weakref__", "_rings", "_seq", "size")
+
+    def __init__(self, size: int = PER_PROJECT) -> None:
+        self.size = size
+        self._rings: dict[str, deque[Entry]] = {}
+        self._seq = itertools.count(1)
+
+    def add(self, ref: str, request_id: str, method: str, service: str, path: str, status: int,
+            duration_s: float, client_ip: str) -> None:
+        ring = self._rings.get(ref)
+        if ring is None:
+            ring = self._rings[ref] = deque(maxlen=self.size)
+        ring.append(Entry(next(self._seq), time.time(), request_id, method, service, path[:PATH_MAX], status,
+                          duration_s * 1000.0, client_ip))
+
+    def forget(self, ref: str) -> None:
+        self._rings.pop(ref, None)
+
+    def entries(self, ref: str) -> Iterator[Entry]:
+        """The project's entries, newest first."""
+        return reversed(tuple(self._rings.get(ref, ())))
+
+    def query(self, ref: str, q: Query) -> tuple[list[Entry], int | None]:
+        """Up to `q.limit` matching entries, newest first, and the cursor of the next page (None: no more)."""
+        out: list[Entry] = []
+        more = False
+        for e in self.entries(ref):
+            if not q.matches(e):
+                continue
+            if len(out) == q.limit:
+                more = True
+                break
+            out.append(e)
+        return out, (out[-1].seq if more and out else None)
+
+
+_LOGS: weakref.WeakKeyDictionary[Any, RequestLog] = weakref.WeakKeyDictionary()
+
+
+def for_runtime(runtime: Any) -> RequestLog:
+    """The request log of `runtime` (created on first use)."""
+    log = _LOGS.get(runtime)
+    if log is None:
+        log = _LOGS[runtime] = RequestLog()
+    return log
