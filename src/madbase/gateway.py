@@ -45,6 +45,8 @@ ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD"
 _JSON = (b"content-type", b"application/json")
 _HEALTH_BODY = b'{"status":"ok"}'
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+# refusals a project cache older than the caller's key or token would give (core/projects.refresh_after_miss)
+_STALE_KINDS = frozenset({Kind.INVALID_API_KEY, Kind.JWT_INVALID})
 
 
 # Request ids are UUID-shaped: a random prefix per process and a counter (a uuid4 per request cost more than
@@ -238,7 +240,13 @@ class Gateway:
 
         try:
             client_ip = self._client_ip(scope, headers)
-            ctx = self._resolve(scope, headers, service, path, request_id, client_ip)
+            try:
+                ctx = self._resolve(scope, headers, service, path, request_id, client_ip)
+            except GatewayError as err:
+                # a key or token another process issued a moment ago (rotation): re-read the projects once
+                if err.kind not in _STALE_KINDS or not await self.runtime.projects.refresh_after_miss():
+                    raise
+                ctx = self._resolve(scope, headers, service, path, request_id, client_ip)
             if ctx.project_or_none is not None:
                 project_ref = ctx.project_or_none.ref
             scope["madbase"] = ctx

@@ -10,22 +10,21 @@ Rotation makes a new active key and keeps the old one as `previous` (still verif
 from __future__ import annotations
 
 import json
-import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt as pyjwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from madbase.auth.errors import AuthError
 from madbase.auth.http import Req, Resp, json_resp
 from madbase.auth.repo import signingkeys
+from madbase.core import signingkeys as core_keys
 from madbase.core.db import internal_transaction
 from madbase.core.types import DbConn
 
-ALGS = ("RS256", "ES256")
+ALGS = core_keys.ALGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,26 +37,12 @@ class SigningKey:
 _cache: dict[tuple[str, str], SigningKey] = {}
 
 
-def _generate(alg: str) -> tuple[Any, dict[str, Any]]:
-    if alg == "RS256":
-        rkey = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return rkey, json.loads(RSAAlgorithm.to_jwk(rkey.public_key()))
-    ekey = ec.generate_private_key(ec.SECP256R1())
-    return ekey, json.loads(ECAlgorithm.to_jwk(ekey.public_key()))
-
-
 def _context(req: Req, kid: str) -> str:
-    return f"{req.ctx.project.ref}:auth_signing_key:{kid}"
+    return core_keys.seal_context(req.ctx.project.ref, kid)
 
 
 async def _create(conn: DbConn, req: Req, alg: str) -> SigningKey:
-    private, jwk = _generate(alg)
-    kid = secrets.token_hex(8)
-    jwk.update({"kid": kid, "alg": alg, "use": "sig", "key_ops": ["verify"]})
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    sealed = req.ctx.runtime.box.seal(pem, context=_context(req, kid))
-    await signingkeys.add_active(conn, kid, alg, sealed, jwk)
+    kid, private = await core_keys.create(conn, req.ctx.runtime.box, req.ctx.project.ref, alg)
     return SigningKey(kid, alg, private)
 
 
@@ -122,5 +107,11 @@ async def revoke(req: Req) -> Resp:
 
 
 async def jwks(req: Req) -> Resp:
-    keys = req.ctx.project.config.get("jwt_public_keys") or []
+    config = req.ctx.project.config
+    keys = config.get("jwt_public_keys") or []
+    # a key rotated out by the control plane is published until its grace window ends (docs/keys.md)
+    retiring = config.get("jwt_keys_retiring") or {}
+    if isinstance(retiring, dict) and retiring:
+        now = time.time()
+        keys = [k for k in keys if not isinstance(until := retiring.get(k.get("kid")), int | float) or until > now]
     return json_resp({"keys": list(keys)}, headers=[(b"cache-control", b"public, max-age=600")])

@@ -1,8 +1,10 @@
 """Who is calling: the `apikey` (project credential) and `Authorization: Bearer` (identity) checks.
 
-As behind Supabase's gateway: the apikey must be one of the project's keys; the bearer is either one of
-those keys (role of the key) or a JWT signed for this project whose `role` is anon, authenticated or
-service_role. Without a bearer the apikey's role applies.
+As behind Supabase's gateway: the apikey must be one of the project's keys (core/apikeys.py: the legacy
+anon/service_role JWTs, rotated ones during their grace window, `sb_publishable_…` / `sb_secret_…` keys);
+the bearer is either one of those keys (role of the key) or a JWT signed for this project whose `role` is
+anon, authenticated or service_role. Without a bearer — or with a new-style key as bearer, which Supabase's
+gateway ignores — the apikey's role applies.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from madbase.core.apikeys import NEW_KEY_PREFIX
 from madbase.core.db import ALLOWED_ROLES
 from madbase.core.errors import GatewayError, Kind
 from madbase.core.jwt import TokenError
@@ -45,30 +48,39 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def authenticate(project: Project, apikey: str | None, authorization: str | None, *, key_required: bool = True
                  ) -> AuthContext:
-    key_role: str | None = None
+    key = project.keys.get(apikey) if apikey else None
     if apikey:
-        key_role = project.key_roles.get(apikey)
-        if key_role is None and key_required:
+        if key is None and key_required:
             raise GatewayError(Kind.INVALID_API_KEY, "Invalid API key",
                                hint="Double check the provided API key, it must belong to this project.")
     elif key_required:
         raise GatewayError(Kind.NO_API_KEY, "No API key found in request",
                            hint="No `apikey` request header or url param was found.")
+    key_role = key.role if key is not None else None
     token = bearer_token(authorization)
+    if token is not None and token.startswith(NEW_KEY_PREFIX) and key is not None:
+        # Supabase's gateway: a new-style key in Authorization (supabase-js sends the client's key there when
+        # nobody is signed in) is not an identity; the apikey decides the role
+        token = None
     if token is None:
-        if apikey and key_role is not None:
-            verified = project.key_tokens[apikey]
-            return AuthContext(key_role, verified.claims, verified.claims_json, apikey, key_role)
+        if key is not None:
+            return AuthContext(key.role, key.token.claims, key.token.claims_json, apikey, key_role)
         return ANONYMOUS
-    known = project.key_tokens.get(token)
+    known = project.keys.get(token)
     if known is not None:
-        role = project.key_roles[token]
-        return AuthContext(role, known.claims, known.claims_json, token, key_role)
+        return AuthContext(known.role, known.token.claims, known.token.claims_json, token, key_role)
+    if token.startswith(NEW_KEY_PREFIX):
+        raise GatewayError(Kind.INVALID_API_KEY, "Invalid API key",
+                           hint="Double check the provided API key, it must belong to this project.")
     try:
         verified = project.verifier.verify(token)
     except TokenError as exc:
         raise GatewayError(Kind.JWT_EXPIRED if exc.expired else Kind.JWT_INVALID, str(exc)) from None
-    claimed = verified.claims.get("role")
+    claims = verified.claims
+    if "sub" not in claims and "ref" in claims and project.keys.is_retired(token):
+        # a legacy API key a rotation retired: still signed by a valid secret, never accepted again
+        raise GatewayError(Kind.JWT_INVALID, "invalid JWT: this API key was rotated and its grace period is over")
+    claimed = claims.get("role")
     if not isinstance(claimed, str) or claimed not in ALLOWED_ROLES:
         raise GatewayError(Kind.ROLE_NOT_ALLOWED, f"JWT role {claimed!r} is not allowed")
-    return AuthContext(claimed, verified.claims, verified.claims_json, token, key_role)
+    return AuthContext(claimed, claims, verified.claims_json, token, key_role)

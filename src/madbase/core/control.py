@@ -66,6 +66,11 @@ class ControlStore:
         # refs whose stored config still holds a plain secret (seen by the last read); see seal_plain_secrets
         self.unsealed: set[str] = set()
 
+    @property
+    def box(self) -> SecretBox:
+        """The box sealing this store's secrets (core/keystore.py seals key material with it too)."""
+        return self._box
+
     def _open(self, row: asyncpg.Record) -> ProjectRecord:
         ref = row["ref"]
         raw = row["config"]

@@ -4,7 +4,9 @@ Verifying an HS256 token and serialising its claims costs ~100 µs in Python; cl
 on every request, so verified tokens are cached (keyed by the token text) and only the expiry is re-checked
 on a hit. The cache is bounded by bytes, not entries (core/bytecache.py): a token may carry megabytes of user
 metadata, and every distinct token would otherwise be kept.
-Asymmetric keys (RS256/ES256, looked up by `kid`) verify through the same path.
+Asymmetric keys (RS256/ES256, looked up by `kid`) verify through the same path. After a rotation the previous
+HS256 secrets and retiring public keys keep verifying until the end of their grace window (`until`, Unix time):
+a token verified with such a key remembers it, so a cached token stops verifying when the window closes.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ warnings.filterwarnings("ignore", category=pyjwt.warnings.InsecureKeyLengthWarni
 # JSON); tokens above 1/64 of the budget (128 KiB) are verified on every use instead of cached.
 CACHE_BYTES = 8 * 1024 * 1024
 _LEEWAY_SECONDS = 30
+_RETIRED = "invalid JWT: unable to parse or verify signature, the signing key was rotated and its grace period is over"
 
 
 class TokenError(Exception):
     """The token is malformed, badly signed, or expired (`expired` tells which)."""
 
-    def __init__(self, message: str, *, expired: bool = False) -> None:
+    def __init__(self, message: str, *, expired: bool = False, bad_signature: bool = False) -> None:
         super().__init__(message)
         self.expired = expired
+        self.bad_signature = bad_signature  # well formed, but not signed by this key
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,8 @@ class VerifiedToken:
     claims: dict[str, Any]
     claims_json: str
     exp: float | None
+    until: float | None = None  # end of the grace window of the (retiring) key that verified it
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +58,18 @@ class PublicKey:
     kid: str
     alg: str
     key: Any
+    until: float | None = None  # a retiring key: verifies until then (Unix time)
 
 
 class JwtVerifier:
-    """Verifies tokens signed with one project's HS256 secret or one of its published public keys."""
+    """Verifies tokens signed with one project's HS256 secret or one of its published public keys; `previous`:
+    retired HS256 secrets with the end of their grace window, tried (newest first) when the current one fails."""
 
-    def __init__(self, secret: str, public_keys: tuple[PublicKey, ...] = ()) -> None:
+    def __init__(self, secret: str, public_keys: tuple[PublicKey, ...] = (),
+                 previous: tuple[tuple[str, float], ...] = ()) -> None:
         self._secret = secret
         self._public = {k.kid: k for k in public_keys}
+        self._previous = previous
         self._cache: ByteBoundedCache[VerifiedToken] = ByteBoundedCache(CACHE_BYTES)
 
     def verify(self, token: str) -> VerifiedToken:
@@ -67,6 +77,8 @@ class JwtVerifier:
         if hit is not None:
             if hit.exp is not None and hit.exp + _LEEWAY_SECONDS < time.time():
                 raise TokenError("JWT expired", expired=True)
+            if hit.until is not None and hit.until < time.time():
+                raise TokenError(_RETIRED)
             return hit
         verified = self._verify_uncached(token)
         self._cache.put(token, verified, 4 * len(verified.claims_json))
@@ -78,22 +90,45 @@ class JwtVerifier:
         except pyjwt.PyJWTError:
             raise TokenError("invalid JWT: unable to parse or verify signature, token is malformed") from None
         alg = header.get("alg")
-        key: Any
+        until: float | None = None
         if alg == "HS256":
-            key = self._secret
+            claims, until = self._verify_hs256(token)
         else:
             public = self._public.get(str(header.get("kid", "")))
             if public is None or public.alg != alg:
                 raise TokenError("invalid JWT: unable to parse or verify signature, unknown signing key")
-            key = public.key
-        claims = _decode(token, key, str(alg), leeway=_LEEWAY_SECONDS, require=[],
-                         invalid="invalid JWT: unable to parse or verify signature, ")
+            if public.until is not None and public.until < time.time():
+                raise TokenError(_RETIRED)
+            until = public.until
+            claims = _decode(token, public.key, str(alg), leeway=_LEEWAY_SECONDS, require=[],
+                             invalid="invalid JWT: unable to parse or verify signature, ")
         exp = claims.get("exp")
         return VerifiedToken(
             claims=claims,
             claims_json=jsonutil.dumps_str(claims),
             exp=float(exp) if isinstance(exp, int | float) else None,
+            until=until,
         )
+
+    def _verify_hs256(self, token: str) -> tuple[dict[str, Any], float | None]:
+        invalid = "invalid JWT: unable to parse or verify signature, "
+        try:
+            return _decode(token, self._secret, "HS256", leeway=_LEEWAY_SECONDS, require=[], invalid=invalid), None
+        except TokenError as exc:
+            # only a bad signature may be a token of a previous secret (an expired one stays expired)
+            if not exc.bad_signature or not self._previous:
+                raise
+            failure = exc
+        now = time.time()
+        for secret, until in self._previous:
+            if until < now:
+                continue
+            try:
+                return _decode(token, secret, "HS256", leeway=_LEEWAY_SECONDS, require=[], invalid=invalid), until
+            except TokenError as exc:
+                if exc.expired:
+                    raise
+        raise failure
 
 
 def verify_hs256_exact(token: str, secret: str) -> dict[str, Any]:
@@ -115,6 +150,8 @@ def _decode(token: str, key: Any, alg: str, *, leeway: int, require: list[str], 
                               options={"verify_aud": False, "require": require})
     except pyjwt.ExpiredSignatureError:
         raise TokenError("JWT expired", expired=True) from None
+    except pyjwt.InvalidSignatureError as exc:
+        raise TokenError(f"{invalid}{exc}", bad_signature=True) from None
     except pyjwt.PyJWTError as exc:
         raise TokenError(f"{invalid}{exc}") from None
     if not isinstance(claims, dict):

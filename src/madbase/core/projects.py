@@ -16,13 +16,19 @@ import jwt as pyjwt
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
+from madbase.core import keystore
+from madbase.core.apikeys import KeyEntry, KeyRing, ProjectKeys, synthetic_claims
 from madbase.core.control import ControlStore, ProjectRecord
 from madbase.core.errors import GatewayError, Kind
-from madbase.core.jwt import JwtVerifier, PublicKey, TokenError, VerifiedToken
+from madbase.core.jwt import JwtVerifier, PublicKey, TokenError
 
 log = structlog.get_logger("madbase.projects")
 
 _REFRESH_SECONDS = 5.0
+_NO_KEYS = ProjectKeys()
+# a request with an unknown key or token may come from a client that saw a rotation made by another process a
+# moment ago: such a miss re-reads the store, at most this often per process (core/authn callers)
+_MISS_REFRESH_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -31,8 +37,8 @@ class Project:
 
     record: ProjectRecord
     verifier: JwtVerifier
-    key_tokens: dict[str, VerifiedToken] = field(default_factory=dict)
-    key_roles: dict[str, str] = field(default_factory=dict)
+    keys: KeyRing = field(default_factory=KeyRing)
+    stored_keys: ProjectKeys = _NO_KEYS  # what the control tables added (core/keystore.py)
 
     @property
     def ref(self) -> str:
@@ -43,30 +49,49 @@ class Project:
         return self.record.config
 
     @classmethod
-    def from_record(cls, record: ProjectRecord) -> Project:
-        verifier = JwtVerifier(record.jwt_secret, _public_keys(record))
-        project = cls(record=record, verifier=verifier)
+    def from_record(cls, record: ProjectRecord, stored: ProjectKeys = _NO_KEYS) -> Project:
+        verifier = JwtVerifier(record.jwt_secret, _public_keys(record), stored.previous_secrets)
+        project = cls(record=record, verifier=verifier, stored_keys=stored)
+        ring = project.keys
         for key, role in ((record.anon_key, "anon"), (record.service_role_key, "service_role")):
             try:
                 token = verifier.verify(key)
             except TokenError:
                 log.warning("project_key_invalid", project_ref=record.ref, role=role)
                 continue
-            project.key_tokens[key] = token
-            project.key_roles[key] = role
+            ring.add_text(key, KeyEntry(role, role, token))
+        for item in stored.keys:
+            if item.type == "legacy":  # a rotated legacy key in its grace window: still a JWT of this project
+                if item.value is None:
+                    continue
+                try:
+                    token = verifier.verify(item.value)
+                except TokenError:
+                    continue
+                ring.add_text(item.value, KeyEntry(item.id, item.role, token, item.expires_at))
+            else:
+                ring.add_digest(item.digest, KeyEntry(item.id, item.role, synthetic_claims(record.ref, item.role)))
+        ring.retired = stored.retired_digests
         return project
 
 
 def _public_keys(record: ProjectRecord) -> tuple[PublicKey, ...]:
-    """Asymmetric verification keys a service published in the config (`jwt_public_keys`: a list of JWKs)."""
+    """Asymmetric verification keys a service published in the config (`jwt_public_keys`: a list of JWKs);
+    `jwt_keys_retiring` maps the kid of a rotated-out key to the end of its grace window (Unix time)."""
     keys: list[PublicKey] = []
+    retiring = record.config.get("jwt_keys_retiring") or {}
+    if not isinstance(retiring, dict):
+        retiring = {}
     for jwk in record.config.get("jwt_public_keys") or ():
         try:
             parsed = pyjwt.PyJWK(jwk)
         except (pyjwt.PyJWTError, TypeError, ValueError):
             log.warning("project_public_key_invalid", project_ref=record.ref)
             continue
-        keys.append(PublicKey(kid=str(jwk.get("kid", "")), alg=str(jwk.get("alg", "")), key=parsed.key))
+        kid = str(jwk.get("kid", ""))
+        until = retiring.get(kid)
+        keys.append(PublicKey(kid=kid, alg=str(jwk.get("alg", "")), key=parsed.key,
+                              until=float(until) if isinstance(until, int | float) else None))
     return tuple(keys)
 
 
@@ -79,6 +104,8 @@ class ProjectRegistry:
         self._task: asyncio.Task[None] | None = None
         self._listen_conn: PoolConnectionProxy[asyncpg.Record] | None = None
         self._changed = asyncio.Event()
+        self._miss_refresh: asyncio.Task[None] | None = None
+        self._miss_refreshed_at = 0.0
 
     async def start(self) -> None:
         await self.refresh()
@@ -101,10 +128,13 @@ class ProjectRegistry:
             sealed = await self._store.seal_plain_secrets(sorted(self._store.unsealed))
             if sealed:
                 log.info("project_secrets_sealed", project_refs=sealed)
+        stored = await keystore.load_all(self._store)
         by_ref: dict[str, Project] = {}
         for record in records:
             old = self._by_ref.get(record.ref)
-            by_ref[record.ref] = old if old is not None and old.record == record else Project.from_record(record)
+            keys = stored.get(record.ref, _NO_KEYS)
+            same = old is not None and old.record == record and old.stored_keys == keys
+            by_ref[record.ref] = old if same and old is not None else Project.from_record(record, keys)
         self._by_ref = by_ref
         self._status = {r.ref: r.status for r in records}
         self._active = [r.ref for r in records if r.status == "active"]
@@ -134,6 +164,24 @@ class ProjectRegistry:
 
     def _on_notify(self, *_: object) -> None:
         self._changed.set()
+
+    async def refresh_after_miss(self) -> bool:
+        """Re-read the store because a request carried a key or token this process does not know (yet): True
+        when a re-read happened (then resolve again), False when one ran less than a second ago. Concurrent
+        callers share one re-read; a flood of bad keys costs one read per second."""
+        loop = asyncio.get_running_loop()
+        task = self._miss_refresh
+        if task is None or task.done():
+            if loop.time() - self._miss_refreshed_at < _MISS_REFRESH_SECONDS:
+                return False
+            self._miss_refreshed_at = loop.time()
+            task = self._miss_refresh = loop.create_task(self.refresh())
+        try:
+            await asyncio.shield(task)
+        except Exception as exc:
+            log.warning("project_refresh_failed", error=str(exc))
+            return False
+        return True
 
     @property
     def active_refs(self) -> list[str]:

@@ -83,7 +83,7 @@ DB_UNREACHABLE_REASON = "Realtime was unable to connect to the project database"
 def identity(project: Project, auth: AuthContext, token: str | None, now: float) -> Identity:
     """The identity of a channel: the socket's (checked by the gateway) or that of the join's / a later
     `access_token`. Raises AuthFailure with Supabase's reason."""
-    if token is None:
+    if token is None or token.startswith("sb_"):  # a new-style API key is no identity: the socket's applies
         exp = auth.claims.get("exp")
         return Identity(auth.role, auth.claims, auth.claims_json, float(exp) if isinstance(exp, int | float) else None)
     if not token.strip():  # the gateway's parser would read it as "no bearer", i.e. anonymous
