@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         20, ge=1, validation_alias=_env("MADBASE_ADMIN_LOGIN_PER_IP_PER_MINUTE"))
     admin_lockout_failures: int = Field(5, ge=1, le=1000, validation_alias=_env("MADBASE_ADMIN_LOCKOUT_FAILURES"))
     admin_lockout_minutes: float = Field(15.0, gt=0, le=24 * 60, validation_alias=_env("MADBASE_ADMIN_LOCKOUT_MINUTES"))
+    # Projects (docs/projects.md): how long a soft-deleted project can be restored before a hard delete is
+    # allowed (seconds; default 7 days); how often /usage samples the process's metrics (seconds)
+    project_delete_grace: float = Field(7 * 86_400.0, ge=0, le=365 * 86_400,
+                                        validation_alias=_env("MADBASE_PROJECT_DELETE_GRACE"))
+    usage_sample_seconds: float = Field(60.0, ge=0.05, le=3600, validation_alias=_env("MADBASE_USAGE_SAMPLE_SECONDS"))
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from madbase.admin import http, inbox, keyroutes, manage, me, opsroutes, projectroutes, settingsroutes
+from madbase.admin import http, inbox, keyroutes, manage, me, opsroutes, projectroutes, settingsroutes, usage
 from madbase.admin.dispatch import AdminDispatcher, AdminHandler
 from madbase.core.kit import Response, RouteTable, route
 from madbase.core.kit.message import MessageError, message_kit
@@ -126,7 +126,8 @@ def platform_service(routes: Iterable[Route[Any]]) -> Service:
     kit = message_kit("admin", PREFIX, table, forbidden="Forbidden")
 
     def build(runtime: Runtime) -> ASGIApp:
-        return AdminDispatcher(kit, table, runtime)
+        # with the process's per-project usage sampler (admin/usage.py), started and stopped with the gateway
+        return usage.WithSampler(AdminDispatcher(kit, table, runtime), runtime)
 
     return Service(name="admin", prefix=PREFIX, build=build, platform=True, admin_routes=tuple(table.routes))
 

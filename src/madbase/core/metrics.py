@@ -74,6 +74,11 @@ class StageHistogram(Collector):
         yield family
 
 
+# Per-project latency buckets (upper bounds, seconds) kept as plain cumulative counts for the control plane's
+# per-minute usage samples (admin/usage.py): the Prometheus histogram is per service only.
+PROJECT_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 class Metrics:
     def __init__(self, pool_stats: Callable[[], list[tuple[str, int, int, int]]]) -> None:
         self.registry = CollectorRegistry()
@@ -89,6 +94,8 @@ class Metrics:
         self.registry.register(_PoolCollector(pool_stats))
         self._children: dict[tuple[str, int, str], Callable[[], None]] = {}
         self._latency_children: dict[str, Callable[[float], None]] = {}
+        #: project ref → cumulative request counts per PROJECT_LATENCY_BUCKETS (the last: slower)
+        self.project_latency: dict[str, list[int]] = {}
 
     def observe(self, service: str, status: int, project: str, seconds: float) -> None:
         key = (service, status, project)
@@ -102,6 +109,10 @@ class Metrics:
             observe = self.latency.labels(service).observe
             self._latency_children[service] = observe
         observe(seconds)
+        counts = self.project_latency.get(project)
+        if counts is None:
+            counts = self.project_latency[project] = [0] * (len(PROJECT_LATENCY_BUCKETS) + 1)
+        counts[bisect_left(PROJECT_LATENCY_BUCKETS, seconds)] += 1
 
     def observe_stage(self, service: str, stage: str, seconds: float) -> None:
         self.stage_latency.observe(service, stage, seconds)
