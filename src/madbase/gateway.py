@@ -235,7 +235,12 @@ class Gateway:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
+                own = message.get("headers", ())
+                # a response with its own CORS origin (an edge function's) keeps it: a second copy voids both
+                if len(extra) > 1 and any(k == b"access-control-allow-origin" for k, _ in own):
+                    message["headers"] = [*own, extra[0]]
+                else:
+                    message["headers"] = [*own, *extra]
             return send(message)
 
         try:
