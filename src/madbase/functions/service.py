@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from madbase.core import jsonutil
+from madbase.core.apikeys import NEW_KEY_PREFIX
 from madbase.core.authn import bearer_token
 from madbase.core.context import RequestContext
 from madbase.core.jwt import TokenError
@@ -238,8 +239,10 @@ def _verify_jwt(ctx: RequestContext, authorization: str | None) -> None:
     if token is None:
         raise FunctionError(401, "UNAUTHORIZED_NO_AUTH_HEADER", "Missing authorization header")
     project = ctx.project
-    if token in project.key_tokens:
-        return
+    if not token.startswith(NEW_KEY_PREFIX) and project.keys.get(token) is not None:
+        return  # a legacy API key, rotated ones during their grace window included (as the gateway)
+    if project.keys.is_retired(token):  # grace over: signed by a valid secret, yet never accepted again
+        raise FunctionError(401, "UNAUTHORIZED_INVALID_JWT_FORMAT", "Invalid JWT")
     try:
         project.verifier.verify(token)
     except TokenError:
