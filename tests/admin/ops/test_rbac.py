@@ -115,3 +115,23 @@ def test_an_admin_of_another_project_gets_nothing(method: str, pattern: str, pat
                                                   right: str, stranger: Admin) -> None:
     r = stranger.call(method, path, **kwargs)
     assert r.status_code == (200 if right == "self" else 403), r.text
+
+
+GARBAGE: list[dict[str, Any]] = [
+    {"content": b"\xff\xfe\x00 not json"},
+    {"content": b"[1, 2, 3]"},
+    {"content": b"  "},
+    {"json": {"name": 1, "email": [], "query": {}, "prefixes": "x", "duration": 5, "rls_enabled": None,
+              "using": ["x"], "roles": "public", "public": "yes", "file_size_limit": "huge", "role": 7}},
+]
+
+
+@pytest.mark.parametrize(("method", "pattern", "path", "kwargs", "right"), CASES, ids=_ids())
+def test_no_route_answers_garbage_with_a_500(method: str, pattern: str, path: str, kwargs: dict[str, Any],
+                                             right: str, platform: Admin) -> None:
+    for body in GARBAGE:
+        for query in ({}, {"limit": "-5", "cursor": "\x00", "per_page": "1e9", "since": "nan", "status": "5"}):
+            r = platform.call(method, path, params=query, **body)
+            assert r.status_code < 500, (body, query, r.text)
+            if r.status_code >= 400:
+                assert "message" in r.json(), r.text

@@ -58,6 +58,7 @@ def test_user_lifecycle(platform: Admin, ops_server: MadbaseProcess) -> None:
     assert _sign_in(ops_server, email, "a-long-password-1").status_code == 200
     assert platform.post(U + f"/{uid}/ban", json={"duration": "soon"}).status_code == 400
     assert platform.post(U + f"/{uid}/ban", json={}).status_code == 400
+    assert platform.post(U + f"/{uid}/ban", content=b"  ").status_code == 400
     # MFA: no factors; reset is still fine
     assert platform.get(U + f"/{uid}/factors").json() == {"factors": [], "next_cursor": None}
     assert platform.delete(U + f"/{uid}/factors").status_code == 204
