@@ -186,7 +186,7 @@ async def _target(request: AdminRequest, body: dict[str, Any]) -> sqlrun.Target:
             raise MessageError(403, "Forbidden: running SQL as the database superuser requires the right "
                                     "database.write platform-wide")
         return sqlrun.Target(record.db_url)
-    claims_json = jsonutil.dumps_str({"role": role, **(claims or {})})
+    claims_json = jsonutil.dumps_str({**(claims or {}), "role": role})  # the claims name the role it runs as
     return sqlrun.Target(record.db_url, record.login_role, record.login_password, role, claims_json)
 
 

@@ -224,6 +224,8 @@ async def run(target: Target, statements: list[Statement], limits: Limits = LIMI
         raise QueryError(str(exc), code=getattr(exc, "sqlstate", None)) from None
     except asyncpg.InterfaceError as exc:
         raise QueryError(str(exc)) from None
+    except OSError as exc:  # the connection broke mid-script
+        raise QueryError(f"lost the connection to the project database: {exc}", status=503) from None
     finally:
         if not conn.is_closed():
             with contextlib.suppress(Exception):

@@ -140,7 +140,7 @@ async def update_user(request: AdminRequest) -> Response:
 async def ban_user(request: AdminRequest) -> Response:
     """Ban for `duration` (a Go duration such as "24h"; "none" lifts the ban); a ban ends the sessions."""
     uid = _user_id(request)
-    body = jsonutil.loads(await _body(request) or b"{}")
+    body = jsonutil.loads((await _body(request)).strip() or b"{}")
     duration = body.get("duration")
     if not isinstance(duration, str) or not duration:
         raise MessageError(400, 'duration must be a duration such as "24h", or "none" to lift the ban')

@@ -155,3 +155,25 @@ def test_openapi_document_lists_every_route() -> None:
     assert set(paths["/me"]) == {"get", "head"}
     assert paths["/me"]["head"]["operationId"] == "admin.me.get_head"
     assert "requestBody" in paths["/projects/{ref}/buckets"]["post"]
+
+
+def test_service_app_registry_is_weak() -> None:
+    import gc
+
+    from madbase.core import serviceapps
+
+    class Runtime:
+        pass
+
+    class App:
+        pass
+
+    runtime, app = Runtime(), App()
+    serviceapps.register(runtime, "storage", app)
+    serviceapps.register(runtime, "odd", 5)  # an app that cannot be weakly referenced is skipped, not an error
+    assert serviceapps.app_of(runtime, "odd") is None
+    assert serviceapps.app_of(runtime, "storage") is app
+    assert serviceapps.app_of(runtime, "auth") is None and serviceapps.app_of(Runtime(), "storage") is None
+    del app
+    gc.collect()
+    assert serviceapps.app_of(runtime, "storage") is None  # the registry keeps nothing alive
