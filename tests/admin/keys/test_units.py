@@ -35,7 +35,8 @@ def test_key_formats() -> None:
     assert not apikeys.well_formed(sec[:-1] + ("A" if sec[-1] != "A" else "B"))
     assert not apikeys.well_formed("sb_secret_x_12345678") and not apikeys.well_formed("eyJ.x.y")
     assert apikeys.hint(sec) == sec[:14] + apikeys.MASK and sec[14:] not in apikeys.hint(sec)
-    assert len({apikeys.new_key("secret") for _ in range(100)}) == 100
+    many = {apikeys.new_key("secret") for _ in range(2000)}
+    assert len(many) == 2000 and all(apikeys.well_formed(k) for k in many)
 
 
 def _stored(kind: str, value: str) -> StoredKey:
