@@ -44,8 +44,9 @@ def new_key(kind: str) -> str:
 
 def well_formed(key: str) -> bool:
     """Whether `key` has the shape of a new-style key, checksum included (no store lookup for garbage)."""
-    body, _, check = key.rpartition("_")
-    if not body or len(check) != 8 or not body.startswith((PUBLISHABLE_PREFIX, SECRET_PREFIX)):
+    # the checksum is the last 8 characters (base64url: it may itself contain "_")
+    body, sep, check = key[:-9], key[-9:-8], key[-8:]
+    if sep != "_" or not body.startswith((PUBLISHABLE_PREFIX, SECRET_PREFIX)) or len(body) <= len(SECRET_PREFIX):
         return False
     expected = base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()[:6]).decode()
     return secrets.compare_digest(check, expected)

@@ -131,16 +131,31 @@ class JwtVerifier:
         raise failure
 
 
-def verify_hs256_exact(token: str, secret: str) -> dict[str, Any]:
+def verify_hs256_exact(token: str, secret: str, previous: tuple[tuple[str, float], ...] = ()) -> dict[str, Any]:
     """Claims of an HS256 token this server minted for itself (signed URLs): no leeway on `exp`, `exp` required,
-    never cached (a URL token must not crowd the user tokens out of the verifier's cache)."""
+    never cached (a URL token must not crowd the user tokens out of the verifier's cache). `previous`: retired
+    secrets with the end of their grace window (a URL signed before a rotation works until then)."""
     try:
         header = pyjwt.get_unverified_header(token)
     except pyjwt.PyJWTError as exc:
         raise TokenError(f"invalid JWT: {exc}") from None
     if header.get("alg") != "HS256":
         raise TokenError("invalid JWT: unexpected algorithm")
-    return _decode(token, secret, "HS256", leeway=0, require=["exp"], invalid="invalid JWT: ")
+    try:
+        return _decode(token, secret, "HS256", leeway=0, require=["exp"], invalid="invalid JWT: ")
+    except TokenError as exc:
+        if not exc.bad_signature:
+            raise
+        failure = exc
+    now = time.time()
+    for old, until in previous:
+        if until >= now:
+            try:
+                return _decode(token, old, "HS256", leeway=0, require=["exp"], invalid="invalid JWT: ")
+            except TokenError as exc:
+                if not exc.bad_signature:
+                    raise
+    raise failure
 
 
 def _decode(token: str, key: Any, alg: str, *, leeway: int, require: list[str], invalid: str) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def verify(project: Project, token: str | None, bucket: str, name: str, purpose:
     if not token:
         raise errors.invalid_jwt("Missing token")
     try:
-        claims = verify_hs256_exact(token, project.record.jwt_secret)
+        claims = verify_hs256_exact(token, project.record.jwt_secret, project.stored_keys.previous_secrets)
     except TokenError as exc:
         raise errors.invalid_jwt("jwt expired" if exc.expired else "invalid signature") from None
     if claims.get("purpose") != purpose or claims.get("ref") != project.ref:

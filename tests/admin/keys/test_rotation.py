@@ -68,6 +68,20 @@ def test_legacy_keys_rotate_under_load(keys_env: Keys) -> None:
         {"anon", "service_role"}
 
 
+def _signed_url(env: Keys, service_key: str) -> str:
+    """A signed download URL (path below the server URL) of a new object, made with the keys of now."""
+    headers = {"apikey": service_key, "Authorization": f"Bearer {service_key}"}
+    bucket = f"rot-{uuid.uuid4().hex[:6]}"
+    base = f"{env.a.url}/storage/v1"
+    assert env.http.post(f"{base}/bucket", json={"name": bucket}, headers=headers).status_code == 200
+    r = env.http.post(f"{base}/object/{bucket}/a.txt", content=b"signed", headers={**headers,
+                                                                                    "content-type": "text/plain"})
+    assert r.status_code == 200, r.text
+    r = env.http.post(f"{base}/object/sign/{bucket}/a.txt", json={"expiresIn": 600}, headers=headers)
+    assert r.status_code == 200, r.text
+    return "/storage/v1" + str(r.json()["signedURL"])
+
+
 def _sign_in(env: Keys, email: str, anon: str, password: str = "correct-horse-9") -> dict[str, Any]:
     r = env.http.post(f"{env.a.url}/auth/v1/token?grant_type=password", json={"email": email, "password": password},
                       headers={"apikey": anon})
@@ -84,6 +98,7 @@ def test_jwt_secret_rotates_under_load(keys_env: Keys) -> None:
     old_token = user["access_token"]
     assert jwt.decode(old_token, env.a.jwt_secret, algorithms=["HS256"], audience="authenticated")
     holder: dict[str, Any] = {"anon": old["anon"]}
+    signed_url = _signed_url(env, old["service_role"])
 
     def credentials(index: int, n: int) -> tuple[str, str | None, str]:
         # a signed-in client: its session token (signed with the old secret) and the key it has now
@@ -105,7 +120,15 @@ def test_jwt_secret_rotates_under_load(keys_env: Keys) -> None:
     assert body["alg"] == "HS256" and len(body["key_id"]) == 16
     # the secret itself is never in the audit log; symmetric keys are not published
     assert env.http.get(f"{env.a.url}/auth/v1/.well-known/jwks.json").json() == {"keys": []}
+    # a signed URL made before the rotation works during the window, not after (the object's file is on the
+    # first server's disk: the second one accepts the token and then finds no file)
+    r = env.http.get(env.a.url + signed_url)
+    assert r.status_code == 200 and r.content == b"signed"
+    assert env.http.get(env.b.url + signed_url).json()["code"] == "NoSuchKey"
     _wait_until(body["grace_until"])
+    for server in (env.a, env.b):
+        r = env.http.get(server.url + signed_url)
+        assert r.status_code == 400 and r.json()["message"] == "invalid signature", r.text
     assert _roles(env, body["anon_key"], old_token) == {401}
     assert _roles(env, old["anon"]) == {401}
     assert _roles(env, body["anon_key"], fresh) == {"authenticated"}
