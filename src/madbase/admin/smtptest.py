@@ -23,6 +23,19 @@ def _reply(code: int, message: str) -> str:
     return f"{code} {' '.join(message.split())}"
 
 
+async def _login(client: aiosmtplib.SMTP, user: str, password: str) -> aiosmtplib.SMTPResponse:
+    """One AUTH exchange with the first mechanism both sides know (PLAIN, LOGIN, CRAM-MD5): its reply is the
+    server's verdict on these credentials. (aiosmtplib's `login` would try the next mechanism after a refusal,
+    and some servers stop answering after one.)"""
+    offered = client.server_auth_methods
+    for name, method in (("plain", client.auth_plain), ("login", client.auth_login),
+                         ("cram-md5", client.auth_crammd5)):
+        if name in offered:
+            return await method(user, password)
+    raise aiosmtplib.SMTPException("the server offers no AUTH mechanism MadBase speaks (PLAIN, LOGIN, CRAM-MD5)"
+                                   if offered else "the server does not offer AUTH, but a user is set")
+
+
 async def send_test(smtp: dict[str, Any], to: str, project_ref: str) -> dict[str, Any]:
     """`{"ok", "reply", "step"}`: the server's reply to the step that ended the conversation."""
     host = str(smtp.get("host") or "")
@@ -43,7 +56,7 @@ async def send_test(smtp: dict[str, Any], to: str, project_ref: str) -> dict[str
         last = _reply(greeting.code, greeting.message)
         if smtp.get("user"):
             step = "login"
-            answer = await client.login(str(smtp["user"]), str(smtp.get("password") or ""))
+            answer = await _login(client, str(smtp["user"]), str(smtp.get("password") or ""))
             last = _reply(answer.code, answer.message)
         step = "mail"
         answer = await client.mail(sender)
