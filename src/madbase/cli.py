@@ -1,4 +1,5 @@
-"""The `madbase` command: `start` the server, `stop` it, `status` of a running one, `admin create`, `version`."""
+"""The `madbase` command: `start` the server, `stop` it, `status` of a running one, `admin create`, `version`;
+and the control-plane commands of clicmds/ (login, projects, keys, config, users, functions, secrets, db, gen)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from madbase import __version__, admincli, statefile
+from madbase.clicmds import registry
 
 
 def _plain_help_option(option: Any) -> Any:
@@ -44,6 +46,9 @@ admin_app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
                         help="Manage the control plane's admins (through the running local server).")
 admin_app.command("create", cls=_Command)(admincli.create)
 app.add_typer(admin_app, name="admin")
+
+# login, projects, keys, config, users, functions, secrets, db push, gen types (src/madbase/clicmds/)
+registry.register(app, _Group, _Command)
 
 
 class Output(StrEnum):

@@ -17,6 +17,7 @@ import asyncpg
 
 from madbase.admin import http, inbox, keyroutes, manage, me, opsroutes, projectroutes, settingsroutes, usage
 from madbase.admin.dispatch import AdminDispatcher, AdminHandler
+from madbase.admin.migrationroutes import ROUTES as MIGRATION_ROUTES  # db push (the CLI's branch)
 from madbase.core.kit import Response, RouteTable, route
 from madbase.core.kit.message import MessageError, message_kit
 from madbase.core.kit.routing import Route
@@ -135,4 +136,5 @@ def platform_service(routes: Iterable[Route[Any]]) -> Service:
 # This service's own contribution, collected by app.py like every other service's: its identity routes and
 # the platform's own areas, each in its module.
 service = platform_service(OWN_ROUTES + projectroutes.ROUTES + keyroutes.ROUTES + settingsroutes.ROUTES
-                           + opsroutes.ROUTES)
+                           + opsroutes.ROUTES
+                           + MIGRATION_ROUTES)

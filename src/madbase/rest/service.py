@@ -5,6 +5,7 @@ from __future__ import annotations
 from madbase.core import jsonutil
 from madbase.core.errors import GatewayError, Kind
 from madbase.core.service import ErrorResponse, Service
+from madbase.rest.adminroutes import ADMIN_ROUTES
 from madbase.rest.app import build
 
 _CODES = {
@@ -26,4 +27,4 @@ def render_error(err: GatewayError) -> ErrorResponse:
     return ErrorResponse(status, body, headers)
 
 
-service = Service(name="rest", prefix="/rest/v1", build=build, render_error=render_error)
+service = Service(name="rest", prefix="/rest/v1", build=build, render_error=render_error, admin_routes=ADMIN_ROUTES)
