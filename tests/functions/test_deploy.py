@@ -42,6 +42,7 @@ def test_multipart_like_the_cli() -> None:
     ({"slug": "a", "source": "x", "limits": {"queue": 0}}, "limits.queue"),
     ({"slug": "a", "source": "x", "allowed_hosts": "a.com"}, "allowed_hosts"),
     ({"slug": "a", "source": "x", "env": {"HTTP_X": "1"}}, "reserved"),
+    ({"slug": "a", "source": "x", "env": {"X": "a\0b"}}, "NUL"),
     ({"slug": "a", "wasm_base64": "!!"}, "base64"),
     ({"slug": "a", "files": {"a.ts": "x", "b.ts": "y"}}, "no entrypoint"),
 ])

@@ -183,7 +183,7 @@ async def set_secrets(request: AdminRequest) -> Response:
         raise MessageError(400, 'The body must be a list of {"name", "value"} (at most 500)')
     pairs: list[tuple[str, str]] = []
     for item in body:
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str) or "\0" in item["value"]:
             raise MessageError(400, 'each secret is {"name": NAME, "value": "text"}')
         try:
             name = deploy.check_env_name(item.get("name"))

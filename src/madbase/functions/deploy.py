@@ -83,8 +83,8 @@ def settings_from(meta: dict[str, Any]) -> dict[str, Any]:
             raise DeployError("env must be an object of variable names to string values")
         for key, value in env.items():
             check_env_name(key)
-            if not isinstance(value, str) or len(value) > 64 * 1024:
-                raise DeployError(f"env.{key} must be a string")
+            if not isinstance(value, str) or len(value) > 64 * 1024 or "\0" in value:
+                raise DeployError(f"env.{key} must be a string (no NUL characters)")
         out["env"] = env
     if "name" in meta:
         if not isinstance(meta["name"], str) or not 0 < len(meta["name"]) <= 200:

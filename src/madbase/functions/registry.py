@@ -150,6 +150,7 @@ class Registry:
             generation = self._generation
             deployed = await store.load(self._pool, ref, slug)
             if deployed is None:
+                self._loading.pop(key, None)
                 return None
             runner = self.runners.get(deployed.kind)
             prepared = await self.prepare(runner, deployed.artifact, deployed.sha256)
