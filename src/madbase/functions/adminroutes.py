@@ -62,11 +62,12 @@ async def list_functions(request: AdminRequest) -> Response:
 
 async def deploy_function(request: AdminRequest) -> Response:
     content_type = request.header("content-type") or ""
+    slug = request.query.get("slug")  # Supabase's `POST .../functions/deploy?slug=NAME` style
     try:
         if content_type.lower().startswith("multipart/form-data"):
-            wanted = deploy.from_multipart(content_type, await request.read(MAX_DEPLOY_BODY))
+            wanted = deploy.from_multipart(content_type, await request.read(MAX_DEPLOY_BODY), slug)
         else:
-            wanted = deploy.from_json(await _json_body(request, MAX_DEPLOY_BODY))
+            wanted = deploy.from_json(await _json_body(request, MAX_DEPLOY_BODY), slug)
     except deploy.DeployError as exc:
         raise MessageError(400, str(exc)) from None
     artifact = await _build(request, wanted)
@@ -182,7 +183,7 @@ async def set_secrets(request: AdminRequest) -> Response:
         raise MessageError(400, 'The body must be a list of {"name", "value"} (at most 500)')
     pairs: list[tuple[str, str]] = []
     for item in body:
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str) or "\0" in item["value"]:
             raise MessageError(400, 'each secret is {"name": NAME, "value": "text"}')
         try:
             name = deploy.check_env_name(item.get("name"))
@@ -210,6 +211,8 @@ _S = "/projects/{ref}/functions/{slug}"
 ROUTES: tuple[Route[Any], ...] = (
     route("GET", _F, list_functions, name="admin.functions.list", right="functions.read"),
     route("POST", _F, deploy_function, name="admin.functions.deploy", right="functions.write",
+          body_limit=MAX_DEPLOY_BODY),
+    route("POST", _F + "/deploy", deploy_function, name="admin.functions.deploy_named", right="functions.write",
           body_limit=MAX_DEPLOY_BODY),
     route("GET", _S, get_function, name="admin.functions.get", right="functions.read"),
     route("PATCH", _S, update_function, name="admin.functions.update", right="functions.write",

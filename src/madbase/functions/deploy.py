@@ -83,8 +83,8 @@ def settings_from(meta: dict[str, Any]) -> dict[str, Any]:
             raise DeployError("env must be an object of variable names to string values")
         for key, value in env.items():
             check_env_name(key)
-            if not isinstance(value, str) or len(value) > 64 * 1024:
-                raise DeployError(f"env.{key} must be a string")
+            if not isinstance(value, str) or len(value) > 64 * 1024 or "\0" in value:
+                raise DeployError(f"env.{key} must be a string (no NUL characters)")
         out["env"] = env
     if "name" in meta:
         if not isinstance(meta["name"], str) or not 0 < len(meta["name"]) <= 200:
@@ -106,9 +106,11 @@ def check_env_name(key: object) -> str:
     return key
 
 
-def from_json(meta: Any) -> DeployRequest:
+def from_json(meta: Any, slug: str | None = None) -> DeployRequest:
     if not isinstance(meta, dict):
         raise DeployError("The body must be a JSON object")
+    if slug:
+        meta.setdefault("slug", slug)
     files: dict[str, bytes] = {}
     if meta.get("wasm_base64") is not None:
         try:
@@ -126,7 +128,7 @@ def from_json(meta: Any) -> DeployRequest:
     return _finish(meta, files)
 
 
-def from_multipart(content_type: str, body: bytes) -> DeployRequest:
+def from_multipart(content_type: str, body: bytes, slug: str | None = None) -> DeployRequest:
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
@@ -176,6 +178,8 @@ def from_multipart(content_type: str, body: bytes) -> DeployRequest:
             raise DeployError(f"at most {MAX_FILES} files per deploy")
     if not isinstance(meta, dict):
         raise DeployError("the metadata part must be a JSON object")
+    if slug:
+        meta.setdefault("slug", slug)
     return _finish(meta, files)
 
 
@@ -191,7 +195,9 @@ def _finish(meta: dict[str, Any], files: dict[str, bytes]) -> DeployRequest:
         raise DeployError("entrypoint must be a file path")
     entrypoint = _normal_entry(entrypoint, files)
     kind = "wasm" if entrypoint.endswith(".wasm") else "js"
-    import_map = meta.get("import_map")
+    import_map = meta.get("import_map", meta.get("import_map_path"))
+    if isinstance(import_map, str) and import_map not in files:
+        import_map = next((p for p in files if import_map.endswith("/" + p)), import_map)  # an absolute CLI path
     if import_map is not None and not isinstance(import_map, dict):
         if isinstance(import_map, str) and import_map in files:
             try:

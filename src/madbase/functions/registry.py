@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from madbase.functions.runner import Limits, Runner, limits_from
 log = structlog.get_logger("madbase.functions")
 
 _SAFETY_REFRESH_S = 30.0
+MAX_PREPARED = 256  # compiled artifacts kept in memory (the rest reload from the on-disk cache in ~1 ms)
 JS_UNAVAILABLE = "JavaScript functions are not available on this server"
 
 
@@ -87,7 +89,7 @@ class Registry:
         self._defaults = defaults  # project ref → the project's default limits (config section "functions")
         self._entries: dict[tuple[str, str], Entry] = {}
         self._secrets: dict[str, dict[str, str]] = {}
-        self._prepared: dict[tuple[str, str], Any] = {}
+        self._prepared: OrderedDict[tuple[str, str], Any] = OrderedDict()  # LRU, MAX_PREPARED entries
         self._loading: dict[tuple[str, str], asyncio.Lock] = {}
         self._generation = 0
         self._listen: PoolConnectionProxy[asyncpg.Record] | None = None
@@ -148,6 +150,7 @@ class Registry:
             generation = self._generation
             deployed = await store.load(self._pool, ref, slug)
             if deployed is None:
+                self._loading.pop(key, None)
                 return None
             runner = self.runners.get(deployed.kind)
             prepared = await self.prepare(runner, deployed.artifact, deployed.sha256)
@@ -167,6 +170,10 @@ class Registry:
             loop = asyncio.get_running_loop()
             prepared = await loop.run_in_executor(self._executor, runner.prepare, artifact)
             self._prepared[key] = prepared
+            while len(self._prepared) > MAX_PREPARED:
+                self._prepared.popitem(last=False)
+        else:
+            self._prepared.move_to_end(key)
         return prepared
 
     async def secrets(self, ref: str) -> dict[str, str]:

@@ -208,7 +208,13 @@ class WasmRunner:
             store.set_epoch_deadline(1)
             ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _ON_DEADLINE, None, _NO_FINALIZER)
             store.set_limits(memory_size=memory_cap)
-            store.set_wasi(_wasi(request, env, out_fd, err_fd))
+            try:
+                store.set_wasi(_wasi(request, env, out_fd, err_fd))
+            except (ValueError, wasmtime.WasmtimeError) as exc:  # e.g. a NUL byte in a variable
+                os.close(out_fd)
+                os.close(err_fd)
+                return FunctionResult(500, (), b"", f"[madbase] the function's environment is invalid: {exc}\n",
+                                      0, 0, "boot")
             call.cpu_limit = limits.cpu_time_ms / 1000
             call.cpu_start = time.thread_time()
             call.wall_deadline = time.monotonic() + limits.wall_clock_ms / 1000

@@ -69,6 +69,11 @@ static long now_ms(void) {
 int main(void) {
     const char *path = env("PATH_INFO");
     char buf[2048];
+    if (strcmp(env("REQUEST_METHOD"), "OPTIONS") == 0) {  /* answers its own CORS preflight, as Supabase's example */
+        printf("Status: 200\r\nAccess-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: POST, GET, OPTIONS\r\n"
+               "Access-Control-Allow-Headers: authorization, x-client-info, apikey, content-type\r\n\r\nok");
+        return 0;
+    }
     if (strcmp(path, "/status") == 0) {
         const char *code = query_value("code", buf, sizeof buf);
         printf("Status: %s\r\nContent-Type: application/json\r\n\r\n{\"error\":\"as asked\"}", code ? code : "418");
@@ -144,6 +149,7 @@ int main(void) {
     fprintf(stderr, "echo %s %s\n", env("REQUEST_METHOD"), path);
     const char *ct = getenv("CONTENT_TYPE");
     printf("Status: 200\r\n");
+    if (getenv("HTTP_ORIGIN")) printf("Access-Control-Allow-Origin: *\r\n");
     if (ct) printf("Content-Type: %s\r\n", ct);
     printf("X-Method: %s\r\nX-Path-Info: %s\r\nX-Query: %s\r\nX-Script-Name: %s\r\n", env("REQUEST_METHOD"), path,
            env("QUERY_STRING"), env("SCRIPT_NAME"));
