@@ -64,7 +64,7 @@ class PreparedJs:
 
     source: bytes
     digest: str
-    snapshots: OrderedDict[str, Snapshot] = field(default_factory=OrderedDict)
+    snapshots: OrderedDict[tuple[tuple[str, str], ...], Snapshot] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -100,7 +100,7 @@ class JsRunner:
     # --- boot + snapshot ---------------------------------------------------------------------------------
     def _snapshot(self, prepared: PreparedJs, env: list[tuple[str, str]], limits: Limits,
                   fetch: OutboundFetch | None) -> tuple[Snapshot, bool]:
-        key = hashlib.sha256(json.dumps(env).encode()).hexdigest()
+        key = tuple(env)
         with prepared.lock:
             snap = prepared.snapshots.get(key)
             if snap is not None:
