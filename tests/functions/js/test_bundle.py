@@ -124,3 +124,12 @@ def test_bundle_errors() -> None:
         bundle({"a/index.ts": b"import './missing.ts'\n"}, "a/index.ts", None)
     with pytest.raises(BundleError, match="deno bundle"):
         bundle({"a/index.ts": b"export const = ;\n"}, "a/index.ts", None)
+
+
+def test_cdn_and_jsr_imports_come_from_npm(invoke: Invoke) -> None:
+    source = """import { createClient } from 'https://esm.sh/@supabase/supabase-js@2'
+    import { createClient as fromJsr } from 'jsr:@supabase/supabase-js@2'
+    Deno.serve(() => new Response(String(typeof createClient === 'function' && createClient === fromJsr)))
+    """
+    code = bundle({"cdn/index.ts": source.encode()}, "cdn/index.ts", None)
+    assert invoke(code, request("GET")).body == b"true"

@@ -263,3 +263,33 @@ def test_env_read_at_top_level_is_per_environment(js_runner: JsRunner) -> None:
     one = js_runner.invoke(prepared, request("GET"), {"SUPABASE_URL": "http://one"}, Limits(), None)
     two = js_runner.invoke(prepared, request("GET"), {"SUPABASE_URL": "http://two"}, Limits(), None)
     assert (one.body, two.body) == (b"http://one", b"http://two")
+
+
+def test_fetch_follows_redirects_through_the_host(invoke: Invoke) -> None:
+    seen: list[str] = []
+
+    def host_fetch(req: FunctionRequest) -> FunctionResult:
+        seen.append(f"{req.method} {req.path}")
+        if req.path.endswith("/old"):
+            return FunctionResult(303, (("location", "/new?x=1"),), b"", "", 0, 0, None)
+        return FunctionResult(200, (), b"landed", "", 0, 0, None)
+
+    source = """Deno.serve(async () => {
+      const r = await fetch("http://api.local/old", { method: "POST", body: "x" })
+      const m = await fetch("http://api.local/old", { redirect: "manual" })
+      return new Response(`${r.status} ${await r.text()} ${m.status}`)
+    })"""
+    result = invoke(source, fetch=host_fetch)
+    assert result.body == b"200 landed 303", result.logs
+    assert seen == ["POST http://api.local/old", "GET http://api.local/new?x=1", "GET http://api.local/old"]
+
+
+def test_concurrent_invocations(js_runner: JsRunner) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    prepared = js_runner.prepare(HELLO.encode())
+    names = [f"n{i}" for i in range(16)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(
+            lambda n: js_runner.invoke(prepared, request(body={"name": n}), {}, Limits(), None), names))
+    assert [json.loads(r.body)["message"] for r in results] == [f"Hello {n}!" for n in names]

@@ -5,7 +5,8 @@ relative imports (also `../_shared/…`), `npm:` specifiers (fetched from the np
 in a DENO_DIR cache), and the function's import map (`import_map.json`, `deno.json` "imports", or the one given
 by the deploy). Two kinds of imports Supabase projects carry that this machine cannot fetch are served locally:
 the type-only `jsr:@supabase/functions-js/edge-runtime.d.ts` (an empty module) and the old
-`https://deno.land/std@…/http/server.ts` whose `serve` maps onto `Deno.serve`.
+`https://deno.land/std@…/http/server.ts` whose `serve` maps onto `Deno.serve`; and packages imported from
+esm.sh, jsDelivr's npm CDN or `jsr:@supabase/…` are taken from npm (the same packages, registry reachable).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ export class Server {
 """
 _TYPE_ONLY = re.compile(r"""["'](jsr:@supabase/functions-js[^"']*\.d\.ts|https://[^"']+/edge-runtime\.d\.ts)["']""")
 _STD_SERVER = re.compile(r"""["'](https://deno\.land/std(?:@[^/"']+)?/http/server\.ts)["']""")
+# packages imported from CDNs or jsr that are also on npm: resolved through npm (reachable here, cached)
+_ESM_SH = re.compile(r"""["'](https://esm\.sh/(?:v\d+/)?((?:@[\w.\-]+/)?[\w.\-]+(?:@[^/?"']+)?)(/[^?"']*)?(?:\?[^"']*)?)["']""")
+_JSDELIVR = re.compile(r"""["'](https://cdn\.jsdelivr\.net/npm/((?:@[\w.\-]+/)?[\w.\-]+(?:@[^/?"']+)?)(/[^?"']*)?)["']""")
+_JSR_SUPABASE = re.compile(r"""["'](jsr:(@supabase/[\w.\-]+(?:@[^/"']+)?)(/[^"']*)?)["']""")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -102,6 +107,10 @@ def _import_map(files: Mapping[str, bytes], entrypoint: str,
             imports.setdefault(spec, f"{up}{SHIM_DIR}/empty.js")
         for spec in _STD_SERVER.findall(text):
             imports.setdefault(spec, f"{up}{SHIM_DIR}/std_http_server.js")
+        for pattern in (_ESM_SH, _JSDELIVR, _JSR_SUPABASE):
+            for spec, package, sub in pattern.findall(text):
+                if not spec.endswith(".d.ts"):
+                    imports.setdefault(spec, f"npm:{package}{sub or ''}")
     result: dict[str, Any] = {"imports": imports}
     if scopes:
         result["scopes"] = scopes

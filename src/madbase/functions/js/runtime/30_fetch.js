@@ -195,18 +195,35 @@
 
   // fetch(): the request is written to the host as an "F" frame; the host performs it (allow-list,
   // limits) and re-enters the guest with __madbase.settle(id, ...) or __madbase.reject(id, message).
+  function send(method, url, headers, body, redirect, signal) {
+    const id = mb.nextId++;
+    const meta = { id, method, url, headers, redirect };
+    return new Promise((resolve, reject) => {
+      mb.fetches.set(id, { resolve, reject, url });
+      if (signal) signal.addEventListener("abort", () => { if (mb.fetches.delete(id)) reject(signal.reason); }, { once: true });
+      mb.frame("F", meta, body);
+    });
+  }
   async function fetch(input, init = undefined) {
     const req = new Request(input, init);
     if (req.signal.aborted) throw req.signal.reason;
-    const body = req.method === "GET" || req.method === "HEAD" ? new Uint8Array(0) : await req._take();
-    const id = mb.nextId++;
-    const meta = { id, method: req.method, url: req.url, headers: req.headers._raw(), redirect: req.redirect };
-    return new Promise((resolve, reject) => {
-      const entry = { resolve, reject, url: req.url, signal: req.signal };
-      mb.fetches.set(id, entry);
-      if (req.signal) req.signal.addEventListener("abort", () => { if (mb.fetches.delete(id)) reject(req.signal.reason); }, { once: true });
-      mb.frame("F", meta, body);
-    });
+    let method = req.method, url = req.url, headers = req.headers._raw();
+    let body = method === "GET" || method === "HEAD" ? new Uint8Array(0) : await req._take();
+    // redirects are followed here, each hop going through the host again (its allow-list applies to each)
+    for (let hops = 0; ; hops++) {
+      const res = await send(method, url, headers, body, req.redirect, req.signal);
+      const location = res.headers.get("location");
+      if (![301, 302, 303, 307, 308].includes(res.status) || !location || req.redirect === "manual") return res;
+      if (req.redirect === "error") throw new TypeError(`fetch: redirect to ${location} with redirect: "error"`);
+      if (hops >= 20) throw new TypeError("fetch: too many redirects");
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
+        method = "GET"; body = new Uint8Array(0);
+        headers = headers.filter(([k]) => !["content-type", "content-length"].includes(k));
+      }
+      const next = new URL(location, url);
+      if (next.origin !== new URL(url).origin) headers = headers.filter(([k]) => k !== "authorization");
+      url = next.href;
+    }
   }
   mb.settle = (id, status, statusText, headers, body) => {
     const f = mb.fetches.get(id);
