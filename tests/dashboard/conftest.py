@@ -90,7 +90,7 @@ def axe_source() -> str:
     """axe-core's browser bundle, from tests/dashboard's own npm install."""
     script = HERE / "node_modules" / "axe-core" / "axe.min.js"
     if not script.exists():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True,
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True,
                        timeout=300)
     return script.read_text()
 
