@@ -112,7 +112,8 @@ def test_inbox_shows_a_caught_mail_with_its_link(dash_server: MadbaseProcess, pa
                    json={"email": email, "create_user": True}, timeout=30)
     assert r.status_code == 200, r.text
     deadline = time.time() + 30  # the auth service hands the mail to its sender asynchronously
-    while not admin_api(dash_server, "GET", f"/projects/{dash_server.project_ref}/inbox?email={email}").json()["messages"]:
+    inbox = f"/projects/{dash_server.project_ref}/inbox?email={email}"
+    while not admin_api(dash_server, "GET", inbox).json()["messages"]:
         assert time.time() < deadline, "the mail was never caught"
         time.sleep(0.3)
     admin = make_admin(dash_server)

@@ -50,6 +50,20 @@ export async function api(method, path, body, options = {}) {
   return data;
 }
 
+export const csrfToken = () => sessionStorage.getItem(CSRF_KEY);
+export const ADMIN_BASE = BASE;
+
+// A raw /admin/v1 GET (a file download): the Response, or ApiError.
+export async function fetchRaw(path) {
+  const res = await fetch(BASE + path, { credentials: 'same-origin', cache: 'no-store' });
+  if (!res.ok) {
+    const error = new ApiError(res.status, await parse(res));
+    if (res.status === 401) onUnauthorized(error);
+    throw error;
+  }
+  return res;
+}
+
 export const get = (path) => api('GET', path);
 export const post = (path, body) => api('POST', path, body === undefined ? {} : body);
 export const patch = (path, body) => api('PATCH', path, body);

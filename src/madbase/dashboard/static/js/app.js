@@ -21,7 +21,7 @@ export const PROJECT_PAGES = [
   ['realtime', 'Realtime', 'realtime.read', 'realtime'],
   ['logs', 'Logs', 'logs.read', 'logs'],
   ['audit', 'Audit log', 'audit.read', 'audit'],
-  ['settings', 'Settings', 'settings.read', 'settings'],
+  ['settings', 'Settings', 'config.read', 'settings'],
 ];
 const PLATFORM_PAGES = [
   ['projects', 'Projects', null, 'projects'],

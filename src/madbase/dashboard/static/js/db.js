@@ -12,7 +12,9 @@ export async function listTables(ref) {
   }));
 }
 
-export const query = (ref, text) => post(`/projects/${ref}/database/query`, { query: text });
+// `role`: service_role (the API's bypass-RLS role: the table editor), postgres (the owner: DDL, policies), or
+// authenticated / anon to see what those roles see.
+export const query = (ref, text, role = 'service_role') => post(`/projects/${ref}/database/query`, { query: text, role });
 
 // The rows of a result as objects keyed by column name.
 export function records(result) {

@@ -55,7 +55,7 @@ async function detail(main, ref, fn, can, go) {
   const logs = h('pre', { class: 'log', 'aria-label': 'Logs' });
   async function refreshLogs() {
     const data = items(await get(`/projects/${ref}/functions/${fn.slug}/logs`), 'logs');
-    logs.textContent = data.map((l) => (typeof l === 'string' ? l : `${dateTime(l.at || l.timestamp)} ${l.level || ''} ${l.message || l.line || l.logs || JSON.stringify(l)}`)).join('\n') || '(no logs yet)';
+    logs.textContent = data.map((l) => (typeof l === 'string' ? l : `${dateTime(l.at)} v${l.version ?? '?'} ${l.method || ''} ${l.path || ''} → ${l.status ?? ''} ${l.duration_ms != null ? `${l.duration_ms} ms` : ''}${l.error ? ` [${l.error}]` : ''}${l.logs ? `\n  ${String(l.logs).trimEnd().replace(/\n/g, '\n  ')}` : ''}`)).join('\n') || '(no logs yet)';
   }
   clearInterval(poller);
   poller = setInterval(() => { if (!logs.isConnected) clearInterval(poller); else refreshLogs().catch(() => {}); }, 3000);

@@ -58,9 +58,9 @@ export default async function policiesPage({ main, ref, can, query: q, go }) {
     field('Template', template), field('Policy name', name), columnField,
     h('p', { class: 'muted' }, 'The SQL that will run (you may edit it):'), editor.el,
     h('div', { class: 'row' }, action('Run SQL', async () => {
-      await query(ref, editor.area.value); toast('Policy created'); go(location.hash);
+      await query(ref, editor.area.value, 'postgres'); toast('Policy created'); go(location.hash);
     }, { class: 'primary' }),
     current.rls_enabled ? null : action('Enable RLS only', async () => {
-      await query(ref, enableRlsSql(current)); toast(`RLS enabled on ${qualified(current.schema, current.name)}`); go(location.hash);
+      await query(ref, enableRlsSql(current), 'postgres'); toast(`RLS enabled on ${qualified(current.schema, current.name)}`); go(location.hash);
     }))));
 }

@@ -6,7 +6,7 @@ import { dateTime } from '../format.js';
 import { action, badge, clear, confirmDanger, field, h, notAvailable, table, toast } from '../ui.js';
 
 export function statusKind(status) {
-  return { active: 'ok', healthy: 'ok', paused: 'warn', disabled: 'warn', deleted: 'bad', failed: 'bad' }[status] || '';
+  return { active: 'ok', healthy: 'ok', paused: 'warn', disabled: 'warn', degraded: 'warn', deleted: 'bad', failed: 'bad', unhealthy: 'bad' }[status] || '';
 }
 
 function checksList(checks) {

@@ -41,7 +41,11 @@ export default async function realtimePage({ main, ref }) {
   const [connections, replication] = await Promise.all([
     get(`/projects/${ref}/realtime/connections`), get(`/projects/${ref}/realtime/replication`).catch(() => null)]);
   const conns = items(connections, 'connections');
-  const slots = replication ? (Array.isArray(replication) ? replication : items(replication, 'slots').length ? items(replication, 'slots') : [replication]) : [];
+  const slot = replication && replication.slot;
+  const consumer = (replication && replication.consumer) || {};
+  const slots = replication ? [{ slot_name: replication.slot_name, active: slot ? slot.active : false,
+    lag_bytes: consumer.lag_bytes ?? (slot && slot.lag_bytes), wal_level: replication.wal_level,
+    consumer: consumer.started ? (consumer.running ? 'running' : 'stopped') : 'not started', error: consumer.error }] : [];
   const topic = h('input', { value: 'room-1' });
   const schema = h('input', { value: 'public' });
   const tableName = h('input', { placeholder: 'optional: a table for postgres_changes' });
@@ -50,15 +54,17 @@ export default async function realtimePage({ main, ref }) {
   clear(main, h('h1', {}, 'Realtime'),
     h('h2', {}, 'Connected clients'),
     table([
-      { key: 'id', label: 'Connection' }, { key: 'ip', label: 'IP', render: (c) => c.ip || c.client_ip },
+      { key: 'id', label: 'Connection', render: (c) => c.id || c.request_id }, { key: 'ip', label: 'IP', render: (c) => c.ip || c.client_ip },
+      { key: 'role', label: 'Role' },
       { key: 'channels', label: 'Channels', render: (c) => [].concat(c.channels || c.topics || []).map((x) => (typeof x === 'string' ? x : x.topic)).join(', ') },
       { key: 'connected_at', label: 'Since', render: (c) => dateTime(c.connected_at) },
     ], conns, { empty: 'No client connected.' }),
     h('h2', {}, 'Replication'),
     table([
-      { key: 'slot_name', label: 'Slot', render: (s) => s.slot_name || s.slot || s.name },
-      { key: 'active', label: 'Active', render: (s) => String(s.active ?? s.state ?? '?') },
-      { key: 'lag_bytes', label: 'Lag', render: (s) => bytes(s.lag_bytes ?? s.slot_lag_bytes) },
+      { key: 'slot_name', label: 'Slot' }, { key: 'wal_level', label: 'wal_level' },
+      { key: 'active', label: 'Slot active', render: (s) => String(Boolean(s.active)) },
+      { key: 'consumer', label: 'Consumer' }, { key: 'lag_bytes', label: 'Lag', render: (s) => bytes(s.lag_bytes) },
+      { key: 'error', label: 'Error' },
     ], slots, { empty: 'No replication slot.' }),
     h('section', { class: 'card' }, h('h2', {}, 'Live view'),
       h('div', { class: 'row' }, field('Channel', topic), field('Schema', schema), field('Table', tableName)),

@@ -30,7 +30,7 @@ export default async function settingsPage({ main, ref, can, query: q, go }) {
   const tabs = h('nav', { class: 'row', 'aria-label': 'Settings sections' }, SECTIONS.map((s) =>
     h('a', { class: `button small${s === section ? ' primary' : ''}`, href: `#/p/${encodeURIComponent(ref)}/settings?section=${s}`, 'aria-current': s === section ? 'page' : null }, s)));
   const config = await get(`/projects/${ref}/config/${section}`);
-  const writable = can('settings.write') || can('config.write');
+  const writable = can('config.write');
   const inputs = Object.fromEntries(Object.entries(config || {}).map(([k, v]) => [k, inputFor(k, v)]));
   for (const input of Object.values(inputs)) input.disabled = !writable;
   const form = h('form', { class: 'stack card', 'aria-label': `${section} settings` },

@@ -39,6 +39,8 @@ export default async function sqlPage({ main, ref, can }) {
   let history = loadHistory(ref);
   const editor = sqlEditor(history[0] || 'select now();');
   const out = h('section', { 'aria-live': 'polite', 'aria-label': 'Results' });
+  const role = h('select', { 'aria-label': 'Run as role' }, [['postgres', 'postgres (owner)'], ['service_role', 'service_role'],
+    ['authenticated', 'authenticated'], ['anon', 'anon']].map(([v, l]) => h('option', { value: v }, l)));
   const historyList = h('ol', {});
   function renderHistory() {
     clear(historyList, history.map((q) => h('li', {}, h('button', { type: 'button', class: 'small mono', title: q,
@@ -50,7 +52,7 @@ export default async function sqlPage({ main, ref, can }) {
     clear(out, h('p', { class: 'muted' }, 'Running…'));
     const started = performance.now();
     try {
-      const result = await post(`/projects/${ref}/database/query`, { query: text });
+      const result = await post(`/projects/${ref}/database/query`, { query: text, role: role.value });
       clear(out, h('p', { class: 'muted' }, `${Math.round(performance.now() - started)} ms`), resultGrid(result));
     } catch (err) {
       const where = err.body && err.body.position ? lineCol(editor.area.value, offset + Number(err.body.position)) : null;
@@ -71,7 +73,7 @@ export default async function sqlPage({ main, ref, can }) {
       ? 'Runs as the database owner. Ctrl/⌘+Enter runs the selection, or everything when nothing is selected.'
       : 'Your role may read only: statements that write are refused by the server.'),
     editor.el,
-    h('div', { class: 'row' }, action('Run', run, { class: 'primary' }),
+    h('div', { class: 'row' }, action('Run', run, { class: 'primary' }), h('label', { class: 'inline' }, 'as', role),
       action('Clear history', async () => { history = []; localStorage.removeItem(historyKey(ref)); renderHistory(); }, { class: 'small' })),
     out, h('details', {}, h('summary', {}, 'History'), historyList));
 }

@@ -1,6 +1,6 @@
 // Auth users of a project: search, paging, create, invite, ban, delete, revoke sessions, reset MFA
 // (/projects/{ref}/users…), and a link to the dev inbox where their mails land without SMTP.
-import { get, items, post, del, api } from '../api.js';
+import { get, items, post, del } from '../api.js';
 import { dateTime } from '../format.js';
 import { action, badge, clear, confirmDanger, dialog, field, h, table, toast } from '../ui.js';
 
@@ -9,7 +9,7 @@ const PER_PAGE = 50;
 export default async function usersPage({ main, ref, can, query: q, go }) {
   const page = Math.max(1, Number(q.page) || 1);
   const params = new URLSearchParams({ page: String(page), per_page: String(PER_PAGE) });
-  if (q.search) params.set('filter', q.search);
+  if (q.search) params.set('search', q.search);
   const data = await get(`/projects/${ref}/users?${params}`);
   const users = items(data, 'users');
   const here = (extra) => `#/p/${encodeURIComponent(ref)}/users?${new URLSearchParams({ ...q, ...extra })}`;
@@ -18,7 +18,7 @@ export default async function usersPage({ main, ref, can, query: q, go }) {
   const act = (u) => writable ? h('div', { class: 'row' },
     action(u.banned_until ? 'Unban' : 'Ban', async () => {
       if (!u.banned_until && !await confirmDanger('Ban user', `${u.email || u.id} cannot sign in for 24 hours (their sessions end).`)) return;
-      await api('PUT', `/projects/${ref}/users/${u.id}`, { ban_duration: u.banned_until ? 'none' : '24h' }); toast('Saved'); go(location.hash);
+      await post(`/projects/${ref}/users/${u.id}/ban`, { duration: u.banned_until ? 'none' : '24h' }); toast('Saved'); go(location.hash);
     }, { class: 'small' }),
     action('Revoke sessions', async () => { await del(`/projects/${ref}/users/${u.id}/sessions`); toast('Sessions revoked'); }, { class: 'small' }),
     action('Reset MFA', async () => {
@@ -52,8 +52,8 @@ export default async function usersPage({ main, ref, can, query: q, go }) {
       { key: 'last_sign_in_at', label: 'Last sign-in', render: (u) => dateTime(u.last_sign_in_at) },
       { key: 'created_at', label: 'Created', render: (u) => dateTime(u.created_at) },
       { key: 'actions', label: 'Actions', render: act },
-    ], users, { caption: `Page ${page}`, empty: 'No user matches.' }),
+    ], users, { caption: `Page ${page}${data.total != null ? ` of ${Math.max(1, Math.ceil(data.total / PER_PAGE))} (${data.total} users)` : ''}`, empty: 'No user matches.' }),
     h('div', { class: 'row' },
       page > 1 ? h('button', { type: 'button', onclick: () => go(here({ page: page - 1 })) }, 'Previous') : null,
-      users.length === PER_PAGE ? h('button', { type: 'button', onclick: () => go(here({ page: page + 1 })) }, 'Next') : null));
+      (data.next_cursor || users.length === PER_PAGE) ? h('button', { type: 'button', onclick: () => go(here({ page: page + 1 })) }, 'Next') : null));
 }
