@@ -3,7 +3,7 @@ control plane (/admin/v1) serving the admin routes every service contributes (`S
 
 from __future__ import annotations
 
-from madbase import admin, auth, functions, realtime, rest, storage, whoami
+from madbase import admin, auth, dashboard, functions, realtime, rest, storage, whoami
 from madbase.core.runtime import Runtime
 from madbase.core.service import Service
 from madbase.gateway import Gateway
@@ -11,7 +11,7 @@ from madbase.gateway import Gateway
 
 def services() -> list[Service]:
     mounted = [rest.service, auth.service, storage.service, realtime.service, functions.service, admin.service,
-               whoami.service]
+               whoami.service, dashboard.service]
     contributed = [r for s in mounted for r in s.admin_routes]
     return [admin.platform_service(contributed) if s is admin.service else s for s in mounted]
 

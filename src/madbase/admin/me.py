@@ -128,7 +128,11 @@ async def me(request: AdminRequest) -> Response:
     principal = request.admin
     found = await accounts.get_admin(control(request), principal.admin_id)
     assert found is not None
-    return Response.json({**found, "method": principal.method,
+    # the rights patterns of each role held, platform-wide and per project (what `Principal.allows` reads), so
+    # a client such as the dashboard can hide what the caller may not do; the server still checks every call
+    rights = {"platform": [list(r) for r in principal.platform],
+              "projects": {ref: [list(r) for r in roles] for ref, roles in principal.projects.items()}}
+    return Response.json({**found, "method": principal.method, "rights": rights,
                           "token_scope": None if principal.method != "token" else {
                               "rights": list(principal.token_rights) if principal.token_rights is not None else None,
                               "projects": sorted(principal.token_projects)
