@@ -238,6 +238,32 @@ def _healthy(api_url: str) -> bool:
 
 
 @app.command(cls=_Command)
+def migrate(
+    control_only: Annotated[bool, typer.Option("--control-only", help="Only the control plane's schema")] = False,
+) -> None:
+    """Migrate the control plane and every project's database to this version (docs/operations.md)."""
+    import asyncio
+
+    from madbase.migrate import MigrateError
+    from madbase.migrate import migrate as run_migrate
+
+    settings = _settings()
+    if settings.master_key is None:
+        _fail("MADBASE_MASTER_KEY is required (it decrypts the projects' database credentials)", 2)
+    assert settings.master_key is not None
+    try:
+        report = asyncio.run(run_migrate(settings, settings.master_key.get_secret_value(),
+                                         control_only=control_only))
+    except MigrateError as exc:
+        _fail(str(exc))
+        return
+    for line in report.lines():
+        print(line)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command(cls=_Command)
 def version() -> None:
     """Print the version."""
     print(__version__)

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     body_idle_timeout: float = Field(15.0, gt=0, validation_alias=_env("MADBASE_BODY_IDLE_TIMEOUT"))
     body_min_rate: int = Field(1024, ge=0, validation_alias=_env("MADBASE_BODY_MIN_RATE"))
     shutdown_timeout: float = Field(10.0, ge=0, validation_alias=_env("MADBASE_SHUTDOWN_TIMEOUT"))
+    # On SIGTERM: answer /ready with 503 for this many seconds while still serving (balancers with active
+    # health checks take the process out), then stop accepting and drain (docs/operations.md)
+    drain_seconds: float = Field(0.0, ge=0, le=300, validation_alias=_env("MADBASE_DRAIN_SECONDS"))
     rate_limit_ip_per_minute: int = Field(0, ge=0, validation_alias=_env("MADBASE_RATE_LIMIT_IP_PER_MINUTE"))
     rate_limit_project_per_minute: int = Field(
         0, ge=0, validation_alias=_env("MADBASE_RATE_LIMIT_PROJECT_PER_MINUTE")

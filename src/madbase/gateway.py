@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 import structlog
 
-from madbase.core import gcsettle, jsonutil, requestlog, serviceapps
+from madbase.core import gcsettle, jsonutil, requestlog, serviceapps, tracing
 from madbase.core.authn import ANONYMOUS, AuthContext, authenticate
 from madbase.core.context import RequestContext
 from madbase.core.errors import GatewayError, Kind
@@ -206,7 +206,9 @@ class Gateway:
             return
         started = time.perf_counter()
         origin = headers.get(b"origin")
-        extra: Headers = [(b"x-request-id", request_id.encode())]
+        trace = tracing.begin(headers, request_id)  # W3C trace context + correlation id (core/tracing.py)
+        tracing.TRACE.set(trace)
+        extra: Headers = [(b"x-request-id", request_id.encode()), *trace.response_headers()]
         if origin is not None:
             extra += [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", EXPOSE_HEADERS)]
         service = self._service_for(path)
@@ -226,7 +228,7 @@ class Gateway:
         status = 500
         project_ref = "-"
         client_ip = "-"
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id, **trace.log_fields())
 
         response_started = False
 
@@ -237,10 +239,12 @@ class Gateway:
                 status = message["status"]
                 own = message.get("headers", ())
                 # a response with its own CORS origin (an edge function's) keeps it: a second copy voids both
-                if len(extra) > 1 and any(k == b"access-control-allow-origin" for k, _ in own):
-                    message["headers"] = [*own, extra[0]]
+                if any(k == b"access-control-allow-origin" for k, _ in own):
+                    message["headers"] = [*own, *(h for h in extra if not h[0].startswith(b"access-control-"))]
                 else:
                     message["headers"] = [*own, *extra]
+                if not self.runtime.accepting:  # draining: no keep-alive, the balancer reconnects elsewhere
+                    message["headers"].append((b"connection", b"close"))
             return send(message)
 
         try:
@@ -290,9 +294,17 @@ class Gateway:
             if project_ref != "-":
                 self._request_log.add(project_ref, request_id, method, service.name, path, status, elapsed,
                                       client_ip)
+            if (method == "POST" and service.name == "auth" and path.endswith("/token")
+                    and b"refresh_token" not in scope.get("query_string", b"")):
+                self.runtime.metrics.observe_sign_in(project_ref, status)
             if self._access_log:
                 log.info("request", method=method, route=service.prefix, path=path, status=status,
                          project_ref=project_ref, duration_ms=round(elapsed * 1000, 3))
+            if self.runtime.tracer is not None:
+                self.runtime.tracer.finish(trace, f"{method} {service.prefix}", status, {
+                    "http.request.method": method, "url.path": path, "http.response.status_code": status,
+                    "madbase.service": service.name, "madbase.project_ref": project_ref,
+                    "madbase.request_id": request_id, "madbase.correlation_id": trace.correlation_id})
             structlog.contextvars.clear_contextvars()
 
     def _limited_receive(self, service: Service, headers: dict[bytes, bytes], receive: Receive) -> Receive:
@@ -317,13 +329,17 @@ class Gateway:
 
     async def _operational(self, path: str, send: Send, extra: Headers) -> None:
         if path == "/ready":
+            if not self.runtime.accepting:  # stopping (SIGTERM): out of the balancer first, then drain
+                body = b'{"status":"unavailable","message":"shutting down"}'
+                await _respond(send, 503, body, [_JSON, *extra])
+                return
             ok = await self._control_reachable()
             body = b'{"status":"ok"}' if ok else b'{"status":"unavailable","message":"control database unreachable"}'
             if ok and self.runtime.db_warnings:  # still ready: REST, auth and storage work; see core/dbchecks.py
                 body = jsonutil.dumps({"status": "ok", "warnings": self.runtime.db_warnings})
             await _respond(send, 200 if ok else 503, body, [_JSON, *extra])
         elif path == "/metrics":
-            body = self.runtime.metrics.render()
+            body = await self.runtime.metrics.render_all()
             await _respond(send, 200, body, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"), *extra])
         else:
             body = jsonutil.dumps({"message": "no Route matched with those values"})

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import TextIO, TypeVar
 
 import asyncpg
@@ -35,6 +36,7 @@ from madbase.core import logging as mblogging
 from madbase.core.pgcluster import PgCluster
 from madbase.core.runtime import Endpoints, Runtime, StartupError
 from madbase.core.secretbox import SecretBox, load_or_create_key_file
+from madbase.core.workermetrics import WorkerMetrics
 from madbase.httpprotocol import HttpLimits, protocol_class
 from madbase.wsprotocol import LeanWebSocket
 
@@ -182,12 +184,18 @@ def http_limits(settings: Settings) -> HttpLimits:
 
 
 async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, *, publish_state: bool,
-                 embedded: bool) -> None:
+                 embedded: bool, worker: int | None = None) -> None:
     # Workers of a multi-process start find the settings applied by the supervisor's preparation.
     runtime = Runtime(settings, SecretBox(master_key(settings)), endpoints,
                       start_config() if publish_state else None)
+    siblings: WorkerMetrics | None = None
     try:
         await _interruptible(runtime.start())
+        if worker is not None and settings.workers > 1 and WorkerMetrics.supported():
+            # /metrics answered by any worker shows every worker's series (core/workermetrics.py)
+            siblings = WorkerMetrics(settings.data_dir, worker, settings.workers, runtime.metrics.render)
+            await siblings.start()
+            runtime.metrics.gather = siblings.gather
         if publish_state:
             assert runtime.control_pool is not None
             created = await _admin_at_start(runtime.control_pool, settings)
@@ -204,12 +212,40 @@ async def _serve(settings: Settings, sock: socket.socket, endpoints: Endpoints, 
             log_level="warning", access_log=False, timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
             server_header=False, date_header=True, proxy_headers=False, ws_per_message_deflate=False,
         )
-        server = uvicorn.Server(config)
+        server = DrainingServer(config, runtime, settings.drain_seconds)
         await server.serve(sockets=[sock])
     finally:
         if publish_state:
             statefile.remove(settings.data_dir)
+        if siblings is not None:
+            await siblings.close()
         await runtime.close()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server with readiness off first: the first SIGTERM/SIGINT turns `/ready` to 503 and keeps
+    serving for `drain_seconds`, so a balancer stops sending new requests before the listener closes; then
+    uvicorn's own graceful shutdown (stop accepting, finish in-flight requests) runs. A second signal stops
+    at once."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime, drain_seconds: float) -> None:
+        super().__init__(config)
+        self._runtime = runtime
+        self._drain_seconds = drain_seconds
+        self._drain_until: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._runtime.accepting = False
+        if self._drain_seconds > 0 and self._drain_until is None and not self.should_exit:
+            self._captured_signals.append(sig)  # re-raised after shutdown, as uvicorn does
+            self._drain_until = time.monotonic() + self._drain_seconds
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_until is not None and not self.should_exit and time.monotonic() >= self._drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 async def _prepare_only(settings: Settings, cluster: PgCluster | None
@@ -265,6 +301,7 @@ def _note_signal(signum: int, frame: object) -> None:
 WORKER_ENV_CONTROL = "MADBASE_WORKER_CONTROL_DSN"
 WORKER_ENV_DEFAULT_DB = "MADBASE_WORKER_DEFAULT_DB_URL"
 WORKER_ENV_SETTINGS = "MADBASE_WORKER_SETTINGS"
+WORKER_ENV_INDEX = "MADBASE_WORKER_INDEX"
 
 
 def settings_for_worker(settings: Settings) -> str:
@@ -336,11 +373,12 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
     env = {**os.environ, WORKER_ENV_CONTROL: endpoints.control_dsn,
            WORKER_ENV_DEFAULT_DB: endpoints.default_db_url or "", WORKER_ENV_SETTINGS: settings_for_worker(resolved)}
 
-    def spawn() -> subprocess.Popen[bytes]:
+    def spawn(index: int) -> subprocess.Popen[bytes]:
         fd = sock.fileno()
-        return subprocess.Popen([sys.executable, "-m", "madbase", "worker", "--fd", str(fd)], pass_fds=(fd,), env=env)
+        return subprocess.Popen([sys.executable, "-m", "madbase", "worker", "--fd", str(fd)], pass_fds=(fd,),
+                                env={**env, WORKER_ENV_INDEX: str(index)})
 
-    children = [spawn() for _ in range(settings.workers)]
+    children = [spawn(i) for i in range(settings.workers)]
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     state.write(settings.data_dir)
@@ -355,7 +393,7 @@ def _supervise(settings: Settings, sock: socket.socket, cluster: PgCluster | Non
             if not stopping:
                 for i, child in enumerate(children):
                     if child.poll() is not None:
-                        children[i] = spawn()
+                        children[i] = spawn(i)
             time.sleep(0.2)
     finally:
         statefile.remove(settings.data_dir)
@@ -373,7 +411,9 @@ def run_worker(settings: Settings, fd: int) -> None:
                           default_db_url=os.environ.get(WORKER_ENV_DEFAULT_DB) or None)
     sock = socket.socket(fileno=fd)
     try:
-        _run_loop(_serve(settings, sock, endpoints, publish_state=False, embedded=False))
+        index = os.environ.get(WORKER_ENV_INDEX, "")
+        _run_loop(_serve(settings, sock, endpoints, publish_state=False, embedded=False,
+                         worker=int(index) if index.isdigit() else None))
     finally:
         sock.detach()
 

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from madbase.core import jsonutil, timeouts
+from madbase.core import jsonutil, timeouts, tracing
 from madbase.core.bytecache import ByteBoundedCache
 from madbase.core.errors import GatewayError, Kind
 from madbase.core.leanpool import UNSURE, LeanPool
@@ -55,6 +55,9 @@ def settings_json(names: Sequence[str], values: Sequence[str], *, read_only: boo
         settings["transaction_read_only"] = "on"
     if timeout_ms is not None and "statement_timeout" not in settings:
         settings["statement_timeout"] = str(timeout_ms)
+    app_name = tracing.application_name()  # slow-query logs and pg_stat_activity name the request's trace
+    if app_name is not None:
+        settings["application_name"] = app_name
     return jsonutil.dumps_str(settings)
 
 

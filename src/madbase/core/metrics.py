@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
@@ -92,7 +92,12 @@ class Metrics:
         self.stage_latency = StageHistogram()
         self.registry.register(self.stage_latency)
         self.registry.register(_PoolCollector(pool_stats))
+        # POST /auth/v1/token outcomes other than refreshes (password, id_token, pkce, ...): sign-ins
+        self.sign_ins = Counter("madbase_auth_sign_ins", "Auth sign-in attempts by result", ["project", "result"],
+                                registry=self.registry)
         self._children: dict[tuple[str, int, str], Callable[[], None]] = {}
+        #: set by a worker of a multi-process server: gathers every worker's series
+        self.gather: Callable[[], Awaitable[bytes]] | None = None
         self._latency_children: dict[str, Callable[[float], None]] = {}
         #: project ref → cumulative request counts per PROJECT_LATENCY_BUCKETS (the last: slower)
         self.project_latency: dict[str, list[int]] = {}
@@ -114,6 +119,9 @@ class Metrics:
             counts = self.project_latency[project] = [0] * (len(PROJECT_LATENCY_BUCKETS) + 1)
         counts[bisect_left(PROJECT_LATENCY_BUCKETS, seconds)] += 1
 
+    def observe_sign_in(self, project: str, status: int) -> None:
+        self.sign_ins.labels(project, "success" if status < 300 else "failure").inc()
+
     def observe_stage(self, service: str, stage: str, seconds: float) -> None:
         self.stage_latency.observe(service, stage, seconds)
 
@@ -122,3 +130,9 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    async def render_all(self) -> bytes:
+        """What `/metrics` serves: this process's series, or every worker's (core/workermetrics.py)."""
+        if self.gather is not None:
+            return await self.gather()
+        return self.render()

@@ -18,11 +18,13 @@ from madbase.core import migrations, tenants
 from madbase.core.control import ControlStore, ProjectRecord
 from madbase.core.db import PoolRegistry
 from madbase.core.dbchecks import database_warnings
+from madbase.core.dbstats import DbStats
 from madbase.core.errors import GatewayError
 from madbase.core.metrics import Metrics
 from madbase.core.projects import Project, ProjectRegistry
 from madbase.core.ratelimit import RateLimiter
 from madbase.core.secretbox import SecretBox
+from madbase.core.tracing import OtlpExporter
 
 if TYPE_CHECKING:
     from madbase.projectconfig import StartConfig
@@ -66,6 +68,13 @@ class Runtime:
         )
         self.limiter: RateLimiter = RateLimiter(None)
         self.metrics = Metrics(self.pools.stats)
+        # PostgreSQL-side facts for the alerts (slots, stuck mails) of the projects this process has opened
+        self.dbstats = DbStats(lambda: sorted({row[0] for row in self.pools.stats()}), self._admin_dsn)
+        self.metrics.registry.register(self.dbstats)
+        #: request spans go over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (core/tracing.py)
+        self.tracer: OtlpExporter | None = OtlpExporter.from_env()
+        #: False from the moment a stop is requested (SIGTERM): /ready answers 503 while requests still run
+        self.accepting = True
         #: Problems of the default project's database found at start (core/dbchecks.py), shown by /ready.
         self.db_warnings: list[str] = []
 
@@ -109,6 +118,15 @@ class Runtime:
             self.db_warnings = await database_warnings(project.record.db_url)
             for warning in self.db_warnings:
                 log.warning("project_database_check", project_ref=ref, problem=warning)
+        self.dbstats.start()
+        if self.tracer is not None:
+            self.tracer.start()
+
+    def _admin_dsn(self, ref: str) -> str | None:
+        try:
+            return self.projects.resolve(ref).record.db_url
+        except Exception:
+            return None
 
     async def _ensure_default_project(self) -> None:
         store = self.store
@@ -159,6 +177,9 @@ class Runtime:
         await tenants.bootstrap(project.record.db_url, project.record.login_role, project.record.login_password)
 
     async def close(self) -> None:
+        await self.dbstats.close()
+        if self.tracer is not None:
+            await self.tracer.close()
         await self.limiter.close()
         if self._projects is not None:
             await self._projects.close()

@@ -89,6 +89,8 @@ SIMPLE: tuple[tuple[tuple[str, ...], tuple[str, ...], Parser], ...] = (
     (("FILE_SIZE_LIMIT", "STORAGE_FILE_SIZE_LIMIT"), ("storage", "file_size_limit"), _size),
     (("STORAGE_BACKEND",), ("storage", "backend"), _storage_backend),
     (("FILE_STORAGE_BACKEND_PATH",), ("storage", "root"), _text),
+    # TUS staging shared by every process of a deployment (a shared volume), so uploads resume anywhere
+    (("MADBASE_STORAGE_STAGING", "TUS_STAGING_PATH"), ("storage", "staging"), _text),
     (("GLOBAL_S3_BUCKET",), ("storage", "s3", "bucket"), _text),
     (("GLOBAL_S3_ENDPOINT",), ("storage", "s3", "endpoint"), _text),
     (("GLOBAL_S3_FORCE_PATH_STYLE",), ("storage", "s3", "virtual_hosted_style"), _inverted),

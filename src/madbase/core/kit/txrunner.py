@@ -143,7 +143,7 @@ class ErrorTable:
         if not isinstance(exc, asyncpg.PostgresError):
             return exc
         state = exc.sqlstate or ""
-        if state.startswith("08"):  # connection exception class
+        if state.startswith(("08", "57P")):  # connection exceptions; the server shutting down or restarting
             return unavailable(exc)
         factory = self._by_state.get(state) or self._by_state.get(state[:2])
         if factory is not None:
