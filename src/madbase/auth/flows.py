@@ -8,6 +8,7 @@ transaction. PKCE flow states (auth.flow_state) are created here too.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -74,6 +75,15 @@ async def prepare_token(conn: DbConn, req: Req, user_id: uuid.UUID, kind: Kind, 
 def otp_secret(req: Req) -> str:
     """The key of this project's token hashes (tokens.otp_hash)."""
     return req.ctx.project.record.jwt_secret
+
+
+def otp_secrets(req: Req) -> list[str]:
+    """The keys a code sent before now may be hashed with: the current secret, then the previous ones whose
+    rotation grace window is still open (docs/keys.md): a code mailed just before a rotation still works."""
+    now = time.time()
+    project = req.ctx.project
+    return [project.record.jwt_secret,
+            *(old for old, until in project.stored_keys.previous_secrets if until >= now)]
 
 
 def action_link(req: Req, token_hash: str, verify_type: str, redirect_to: str) -> str:

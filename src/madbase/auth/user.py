@@ -141,8 +141,9 @@ async def _check_nonce(req: Req, user: asyncpg.Record, nonce: str) -> None:
     sent = user["reauthentication_sent_at"]
     expected = user["reauthentication_token"] or ""
     address = user["email"] or user["phone"] or ""
-    given = tokens.otp_hash(address, nonce, flows.otp_secret(req))
-    if (not expected or not hmac.compare_digest(given, expected) or sent is None
+    matched = any(hmac.compare_digest(tokens.otp_hash(address, nonce, secret), expected)
+                  for secret in flows.otp_secrets(req))
+    if (not expected or not matched or sent is None
             or sent + timedelta(seconds=req.config.mailer_otp_exp) < users.now()):
         raise AuthError("reauthentication_not_valid", "Requires reauthentication")
 

@@ -63,11 +63,17 @@ async def run(conn: DbConn, req: Req, verify_type: str, *, token: str = "", toke
     if token_hash:
         found = await _find(conn, verify_type, token_hash)
     elif token and phone and verify_type in ("sms", "phone_change"):
-        found = await _find(conn, verify_type, tokens.otp_hash(phone, token, flows.otp_secret(req)))
+        for secret in flows.otp_secrets(req):
+            found = await _find(conn, verify_type, tokens.otp_hash(phone, token, secret))
+            if found:
+                break
     elif token and email:
-        for address in (email.lower(), email):
-            digest = tokens.otp_hash(address, token, flows.otp_secret(req))
-            found = await _find(conn, verify_type, digest) or await _find(conn, verify_type, "pkce_" + digest)
+        for secret in flows.otp_secrets(req):
+            for address in (email.lower(), email):
+                digest = tokens.otp_hash(address, token, secret)
+                found = await _find(conn, verify_type, digest) or await _find(conn, verify_type, "pkce_" + digest)
+                if found:
+                    break
             if found:
                 break
     else:

@@ -4,6 +4,7 @@ old keys refused once the grace window is over."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import datetime
@@ -204,3 +205,27 @@ def test_rotation_input_and_audit(keys_env: Keys) -> None:
         assert secret not in text
     # the default grace keeps the keys of r1 working beside r2's
     assert _roles(env, r1["anon_key"]) == {"anon"} and _roles(env, r2["anon_key"]) == {"anon"}
+
+
+def test_otp_code_mailed_before_a_rotation_still_verifies(keys_env: Keys) -> None:
+    env = keys_env
+    email = f"otp-{uuid.uuid4().hex[:8]}@example.com"
+    env.sign_up(email)
+    anon = env.current_keys()["anon"]
+    r = env.http.post(f"{env.a.url}/auth/v1/otp", json={"email": email, "create_user": False},
+                      headers={"apikey": anon})
+    assert r.status_code == 200, r.text
+    inbox = f"{env.a.url}/admin/v1/projects/{env.ref}/inbox"
+    headers = {"Authorization": f"Bearer {env.a.admin_token}"}
+    deadline = time.monotonic() + 10
+    while not (messages := env.http.get(inbox, params={"email": email}, headers=headers).json()["messages"]):
+        assert time.monotonic() < deadline, "no mail in the inbox"
+        time.sleep(0.2)
+    html = env.http.get(f"{inbox}/{messages[0]['id']}", headers=headers).json()["html"]
+    code = re.search(r"\b(\d{6})\b", html)
+    assert code is not None, html
+    rotated = env.admin("POST", "/jwt-secret/rotate", {"grace_seconds": 60}).json()
+    r = env.http.post(f"{env.b.url}/auth/v1/verify", json={"type": "email", "email": email, "token": code.group(1)},
+                      headers={"apikey": rotated["anon_key"]})
+    assert r.status_code == 200, r.text
+    assert _roles(env, rotated["anon_key"], r.json()["access_token"]) == {"authenticated"}
