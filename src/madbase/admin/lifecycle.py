@@ -21,7 +21,6 @@ import structlog
 
 from madbase.core import tenants
 from madbase.core.control import ProjectExists, ProjectRecord, new_ref
-from madbase.core.migrations import MigrationError
 from madbase.core.runtime import Runtime
 
 log = structlog.get_logger("madbase.admin.projects")
@@ -162,7 +161,7 @@ async def create(runtime: Runtime, *, name: str, ref: str | None, db_url: str | 
         "update madbase_control.projects set database_kind = $2 where ref = $1", ref, kind)
     try:
         applied = await tenants.bootstrap(record.db_url, record.login_role, record.login_password)
-    except (tenants.BootstrapError, MigrationError, asyncpg.PostgresError, OSError) as exc:
+    except Exception as exc:  # whatever failed, no half-created project stays behind
         await runtime.store.pool.execute("delete from madbase_control.projects where ref = $1", ref)
         if kind == "cluster":
             await _drop_quietly(db_url)

@@ -104,6 +104,12 @@ def test_test_connection_reports_what_is_missing(pm_server: MadbaseProcess, pg_c
                                    "detail": "cannot connect: the server refused the user name or password"}]
     r = admin("POST", "/projects/test-connection", json={"database_url": "postgresql://u:p@127.0.0.1:1/db"})
     assert r.json()["ok"] is False and r.json()["checks"][0]["detail"].startswith("cannot connect")
+    # hostile or odd URLs are reports too, never a 500
+    for odd in ("postgresql://u:p@127.0.0.1:1/db?sslmode=bogus", "postgresql://u:p@[::1/db",
+                "postgresql://u:p@127.0.0.1:1/db?options=-c%20x"):
+        r = admin("POST", "/projects/test-connection", json={"database_url": odd})
+        assert r.status_code in (200, 400), (odd, r.text)
+        assert r.json()["message"] if r.status_code == 400 else r.json()["ok"] is False, odd
     # the superuser URL passes
     r = admin("POST", "/projects/test-connection", json={"database_url": url})
     assert r.json()["ok"] is True, r.json()
