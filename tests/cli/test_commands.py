@@ -38,9 +38,9 @@ def test_projects(cli: Cli, pg_cluster: PgCluster) -> None:
 def test_keys(cli: Cli, cli_server: MadbaseProcess) -> None:
     keys = json.loads(ok(cli("keys", "list", "-o", "json")))
     assert isinstance(keys, list)
-    made = json.loads(ok(cli("keys", "create", "--type", "secret", "--name", "cli-ci", "-o", "json")))
+    made = json.loads(ok(cli("keys", "create", "--type", "secret", "--name", "cli_ci", "-o", "json")))
     assert made["api_key"].startswith("sb_secret_")
-    assert "cli-ci" in ok(cli("keys", "list"))
+    assert "cli_ci" in ok(cli("keys", "list"))
     ok(cli("keys", "revoke", made["id"]))
 
 
