@@ -25,7 +25,8 @@ import typer
 
 from madbase import statefile
 
-TIMEOUT = 120.0  # a deploy bundles on the server; a migration may run long
+TIMEOUT = 120.0  # a deploy bundles on the server
+LONG_TIMEOUT = 3600.0  # db push: migrations may rewrite big tables
 
 
 class CliError(Exception):
@@ -148,12 +149,12 @@ class ApiError(CliError):
 
 def request(target: Target, method: str, path: str, *, json_body: Any = None, params: dict[str, str] | None = None,
             files: list[tuple[str, tuple[str, bytes, str]]] | None = None, data: dict[str, str] | None = None,
-            raw: bool = False, headers: dict[str, str] | None = None) -> Any:
+            raw: bool = False, headers: dict[str, str] | None = None, timeout: float = TIMEOUT) -> Any:
     """Call `/admin/v1<path>`; the JSON answer (or the text when `raw`); ApiError with the API's message."""
     url = target.api_url + "/admin/v1" + path
     sent = {"Authorization": f"Bearer {target.token}", **(headers or {})}
     try:
-        with httpx.Client(timeout=TIMEOUT) as http:
+        with httpx.Client(timeout=timeout) as http:
             response = http.request(method, url, json=json_body, params=params, files=files, data=data,
                                     headers=sent)
     except httpx.HTTPError as exc:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from madbase.clicmds.client import CliError, request
+from madbase.clicmds.client import LONG_TIMEOUT, CliError, request
 from madbase.clicmds.common import ApiUrl, DataDir, Output, OutputOpt, ProjectRef, Token, command, emit, target
 
 app = typer.Typer(no_args_is_help=True, help="Apply a Supabase project's migrations to a project's database.")
@@ -59,7 +59,8 @@ def push(workdir: Annotated[Path, typer.Option("--workdir", metavar="DIR",
     where = target(api_url, token, data_dir)
     ref = where.project(project_ref)
     answer = request(where, "POST", f"/projects/{ref}/database/migrations",
-                     json_body={"migrations": files, "dry_run": dry_run, "include_all": include_all})
+                     json_body={"migrations": files, "dry_run": dry_run, "include_all": include_all},
+                     timeout=LONG_TIMEOUT)
     if output is Output.json:
         emit(answer, output)
         return
