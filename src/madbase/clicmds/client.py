@@ -102,8 +102,12 @@ def _local(data_dir: Path | None) -> Target:
     return Target(state.api_url.rstrip("/"), token, state.project_ref, local=True)
 
 
-def resolve(*, api_url: str | None = None, token: str | None = None, data_dir: Path | None = None) -> Target:
-    """The server and credential of this command (see the module docstring for the order)."""
+def resolve(*, api_url: str | None = None, token: str | None = None, data_dir: Path | None = None,
+            local: bool = False) -> Target:
+    """The server and credential of this command (see the module docstring for the order); `local`: the local
+    server whatever else is set (Supabase's `--local`)."""
+    if local:
+        return _local(data_dir)
     api_url = api_url or os.environ.get("MADBASE_API_URL") or None
     token = token or os.environ.get("MADBASE_ACCESS_TOKEN") or None
     login = read_login()
@@ -121,8 +125,8 @@ def resolve(*, api_url: str | None = None, token: str | None = None, data_dir: P
     if login is not None:
         return Target(login["api_url"], token or login["token"], login.get("project_ref"), local=False)
     if token is not None:
-        local = _local(None)
-        return Target(local.api_url, token, local.default_ref, local=True)
+        here = _local(None)
+        return Target(here.api_url, token, here.default_ref, local=True)
     return _local(None)
 
 
