@@ -38,10 +38,16 @@ def test_projects(cli: Cli, pg_cluster: PgCluster) -> None:
 def test_keys(cli: Cli, cli_server: MadbaseProcess) -> None:
     keys = json.loads(ok(cli("keys", "list", "-o", "json")))
     assert isinstance(keys, list)
-    made = json.loads(ok(cli("keys", "create", "--type", "secret", "--name", "cli-ci", "-o", "json")))
+    made = json.loads(ok(cli("keys", "create", "--type", "secret", "--name", "cli_ci", "-o", "json")))
     assert made["api_key"].startswith("sb_secret_")
-    assert "cli-ci" in ok(cli("keys", "list"))
+    assert "cli_ci" in ok(cli("keys", "list"))
     ok(cli("keys", "revoke", made["id"]))
+    rotated = json.loads(ok(cli("keys", "rotate", "legacy", "--grace-seconds", "60", "-o", "json")))
+    assert rotated  # the new anon and service_role keys
+    signing = json.loads(ok(cli("keys", "rotate", "jwt-secret", "--grace-seconds", "60", "-o", "json")))
+    assert "key_id" in signing
+    refused = cli("keys", "rotate", "legacy", "--grace-seconds", "-5")
+    assert refused.returncode == 1 and refused.stderr.startswith("madbase: ")
 
 
 def test_config(cli: Cli) -> None:

@@ -138,3 +138,23 @@ def test_push_needs_database_write(cli_server: MadbaseProcess, tmp_path: Path) -
     assert listed.status_code == 200 and "migrations" in listed.json()
     bad = httpx.post(base, headers=cli_server.admin_headers(), json={"migrations": [{"version": "x;drop", "sql": ""}]})
     assert bad.status_code == 400 and "version" in bad.json()["message"]
+
+
+def test_hostile_bodies_are_4xx(cli_server: MadbaseProcess) -> None:
+    base = f"{cli_server.url}/admin/v1/projects/{cli_server.project_ref}"
+    headers = cli_server.admin_headers()
+    for body in (b"[]", b"{", b'{"migrations": 5}', b'{"migrations": [5]}', b'{"migrations": [{"version": "1"}]}',
+                 b'{"migrations": [{"version": "1", "sql": "select 1", "name": 7}]}',
+                 b'{"migrations": [{"version": "1", "sql": ""}, {"version": "1", "sql": ""}]}',
+                 b'{"migrations": [{"version": "' + b"9" * 41 + b'", "sql": ""}]}'):
+        answer = httpx.post(base + "/database/migrations", headers={**headers, "content-type": "application/json"},
+                            content=body)
+        assert 400 <= answer.status_code < 500, (body, answer.text)
+        assert answer.json()["message"]
+    # a file ending its own session: a clear 400, nothing recorded
+    lost = httpx.post(base + "/database/migrations", headers=headers, json={"migrations": [
+        {"version": "30000101000000", "name": "bye", "sql": "select pg_terminate_backend(pg_backend_pid());"}]})
+    assert lost.status_code == 400 and "connection was lost" in lost.json()["message"]
+    for schemas in ("", ",,", "a\x00b", "x" * 64, ",".join(f"s{i}" for i in range(51))):
+        answer = httpx.get(base + "/types/typescript", params={"included_schemas": schemas}, headers=headers)
+        assert answer.status_code in (200, 400), answer.text

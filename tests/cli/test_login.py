@@ -48,6 +48,12 @@ def test_login_stores_a_token_and_logout_revokes_it(cli: Cli, cli_server: Madbas
     listed = run_cli(["gen", "types", "typescript"], cwd=elsewhere, env=env)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith("export type Json")
+    # --local: the local server (its data folder) even though logged in
+    local = run_cli(["gen", "types", "typescript", "--local", "--data-dir", str(cli_server.data_dir)],
+                    cwd=elsewhere, env=env)
+    assert local.returncode == 0, local.stderr
+    no_local = run_cli(["gen", "types", "typescript", "--local"], cwd=elsewhere, env=env)
+    assert no_local.returncode == 1 and "no MadBase server is running with data folder" in no_local.stderr
 
     out = run_cli(["logout"], cwd=elsewhere, env=env)
     assert out.returncode == 0, out.stderr

@@ -144,6 +144,10 @@ async def _apply(conn: asyncpg.Connection, version: str, name: str, sql: str, ap
         detail = f" ({exc.detail})" if getattr(exc, "detail", None) else ""
         raise MessageError(400, f"Migration {version}_{name}.sql failed: {exc.sqlstate} {exc}{detail}. "
                                 f"Applied before it: {done}.") from exc
+    except (asyncpg.InterfaceError, OSError) as exc:  # the file ended its own session, or the server went away
+        done = ", ".join(e["version"] for e in applied) or "none"
+        raise MessageError(400, f"Migration {version}_{name}.sql failed: the database connection was lost "
+                                f"({type(exc).__name__}). Applied before it: {done}.") from exc
 
 
 ROUTES = (

@@ -25,7 +25,8 @@ import typer
 
 from madbase import statefile
 
-TIMEOUT = 120.0  # a deploy bundles on the server; a migration may run long
+TIMEOUT = 120.0  # a deploy bundles on the server
+LONG_TIMEOUT = 3600.0  # db push: migrations may rewrite big tables
 
 
 class CliError(Exception):
@@ -101,8 +102,12 @@ def _local(data_dir: Path | None) -> Target:
     return Target(state.api_url.rstrip("/"), token, state.project_ref, local=True)
 
 
-def resolve(*, api_url: str | None = None, token: str | None = None, data_dir: Path | None = None) -> Target:
-    """The server and credential of this command (see the module docstring for the order)."""
+def resolve(*, api_url: str | None = None, token: str | None = None, data_dir: Path | None = None,
+            local: bool = False) -> Target:
+    """The server and credential of this command (see the module docstring for the order); `local`: the local
+    server whatever else is set (Supabase's `--local`)."""
+    if local:
+        return _local(data_dir)
     api_url = api_url or os.environ.get("MADBASE_API_URL") or None
     token = token or os.environ.get("MADBASE_ACCESS_TOKEN") or None
     login = read_login()
@@ -120,8 +125,8 @@ def resolve(*, api_url: str | None = None, token: str | None = None, data_dir: P
     if login is not None:
         return Target(login["api_url"], token or login["token"], login.get("project_ref"), local=False)
     if token is not None:
-        local = _local(None)
-        return Target(local.api_url, token, local.default_ref, local=True)
+        here = _local(None)
+        return Target(here.api_url, token, here.default_ref, local=True)
     return _local(None)
 
 
@@ -148,12 +153,12 @@ class ApiError(CliError):
 
 def request(target: Target, method: str, path: str, *, json_body: Any = None, params: dict[str, str] | None = None,
             files: list[tuple[str, tuple[str, bytes, str]]] | None = None, data: dict[str, str] | None = None,
-            raw: bool = False, headers: dict[str, str] | None = None) -> Any:
+            raw: bool = False, headers: dict[str, str] | None = None, timeout: float = TIMEOUT) -> Any:
     """Call `/admin/v1<path>`; the JSON answer (or the text when `raw`); ApiError with the API's message."""
     url = target.api_url + "/admin/v1" + path
     sent = {"Authorization": f"Bearer {target.token}", **(headers or {})}
     try:
-        with httpx.Client(timeout=TIMEOUT) as http:
+        with httpx.Client(timeout=timeout) as http:
             response = http.request(method, url, json=json_body, params=params, files=files, data=data,
                                     headers=sent)
     except httpx.HTTPError as exc:

@@ -44,8 +44,11 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def target(api_url: str | None, token: str | None, data_dir: Path | None) -> Target:
-    return resolve(api_url=api_url, token=token, data_dir=data_dir)
+Local = Annotated[bool, typer.Option("--local", help="The local server (its data folder), even when logged in")]
+
+
+def target(api_url: str | None, token: str | None, data_dir: Path | None, local: bool = False) -> Target:
+    return resolve(api_url=api_url, token=token, data_dir=data_dir, local=local)
 
 
 def _cell(value: Any) -> str:

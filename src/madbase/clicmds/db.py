@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from madbase.clicmds.client import CliError, request
-from madbase.clicmds.common import ApiUrl, DataDir, Output, OutputOpt, ProjectRef, Token, command, emit, target
+from madbase.clicmds.client import LONG_TIMEOUT, CliError, request
+from madbase.clicmds.common import ApiUrl, DataDir, Local, Output, OutputOpt, ProjectRef, Token, command, emit, target
 
 app = typer.Typer(no_args_is_help=True, help="Apply a Supabase project's migrations to a project's database.")
 
@@ -52,14 +52,15 @@ def push(workdir: Annotated[Path, typer.Option("--workdir", metavar="DIR",
          dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be applied")] = False,
          include_all: Annotated[bool, typer.Option(
              "--include-all", help="Also apply files older than the last applied migration")] = False,
-         project_ref: ProjectRef = None, output: OutputOpt = Output.pretty, api_url: ApiUrl = None,
-         token: Token = None, data_dir: DataDir = None) -> None:
+         local: Local = False, project_ref: ProjectRef = None, output: OutputOpt = Output.pretty,
+         api_url: ApiUrl = None, token: Token = None, data_dir: DataDir = None) -> None:
     """Apply supabase/migrations/*.sql not yet applied, in order, with Supabase's migration history."""
     files = local_migrations(workdir)
-    where = target(api_url, token, data_dir)
+    where = target(api_url, token, data_dir, local)
     ref = where.project(project_ref)
     answer = request(where, "POST", f"/projects/{ref}/database/migrations",
-                     json_body={"migrations": files, "dry_run": dry_run, "include_all": include_all})
+                     json_body={"migrations": files, "dry_run": dry_run, "include_all": include_all},
+                     timeout=LONG_TIMEOUT)
     if output is Output.json:
         emit(answer, output)
         return

@@ -172,10 +172,10 @@ def deploy(name: Annotated[str | None, typer.Argument(metavar="NAME", help="Defa
     ref = where.project(project_ref)
     deployed = []
     for b in bundles:
-        parts: list[tuple[str, tuple[str, bytes, str]]] = [
-            ("metadata", ("metadata.json", json.dumps(b.metadata()).encode(), "application/json"))]
-        parts += [("file", (path, data, "application/octet-stream")) for path, data in b.files]
-        answer = request(where, "POST", f"/projects/{ref}/functions", files=parts)
+        # metadata is a plain form field (no filename), every file a `file` part named by its path
+        parts = [("file", (path, data, "application/octet-stream")) for path, data in b.files]
+        answer = request(where, "POST", f"/projects/{ref}/functions", data={"metadata": json.dumps(b.metadata())},
+                         files=parts)
         deployed.append(answer)
         if output is Output.pretty:
             version = answer.get("version") if isinstance(answer, dict) else None

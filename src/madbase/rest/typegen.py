@@ -276,6 +276,15 @@ class TypeScript:
             w.open(f"{_key(name)}: {{")
             w.line("Args: " + " | ".join(dict.fromkeys(self._args(fn) for fn in fns)))
             w.line("Returns: " + self._returns(fns[0]))  # overloads return the same type, as PostgREST assumes
+            rel = self.relation_by_rowtype.get(fns[0]["returns"])
+            if rel is not None and rel["schema"] == schema:
+                # rows of a relation: supabase-js types embedding and filters on the call's result with it
+                w.open("SetofOptions: {")
+                w.line('from: "*"')
+                w.line(f"to: {_str(rel['name'])}")
+                w.line(f"isOneToOne: {'false' if fns[0]['setof'] else 'true'}")
+                w.line(f"isSetofReturn: {'true' if fns[0]['setof'] else 'false'}")
+                w.close()
             w.close()
         w.close()
 

@@ -58,6 +58,11 @@ export async function check(): Promise<void> {
     const first: string = sad[0].name
     void first
   }
+  const { data: embedded } = await tg.rpc('authors_by_mood', { m: 'happy' }).select('name, books(title)')
+  if (embedded) {
+    const bookTitle: string = embedded[0].books[0].title // embedding on a function's rows (SetofOptions)
+    void bookTitle
+  }
   const { data: perAuthor } = await tg.rpc('stats')
   if (perAuthor) {
     const n: number | null = perAuthor[0].n
