@@ -108,7 +108,8 @@ def test_audit_log_shows_the_sign_in(dash_server: MadbaseProcess, page: Watched)
 def test_inbox_shows_a_caught_mail_with_its_link(dash_server: MadbaseProcess, page: Watched) -> None:
     email = "inbox-reader@example.com"
     # a magic link (sign-ups confirm themselves by default: no mail for them)
-    r = httpx.post(dash_server.url + "/auth/v1/otp", headers=dash_server.headers(),
+    r = httpx.post(dash_server.url + "/auth/v1/otp",
+                   headers={**dash_server.headers(), "x-project-ref": dash_server.project_ref},
                    json={"email": email, "create_user": True}, timeout=30)
     assert r.status_code == 200, r.text
     deadline = time.time() + 30  # the auth service hands the mail to its sender asynchronously
@@ -128,6 +129,9 @@ def test_inbox_shows_a_caught_mail_with_its_link(dash_server: MadbaseProcess, pa
     link.wait_for()
     href = link.get_attribute("href") or ""
     assert href.startswith("http") and "token" in href, href
+    followed = p.request.get(href, max_redirects=0)  # the link works: GoTrue signs the user in
+    assert followed.status in (302, 303), followed.status
+    assert "access_token=" in followed.headers["location"]
     assert page.script_errors() == []
 
 

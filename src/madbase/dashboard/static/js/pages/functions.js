@@ -18,11 +18,11 @@ function toBase64(buffer) {
 let poller = null;
 
 function deployForm(ref, go, existing) {
-  const slug = h('input', { required: true, pattern: '[A-Za-z0-9_-]{1,64}', value: existing ? existing.slug : '', readonly: Boolean(existing) });
+  const slug = h('input', { required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', value: existing ? existing.slug : '', readonly: Boolean(existing) });
   const verify = h('input', { type: 'checkbox', checked: existing ? existing.verify_jwt !== false : true });
   const editor = sqlEditor(STARTER, 'Function source');
   editor.area.dataset.tabIndents = 'on';
-  const file = h('input', { type: 'file', accept: '.ts,.js,.mjs,.wasm', 'aria-label': 'Or upload a file' });
+  const file = h('input', { type: 'file', accept: '.ts,.js,.mjs,.wasm' });
   const form = h('form', { class: 'card', 'aria-label': 'Deploy a function' }, h('h2', {}, existing ? `Deploy a new version of ${existing.slug}` : 'Deploy a function'),
     field('Slug', slug), h('label', { class: 'inline' }, verify, 'Require a valid JWT (verify_jwt)'),
     h('p', { class: 'muted' }, 'Source (TypeScript/JavaScript; Tab indents, Esc then Tab leaves the editor):'), editor.el,

@@ -23,7 +23,7 @@ export default async function keysPage({ main, ref, can, go }) {
   const clearKey = async (k) => (await reveal()).find((r) => r.id === k.id)?.api_key || k.api_key;
   const anon = keys.find((k) => k.name === 'anon' && !k.revoked_at) || keys.find((k) => k.type === 'publishable' && !k.revoked_at);
   const code = h('pre', { 'aria-label': 'createClient snippet' }, snippet(url, anon ? anon.api_key : '<publishable key>'));
-  const graceInput = h('input', { type: 'number', min: 0, max: 604800, value: 3600, 'aria-label': 'Grace window in seconds' });
+  const graceInput = h('input', { type: 'number', min: 0, max: 604800, value: 3600 });
   const rows = keys.map((k) => {
     const shown = h('code', {}, k.api_key);
     return { ...k, shown,

@@ -16,7 +16,7 @@ function checksList(checks) {
 
 function createForm(done) {
   const name = h('input', { required: true, maxlength: 64, autocomplete: 'off' });
-  const ref = h('input', { pattern: '[a-z0-9][a-z0-9-]{1,38}', autocomplete: 'off', placeholder: 'generated when empty' });
+  const ref = h('input', { pattern: '[a-z0-9][a-z0-9\\-]{1,38}', autocomplete: 'off', placeholder: 'generated when empty' });
   const mode = h('select', {}, h('option', { value: 'cluster' }, 'A new database on the default cluster'),
     h('option', { value: 'byo' }, 'My own PostgreSQL database (URL)'));
   const url = h('input', { type: 'password', autocomplete: 'off', placeholder: 'postgresql://user:pass@host:5432/db' });
