@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import psutil
+
 from tests.deploy.conftest import PROXY_BIND, Topology
 from tests.realtime.test_changes import _changes, _setup
 from tests.realtime.wsclient import RawClient

@@ -159,6 +159,14 @@ def test_nginx_accepts_the_compose_file_with_hosts_resolved(tmp_path: Path) -> N
     assert checked.returncode == 0, checked.stderr
 
 
+def test_victoria_metrics_accepts_the_scrape_config() -> None:
+    tool = _need("victoria-metrics")
+    scrape = DEPLOY / "vmagent" / "scrape.yml"
+    done = subprocess.run([tool, "-promscrape.config.dryRun", f"-promscrape.config={scrape}"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_promtool_checks_and_unit_tests_the_alerts() -> None:
     tool = _need("promtool")
     rules = DEPLOY / "prometheus" / "alerts.yml"
