@@ -26,7 +26,8 @@ import httpx
 import psutil
 
 from tests.deploy.conftest import PROXY_BIND, Topology
-from tests.realtime.test_changes import _changes, _setup
+from tests.realtime.conftest import user_token
+from tests.realtime.test_changes import _changes, _no_change, _setup
 from tests.realtime.wsclient import RawClient
 
 FULL = os.environ.get("MADBASE_DEPLOY_FULL") == "1"
@@ -289,6 +290,46 @@ async def test_kill9_under_write_load_loses_no_acknowledged_write(topology: Topo
         # only the requests in flight on the killed process may fail (one per writer at most)
         assert len(writers.failed) <= writers.n, writers.failed
     finally:
+        await asyncio.to_thread(topology.ensure_up)
+
+
+async def test_realtime_subscriber_of_a_killed_process_rejoins_through_nginx(topology: Topology) -> None:
+    """A subscriber's process is killed (-9); the client reconnects through nginx (which now reaches the other
+    process), re-joins within the grace window and gets every change committed meanwhile, in order, once."""
+    table = "rt_" + uuid.uuid4().hex[:10]
+    me, someone = str(uuid.uuid4()), str(uuid.uuid4())
+    token = user_token(topology, me)  # type: ignore[arg-type]
+    cfg = {"postgres_changes": [{"event": "*", "schema": "public", "table": table}]}
+    db = await asyncpg.connect(topology.db_url)
+    first = await RawClient.open(topology.direct(2), topology.anon_key)
+    second: RawClient | None = None
+    try:
+        await _setup(db, table, rls=True)
+
+        async def commit(i: int) -> None:  # my row, then someone else's (never delivered to me)
+            await db.execute(f"insert into {table} (id, owner, title) values ($1, $2, 'x')", i, me)
+            await db.execute(f"insert into {table} (id, owner) values ($1, $2)", 1000 + i, someone)
+
+        await first.join("realtime:ha", cfg, token)
+        await asyncio.sleep(0.5)
+        await commit(1)
+        assert [c["data"]["record"]["id"] for c in await _changes(first, 1, 20)] == [1]
+        os.kill(topology.pid(2), signal.SIGKILL)
+        await first.close()
+        for i in range(2, 6):
+            await commit(i)
+        second = await RawClient.open(topology.url, topology.anon_key)
+        reply = await second.join("realtime:ha", cfg, token)
+        assert reply["payload"]["status"] == "ok", reply
+        await commit(6)
+        got = [c["data"]["record"]["id"] for c in await _changes(second, 5, 30)]
+        assert got == [2, 3, 4, 5, 6], got
+        await _no_change(second, 1.0)
+    finally:
+        await first.close()
+        if second is not None:
+            await second.close()
+        await db.close()
         await asyncio.to_thread(topology.ensure_up)
 
 

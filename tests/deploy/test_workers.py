@@ -48,7 +48,7 @@ def test_every_scrape_has_every_worker_and_sums_never_go_back(workers: MadbasePr
     totals: list[float] = []
     seen_workers: list[set[str]] = []
     with httpx.Client(base_url=workers.url, timeout=10) as http:
-        for _ in range(15):
+        for _ in range(8):
             for _ in range(4):  # fresh connections: the kernel spreads them over both workers
                 with httpx.Client(base_url=workers.url, timeout=10) as one:
                     one.get("/rest/v1/", headers=workers.headers())
@@ -59,7 +59,7 @@ def test_every_scrape_has_every_worker_and_sums_never_go_back(workers: MadbasePr
             totals.append(sum(float(v) for _, _, v in samples))
             assert text.count("# TYPE madbase_http_requests_total counter") == 1
     assert all(s == {"0", "1"} for s in seen_workers), seen_workers
-    assert totals == sorted(totals) and totals[-1] >= 60, totals
+    assert totals == sorted(totals) and totals[-1] >= 32, totals
 
 
 def test_madbase_migrate_on_a_running_deployment(workers: MadbaseProcess) -> None:
