@@ -246,3 +246,26 @@ def test_dashboards_cover_the_issue_list() -> None:
     for quantile in ("0.5", "0.95", "0.99"):
         assert f"histogram_quantile({quantile}," in text
     assert {v["name"] for v in overview["templating"]["list"]} == {"project", "service"}
+
+
+def test_dockerfile_is_multistage_slim_non_root_with_healthcheck() -> None:
+    """No image can be built here: the Dockerfile's promises are checked as text."""
+    text = (ROOT / "Dockerfile").read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
+    froms = re.findall(r"^FROM (\S+) AS (\w+)$", text, re.M)
+    assert [stage for _, stage in froms] == ["build", "runtime"]
+    base = args["PYTHON_IMAGE"]
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+", base), base  # pinned patch release, slim variant
+    runtime = text.split("AS runtime", 1)[1]
+    assert "COPY --from=build /opt/madbase /opt/madbase" in runtime
+    assert "pip install" not in runtime and "apt-get" not in runtime  # nothing built in the final stage
+    user = re.search(r"^USER (\S+)$", runtime, re.M)
+    assert user and user.group(1).split(":")[0] not in ("0", "root")
+    assert re.search(r"^HEALTHCHECK .*\n?.*CMD .*/ready", runtime, re.M)
+    assert 'ENTRYPOINT ["madbase"]' in runtime
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignore[ignore.index("*")] == "*" and {"!src/", "!requirements.lock", "!pyproject.toml"} <= set(ignore)
+    # everything the build stage copies is let through by .dockerignore
+    for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        for name in copied.split():
+            assert f"!{name.rstrip('/')}" in {line.rstrip("/") for line in ignore}, name
