@@ -333,6 +333,25 @@ async def test_realtime_subscriber_of_a_killed_process_rejoins_through_nginx(top
         await asyncio.to_thread(topology.ensure_up)
 
 
+async def test_sigterm_turns_readiness_off_first_then_drains(topology: Topology) -> None:
+    """MADBASE_DRAIN_SECONDS=1 here: right after SIGTERM the process still serves requests, but /ready says 503
+    and responses close their connection; then it stops accepting and exits."""
+    pid = topology.pid(2)
+    base = topology.direct(2)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(base + "/ready")).status_code == 200
+            os.kill(pid, signal.SIGTERM)
+            await asyncio.sleep(0.2)
+            ready = await http.get(base + "/ready")
+            served = await http.get(base + "/rest/v1/", headers=topology.headers())
+            assert ready.status_code == 503 and ready.json()["message"] == "shutting down"
+            assert served.status_code == 200 and served.headers["connection"] == "close"
+        await asyncio.to_thread(psutil.Process(pid).wait, 30)
+    finally:
+        await asyncio.to_thread(topology.ensure_up)
+
+
 async def test_rolling_restart_drops_no_request(topology: Topology) -> None:
     table = await _table(topology)
     writers = _Writers(topology, table)
