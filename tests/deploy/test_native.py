@@ -15,6 +15,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import re
 import signal
 import threading
 import time
@@ -109,6 +110,35 @@ async def test_tus_upload_resumes_on_the_other_process(topology: Topology) -> No
         assert r.status_code == 204, r.text
         r = await http.get(topology.url + f"/storage/v1/object/{bucket}/a/b.bin", headers=h)
         assert r.status_code == 200 and r.content == data
+
+
+async def test_admin_session_and_changes_across_processes(topology: Topology) -> None:
+    """The control plane's admin: a session opened on one process works on the other, a token created there
+    works on the first, an admin created on one is listed by the other, a logout on one ends it everywhere."""
+    log = topology.log(1)
+    email = re.search(r"Admin created: (\S+)", log)
+    password = re.search(r"Admin password: (\S+)", log)
+    assert email and password, "the first start prints the first admin"
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.post(topology.direct(1) + "/admin/v1/login",
+                            json={"email": email.group(1), "password": password.group(1)})
+        assert r.status_code == 200, r.text
+        csrf = r.json()["csrf_token"]
+        cookie = {"Cookie": r.headers["set-cookie"].split(";", 1)[0]}
+        me = await http.get(topology.direct(2) + "/admin/v1/me", headers=cookie)
+        assert me.status_code == 200 and me.json()["email"] == email.group(1)
+        r = await http.post(topology.direct(2) + "/admin/v1/me/tokens", json={"name": "ha"},
+                            headers={**cookie, "x-csrf-token": csrf})
+        assert r.status_code == 201, r.text
+        bearer = {"Authorization": "Bearer " + r.json()["token"]}
+        new = f"ops-{uuid.uuid4().hex[:8]}@example.com"
+        r = await http.post(topology.direct(1) + "/admin/v1/admins", json={"email": new}, headers=bearer)
+        assert r.status_code == 201, r.text
+        listed = await http.get(topology.direct(2) + "/admin/v1/admins", headers=bearer)
+        assert listed.status_code == 200 and new in listed.text
+        out = await http.post(topology.direct(2) + "/admin/v1/logout", headers={**cookie, "x-csrf-token": csrf})
+        assert out.status_code == 204, out.text
+        assert (await http.get(topology.direct(1) + "/admin/v1/me", headers=cookie)).status_code == 401
 
 
 async def _session_ip(topology: Topology, email: str) -> str:
