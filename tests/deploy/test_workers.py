@@ -75,3 +75,50 @@ def test_madbase_migrate_on_a_running_deployment(workers: MadbaseProcess) -> Non
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.startswith("madbase: cannot reach the control database")
     assert "Traceback" not in bad.stderr
+
+
+async def test_madbase_migrate_from_the_previous_schema_with_data(pg_cluster: PgCluster) -> None:
+    """The schema one migration behind on both tracks (what the previous release left), with data in it:
+    `madbase migrate` applies exactly the missing migrations and keeps the data."""
+    import asyncpg
+
+    from madbase.core import migrations
+    from madbase.core.control import ControlStore
+    from madbase.core.secretbox import SecretBox
+
+    control_url = await create_database(pg_cluster, "mgc")
+    tenant_url = await create_database(pg_cluster, "mgt")
+    control, tenant = migrations.load("control"), migrations.load("tenant")
+    conn = await asyncpg.connect(control_url)
+    try:
+        await migrations.apply(conn, "control", control[:-1])
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(control_url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        record = await ControlStore(pool, SecretBox(MASTER_KEY)).create(name="old", db_url=tenant_url,
+                                                                        login_role="auth_mg_old")
+    finally:
+        await pool.close()
+    conn = await asyncpg.connect(tenant_url)
+    try:
+        await migrations.apply(conn, "tenant", tenant[:-1])
+        await conn.execute("create table public.keepme (id int primary key, note text)")
+        await conn.execute("insert into public.keepme values (1, 'still here')")
+    finally:
+        await conn.close()
+    env = {**os.environ, "DATABASE_URL": control_url, "MADBASE_MASTER_KEY": MASTER_KEY}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "madbase", "migrate"], env=env,
+                                   capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"control: applied {control[-1].version}" in done.stdout, done.stdout
+    assert f"project {record.ref}: applied {tenant[-1].version}" in done.stdout, done.stdout
+    conn = await asyncpg.connect(tenant_url)
+    try:
+        assert await conn.fetchval("select note from public.keepme where id = 1") == "still here"
+        versions = {r["version"] for r in await conn.fetch("select version from madbase_migrations.applied "
+                                                           "where track = 'tenant'")}
+        assert versions == {m.version for m in tenant}
+    finally:
+        await conn.close()
