@@ -84,6 +84,9 @@ def test_docker_compose_config() -> None:
         assert env["STORAGE_BACKEND"] == "s3" and env["GLOBAL_S3_ENDPOINT"] == "http://minio:9000"
         assert "/ready" in " ".join(services[name]["healthcheck"]["test"])
     assert services["nginx"]["depends_on"]["madbase-1"]["condition"] == "service_healthy"
+    # the second process starts once the first has created the control plane (no double default project)
+    assert services["madbase-2"]["depends_on"]["madbase-1"]["condition"] == "service_healthy"
+    assert services["madbase-2"]["depends_on"]["db"]["condition"] == "service_healthy"
 
 
 _PODMAN_PARSE = """
