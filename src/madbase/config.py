@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # On SIGTERM: answer /ready with 503 for this many seconds while still serving (balancers with active
     # health checks take the process out), then stop accepting and drain (docs/operations.md)
     drain_seconds: float = Field(0.0, ge=0, le=300, validation_alias=_env("MADBASE_DRAIN_SECONDS"))
+    # how often replication-slot and mail-outbox gauges are sampled from each open project database
+    dbstats_interval: float = Field(15.0, ge=0.5, le=3600, validation_alias=_env("MADBASE_DBSTATS_INTERVAL"))
     rate_limit_ip_per_minute: int = Field(0, ge=0, validation_alias=_env("MADBASE_RATE_LIMIT_IP_PER_MINUTE"))
     rate_limit_project_per_minute: int = Field(
         0, ge=0, validation_alias=_env("MADBASE_RATE_LIMIT_PROJECT_PER_MINUTE")

@@ -33,7 +33,8 @@ log = structlog.get_logger("madbase.gateway")
 EXPOSE_HEADERS = (
     b"Content-Range, Content-Location, Location, Preference-Applied, Range-Unit, X-Total-Count, Link, "
     b"X-Supabase-Api-Version, x-sb-error-code, x-relay-error, Retry-After, ETag, Content-Disposition, "
-    b"Content-Length, Content-Type, X-Request-Id, Upload-Offset, Upload-Length, Tus-Resumable, Location"
+    b"Content-Length, Content-Type, X-Request-Id, Upload-Offset, Upload-Length, Tus-Resumable, Location, "
+    b"traceparent, tracestate, X-Correlation-Id"
 )
 DEFAULT_ALLOW_HEADERS = (
     b"apikey, authorization, x-client-info, content-type, accept, accept-profile, content-profile, prefer, "

@@ -11,16 +11,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.servers import MASTER_KEY, free_port
 
 from madbase.core.pgcluster import PgCluster
+from tests.support.servers import MASTER_KEY, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "deploy" / "native" / "run.sh"
@@ -88,6 +90,52 @@ class Topology:
         self.run("up")
 
 
+class OtlpReceiver:
+    """A local OTLP/HTTP receiver (JSON encoding): keeps every span posted to /v1/traces."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, object]] = []
+        self.resources: list[dict[str, object]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                ok = self.path == "/v1/traces" and self.headers.get("content-type") == "application/json"
+                if ok:
+                    payload = json.loads(body)
+                    for rs in payload["resourceSpans"]:
+                        receiver.resources.append(rs["resource"])
+                        for ss in rs["scopeSpans"]:
+                            receiver.spans.extend(ss["spans"])
+                self.send_response(200 if ok else 415)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="package")
+def otlp() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
 def _moto(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -103,7 +151,7 @@ def _moto(port: int) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="package")
-def topology() -> Iterator[Topology]:
+def topology(otlp: OtlpReceiver) -> Iterator[Topology]:
     _need("nginx", "redis-server")
     root = Path(tempfile.mkdtemp(prefix="madbase-deploy-"))
     cluster = PgCluster(root / "pg", free_port(), "postgres", fsync=False)
@@ -123,11 +171,12 @@ def topology() -> Iterator[Topology]:
         "MADBASE": f"{sys.executable} -m madbase", "NGINX_PROXY_BIND": PROXY_BIND,
         "DATABASE_URL": cluster.dsn("postgres"), "MADBASE_MASTER_KEY": MASTER_KEY,
         "MADBASE_DRAIN_SECONDS": "1", "MADBASE_SHUTDOWN_TIMEOUT": "10", "LOG_LEVEL": "INFO",
-        "MADBASE_POOL_SIZE": "8",
+        "MADBASE_POOL_SIZE": "8", "MADBASE_DBSTATS_INTERVAL": "1",
         "STORAGE_BACKEND": "s3", "GLOBAL_S3_BUCKET": bucket, "GLOBAL_S3_ENDPOINT": s3,
         "GLOBAL_S3_FORCE_PATH_STYLE": "true", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
         "REGION": "us-east-1", "FILE_SIZE_LIMIT": str(2 << 30),
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url, "OTEL_SERVICE_NAME": "madbase-deploy-test",
     }
     topo = Topology(dir=root / "native", env=env, cluster=cluster, db_url=cluster.dsn("postgres"),
                     nginx_port=nginx_port, ports=ports, s3_endpoint=s3, bucket=bucket, state={})

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import re
 import signal
 import threading
 import time
@@ -24,8 +25,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import psutil
+
 from tests.deploy.conftest import PROXY_BIND, Topology
-from tests.realtime.test_changes import _changes, _setup
+from tests.realtime.conftest import user_token
+from tests.realtime.test_changes import _changes, _no_change, _setup
 from tests.realtime.wsclient import RawClient
 
 FULL = os.environ.get("MADBASE_DEPLOY_FULL") == "1"
@@ -107,6 +110,35 @@ async def test_tus_upload_resumes_on_the_other_process(topology: Topology) -> No
         assert r.status_code == 204, r.text
         r = await http.get(topology.url + f"/storage/v1/object/{bucket}/a/b.bin", headers=h)
         assert r.status_code == 200 and r.content == data
+
+
+async def test_admin_session_and_changes_across_processes(topology: Topology) -> None:
+    """The control plane's admin: a session opened on one process works on the other, a token created there
+    works on the first, an admin created on one is listed by the other, a logout on one ends it everywhere."""
+    log = topology.log(1)
+    email = re.search(r"Admin created: (\S+)", log)
+    password = re.search(r"Admin password: (\S+)", log)
+    assert email and password, "the first start prints the first admin"
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.post(topology.direct(1) + "/admin/v1/login",
+                            json={"email": email.group(1), "password": password.group(1)})
+        assert r.status_code == 200, r.text
+        csrf = r.json()["csrf_token"]
+        cookie = {"Cookie": r.headers["set-cookie"].split(";", 1)[0]}
+        me = await http.get(topology.direct(2) + "/admin/v1/me", headers=cookie)
+        assert me.status_code == 200 and me.json()["email"] == email.group(1)
+        r = await http.post(topology.direct(2) + "/admin/v1/me/tokens", json={"name": "ha"},
+                            headers={**cookie, "x-csrf-token": csrf})
+        assert r.status_code == 201, r.text
+        bearer = {"Authorization": "Bearer " + r.json()["token"]}
+        new = f"ops-{uuid.uuid4().hex[:8]}@example.com"
+        r = await http.post(topology.direct(1) + "/admin/v1/admins", json={"email": new}, headers=bearer)
+        assert r.status_code == 201, r.text
+        listed = await http.get(topology.direct(2) + "/admin/v1/admins", headers=bearer)
+        assert listed.status_code == 200 and new in listed.text
+        out = await http.post(topology.direct(2) + "/admin/v1/logout", headers={**cookie, "x-csrf-token": csrf})
+        assert out.status_code == 204, out.text
+        assert (await http.get(topology.direct(1) + "/admin/v1/me", headers=cookie)).status_code == 401
 
 
 async def _session_ip(topology: Topology, email: str) -> str:
@@ -287,6 +319,65 @@ async def test_kill9_under_write_load_loses_no_acknowledged_write(topology: Topo
         assert len(writers.acked) > killed_at + 10, "writes did not go on on the surviving process"
         # only the requests in flight on the killed process may fail (one per writer at most)
         assert len(writers.failed) <= writers.n, writers.failed
+    finally:
+        await asyncio.to_thread(topology.ensure_up)
+
+
+async def test_realtime_subscriber_of_a_killed_process_rejoins_through_nginx(topology: Topology) -> None:
+    """A subscriber's process is killed (-9); the client reconnects through nginx (which now reaches the other
+    process), re-joins within the grace window and gets every change committed meanwhile, in order, once."""
+    table = "rt_" + uuid.uuid4().hex[:10]
+    me, someone = str(uuid.uuid4()), str(uuid.uuid4())
+    token = user_token(topology, me)  # type: ignore[arg-type]
+    cfg = {"postgres_changes": [{"event": "*", "schema": "public", "table": table}]}
+    db = await asyncpg.connect(topology.db_url)
+    first = await RawClient.open(topology.direct(2), topology.anon_key)
+    second: RawClient | None = None
+    try:
+        await _setup(db, table, rls=True)
+
+        async def commit(i: int) -> None:  # my row, then someone else's (never delivered to me)
+            await db.execute(f"insert into {table} (id, owner, title) values ($1, $2, 'x')", i, me)
+            await db.execute(f"insert into {table} (id, owner) values ($1, $2)", 1000 + i, someone)
+
+        await first.join("realtime:ha", cfg, token)
+        await asyncio.sleep(0.5)
+        await commit(1)
+        assert [c["data"]["record"]["id"] for c in await _changes(first, 1, 20)] == [1]
+        os.kill(topology.pid(2), signal.SIGKILL)
+        await first.close()
+        for i in range(2, 6):
+            await commit(i)
+        second = await RawClient.open(topology.url, topology.anon_key)
+        reply = await second.join("realtime:ha", cfg, token)
+        assert reply["payload"]["status"] == "ok", reply
+        await commit(6)
+        got = [c["data"]["record"]["id"] for c in await _changes(second, 5, 30)]
+        assert got == [2, 3, 4, 5, 6], got
+        await _no_change(second, 1.0)
+    finally:
+        await first.close()
+        if second is not None:
+            await second.close()
+        await db.close()
+        await asyncio.to_thread(topology.ensure_up)
+
+
+async def test_sigterm_turns_readiness_off_first_then_drains(topology: Topology) -> None:
+    """MADBASE_DRAIN_SECONDS=1 here: right after SIGTERM the process still serves requests, but /ready says 503
+    and responses close their connection; then it stops accepting and exits."""
+    pid = topology.pid(2)
+    base = topology.direct(2)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(base + "/ready")).status_code == 200
+            os.kill(pid, signal.SIGTERM)
+            await asyncio.sleep(0.2)
+            ready = await http.get(base + "/ready")
+            served = await http.get(base + "/rest/v1/", headers=topology.headers())
+            assert ready.status_code == 503 and ready.json()["message"] == "shutting down"
+            assert served.status_code == 200 and served.headers["connection"] == "close"
+        await asyncio.to_thread(psutil.Process(pid).wait, 30)
     finally:
         await asyncio.to_thread(topology.ensure_up)
 

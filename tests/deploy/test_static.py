@@ -84,6 +84,9 @@ def test_docker_compose_config() -> None:
         assert env["STORAGE_BACKEND"] == "s3" and env["GLOBAL_S3_ENDPOINT"] == "http://minio:9000"
         assert "/ready" in " ".join(services[name]["healthcheck"]["test"])
     assert services["nginx"]["depends_on"]["madbase-1"]["condition"] == "service_healthy"
+    # the second process starts once the first has created the control plane (no double default project)
+    assert services["madbase-2"]["depends_on"]["madbase-1"]["condition"] == "service_healthy"
+    assert services["madbase-2"]["depends_on"]["db"]["condition"] == "service_healthy"
 
 
 _PODMAN_PARSE = """
@@ -157,6 +160,14 @@ def test_nginx_accepts_the_compose_file_with_hosts_resolved(tmp_path: Path) -> N
     conf = conf.replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
     checked = _nginx_test(conf, tmp_path)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_victoria_metrics_accepts_the_scrape_config() -> None:
+    tool = _need("victoria-metrics")
+    scrape = DEPLOY / "vmagent" / "scrape.yml"
+    done = subprocess.run([tool, "-promscrape.config.dryRun", f"-promscrape.config={scrape}"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_promtool_checks_and_unit_tests_the_alerts() -> None:
@@ -238,3 +249,26 @@ def test_dashboards_cover_the_issue_list() -> None:
     for quantile in ("0.5", "0.95", "0.99"):
         assert f"histogram_quantile({quantile}," in text
     assert {v["name"] for v in overview["templating"]["list"]} == {"project", "service"}
+
+
+def test_dockerfile_is_multistage_slim_non_root_with_healthcheck() -> None:
+    """No image can be built here: the Dockerfile's promises are checked as text."""
+    text = (ROOT / "Dockerfile").read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.M))
+    froms = re.findall(r"^FROM (\S+) AS (\w+)$", text, re.M)
+    assert [stage for _, stage in froms] == ["build", "runtime"]
+    base = args["PYTHON_IMAGE"]
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+", base), base  # pinned patch release, slim variant
+    runtime = text.split("AS runtime", 1)[1]
+    assert "COPY --from=build /opt/madbase /opt/madbase" in runtime
+    assert "pip install" not in runtime and "apt-get" not in runtime  # nothing built in the final stage
+    user = re.search(r"^USER (\S+)$", runtime, re.M)
+    assert user and user.group(1).split(":")[0] not in ("0", "root")
+    assert re.search(r"^HEALTHCHECK .*\n?.*CMD .*/ready", runtime, re.M)
+    assert 'ENTRYPOINT ["madbase"]' in runtime
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignore[ignore.index("*")] == "*" and {"!src/", "!requirements.lock", "!pyproject.toml"} <= set(ignore)
+    # everything the build stage copies is let through by .dockerignore
+    for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        for name in copied.split():
+            assert f"!{name.rstrip('/')}" in {line.rstrip("/") for line in ignore}, name

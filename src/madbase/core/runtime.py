@@ -69,7 +69,8 @@ class Runtime:
         self.limiter: RateLimiter = RateLimiter(None)
         self.metrics = Metrics(self.pools.stats)
         # PostgreSQL-side facts for the alerts (slots, stuck mails) of the projects this process has opened
-        self.dbstats = DbStats(lambda: sorted({row[0] for row in self.pools.stats()}), self._admin_dsn)
+        self.dbstats = DbStats(lambda: sorted({row[0] for row in self.pools.stats()}), self._admin_dsn,
+                               settings.dbstats_interval)
         self.metrics.registry.register(self.dbstats)
         #: request spans go over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (core/tracing.py)
         self.tracer: OtlpExporter | None = OtlpExporter.from_env()

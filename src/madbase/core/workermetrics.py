@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -108,10 +109,16 @@ class WorkerMetrics:
         return merge([own, *((str(i), text) for i, text in zip(others, fetched, strict=True) if text is not None)])
 
     async def _fetch(self, index: int) -> bytes | None:
+        # uvloop refuses abstract names in open_unix_connection(path=...): connect the socket here (a local,
+        # immediate operation) and hand it over
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(socket_name(self._data_dir, index)), 1.0)
+            sock.settimeout(1.0)
+            sock.connect(socket_name(self._data_dir, index))
+            sock.setblocking(False)
+            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(sock=sock), 1.0)
         except (OSError, TimeoutError):
+            sock.close()
             return None
         try:
             return await asyncio.wait_for(reader.read(), 1.0)
