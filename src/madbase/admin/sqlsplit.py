@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _DOLLAR = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
 _IDENT_CHAR = re.compile(r"[A-Za-z0-9_$\x80-\uffff]")
@@ -26,8 +27,7 @@ class SplitError(ValueError):
         self.position = position  # 1-based character offset in the script, as PostgreSQL's
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):
     offset: int  # 0-based offset of `text` in the script
     text: str
 
