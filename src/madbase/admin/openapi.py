@@ -67,14 +67,18 @@ def _operation(route: Route[Any], method: str, operation_id: str) -> dict[str, A
 def document(routes: Iterable[Route[Any]], *, version: str = "v1") -> dict[str, Any]:
     """The document for `routes` (patterns relative to /admin/v1)."""
     paths: dict[str, dict[str, Any]] = {}
-    seen: dict[str, int] = {}
+    used: set[str] = set()
     for r in routes:
         for method in sorted(m.lower() for m in r.methods):
             if method not in _METHODS:
                 continue
-            base = r.name
-            seen[base] = seen.get(base, 0) + 1
-            operation_id = base if seen[base] == 1 else f"{base}_{method}"
+            # operationIds must be unique: a name shared by several methods or paths gets a suffix
+            operation_id = r.name if r.name not in used else f"{r.name}_{method}"
+            number = 2
+            while operation_id in used:
+                operation_id = f"{r.name}_{method}_{number}"
+                number += 1
+            used.add(operation_id)
             paths.setdefault(openapi_path(r.pattern), {})[method] = _operation(r, method, operation_id)
     return {
         "openapi": "3.1.0",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _DOLLAR = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
 _IDENT_CHAR = re.compile(r"[A-Za-z0-9_$\x80-\uffff]")
@@ -26,119 +27,120 @@ class SplitError(ValueError):
         self.position = position  # 1-based character offset in the script, as PostgreSQL's
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):
     offset: int  # 0-based offset of `text` in the script
     text: str
 
 
+_NEXT = re.compile(r"['\"$;()]|--|/\*")
+_COMMENT_MARK = re.compile(r"/\*|\*/")
+
+
 def _skip_quoted(sql: str, i: int, quote: str, backslash: bool) -> int:
-    """The index after the closing quote of the literal opening at `i`."""
-    n = len(sql)
+    """The index after the closing quote of the literal opening at `i` (a doubled quote stays inside)."""
+    stop = re.compile(r"[\\" + quote + "]" if backslash else quote)
     j = i + 1
-    while j < n:
-        c = sql[j]
-        if backslash and c == "\\":
+    while True:
+        m = stop.search(sql, j)
+        if m is None:
+            kind = "identifier" if quote == '"' else "string"
+            raise SplitError(f"unterminated quoted {kind}", i + 1)
+        j = m.start()
+        if sql[j] == "\\":
             j += 2
-            continue
-        if c == quote:
-            if j + 1 < n and sql[j + 1] == quote:
-                j += 2
-                continue
+        elif sql.startswith(quote * 2, j):
+            j += 2
+        else:
             return j + 1
-        j += 1
-    kind = "identifier" if quote == '"' else "string"
-    raise SplitError(f"unterminated quoted {kind}", i + 1)
 
 
 def _skip_block_comment(sql: str, i: int) -> int:
+    """The index after the `*/` closing the comment opening at `i` (comments nest, as PostgreSQL's)."""
     depth = 0
-    n = len(sql)
     j = i
-    while j < n:
-        if sql.startswith("/*", j):
-            depth += 1
-            j += 2
-        elif sql.startswith("*/", j):
-            depth -= 1
-            j += 2
-            if depth == 0:
-                return j
-        else:
-            j += 1
-    raise SplitError("unterminated /* comment", i + 1)
+    while True:
+        m = _COMMENT_MARK.search(sql, j)
+        if m is None:
+            raise SplitError("unterminated /* comment", i + 1)
+        depth += 1 if m.group(0) == "/*" else -1
+        j = m.end()
+        if depth == 0:
+            return j
 
 
-def _scan(sql: str) -> tuple[list[int], list[tuple[int, int]], int, int]:
-    """(offsets of the statement-ending semicolons, spans of comments, the lowest parenthesis depth seen, the
-    depth at the end)."""
-    ends: list[int] = []
-    comments: list[tuple[int, int]] = []
-    depth = 0
-    lowest = 0
+@dataclass(slots=True)
+class _Scan:
+    ends: list[tuple[int, bool]]  # each statement's end (its `;` or the script's end) and whether it holds SQL
+    lowest: int  # the lowest parenthesis depth seen
+    depth: int  # the depth at the end
+
+
+def _scan(sql: str) -> _Scan:
+    """One pass over `sql`, jumping from one character that matters to the next (regular expressions do the
+    walking, so a 1 MB script takes milliseconds)."""
+    ends: list[tuple[int, bool]] = []
+    depth = lowest = 0
+    content = False
     i = 0
     n = len(sql)
     while i < n:
-        c = sql[i]
-        if c == "'":
-            backslash = i > 0 and sql[i - 1] in "eE" and (i < 2 or not _IDENT_CHAR.match(sql[i - 2]))
-            i = _skip_quoted(sql, i, "'", backslash)
-        elif c == '"':
-            i = _skip_quoted(sql, i, '"', False)
-        elif c == "-" and sql.startswith("--", i):
-            j = sql.find("\n", i)
-            j = n if j < 0 else j
-            comments.append((i, j))
-            i = j
-        elif c == "/" and sql.startswith("/*", i):
-            j = _skip_block_comment(sql, i)
-            comments.append((i, j))
-            i = j
-        elif c == "$" and (i == 0 or not _IDENT_CHAR.match(sql[i - 1])):
-            m = _DOLLAR.match(sql, i)
-            if m is None:
-                i += 1
+        m = _NEXT.search(sql, i)
+        if m is None:
+            content = content or bool(sql[i:].strip())
+            break
+        k = m.start()
+        if not content and sql[i:k].strip():
+            content = True
+        token = m.group(0)
+        if token == "'":
+            backslash = k > 0 and sql[k - 1] in "eE" and (k < 2 or not _IDENT_CHAR.match(sql[k - 2]))
+            i = _skip_quoted(sql, k, "'", backslash)
+            content = True
+        elif token == '"':
+            i = _skip_quoted(sql, k, '"', False)
+            content = True
+        elif token == "--":
+            j = sql.find("\n", k)
+            i = n if j < 0 else j
+        elif token == "/*":
+            i = _skip_block_comment(sql, k)
+        elif token == "$":
+            content = True
+            d = _DOLLAR.match(sql, k) if k == 0 or not _IDENT_CHAR.match(sql[k - 1]) else None
+            if d is None:
+                i = k + 1
                 continue
-            close = sql.find(m.group(0), m.end())
+            close = sql.find(d.group(0), d.end())
             if close < 0:
-                raise SplitError("unterminated dollar-quoted string", i + 1)
-            i = close + len(m.group(0))
-        elif c == "(":
+                raise SplitError("unterminated dollar-quoted string", k + 1)
+            i = close + len(d.group(0))
+        elif token == "(":
             depth += 1
-            i += 1
-        elif c == ")":
+            content = True
+            i = k + 1
+        elif token == ")":
             depth -= 1
             lowest = min(lowest, depth)
-            i += 1
-        elif c == ";" and depth <= 0:
-            ends.append(i)
+            content = True
+            i = k + 1
+        elif depth <= 0:  # ";" ending a statement
+            ends.append((k, content))
             depth = 0
-            i += 1
-        else:
-            i += 1
-    return ends, comments, lowest, depth
-
-
-def _blank(sql: str, start: int, end: int, comments: list[tuple[int, int]]) -> bool:
-    """Whether sql[start:end] is only whitespace and comments."""
-    pos = start
-    for a, b in comments:
-        if b <= start or a >= end:
-            continue
-        if sql[pos:a].strip():
-            return False
-        pos = max(pos, b)
-    return not sql[pos:end].strip()
+            content = False
+            i = k + 1
+        else:  # ";" inside parentheses (a rule's actions)
+            i = k + 1
+    ends.append((n, content))
+    return _Scan(ends, lowest, depth)
 
 
 def split(sql: str) -> list[Statement]:
     """The statements of `sql` in order (without their semicolons); SplitError when a literal, identifier or
     comment is never closed."""
-    ends, comments, _, _ = _scan(sql)
     out: list[Statement] = []
     start = 0
-    for end in [*ends, len(sql)]:
-        if not _blank(sql, start, end, comments):
+    for end, content in _scan(sql).ends:
+        if content:
             text = sql[start:end]
             lead = len(text) - len(text.lstrip())
             out.append(Statement(start + lead, text[lead:].rstrip()))
@@ -151,7 +153,7 @@ def balanced(expression: str) -> bool:
     statement: no `;` outside literals, never more `)` than `(` at any point, as many of each, all literals
     closed."""
     try:
-        ends, _, lowest, final = _scan(expression)
+        scan = _scan(expression)
     except SplitError:
         return False
-    return not ends and lowest >= 0 and final == 0
+    return len(scan.ends) == 1 and scan.lowest >= 0 and scan.depth == 0

@@ -58,23 +58,17 @@ class Query:
     before: int | None = None
     limit: int = 100
 
-    def status_ok(self, status: int) -> bool:
+    def status_test(self) -> Any:
+        """A predicate on a status code (None: any)."""
         wanted = self.status
         if wanted is None:
-            return True
+            return None
         if wanted == "error":
-            return status >= 400
+            return lambda status: status >= 400
         if len(wanted) == 3 and wanted.endswith("xx"):
-            return str(status)[0] == wanted[0]
-        return str(status) == wanted
-
-    def matches(self, e: Entry) -> bool:
-        return ((self.before is None or e.seq < self.before)
-                and (self.service is None or e.service == self.service)
-                and (self.since is None or e.ts >= self.since)
-                and (self.until is None or e.ts <= self.until)
-                and (self.path is None or self.path in e.path)
-                and self.status_ok(e.status))
+            low = int(wanted[0]) * 100
+            return lambda status: low <= status < low + 100
+        return lambda status: str(status) == wanted
 
 
 class RequestLog:
@@ -103,16 +97,22 @@ class RequestLog:
         return map(Entry._make, reversed(tuple(self._rings.get(ref, ()))))
 
     def query(self, ref: str, q: Query) -> tuple[list[Entry], int | None]:
-        """Up to `q.limit` matching entries, newest first, and the cursor of the next page (None: no more)."""
+        """Up to `q.limit` matching entries, newest first, and the cursor of the next page (None: no more).
+        Filters run on the ring's plain tuples (no copy: nothing appends while this synchronous loop runs);
+        only the entries answered become `Entry`s."""
         out: list[Entry] = []
         more = False
-        for e in self.entries(ref):
-            if not q.matches(e):
+        before, service, since, until, path = q.before, q.service, q.since, q.until, q.path
+        status_ok = q.status_test()
+        for e in reversed(self._rings.get(ref, ())):
+            if ((before is not None and e[0] >= before) or (service is not None and e[4] != service)
+                    or (since is not None and e[1] < since) or (until is not None and e[1] > until)
+                    or (path is not None and path not in e[5]) or (status_ok is not None and not status_ok(e[6]))):
                 continue
             if len(out) == q.limit:
                 more = True
                 break
-            out.append(e)
+            out.append(Entry._make(e))
         return out, (out[-1].seq if more and out else None)
 
 

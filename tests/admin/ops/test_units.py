@@ -177,3 +177,11 @@ def test_service_app_registry_is_weak() -> None:
     del app
     gc.collect()
     assert serviceapps.app_of(runtime, "storage") is None  # the registry keeps nothing alive
+
+
+def test_openapi_operation_ids_stay_unique_when_names_repeat() -> None:
+    routes = (route("GET", "/a", _handler, name="admin.x.get", right=SELF),
+              route("GET", "/b", _handler, name="admin.x.get", right=SELF),
+              route("GET", "/c", _handler, name="admin.x.get", right=SELF))
+    ids = [op["operationId"] for ops in openapi.document(routes)["paths"].values() for op in ops.values()]
+    assert ids == ["admin.x.get", "admin.x.get_get", "admin.x.get_get_2"]
