@@ -80,8 +80,11 @@ def test_login_with_totp_and_token_option(cli: Cli, cli_server: MadbaseProcess, 
     missing = run_cli(base, cwd=tmp_path, env=env, stdin="")  # no code given and none typed
     assert missing.returncode != 0
     # the code asked for at the prompt: here a recovery code
-    prompted = run_cli(base, cwd=tmp_path, env=env, stdin=recovery[0] + "\n")
+    # (and no --api-url: the URL of the local server of --data-dir)
+    prompted = run_cli(["login", "--data-dir", str(cli_server.data_dir), "--email", email, "--password", password],
+                       cwd=tmp_path, env=env, stdin=recovery[0] + "\n")
     assert prompted.returncode == 0, prompted.stderr
+    assert json.loads((config_dir / "credentials.json").read_text())["api_url"] == cli_server.url
     # --totp-code: the next time step's code (the current one was burnt by the verification above)
     ok = run_cli([*base, "--totp-code", pyotp.TOTP(secret).at(time.time() + 30)], cwd=tmp_path, env=env)
     assert ok.returncode == 0, ok.stderr

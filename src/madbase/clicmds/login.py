@@ -55,10 +55,12 @@ def login(
     data_dir: DataDir = None,
 ) -> None:
     """Sign in to a MadBase server and keep a personal access token for the next commands."""
-    if api_url is None:
-        api_url = client.resolve(data_dir=data_dir).api_url if data_dir else os.environ.get("MADBASE_API_URL")
+    api_url = api_url or os.environ.get("MADBASE_API_URL")
     if not api_url:
-        api_url = typer.prompt("API URL")
+        try:  # the local server of this folder (or --data-dir), else ask
+            api_url = client.resolve(data_dir=data_dir, local=True).api_url
+        except CliError:
+            api_url = typer.prompt("API URL")
     api_url = api_url.rstrip("/")
     token_id = None  # a token given with --token: logout only forgets it (its holder may revoke it elsewhere)
     if token is None:
