@@ -93,9 +93,11 @@ def test_deploy_seen_by_second_process(fn_server: MadbaseProcess, tmp_path_facto
             return invoke(proc, "GET", "multi").text
 
         assert call(second) == "hello from wat one"  # loaded and cached by the second process
+        assert invoke(second, "GET", "late").status_code == 404  # remembered as missing by the second process
         deploy(fn_server, "multi", wat_module("two"))
+        deploy(fn_server, "late", wat_module("late"))
         deadline = time.monotonic() + 1.0
-        while call(second) != "hello from wat two":
+        while call(second) != "hello from wat two" or invoke(second, "GET", "late").status_code != 200:
             assert time.monotonic() < deadline, "the second process still serves the old version"
             time.sleep(0.05)
     finally:
