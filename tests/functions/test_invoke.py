@@ -94,6 +94,9 @@ def test_limits(fn_server: MadbaseProcess, echo: dict[str, object]) -> None:
     time.sleep(0.5)
     wall = invoke(fn_server, "POST", "echo/busy")
     assert wall.status_code == 504 and wall.json()["code"] == "WORKER_TIMEOUT"
+    started = time.monotonic()
+    asleep = invoke(fn_server, "POST", "echo/sleep")  # blocked in a host call: the service answers meanwhile
+    assert asleep.status_code == 504 and time.monotonic() - started < 4.5
     big = invoke(fn_server, "POST", "echo", content=b"x" * 100, headers={"content-type": "text/plain"})
     assert big.status_code == 200
     admin(fn_server, "PATCH", "/functions/echo", json={"limits": {"cpu_time_ms": 300, "memory_mb": 32,
