@@ -68,8 +68,9 @@ def deploy(server: MadbaseProcess, slug: str, wasm: bytes, **manifest: Any) -> d
 
 
 def admin(server: MadbaseProcess, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    kwargs.setdefault("timeout", 60)
     return httpx.request(method, f"{server.url}/admin/v1/projects/{server.project_ref}{path}",
-                         headers=server.admin_headers(), timeout=60, **kwargs)
+                         headers=server.admin_headers(), **kwargs)
 
 
 def invoke(server: MadbaseProcess, method: str, path: str, *, token: str | None = None, **kwargs: Any

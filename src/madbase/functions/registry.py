@@ -30,6 +30,7 @@ from madbase.functions.runner import Limits, Runner, limits_from
 log = structlog.get_logger("madbase.functions")
 
 _SAFETY_REFRESH_S = 30.0
+MAX_MISSING = 10_000
 MAX_PREPARED = 256  # compiled artifacts kept in memory (the rest reload from the on-disk cache in ~1 ms)
 JS_UNAVAILABLE = "JavaScript functions are not available on this server"
 
@@ -88,6 +89,9 @@ class Registry:
         self._executor = executor
         self._defaults = defaults  # project ref → the project's default limits (config section "functions")
         self._entries: dict[tuple[str, str], Entry] = {}
+        # names looked up and not found (a client hammering random names costs one query per name, not per
+        # request); dropped by the same notifications as entries
+        self._missing: set[tuple[str, str]] = set()
         self._secrets: dict[str, dict[str, str]] = {}
         self._prepared: OrderedDict[tuple[str, str], Any] = OrderedDict()  # LRU, MAX_PREPARED entries
         self._loading: dict[tuple[str, str], asyncio.Lock] = {}
@@ -130,10 +134,12 @@ class Registry:
             self._secrets.pop(ref, None)
         else:
             self._entries.pop((ref, slug), None)
+            self._missing.discard((ref, slug))
 
     def drop_all(self) -> None:
         self._generation += 1
         self._entries.clear()
+        self._missing.clear()
         self._secrets.clear()
 
     async def get(self, ref: str, slug: str) -> Entry | None:
@@ -142,6 +148,8 @@ class Registry:
         entry = self._entries.get(key)
         if entry is not None:
             return entry
+        if key in self._missing:
+            return None
         lock = self._loading.setdefault(key, asyncio.Lock())
         async with lock:
             entry = self._entries.get(key)
@@ -151,6 +159,10 @@ class Registry:
             deployed = await store.load(self._pool, ref, slug)
             if deployed is None:
                 self._loading.pop(key, None)
+                if generation == self._generation:
+                    if len(self._missing) >= MAX_MISSING:
+                        self._missing.clear()
+                    self._missing.add(key)
                 return None
             runner = self.runners.get(deployed.kind)
             prepared = await self.prepare(runner, deployed.artifact, deployed.sha256)

@@ -34,6 +34,7 @@ from madbase.core.runtime import Runtime
 from madbase.core.service import Service
 from madbase.core.types import ASGIApp, Receive, Scope, Send
 from madbase.functions.abi import FunctionRequest, FunctionResult
+from madbase.functions.deploy import SLUG
 from madbase.functions.gate import Gate, GateFull
 from madbase.functions.hostfetch import HostFetch
 from madbase.functions.invocations import FunctionMetrics, LogWriter
@@ -157,7 +158,7 @@ class FunctionsApp:
         origin_sent = "origin" in request.headers
         preflight = request.method == "OPTIONS" and "access-control-request-method" in request.headers
         try:
-            entry = await self.registry.get(ctx.project.ref, name)
+            entry = await self.registry.get(ctx.project.ref, name) if SLUG.match(name) else None
         except JsUnavailable as exc:
             raise FunctionError(503, "BOOT_ERROR", str(exc), relay=True) from None
         except ValueError as exc:  # the artifact no longer prepares (a runtime upgrade?)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 extern char **environ;
 void *volatile kept[4096];
@@ -87,6 +88,11 @@ int main(void) {
         long start = now_ms();
         while (now_ms() - start < 60000) {}
         printf("Status: 200\r\n\r\nslept");
+        return 0;
+    }
+    if (strcmp(path, "/sleep") == 0) {  /* blocked in a host call (WASI poll_oneoff): no epoch check runs */
+        sleep(5);
+        printf("Status: 200\r\n\r\nwoke");
         return 0;
     }
     if (strcmp(path, "/eat") == 0) {
