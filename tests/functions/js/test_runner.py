@@ -293,3 +293,9 @@ def test_concurrent_invocations(js_runner: JsRunner) -> None:
         results = list(pool.map(
             lambda n: js_runner.invoke(prepared, request(body={"name": n}), {}, Limits(), None), names))
     assert [json.loads(r.body)["message"] for r in results] == [f"Hello {n}!" for n in names]
+
+
+def test_import_meta_main(invoke: Invoke) -> None:
+    source = "if (import.meta.main) Deno.serve(() => new Response(`${import.meta.main} ${import.meta.url}`))"
+    result = invoke(source, request("GET"))
+    assert result.body == b"true file:///main.js", result.logs

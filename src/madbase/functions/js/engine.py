@@ -33,7 +33,7 @@ CHUNK = 4096
 TICK_S = 0.01  # the epoch ticker's period: wall-clock deadlines inside wasm are counted in these
 _I32 = ffi.WASMTIME_I32.value
 _I64 = ffi.WASMTIME_I64.value
-_RESULTS: dict[str, int] = {}  # export name → number of results (the same in every instance)
+_SIGNATURES: dict[str, tuple[tuple[int, ...], int]] = {}  # export → (parameter kinds, result count)
 MAX_LOG_BYTES = 2**20  # per invocation; the rest is counted, not kept
 JS_TAG_EXCEPTION = 6
 JS_EVAL_TYPE_MODULE = 1
@@ -245,17 +245,21 @@ class Guest:
             raise GuestError(self._crash_kind(), f"the function crashed: {exc}") from None
 
     def _raw_call(self, name: str, args: tuple[int, ...]) -> int | None:
-        """Call an export whose parameters are all i32 (every one we use), skipping wasmtime-py's per-call type
-        introspection and value conversion (a third of a warm invocation's time)."""
+        """Call an export (i32/i64 parameters and results) without wasmtime-py's per-call type introspection
+        and value conversion (a third of a warm invocation's time); signatures are cached per export name."""
         func = self.func(name)
-        results = _RESULTS.get(name)
-        if results is None:
+        sig = _SIGNATURES.get(name)
+        if sig is None:
             ty = func.type(self.store)
-            results = _RESULTS[name] = len(ty.results)
+            sig = _SIGNATURES[name] = (tuple(_I64 if str(p) == "i64" else _I32 for p in ty.params), len(ty.results))
+        kinds, results = sig
         params = (ffi.wasmtime_val_t * len(args))()
         for i, arg in enumerate(args):
-            params[i].kind = _I32  # type: ignore[assignment]  # ctypes fields read and take ints
-            params[i].of.i32 = arg
+            params[i].kind = kinds[i]  # type: ignore[assignment]  # ctypes fields read and take ints
+            if kinds[i] == _I64:
+                params[i].of.i64 = arg
+            else:
+                params[i].of.i32 = arg
         out = (ffi.wasmtime_val_t * results)()
         with enter_wasm(self.store) as trap:
             error = ffi.wasmtime_func_call(self.store._context(), ctypes.byref(func._func), params, len(args),
@@ -280,15 +284,31 @@ class Guest:
 
     def eval(self, code: bytes, filename: bytes = b"<host>", flags: int = 0) -> bool:
         """Evaluate code in the global context; False (and the error on stderr) if it threw."""
+        return self.eval_value(code, filename, flags) is not None
+
+    def eval_value(self, code: bytes, filename: bytes = b"<host>", flags: int = 0) -> int | None:
+        """JS_Eval: the resulting JSValue (NaN-boxed i64), or None (error dumped to stderr) if it threw."""
         src = self._cstr(code)
         name = self._cstr(filename)
         value = int(self.call("JS_Eval", self.ctx, src, len(code), name, flags))
         self.call("free", src)
         self.call("free", name)
+        return self._checked(value)
+
+    def _checked(self, value: int) -> int | None:
         if (value >> 32) == JS_TAG_EXCEPTION:
             self.call("js_std_dump_error", self.ctx)
+            return None
+        return value
+
+    def eval_main_module(self, code: bytes, name: bytes) -> bool:
+        """Compile `code` as module `name`, give it `import.meta` (`url`, `main: true`, as Deno does for the
+        entry module) and evaluate it; False if it did not compile or threw synchronously."""
+        fn = self.eval_value(code, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY)
+        if fn is None:
             return False
-        return True
+        self.call("js_module_set_import_meta", self.ctx, fn, 0, 1)
+        return self._checked(int(self.call("JS_EvalFunction", self.ctx, fn))) is not None
 
     def loop(self) -> None:
         """Run pending jobs (promise reactions) until the guest is idle."""

@@ -31,6 +31,7 @@ BOOT_WALL_S = 30.0
 MAX_SNAPSHOTS = 4  # per function: one per distinct environment (secrets change rarely)
 ERROR_STATUS = {"cpu": 546, "memory": 546, "wall": 504, "crash": 500, "boot": 500}
 MAX_FETCHES = 1000  # outbound requests per invocation
+MODULE_NAME = b"/main.js"  # the bundle's module name: import.meta.url is file:///main.js
 
 
 def runtime_source() -> bytes:
@@ -91,7 +92,7 @@ class JsRunner:
         guest = Guest(self.qjs, env=[], stdin=b"", memory_bytes=256 * 2**20, fuel=BOOT_FUEL,
                       deadline=time.monotonic() + 30, snapshot=None)
         try:
-            if not guest.eval(artifact, b"main.js", engine.JS_EVAL_TYPE_MODULE | engine.JS_EVAL_FLAG_COMPILE_ONLY):
+            if not guest.eval(artifact, MODULE_NAME, engine.JS_EVAL_TYPE_MODULE | engine.JS_EVAL_FLAG_COMPILE_ONLY):
                 raise ValueError(f"the function does not compile: {guest.logs().strip()}")
         finally:
             guest.close()
@@ -123,9 +124,9 @@ class JsRunner:
         try:
             if not guest.eval(self.runtime, b"madbase:runtime"):
                 raise BootError("the JS runtime failed to start", guest.logs())
-            if not guest.eval(prepared.source, b"main.js", engine.JS_EVAL_TYPE_MODULE):
+            if not guest.eval_main_module(prepared.source, MODULE_NAME):
                 raise BootError("the function failed to load", guest.logs())
-            entry = b'import * as m from "main.js"; globalThis.__madbase.entry(m);'
+            entry = b'import * as m from "' + MODULE_NAME + b'"; globalThis.__madbase.entry(m);'
             if not guest.eval(entry, b"madbase:entry", engine.JS_EVAL_TYPE_MODULE):
                 raise BootError("the function failed to load", guest.logs())
             frames = _drive(guest, fetch, deadline, until="K")
