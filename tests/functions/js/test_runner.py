@@ -299,3 +299,16 @@ def test_import_meta_main(invoke: Invoke) -> None:
     source = "if (import.meta.main) Deno.serve(() => new Response(`${import.meta.main} ${import.meta.url}`))"
     result = invoke(source, request("GET"))
     assert result.body == b"true file:///main.js", result.logs
+
+
+def test_output_is_capped_and_internals_hidden(invoke: Invoke) -> None:
+    source = """Deno.serve(() => {
+      const line = "x".repeat(10000)
+      for (let i = 0; i < 500; i++) console.log(line)
+      let frozen = false
+      try { globalThis.__madbase.run = () => {} } catch { frozen = true }
+      return new Response(JSON.stringify({ frozen, frame: typeof globalThis.__madbase.frame }))
+    })"""
+    result = invoke(source, request("GET"))
+    assert json.loads(result.body) == {"frozen": True, "frame": "undefined"}, result.logs
+    assert len(result.logs) < 1100 * 1024 and "log limit reached" in result.logs

@@ -3,7 +3,8 @@
 // (see engine.py); each file adds to the shared `__mb` internals object and to globalThis.
 "use strict";
 const __mb = { fetches: new Map(), nextId: 1, timers: new Map(), nextTimer: 1, bootLogs: true };
-Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false });
+// internals shared by the runtime files; 50_deno.js replaces this global by the frozen host entry points
+Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false, configurable: true });
 
 (() => {
   const std = globalThis.std;
@@ -149,9 +150,19 @@ Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false 
     }
     return args.map((a) => fmt(a)).join(" ");
   }
+  // logs are capped per request (they are kept in host memory): the rest is counted, not written
+  const LOG_CAP = 1024 * 1024;
+  let logged = 0, dropped = 0;
+  __mb.resetLogs = () => { logged = 0; dropped = 0; };
   function log(level, args) {
-    const line = format(args);
-    std.err.puts((level ? level + ": " : "") + line + "\n");
+    const line = (level ? level + ": " : "") + format(args) + "\n";
+    if (logged + line.length > LOG_CAP) {
+      if (!dropped) std.err.puts("[madbase: log limit reached, further output dropped]\n");
+      dropped += line.length;
+      return;
+    }
+    logged += line.length;
+    std.err.puts(line);
   }
   const counts = new Map(), timersT = new Map();
   const console = {
