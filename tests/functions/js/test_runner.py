@@ -312,3 +312,22 @@ def test_output_is_capped_and_internals_hidden(invoke: Invoke) -> None:
     result = invoke(source, request("GET"))
     assert json.loads(result.body) == {"frozen": True, "frame": "undefined"}, result.logs
     assert len(result.logs) < 1100 * 1024 and "log limit reached" in result.logs
+
+
+def test_utf8_edge_cases(invoke: Invoke) -> None:
+    source = r"""Deno.serve(() => {
+      const enc = new TextEncoder(), dec = new TextDecoder()
+      let fatal = "no"
+      try { new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array([0xff])) } catch (e) { fatal = e.name }
+      const big = "ab€😀".repeat(5000)
+      return Response.json({
+        lone: [...enc.encode("a\ud800b")],
+        invalid: dec.decode(new Uint8Array([0x61, 0xff, 0xc3, 0x62])),
+        emoji: [...enc.encode("😀")], back: dec.decode(enc.encode("żółw 😀")), fatal,
+        big: dec.decode(enc.encode(big)) === big, exact: enc.encode("héllo").buffer.byteLength,
+      })
+    })"""
+    result = invoke(source, request("GET"))
+    out = json.loads(result.body)
+    assert out == {"lone": [97, 239, 191, 189, 98], "invalid": "a\ufffd\ufffdb", "emoji": [240, 159, 152, 128],
+                   "back": "żółw 😀", "fatal": "TypeError", "big": True, "exact": 6}, result.logs

@@ -130,6 +130,15 @@ def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> An
     return wrap_extern(item)
 
 
+def _set_stdin(wasi: wasmtime.WasiConfig, data: bytes) -> None:
+    """stdin from memory (wasmtime-py wraps only stdin_file): the C API's wasi_config_set_stdin_bytes, which
+    takes ownership of a byte vector the C side allocated and copied."""
+    vec = ffi.wasm_byte_vec_t()
+    buf = (ctypes.c_uint8 * max(1, len(data))).from_buffer_copy(data or b"\0")
+    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), ctypes.cast(buf, ctypes.POINTER(ffi.wasm_byte_t)))
+    ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
+
+
 def diff_chunks(fresh: bytes, image: bytes) -> tuple[tuple[int, bytes], ...]:
     """Runs of CHUNK-sized blocks where `image` differs from `fresh` (zero-extended)."""
     runs: list[tuple[int, bytes]] = []
@@ -166,9 +175,7 @@ class Guest:
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["qjs", "--std"]
         wasi.env = env
-        stdin_fd = self._memfd("stdin")
-        os.write(stdin_fd, stdin)
-        wasi.stdin_file = f"/proc/self/fd/{stdin_fd}"
+        _set_stdin(wasi, stdin)
         self._out = self._memfd("stdout")
         self._err = self._memfd("stderr")
         wasi.stdout_file = f"/proc/self/fd/{self._out}"

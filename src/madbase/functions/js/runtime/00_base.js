@@ -13,8 +13,26 @@ Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false,
   __mb.define = define;
 
   // --- UTF-8 -------------------------------------------------------------------------------------------
+  // Interpreted JS costs thousands of wasm instructions per byte here, so the fast paths use QuickJS's native
+  // code: encodeURIComponent/unescape give the UTF-8 bytes as a Latin-1 string, and bjson.write stores such a
+  // string's bytes verbatim at the end of its output; escape/decodeURIComponent decode UTF-8. The loops below
+  // remain for lone surrogates and invalid input (with U+FFFD replacement).
+  const bjson = globalThis.bjson;
+  const fastBytes = (() => { try { const b = new Uint8Array(bjson.write("\x00\xff")); return b[b.length - 2] === 0 && b[b.length - 1] === 255; } catch { return false; } })();
   function utf8Encode(str) {
     str = String(str);
+    if (fastBytes) {
+      let bin = null;
+      try { bin = unescape(encodeURIComponent(str)); } catch { /* lone surrogate: the loop replaces it */ }
+      if (bin !== null) {
+        if (!bin.length) return new Uint8Array(0);
+        const buf = bjson.write(bin);
+        return new Uint8Array(buf, buf.byteLength - bin.length).slice();
+      }
+    }
+    return utf8EncodeLoop(str);
+  }
+  function utf8EncodeLoop(str) {
     const out = new Uint8Array(str.length * 3);
     let j = 0;
     for (let i = 0; i < str.length; i++) {
@@ -35,6 +53,12 @@ Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false,
     return out.slice(0, j);
   }
   function utf8Decode(bytes, fatal) {
+    if (!bytes.length) return "";
+    let bin = "";
+    for (let i = 0; i < bytes.length; i += 8192) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+    try { return decodeURIComponent(escape(bin)); } catch { return utf8DecodeLoop(bytes, fatal); }
+  }
+  function utf8DecodeLoop(bytes, fatal) {
     let s = "", i = 0;
     const n = bytes.length, parts = [];
     while (i < n) {
