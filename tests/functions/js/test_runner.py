@@ -331,3 +331,28 @@ def test_utf8_edge_cases(invoke: Invoke) -> None:
     out = json.loads(result.body)
     assert out == {"lone": [97, 239, 191, 189, 98], "invalid": "a\ufffd\ufffdb", "emoji": [240, 159, 152, 128],
                    "back": "żółw 😀", "fatal": "TypeError", "big": True, "exact": 6}, result.logs
+
+
+def test_reused_instances_start_from_the_snapshot(js_runner: JsRunner) -> None:
+    source = b"""let count = 0
+    globalThis.seen = []
+    Deno.serve(async (req) => {
+      count++
+      globalThis.seen.push(await req.text())
+      if (req.url.endsWith("/grow")) { globalThis.big = new Uint8Array(32 * 1024 * 1024).fill(7) }
+      if (req.url.endsWith("/spin")) { while (true) {} }
+      setTimeout(() => { count = 100 }, 0)
+      return Response.json({ count, seen: globalThis.seen, big: typeof globalThis.big })
+    })"""
+    prepared = js_runner.prepare(source)
+    expect = {"count": 1, "big": "undefined"}
+    for i, path in enumerate(["/a", "/b", "/grow", "/c", "/spin", "/d", "/e"]):
+        result = js_runner.invoke(prepared, request("POST", path, f"body{i}"), {"K": "v"},
+                                  Limits(cpu_time_ms=300), None)
+        if path == "/spin":
+            assert result.error == "cpu"
+            continue
+        out = json.loads(result.body)
+        assert out["count"] == 1 and out["seen"] == [f"body{i}"], (path, out)
+        assert out["big"] == ("object" if path == "/grow" else expect["big"])
+    assert sum(len(p) for p in prepared.idle.values()) >= 1  # instances were kept and reused

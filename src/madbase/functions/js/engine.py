@@ -48,18 +48,14 @@ class GuestError(Exception):
         self.kind = kind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity: used as a key, never compared by content
 class Snapshot:
-    """A function's initialised linear memory, as the chunks that differ from a fresh instance."""
+    """A function's initialised linear memory (all of it: restoring it also resets a reused instance)."""
 
     pages: int
-    chunks: tuple[tuple[int, bytes], ...]
+    image: bytes
     ctx: int
     boot_logs: str
-
-    @property
-    def image_bytes(self) -> int:
-        return sum(len(b) for _, b in self.chunks)
 
 
 def qjs_wasm_path() -> Path:
@@ -79,8 +75,6 @@ class QuickJs:
         self.module = self._load(wasm, cache_dir)
         self.linker = wasmtime.Linker(self.engine)
         self.linker.define_wasi()
-        self._fresh: bytes | None = None
-        self._lock = threading.Lock()
         threading.Thread(target=self._tick, name="madbase-js-epoch", daemon=True).start()
 
     def _load(self, wasm: bytes, cache_dir: Path | None) -> wasmtime.Module:
@@ -105,20 +99,6 @@ class QuickJs:
             time.sleep(TICK_S)
             self.engine.increment_epoch()
 
-    def fresh_memory(self) -> bytes:
-        """The linear memory of a just-instantiated module (data segments applied), the snapshot's baseline."""
-        with self._lock:
-            if self._fresh is None:
-                store = wasmtime.Store(self.engine)
-                store.set_fuel(10**9)
-                store.set_epoch_deadline(10**6)
-                store.set_wasi(wasmtime.WasiConfig())
-                instance = self.linker.instantiate(store, self.module)
-                memory = _export(store, instance, "memory")
-                assert isinstance(memory, wasmtime.Memory)
-                self._fresh = ctypes.string_at(memory.data_ptr(store), memory.data_len(store))
-            return self._fresh
-
 
 def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> Any:
     item = ffi.wasmtime_extern_t()
@@ -139,25 +119,6 @@ def _set_stdin(wasi: wasmtime.WasiConfig, data: bytes) -> None:
     ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
 
 
-def diff_chunks(fresh: bytes, image: bytes) -> tuple[tuple[int, bytes], ...]:
-    """Runs of CHUNK-sized blocks where `image` differs from `fresh` (zero-extended)."""
-    runs: list[tuple[int, bytes]] = []
-    start = -1
-    view = memoryview(image)
-    for off in range(0, len(image), CHUNK):
-        block = view[off:off + CHUNK]
-        base = fresh[off:off + CHUNK]
-        same = block == base if len(base) == len(block) else (not any(block) if not base else False)
-        if not same and start < 0:
-            start = off
-        elif same and start >= 0:
-            runs.append((start, bytes(view[start:off])))
-            start = -1
-    if start >= 0:
-        runs.append((start, bytes(view[start:])))
-    return tuple(runs)
-
-
 class Guest:
     """One QuickJS instance for one invocation (or for building a snapshot)."""
 
@@ -166,6 +127,7 @@ class Guest:
         self.qjs = qjs
         self.fuel = fuel
         self.deadline = deadline
+        self.env = env
         self.memory_limit = memory_bytes
         self.store = wasmtime.Store(qjs.engine)
         self.store.set_limits(memory_size=memory_bytes)
@@ -207,6 +169,31 @@ class Guest:
         else:
             self._restore(snapshot)
             self.ctx = snapshot.ctx
+        self.snap = snapshot
+
+    def reset(self, *, env: list[tuple[str, str]], stdin: bytes, fuel: int, deadline: float) -> bool:
+        """Make a finished instance new again for another request of the same function and environment:
+        fresh WASI context (stdin, emptied stdout/stderr), the whole snapshot copied back over linear memory
+        (already-mapped pages: no zero-filling), fuel refilled. False if it cannot be (it grew its memory)."""
+        snap = self.snap
+        if snap is None or self.memory.size(self.store) != snap.pages:
+            return False
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["qjs", "--std"]
+        wasi.env = env
+        _set_stdin(wasi, stdin)
+        os.ftruncate(self._out, 0)
+        os.ftruncate(self._err, 0)
+        self._out_at = 0
+        wasi.stdout_file = f"/proc/self/fd/{self._out}"
+        wasi.stderr_file = f"/proc/self/fd/{self._err}"
+        self.store.set_wasi(wasi)
+        self.env = env
+        self._restore(snap)
+        self.fuel = fuel
+        self.store.set_fuel(fuel)
+        self.deadline = deadline
+        return True
 
     def _memfd(self, name: str) -> int:
         fd = os.memfd_create(f"madbase-js-{name}", os.MFD_CLOEXEC)
@@ -226,8 +213,7 @@ class Guest:
         if grown < 0:
             raise GuestError("memory", "the function's snapshot does not fit in its memory limit")
         base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        for off, data in snap.chunks:
-            ctypes.memmove(base + off, data, len(data))
+        ctypes.memmove(base, snap.image, len(snap.image))
 
     def func(self, name: str) -> Any:
         f = self._funcs.get(name)
@@ -346,8 +332,7 @@ class Guest:
 
     def snapshot(self, boot_logs: str) -> Snapshot:
         image = ctypes.string_at(self.memory.data_ptr(self.store), self.memory.data_len(self.store))
-        return Snapshot(pages=self.memory.size(self.store), chunks=diff_chunks(self.qjs.fresh_memory(), image),
-                        ctx=self.ctx, boot_logs=boot_logs)
+        return Snapshot(pages=self.memory.size(self.store), image=image, ctx=self.ctx, boot_logs=boot_logs)
 
     def close(self) -> None:
         for fd in self._fds:
