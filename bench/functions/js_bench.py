@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 from tests.support.servers import free_port
 
 from madbase.functions.abi import FunctionRequest
@@ -48,14 +49,17 @@ Deno.serve(async (req) => {
 BODY = json.dumps({"name": "bench"}).encode()
 
 
-def measure(call: Callable[[], None], requests: int, threads: int) -> dict[str, float]:
+def measure(call: Callable[[], None], requests: int, threads: int, cpu: Callable[[], float]) -> dict[str, float]:
+    """Sequential latencies, the serving side's CPU per call (robust on a busy machine), then throughput."""
     for _ in range(min(100, requests)):  # warm-up
         call()
     lat: list[float] = []
+    cpu0 = cpu()
     for _ in range(requests):
         t = time.perf_counter()
         call()
         lat.append(time.perf_counter() - t)
+    cpu_ms = (cpu() - cpu0) / requests * 1000
     lat.sort()
     done = [0]
     lock = threading.Lock()
@@ -74,7 +78,7 @@ def measure(call: Callable[[], None], requests: int, threads: int) -> dict[str, 
         th.join()
     elapsed = time.perf_counter() - t0
     return {"p50": statistics.median(lat) * 1000, "p99": lat[int(len(lat) * 0.99) - 1] * 1000,
-            "rate": done[0] / elapsed}
+            "rate": done[0] / elapsed, "cpu": cpu_ms}
 
 
 def main() -> None:
@@ -83,6 +87,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
+    load = os.getloadavg()
     code = bundle({"hello-world/index.ts": HELLO.encode()}, "hello-world/index.ts", None)
     runner = JsRunner()
     t = time.perf_counter()
@@ -99,8 +104,8 @@ def main() -> None:
         r = runner.invoke(prepared, req, {}, Limits(), None)
         assert r.status == 200
 
-    rows = [("JsRunner.invoke (QuickJS + Wasmtime, snapshot)", measure(js_call, args.requests, args.threads),
-             first.fuel_used)]
+    rows = [("JsRunner.invoke (QuickJS + Wasmtime, snapshot)",
+             measure(js_call, args.requests, args.threads, time.process_time), first.fuel_used)]
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -137,10 +142,17 @@ def main() -> None:
 
                     return call
 
+                def deno_cpu(proc: subprocess.Popen[bytes]) -> Callable[[], float]:
+                    def cpu() -> float:
+                        times = psutil.Process(proc.pid).cpu_times()
+                        return float(times.user + times.system)
+
+                    return cpu
+
                 rows.append(("deno 2.x serving the same bundle (HTTP, keep-alive)",
-                             measure(http_call(port), args.requests, args.threads), 0))
+                             measure(http_call(port), args.requests, args.threads, deno_cpu(procs[0])), 0))
                 rows.append(("HTTP client alone (deno, trivial route)",
-                             measure(http_call(echo_port), args.requests, args.threads), 0))
+                             measure(http_call(echo_port), args.requests, args.threads, deno_cpu(procs[1])), 0))
         finally:
             for proc in procs:
                 proc.terminate()
@@ -148,12 +160,14 @@ def main() -> None:
 
     print(f"\nJS hello-world, {args.requests} sequential requests (p50/p99) then {args.threads} threads (inv/s); "
           f"prepare {prepare_ms:.1f} ms, first invoke incl. boot + snapshot {cold_ms:.1f} ms\n")
-    print("| target | warm p50 ms | warm p99 ms | inv/s | fuel/inv |")
-    print("|---|---|---|---|---|")
+    print(f"load average before: {load[0]:.1f}, after: {os.getloadavg()[0]:.1f} (2 cores)\n")
+    print("| target | warm p50 ms | warm p99 ms | inv/s | serving CPU ms/inv | fuel/inv |")
+    print("|---|---|---|---|---|---|")
     for name, m, fuel in rows:
-        print(f"| {name} | {m['p50']:.2f} | {m['p99']:.2f} | {m['rate']:.0f} | {fuel or '-'} |")
+        print(f"| {name} | {m['p50']:.2f} | {m['p99']:.2f} | {m['rate']:.0f} | {m['cpu']:.3f} | {fuel or '-'} |")
     js, deno = rows[0][1], rows[1][1]
-    print(f"\nratio JsRunner / deno: p50 {js['p50'] / deno['p50']:.2f}x, inv/s {js['rate'] / deno['rate']:.2f}x")
+    print(f"\nratio JsRunner / deno: p50 {js['p50'] / deno['p50']:.2f}x, inv/s {js['rate'] / deno['rate']:.2f}x, "
+          f"CPU per invocation {js['cpu'] / deno['cpu']:.2f}x (JsRunner's includes its Python caller)")
 
 
 if __name__ == "__main__":

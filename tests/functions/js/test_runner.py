@@ -293,3 +293,66 @@ def test_concurrent_invocations(js_runner: JsRunner) -> None:
         results = list(pool.map(
             lambda n: js_runner.invoke(prepared, request(body={"name": n}), {}, Limits(), None), names))
     assert [json.loads(r.body)["message"] for r in results] == [f"Hello {n}!" for n in names]
+
+
+def test_import_meta_main(invoke: Invoke) -> None:
+    source = "if (import.meta.main) Deno.serve(() => new Response(`${import.meta.main} ${import.meta.url}`))"
+    result = invoke(source, request("GET"))
+    assert result.body == b"true file:///main.js", result.logs
+
+
+def test_output_is_capped_and_internals_hidden(invoke: Invoke) -> None:
+    source = """Deno.serve(() => {
+      const line = "x".repeat(10000)
+      for (let i = 0; i < 500; i++) console.log(line)
+      let frozen = false
+      try { globalThis.__madbase.run = () => {} } catch { frozen = true }
+      return new Response(JSON.stringify({ frozen, frame: typeof globalThis.__madbase.frame }))
+    })"""
+    result = invoke(source, request("GET"))
+    assert json.loads(result.body) == {"frozen": True, "frame": "undefined"}, result.logs
+    assert len(result.logs) < 1100 * 1024 and "log limit reached" in result.logs
+
+
+def test_utf8_edge_cases(invoke: Invoke) -> None:
+    source = r"""Deno.serve(() => {
+      const enc = new TextEncoder(), dec = new TextDecoder()
+      let fatal = "no"
+      try { new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array([0xff])) } catch (e) { fatal = e.name }
+      const big = "ab€😀".repeat(5000)
+      return Response.json({
+        lone: [...enc.encode("a\ud800b")],
+        invalid: dec.decode(new Uint8Array([0x61, 0xff, 0xc3, 0x62])),
+        emoji: [...enc.encode("😀")], back: dec.decode(enc.encode("żółw 😀")), fatal,
+        big: dec.decode(enc.encode(big)) === big, exact: enc.encode("héllo").buffer.byteLength,
+      })
+    })"""
+    result = invoke(source, request("GET"))
+    out = json.loads(result.body)
+    assert out == {"lone": [97, 239, 191, 189, 98], "invalid": "a\ufffd\ufffdb", "emoji": [240, 159, 152, 128],
+                   "back": "żółw 😀", "fatal": "TypeError", "big": True, "exact": 6}, result.logs
+
+
+def test_reused_instances_start_from_the_snapshot(js_runner: JsRunner) -> None:
+    source = b"""let count = 0
+    globalThis.seen = []
+    Deno.serve(async (req) => {
+      count++
+      globalThis.seen.push(await req.text())
+      if (req.url.endsWith("/grow")) { globalThis.big = new Uint8Array(32 * 1024 * 1024).fill(7) }
+      if (req.url.endsWith("/spin")) { while (true) {} }
+      setTimeout(() => { count = 100 }, 0)
+      return Response.json({ count, seen: globalThis.seen, big: typeof globalThis.big })
+    })"""
+    prepared = js_runner.prepare(source)
+    expect = {"count": 1, "big": "undefined"}
+    for i, path in enumerate(["/a", "/b", "/grow", "/c", "/spin", "/d", "/e"]):
+        result = js_runner.invoke(prepared, request("POST", path, f"body{i}"), {"K": "v"},
+                                  Limits(cpu_time_ms=300), None)
+        if path == "/spin":
+            assert result.error == "cpu"
+            continue
+        out = json.loads(result.body)
+        assert out["count"] == 1 and out["seen"] == [f"body{i}"], (path, out)
+        assert out["big"] == ("object" if path == "/grow" else expect["big"])
+    assert sum(len(p) for p in prepared.idle.values()) >= 1  # instances were kept and reused

@@ -33,7 +33,7 @@ CHUNK = 4096
 TICK_S = 0.01  # the epoch ticker's period: wall-clock deadlines inside wasm are counted in these
 _I32 = ffi.WASMTIME_I32.value
 _I64 = ffi.WASMTIME_I64.value
-_RESULTS: dict[str, int] = {}  # export name → number of results (the same in every instance)
+_SIGNATURES: dict[str, tuple[tuple[int, ...], int]] = {}  # export → (parameter kinds, result count)
 MAX_LOG_BYTES = 2**20  # per invocation; the rest is counted, not kept
 JS_TAG_EXCEPTION = 6
 JS_EVAL_TYPE_MODULE = 1
@@ -48,18 +48,14 @@ class GuestError(Exception):
         self.kind = kind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity: used as a key, never compared by content
 class Snapshot:
-    """A function's initialised linear memory, as the chunks that differ from a fresh instance."""
+    """A function's initialised linear memory (all of it: restoring it also resets a reused instance)."""
 
     pages: int
-    chunks: tuple[tuple[int, bytes], ...]
+    image: bytes
     ctx: int
     boot_logs: str
-
-    @property
-    def image_bytes(self) -> int:
-        return sum(len(b) for _, b in self.chunks)
 
 
 def qjs_wasm_path() -> Path:
@@ -79,8 +75,6 @@ class QuickJs:
         self.module = self._load(wasm, cache_dir)
         self.linker = wasmtime.Linker(self.engine)
         self.linker.define_wasi()
-        self._fresh: bytes | None = None
-        self._lock = threading.Lock()
         threading.Thread(target=self._tick, name="madbase-js-epoch", daemon=True).start()
 
     def _load(self, wasm: bytes, cache_dir: Path | None) -> wasmtime.Module:
@@ -105,20 +99,6 @@ class QuickJs:
             time.sleep(TICK_S)
             self.engine.increment_epoch()
 
-    def fresh_memory(self) -> bytes:
-        """The linear memory of a just-instantiated module (data segments applied), the snapshot's baseline."""
-        with self._lock:
-            if self._fresh is None:
-                store = wasmtime.Store(self.engine)
-                store.set_fuel(10**9)
-                store.set_epoch_deadline(10**6)
-                store.set_wasi(wasmtime.WasiConfig())
-                instance = self.linker.instantiate(store, self.module)
-                memory = _export(store, instance, "memory")
-                assert isinstance(memory, wasmtime.Memory)
-                self._fresh = ctypes.string_at(memory.data_ptr(store), memory.data_len(store))
-            return self._fresh
-
 
 def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> Any:
     item = ffi.wasmtime_extern_t()
@@ -130,23 +110,13 @@ def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> An
     return wrap_extern(item)
 
 
-def diff_chunks(fresh: bytes, image: bytes) -> tuple[tuple[int, bytes], ...]:
-    """Runs of CHUNK-sized blocks where `image` differs from `fresh` (zero-extended)."""
-    runs: list[tuple[int, bytes]] = []
-    start = -1
-    view = memoryview(image)
-    for off in range(0, len(image), CHUNK):
-        block = view[off:off + CHUNK]
-        base = fresh[off:off + CHUNK]
-        same = block == base if len(base) == len(block) else (not any(block) if not base else False)
-        if not same and start < 0:
-            start = off
-        elif same and start >= 0:
-            runs.append((start, bytes(view[start:off])))
-            start = -1
-    if start >= 0:
-        runs.append((start, bytes(view[start:])))
-    return tuple(runs)
+def _set_stdin(wasi: wasmtime.WasiConfig, data: bytes) -> None:
+    """stdin from memory (wasmtime-py wraps only stdin_file): the C API's wasi_config_set_stdin_bytes, which
+    takes ownership of a byte vector the C side allocated and copied."""
+    vec = ffi.wasm_byte_vec_t()
+    buf = (ctypes.c_uint8 * max(1, len(data))).from_buffer_copy(data or b"\0")
+    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), ctypes.cast(buf, ctypes.POINTER(ffi.wasm_byte_t)))
+    ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
 
 
 class Guest:
@@ -157,6 +127,7 @@ class Guest:
         self.qjs = qjs
         self.fuel = fuel
         self.deadline = deadline
+        self.env = env
         self.memory_limit = memory_bytes
         self.store = wasmtime.Store(qjs.engine)
         self.store.set_limits(memory_size=memory_bytes)
@@ -166,9 +137,7 @@ class Guest:
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["qjs", "--std"]
         wasi.env = env
-        stdin_fd = self._memfd("stdin")
-        os.write(stdin_fd, stdin)
-        wasi.stdin_file = f"/proc/self/fd/{stdin_fd}"
+        _set_stdin(wasi, stdin)
         self._out = self._memfd("stdout")
         self._err = self._memfd("stderr")
         wasi.stdout_file = f"/proc/self/fd/{self._out}"
@@ -200,6 +169,31 @@ class Guest:
         else:
             self._restore(snapshot)
             self.ctx = snapshot.ctx
+        self.snap = snapshot
+
+    def reset(self, *, env: list[tuple[str, str]], stdin: bytes, fuel: int, deadline: float) -> bool:
+        """Make a finished instance new again for another request of the same function and environment:
+        fresh WASI context (stdin, emptied stdout/stderr), the whole snapshot copied back over linear memory
+        (already-mapped pages: no zero-filling), fuel refilled. False if it cannot be (it grew its memory)."""
+        snap = self.snap
+        if snap is None or self.memory.size(self.store) != snap.pages:
+            return False
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["qjs", "--std"]
+        wasi.env = env
+        _set_stdin(wasi, stdin)
+        os.ftruncate(self._out, 0)
+        os.ftruncate(self._err, 0)
+        self._out_at = 0
+        wasi.stdout_file = f"/proc/self/fd/{self._out}"
+        wasi.stderr_file = f"/proc/self/fd/{self._err}"
+        self.store.set_wasi(wasi)
+        self.env = env
+        self._restore(snap)
+        self.fuel = fuel
+        self.store.set_fuel(fuel)
+        self.deadline = deadline
+        return True
 
     def _memfd(self, name: str) -> int:
         fd = os.memfd_create(f"madbase-js-{name}", os.MFD_CLOEXEC)
@@ -219,8 +213,7 @@ class Guest:
         if grown < 0:
             raise GuestError("memory", "the function's snapshot does not fit in its memory limit")
         base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        for off, data in snap.chunks:
-            ctypes.memmove(base + off, data, len(data))
+        ctypes.memmove(base, snap.image, len(snap.image))
 
     def func(self, name: str) -> Any:
         f = self._funcs.get(name)
@@ -245,17 +238,21 @@ class Guest:
             raise GuestError(self._crash_kind(), f"the function crashed: {exc}") from None
 
     def _raw_call(self, name: str, args: tuple[int, ...]) -> int | None:
-        """Call an export whose parameters are all i32 (every one we use), skipping wasmtime-py's per-call type
-        introspection and value conversion (a third of a warm invocation's time)."""
+        """Call an export (i32/i64 parameters and results) without wasmtime-py's per-call type introspection
+        and value conversion (a third of a warm invocation's time); signatures are cached per export name."""
         func = self.func(name)
-        results = _RESULTS.get(name)
-        if results is None:
+        sig = _SIGNATURES.get(name)
+        if sig is None:
             ty = func.type(self.store)
-            results = _RESULTS[name] = len(ty.results)
+            sig = _SIGNATURES[name] = (tuple(_I64 if str(p) == "i64" else _I32 for p in ty.params), len(ty.results))
+        kinds, results = sig
         params = (ffi.wasmtime_val_t * len(args))()
         for i, arg in enumerate(args):
-            params[i].kind = _I32  # type: ignore[assignment]  # ctypes fields read and take ints
-            params[i].of.i32 = arg
+            params[i].kind = kinds[i]  # type: ignore[assignment]  # ctypes fields read and take ints
+            if kinds[i] == _I64:
+                params[i].of.i64 = arg
+            else:
+                params[i].of.i32 = arg
         out = (ffi.wasmtime_val_t * results)()
         with enter_wasm(self.store) as trap:
             error = ffi.wasmtime_func_call(self.store._context(), ctypes.byref(func._func), params, len(args),
@@ -280,15 +277,31 @@ class Guest:
 
     def eval(self, code: bytes, filename: bytes = b"<host>", flags: int = 0) -> bool:
         """Evaluate code in the global context; False (and the error on stderr) if it threw."""
+        return self.eval_value(code, filename, flags) is not None
+
+    def eval_value(self, code: bytes, filename: bytes = b"<host>", flags: int = 0) -> int | None:
+        """JS_Eval: the resulting JSValue (NaN-boxed i64), or None (error dumped to stderr) if it threw."""
         src = self._cstr(code)
         name = self._cstr(filename)
         value = int(self.call("JS_Eval", self.ctx, src, len(code), name, flags))
         self.call("free", src)
         self.call("free", name)
+        return self._checked(value)
+
+    def _checked(self, value: int) -> int | None:
         if (value >> 32) == JS_TAG_EXCEPTION:
             self.call("js_std_dump_error", self.ctx)
+            return None
+        return value
+
+    def eval_main_module(self, code: bytes, name: bytes) -> bool:
+        """Compile `code` as module `name`, give it `import.meta` (`url`, `main: true`, as Deno does for the
+        entry module) and evaluate it; False if it did not compile or threw synchronously."""
+        fn = self.eval_value(code, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY)
+        if fn is None:
             return False
-        return True
+        self.call("js_module_set_import_meta", self.ctx, fn, 0, 1)
+        return self._checked(int(self.call("JS_EvalFunction", self.ctx, fn))) is not None
 
     def loop(self) -> None:
         """Run pending jobs (promise reactions) until the guest is idle."""
@@ -319,8 +332,7 @@ class Guest:
 
     def snapshot(self, boot_logs: str) -> Snapshot:
         image = ctypes.string_at(self.memory.data_ptr(self.store), self.memory.data_len(self.store))
-        return Snapshot(pages=self.memory.size(self.store), chunks=diff_chunks(self.qjs.fresh_memory(), image),
-                        ctx=self.ctx, boot_logs=boot_logs)
+        return Snapshot(pages=self.memory.size(self.store), image=image, ctx=self.ctx, boot_logs=boot_logs)
 
     def close(self) -> None:
         for fd in self._fds:

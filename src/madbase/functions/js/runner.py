@@ -29,8 +29,10 @@ FUEL_PER_MS = 10_000_000  # QuickJS in Cranelift code runs ~1e10 fuel units per 
 BOOT_FUEL = 20_000_000_000  # booting (module top level) gets its own budget, ~2 s of CPU
 BOOT_WALL_S = 30.0
 MAX_SNAPSHOTS = 4  # per function: one per distinct environment (secrets change rarely)
+MAX_IDLE = 4  # finished instances kept per function (and environment) for reuse
 ERROR_STATUS = {"cpu": 546, "memory": 546, "wall": 504, "crash": 500, "boot": 500}
 MAX_FETCHES = 1000  # outbound requests per invocation
+MODULE_NAME = b"/main.js"  # the bundle's module name: import.meta.url is file:///main.js
 
 
 def runtime_source() -> bytes:
@@ -66,6 +68,22 @@ class PreparedJs:
     digest: str
     snapshots: OrderedDict[tuple[tuple[str, str], ...], Snapshot] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: finished instances kept for reuse, by (snapshot, memory limit); reset from the snapshot before each use
+    idle: dict[tuple[Snapshot, int], list[Guest]] = field(default_factory=dict)
+
+    def take(self, snap: Snapshot, memory_mb: int) -> Guest | None:
+        with self.lock:
+            pool = self.idle.get((snap, memory_mb))
+            return pool.pop() if pool else None
+
+    def give(self, snap: Snapshot, memory_mb: int, guest: Guest) -> None:
+        with self.lock:
+            if self.snapshots.get(tuple(guest.env)) is snap:
+                pool = self.idle.setdefault((snap, memory_mb), [])
+                if len(pool) < MAX_IDLE:
+                    pool.append(guest)
+                    return
+        guest.close()
 
 
 def _result(status: int, headers: tuple[tuple[str, str], ...], body: bytes, logs: str, guest: Guest | None,
@@ -91,7 +109,7 @@ class JsRunner:
         guest = Guest(self.qjs, env=[], stdin=b"", memory_bytes=256 * 2**20, fuel=BOOT_FUEL,
                       deadline=time.monotonic() + 30, snapshot=None)
         try:
-            if not guest.eval(artifact, b"main.js", engine.JS_EVAL_TYPE_MODULE | engine.JS_EVAL_FLAG_COMPILE_ONLY):
+            if not guest.eval(artifact, MODULE_NAME, engine.JS_EVAL_TYPE_MODULE | engine.JS_EVAL_FLAG_COMPILE_ONLY):
                 raise ValueError(f"the function does not compile: {guest.logs().strip()}")
         finally:
             guest.close()
@@ -109,7 +127,10 @@ class JsRunner:
             snap = self._boot(prepared, env, limits, fetch)
             prepared.snapshots[key] = snap
             while len(prepared.snapshots) > MAX_SNAPSHOTS:
-                prepared.snapshots.popitem(last=False)
+                _, old = prepared.snapshots.popitem(last=False)
+                for pool_key in [k for k in prepared.idle if k[0] is old]:
+                    for guest in prepared.idle.pop(pool_key):
+                        guest.close()
             return snap, True
 
     def _boot(self, prepared: PreparedJs, env: list[tuple[str, str]], limits: Limits,
@@ -123,9 +144,9 @@ class JsRunner:
         try:
             if not guest.eval(self.runtime, b"madbase:runtime"):
                 raise BootError("the JS runtime failed to start", guest.logs())
-            if not guest.eval(prepared.source, b"main.js", engine.JS_EVAL_TYPE_MODULE):
+            if not guest.eval_main_module(prepared.source, MODULE_NAME):
                 raise BootError("the function failed to load", guest.logs())
-            entry = b'import * as m from "main.js"; globalThis.__madbase.entry(m);'
+            entry = b'import * as m from "' + MODULE_NAME + b'"; globalThis.__madbase.entry(m);'
             if not guest.eval(entry, b"madbase:entry", engine.JS_EVAL_TYPE_MODULE):
                 raise BootError("the function failed to load", guest.logs())
             frames = _drive(guest, fetch, deadline, until="K")
@@ -149,12 +170,19 @@ class JsRunner:
         deadline = time.monotonic() + limits.wall_clock_ms / 1000
         if len(request.body) > limits.max_body_bytes:
             return _result(413, (), b"", boot_logs, None, None)
-        try:
-            guest = Guest(self.qjs, env=pairs, stdin=protocol.stdin_for(request),
-                          memory_bytes=limits.memory_mb * 2**20, fuel=limits.cpu_time_ms * FUEL_PER_MS,
-                          deadline=deadline, snapshot=snap)
-        except GuestError as exc:
-            return _result(ERROR_STATUS[exc.kind], (), b"", f"{boot_logs}{exc}\n", None, exc.kind)
+        stdin = protocol.stdin_for(request)
+        fuel = limits.cpu_time_ms * FUEL_PER_MS
+        guest = prepared.take(snap, limits.memory_mb)
+        if guest is not None and not guest.reset(env=pairs, stdin=stdin, fuel=fuel, deadline=deadline):
+            guest.close()
+            guest = None
+        if guest is None:
+            try:
+                guest = Guest(self.qjs, env=pairs, stdin=stdin, memory_bytes=limits.memory_mb * 2**20, fuel=fuel,
+                              deadline=deadline, snapshot=snap)
+            except GuestError as exc:
+                return _result(ERROR_STATUS[exc.kind], (), b"", f"{boot_logs}{exc}\n", None, exc.kind)
+        reusable = False
         try:
             if not guest.eval(b"__madbase.run()"):
                 return _result(500, (), b"", boot_logs + guest.logs(), guest, "crash")
@@ -162,6 +190,7 @@ class JsRunner:
             for frame in frames:
                 if frame.kind == "R":
                     headers = tuple((str(k), str(v)) for k, v in frame.meta.get("headers", []))
+                    reusable = True
                     return _result(int(frame.meta["status"]), headers, frame.body, boot_logs + guest.logs(),
                                    guest, None)
                 if frame.kind == "X":
@@ -175,7 +204,10 @@ class JsRunner:
         except ValueError as exc:  # a malformed frame: the function wrote to stdout itself
             return _result(500, (), b"", f"{boot_logs}{guest.logs()}{exc}\n", guest, "crash")
         finally:
-            guest.close()
+            if reusable:  # only instances that answered normally (no trap, no limit hit) are kept
+                prepared.give(snap, limits.memory_mb, guest)
+            else:
+                guest.close()
 
 
 def _drive(guest: Guest, fetch: OutboundFetch | None, deadline: float, until: str) -> list[protocol.Frame]:

@@ -3,7 +3,8 @@
 // (see engine.py); each file adds to the shared `__mb` internals object and to globalThis.
 "use strict";
 const __mb = { fetches: new Map(), nextId: 1, timers: new Map(), nextTimer: 1, bootLogs: true };
-Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false });
+// internals shared by the runtime files; 50_deno.js replaces this global by the frozen host entry points
+Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false, configurable: true });
 
 (() => {
   const std = globalThis.std;
@@ -12,8 +13,26 @@ Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false 
   __mb.define = define;
 
   // --- UTF-8 -------------------------------------------------------------------------------------------
+  // Interpreted JS costs thousands of wasm instructions per byte here, so the fast paths use QuickJS's native
+  // code: encodeURIComponent/unescape give the UTF-8 bytes as a Latin-1 string, and bjson.write stores such a
+  // string's bytes verbatim at the end of its output; escape/decodeURIComponent decode UTF-8. The loops below
+  // remain for lone surrogates and invalid input (with U+FFFD replacement).
+  const bjson = globalThis.bjson;
+  const fastBytes = (() => { try { const b = new Uint8Array(bjson.write("\x00\xff")); return b[b.length - 2] === 0 && b[b.length - 1] === 255; } catch { return false; } })();
   function utf8Encode(str) {
     str = String(str);
+    if (fastBytes) {
+      let bin = null;
+      try { bin = unescape(encodeURIComponent(str)); } catch { /* lone surrogate: the loop replaces it */ }
+      if (bin !== null) {
+        if (!bin.length) return new Uint8Array(0);
+        const buf = bjson.write(bin);
+        return new Uint8Array(buf, buf.byteLength - bin.length).slice();
+      }
+    }
+    return utf8EncodeLoop(str);
+  }
+  function utf8EncodeLoop(str) {
     const out = new Uint8Array(str.length * 3);
     let j = 0;
     for (let i = 0; i < str.length; i++) {
@@ -34,6 +53,12 @@ Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false 
     return out.slice(0, j);
   }
   function utf8Decode(bytes, fatal) {
+    if (!bytes.length) return "";
+    let bin = "";
+    for (let i = 0; i < bytes.length; i += 8192) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+    try { return decodeURIComponent(escape(bin)); } catch { return utf8DecodeLoop(bytes, fatal); }
+  }
+  function utf8DecodeLoop(bytes, fatal) {
     let s = "", i = 0;
     const n = bytes.length, parts = [];
     while (i < n) {
@@ -149,9 +174,19 @@ Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false 
     }
     return args.map((a) => fmt(a)).join(" ");
   }
+  // logs are capped per request (they are kept in host memory): the rest is counted, not written
+  const LOG_CAP = 1024 * 1024;
+  let logged = 0, dropped = 0;
+  __mb.resetLogs = () => { logged = 0; dropped = 0; };
   function log(level, args) {
-    const line = format(args);
-    std.err.puts((level ? level + ": " : "") + line + "\n");
+    const line = (level ? level + ": " : "") + format(args) + "\n";
+    if (logged + line.length > LOG_CAP) {
+      if (!dropped) std.err.puts("[madbase: log limit reached, further output dropped]\n");
+      dropped += line.length;
+      return;
+    }
+    logged += line.length;
+    std.err.puts(line);
   }
   const counts = new Map(), timersT = new Map();
   const console = {

@@ -1,7 +1,7 @@
 // MadBase JS runtime, part 2: URL, URLSearchParams, URLPattern (WHATWG-shaped, for http(s)-like URLs).
 "use strict";
 (() => {
-  const define = __madbase.define;
+  const mb = __madbase, define = mb.define;
   const SPECIAL = { "http:": "80", "https:": "443", "ws:": "80", "wss:": "443", "ftp:": "21", "file:": "" };
   const HEX = "0123456789ABCDEF";
 
@@ -11,7 +11,7 @@
     return pctEncodeAll(str, keep);
   }
   function pctEncodeAll(str, keep) {
-    const bytes = __madbase.utf8Encode(str);
+    const bytes = mb.utf8Encode(str);
     let out = "";
     for (let i = 0; i < bytes.length; i++) {
       const b = bytes[i];
@@ -37,12 +37,12 @@
     for (let i = 0; i < str.length; i++) {
       const c = str[i];
       if (c === "%" && /^[0-9a-fA-F]{2}$/.test(str.substr(i + 1, 2))) { bytes.push(parseInt(str.substr(i + 1, 2), 16)); i += 2; }
-      else for (const b of __madbase.utf8Encode(c === "%" ? "%" : str.codePointAt(i) > 0xffff ? str.substr(i++, 2) : c)) bytes.push(b);
+      else for (const b of mb.utf8Encode(c === "%" ? "%" : str.codePointAt(i) > 0xffff ? str.substr(i++, 2) : c)) bytes.push(b);
     }
-    return __madbase.utf8Decode(new Uint8Array(bytes));
+    return mb.utf8Decode(new Uint8Array(bytes));
   }
-  __madbase.formEncode = formEncode;
-  __madbase.formDecode = formDecode;
+  mb.formEncode = formEncode;
+  mb.formDecode = formDecode;
 
   class URLSearchParams {
     #list = [];

@@ -7,9 +7,14 @@
   let handler = null, serveOptions = {};
   const HIDDEN = new Set();  // names the host sets for itself, never shown by Deno.env
 
+  // everything a request writes to stdout is capped (it is kept in host memory until the host reads it)
+  const OUTPUT_CAP = 256 * 1024 * 1024;
+  let written = 0;
   mb.frame = (kind, meta, body) => {
     const m = mb.utf8Encode(JSON.stringify(meta));
     const b = body || new Uint8Array(0);
+    written += m.length + b.length + 32;
+    if (written > OUTPUT_CAP) throw new RangeError("output limit of a function invocation exceeded (256 MiB)");
     const head = mb.utf8Encode(`${kind} ${m.length} ${b.length}\n`);
     const all = mb.concatBytes([head, m, b]);
     std.out.write(all.buffer, all.byteOffset, all.length);
@@ -101,6 +106,9 @@
     return new Uint8Array(buf, 0, got);
   }
   mb.run = () => {
+    if (mb.started) return;  // once per instance (a function calling it again gets nothing)
+    mb.started = true;
+    written = 0; mb.resetLogs();
     const head = JSON.parse(std.in.getline());
     mb.reseed(head.entropy);
     mb.baseUrl = head.url;
@@ -130,4 +138,11 @@
   mb.tick = () => { mb.runTimers(); };
   // QuickJS's own modules (files, processes) stay out of reach of function code: the runtime holds them
   for (const n of ["std", "os", "bjson", "scriptArgs", "print"]) delete globalThis[n];
+  // function code sees only the host's entry points, frozen; the internals stay in the runtime's closures
+  const api = Object.freeze({
+    run: mb.run, settle: mb.settle, settleB64: mb.settleB64, reject: mb.reject, report: mb.report, tick: mb.tick,
+    entry: (m) => { if (!mb.booted) { mb.booted = true; mb.entry(m); } },
+  });
+  delete globalThis.__madbase;
+  Object.defineProperty(globalThis, "__madbase", { value: api, enumerable: false, writable: false, configurable: false });
 })();
