@@ -176,11 +176,16 @@ def sampler(runtime: Runtime) -> Sampler | None:
 class WithSampler:
     """The admin service's ASGI app plus the process's usage sampler, started and stopped with the gateway."""
 
-    __slots__ = ("app", "runtime")
+    # weakref: the gateway registers it in core/serviceapps.py; `table`: the OpenAPI route reads the dispatcher's
+    __slots__ = ("__weakref__", "app", "runtime")
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
+
+    @property
+    def table(self) -> Any:
+        return getattr(self.app, "table", None)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         return self.app(scope, receive, send)
