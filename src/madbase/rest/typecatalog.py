@@ -48,6 +48,15 @@ join pg_class r on r.oid = c.confrelid
 where c.contype = 'f' and n.nspname = any($1::text[]) and r.relnamespace = t.relnamespace
 """
 
+# the relations each view (or materialized view) reads, for the relationships it inherits from them
+_VIEW_BASES = """
+select distinct v.oid::int8 as view, d.refobjid::int8 as base
+from pg_class v join pg_namespace n on n.oid = v.relnamespace
+join pg_rewrite r on r.ev_class = v.oid
+join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = r.oid and d.refclassid = 'pg_class'::regclass
+where n.nspname = any($1::text[]) and v.relkind in ('v', 'm') and d.refobjid <> v.oid
+"""
+
 _FUNCTIONS = """
 select p.oid::int8 as oid, n.nspname as schema, p.proname as name, p.prorettype::int8 as returns,
        p.proretset as setof, coalesce(p.proallargtypes::int8[], p.proargtypes::int8[]) as arg_types,
@@ -80,6 +89,7 @@ class Catalog:
     relations: list[dict[str, Any]] = field(default_factory=list)
     columns: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # relation oid → its columns
     foreign_keys: list[dict[str, Any]] = field(default_factory=list)
+    view_bases: dict[int, set[int]] = field(default_factory=dict)  # view oid → the relations it reads
     functions: list[dict[str, Any]] = field(default_factory=list)
     types: dict[int, dict[str, Any]] = field(default_factory=dict)
 
@@ -97,6 +107,8 @@ async def read(conn: Any, schemas: list[str]) -> Catalog:
         for r in await conn.fetch(_COLUMNS, schemas):
             cat.columns.setdefault(r["rel"], []).append(dict(r))
         cat.foreign_keys = [dict(r) for r in await conn.fetch(_FOREIGN_KEYS, schemas)]
+        for r in await conn.fetch(_VIEW_BASES, schemas):
+            cat.view_bases.setdefault(r["view"], set()).add(r["base"])
         cat.functions = [dict(r) for r in await conn.fetch(_FUNCTIONS, schemas)]
         wanted = {c["type"] for cols in cat.columns.values() for c in cols}
         wanted |= {f["returns"] for f in cat.functions} | {t for f in cat.functions for t in f["arg_types"]}

@@ -212,8 +212,17 @@ class TypeScript:
                 w.line(f"{_key(c['name'])}?: {self.ts(c['type'])} | null")
         w.close()
 
+    def _foreign_keys(self, rel: dict[str, Any]) -> list[dict[str, Any]]:
+        """A table's own foreign keys; for a view, those of the tables it reads whose columns it shows under
+        the same names (the view inherits the relationship, as PostgREST and Supabase's generator see it)."""
+        if rel["kind"] not in ("v", "m"):
+            return [fk for fk in self.cat.foreign_keys if fk["rel"] == rel["oid"]]
+        shown = {c["name"] for c in self.cat.columns.get(rel["oid"], [])}
+        bases = self.cat.view_bases.get(rel["oid"], set())
+        return [fk for fk in self.cat.foreign_keys if fk["rel"] in bases and set(fk["columns"]) <= shown]
+
     def _relationships(self, w: _Writer, rel: dict[str, Any]) -> None:
-        keys = sorted((fk for fk in self.cat.foreign_keys if fk["rel"] == rel["oid"]),
+        keys = sorted(self._foreign_keys(rel),
                       key=lambda fk: (fk["name"], self.relation_by_oid.get(fk["ref_rel"], {}).get("name", "")))
         if not keys:
             w.line("Relationships: []")

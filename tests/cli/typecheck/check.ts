@@ -44,6 +44,11 @@ export async function check(): Promise<void> {
   // @ts-expect-error no such table
   await tg.from('nope').select('*')
   await tg.from('book_titles').insert({ title: 'via view', author_id: 1 })
+  const { data: titles } = await tg.from('book_titles').select('title, authors(name)')
+  if (titles) {
+    const writer: string | undefined = titles[0].authors?.name // a view inherits its base table's foreign key
+    void writer
+  }
   const { data: stats } = await tg.from('author_stats').select('id, books')
   if (stats) {
     const books: number | null = stats[0].books
