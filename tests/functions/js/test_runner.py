@@ -356,3 +356,31 @@ def test_reused_instances_start_from_the_snapshot(js_runner: JsRunner) -> None:
         assert out["count"] == 1 and out["seen"] == [f"body{i}"], (path, out)
         assert out["big"] == ("object" if path == "/grow" else expect["big"])
     assert sum(len(p) for p in prepared.idle.values()) >= 1  # instances were kept and reused
+
+
+def test_event_stream_response_is_collected(invoke: Invoke) -> None:
+    source = """Deno.serve(() => {
+      let n = 0
+      const body = new ReadableStream({
+        start(controller) {
+          const tick = () => {
+            controller.enqueue(new TextEncoder().encode(`data: ${n}\\n\\n`))
+            if (++n === 3) controller.close(); else setTimeout(tick, 10)
+          }
+          tick()
+        },
+      })
+      return new Response(body, { headers: { "content-type": "text/event-stream" } })
+    })"""
+    result = invoke(source, request("GET"))
+    assert result.body == b"data: 0\n\ndata: 1\n\ndata: 2\n\n", result.logs
+
+
+def test_top_level_await_fetch_at_boot(invoke: Invoke) -> None:
+    def host_fetch(req: FunctionRequest) -> FunctionResult:
+        return FunctionResult(200, (("content-type", "application/json"),), b'{"greeting": "hi"}', "", 0, 0, None)
+
+    source = """const config = await (await fetch("http://api.local/config")).json()
+    Deno.serve(() => new Response(config.greeting))"""
+    result = invoke(source, request("GET"), fetch=host_fetch)
+    assert result.body == b"hi", result.logs
