@@ -356,3 +356,49 @@ def test_reused_instances_start_from_the_snapshot(js_runner: JsRunner) -> None:
         assert out["count"] == 1 and out["seen"] == [f"body{i}"], (path, out)
         assert out["big"] == ("object" if path == "/grow" else expect["big"])
     assert sum(len(p) for p in prepared.idle.values()) >= 1  # instances were kept and reused
+
+
+def test_event_stream_response_is_collected(invoke: Invoke) -> None:
+    source = """Deno.serve(() => {
+      let n = 0
+      const body = new ReadableStream({
+        start(controller) {
+          const tick = () => {
+            controller.enqueue(new TextEncoder().encode(`data: ${n}\\n\\n`))
+            if (++n === 3) controller.close(); else setTimeout(tick, 10)
+          }
+          tick()
+        },
+      })
+      return new Response(body, { headers: { "content-type": "text/event-stream" } })
+    })"""
+    result = invoke(source, request("GET"))
+    assert result.body == b"data: 0\n\ndata: 1\n\ndata: 2\n\n", result.logs
+
+
+def test_top_level_await_fetch_at_boot(invoke: Invoke) -> None:
+    def host_fetch(req: FunctionRequest) -> FunctionResult:
+        return FunctionResult(200, (("content-type", "application/json"),), b'{"greeting": "hi"}', "", 0, 0, None)
+
+    source = """const config = await (await fetch("http://api.local/config")).json()
+    Deno.serve(() => new Response(config.greeting))"""
+    result = invoke(source, request("GET"), fetch=host_fetch)
+    assert result.body == b"hi", result.logs
+
+
+def test_binary_fetch_response(invoke: Invoke) -> None:
+    blob = bytes(range(256)) * 4096  # 1 MiB, not UTF-8: travels base64-encoded into the guest
+
+    def host_fetch(req: FunctionRequest) -> FunctionResult:
+        return FunctionResult(200, (("content-type", "application/octet-stream"),), blob, "", 0, 0, None)
+
+    source = """Deno.serve(async () => {
+      const bytes = new Uint8Array(await (await fetch("http://api.local/file.bin")).arrayBuffer())
+      let sum = 0
+      for (let i = 0; i < bytes.length; i += 4099) sum += bytes[i]
+      return Response.json({ n: bytes.length, sum, last: bytes[bytes.length - 1] })
+    })"""
+    result = invoke(source, request("GET"), fetch=host_fetch)
+    expected = sum(blob[i] for i in range(0, len(blob), 4099))
+    assert json.loads(result.body) == {"n": len(blob), "sum": expected, "last": 255}, result.logs
+    assert result.fuel_used < 2_000_000_000  # decoded by native code, not a JS loop per byte

@@ -19,16 +19,20 @@ Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false,
   // remain for lone surrogates and invalid input (with U+FFFD replacement).
   const bjson = globalThis.bjson;
   const fastBytes = (() => { try { const b = new Uint8Array(bjson.write("\x00\xff")); return b[b.length - 2] === 0 && b[b.length - 1] === 255; } catch { return false; } })();
+  // the bytes of a Latin-1 ("binary") string, e.g. what atob returns
+  function binToBytes(bin) {
+    if (!bin.length) return new Uint8Array(0);
+    if (fastBytes) { const buf = bjson.write(bin); return new Uint8Array(buf, buf.byteLength - bin.length).slice(); }
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
   function utf8Encode(str) {
     str = String(str);
     if (fastBytes) {
       let bin = null;
       try { bin = unescape(encodeURIComponent(str)); } catch { /* lone surrogate: the loop replaces it */ }
-      if (bin !== null) {
-        if (!bin.length) return new Uint8Array(0);
-        const buf = bjson.write(bin);
-        return new Uint8Array(buf, buf.byteLength - bin.length).slice();
-      }
+      if (bin !== null) return binToBytes(bin);
     }
     return utf8EncodeLoop(str);
   }
@@ -95,7 +99,7 @@ Object.defineProperty(globalThis, "__madbase", { value: __mb, enumerable: false,
     for (const c of chunks) { out.set(c, at); at += c.length; }
     return out;
   }
-  Object.assign(__mb, { utf8Encode, utf8Decode, toBytes, concatBytes });
+  Object.assign(__mb, { utf8Encode, utf8Decode, toBytes, concatBytes, binToBytes });
 
   class TextEncoder {
     get encoding() { return "utf-8"; }

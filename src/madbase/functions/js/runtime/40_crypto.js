@@ -4,11 +4,7 @@
 (() => {
   const mb = __madbase, define = mb.define;
 
-  mb.fromBase64 = (b64) => {
-    const s = atob(b64), out = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-    return out;
-  };
+  mb.fromBase64 = (b64) => mb.binToBytes(atob(b64));
 
   const K256 = new Uint32Array([
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,

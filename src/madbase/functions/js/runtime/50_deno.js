@@ -113,7 +113,7 @@
     mb.reseed(head.entropy);
     mb.baseUrl = head.url;
     const body = head.body_length ? readStdin(head.body_length) : null;
-    const req = new Request(head.url, { method: head.method, headers: head.headers });
+    const req = mb.incomingRequest(head.url, head.method, head.headers);
     if (body && body.length) req._setBytes(body);
     const info = { remoteAddr: { transport: "tcp", hostname: head.remote_addr || "127.0.0.1", port: 0 }, completed: new Promise(() => {}) };
     Promise.resolve()
