@@ -122,21 +122,40 @@ async def project_connections(dsn: str) -> int:
         await conn.close()
 
 
-async def warm(server: MadbaseProcess, pairs: list[tuple[str, str]]) -> float:
-    """One request per project, eight at a time (each process's first request of a project opens its pool and
-    checks its migrations); returns the seconds it took."""
-    gate = asyncio.Semaphore(8)
+async def warm(server: MadbaseProcess, pairs: list[tuple[str, str]]) -> tuple[float, int, list[str]]:
+    """One request per project, four at a time (each process's first request of a project opens its pool and
+    checks its migrations); returns the seconds it took and the requests that had to be retried."""
+    gate = asyncio.Semaphore(4)
     started = time.time()
+    retried = 0
+    failed: list[str] = []
 
     async def one(client: httpx.AsyncClient, ref: str, key: str) -> None:
+        nonlocal retried
         async with gate:
-            r = await client.get("/rest/v1/items?id=eq.1",
-                                 headers={"apikey": key, "Authorization": f"Bearer {key}", "x-project-ref": ref})
-            assert r.status_code == 200, r.text
+            for attempt in range(5):
+                r = await client.get("/rest/v1/items?id=eq.1",
+                                     headers={"apikey": key, "Authorization": f"Bearer {key}", "x-project-ref": ref})
+                if r.status_code == 200:
+                    return
+                retried += 1
+                await asyncio.sleep(1 + attempt)
+            failed.append(f"{ref}: {r.status_code} {r.json().get('message')}")
 
     async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
         await asyncio.gather(*(one(client, ref, key) for ref, key in pairs))
-    return time.time() - started
+    return time.time() - started, retried, failed
+
+
+async def all_connections(dsn: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("select usename, count(*) as n from pg_stat_activity group by 1 order by 2 desc "
+                                "limit 5")
+        limit = await conn.fetchval("select current_setting('max_connections')")
+    finally:
+        await conn.close()
+    return f"max_connections {limit}; by user " + ", ".join(f"{r['usename']}={r['n']}" for r in rows)
 
 
 def run_wrk(server: MadbaseProcess, script: str) -> WrkResult:
@@ -165,7 +184,12 @@ def main() -> None:
         projects = asyncio.run(create_projects(server, PROJECTS))
         created_s = time.time() - started
         pairs = [(ref, key) for ref, key, _ in projects]
-        warm_s = asyncio.run(warm(server, pairs))
+        warm_s, retried, failed = asyncio.run(warm(server, pairs))
+        warm_conns = asyncio.run(project_connections(server.db_url))
+        if failed:
+            total = asyncio.run(all_connections(server.db_url))
+            print(f"first requests failing after 5 tries: {len(failed)} (e.g. {failed[0]}); project connections "
+                  f"{warm_conns}, all connections {total}; server log: {server.output()[-1500:]}")
         one = run_wrk(server, zipf_script(pairs[:1], ZIPF_S, root, "one"))
         spread = run_wrk(server, zipf_script(pairs, ZIPF_S, root, "zipf"))
         busy = (rss_mb(pid), asyncio.run(project_connections(server.db_url)))
@@ -185,8 +209,8 @@ def main() -> None:
              str(idle_all[1])],
         ]
         print(f"tenants: {PROJECTS} projects created through /admin/v1 in {created_s:.0f} s, first request to each "
-              f"in {warm_s:.1f} s; server RSS at start {rss_start:.0f} MB; wrk {CONNS} connections, {DUR} s x "
-              f"{ROUNDS} rounds (median)")
+              f"in {warm_s:.1f} s ({retried} retried; then {warm_conns} project connections); server RSS at start "
+              f"{rss_start:.0f} MB; wrk {CONNS} connections, {DUR} s x {ROUNDS} rounds (median)")
         print(table(["load", "req/s", "p99 ms", "ratio", "non-2xx", "RSS MB", "PG conns"], rows))
     finally:
         if server is not None:
