@@ -48,6 +48,8 @@ def supabase_js_select(url: str, key: str, ref: str, table: str) -> Any:
               " global: { headers: { 'x-project-ref': ref } } });"
               "const r = await sb.from(table).select('*');"
               "console.log(JSON.stringify(r.error ? { error: r.error } : r.data));")
+    if not (JS / "node_modules").exists():  # ./dev installs it; a bare pytest run may not have
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True, timeout=600)
     done = subprocess.run(["node", "--input-type=module", "-e", script, url, key, ref, table], cwd=JS,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -244,7 +246,7 @@ def test_realtime_live_view_shows_a_broadcast(dash_server: MadbaseProcess, signe
                      f"alter publication supabase_realtime add table public.{table}")
     p.get_by_role("button", name="Stop").click()
     p.get_by_text("Not listening.").wait_for()
-    p.get_by_label("Table").fill(table)
+    p.get_by_label("Table", exact=True).fill(table)
     p.get_by_role("button", name="Listen").click()
     p.get_by_text("Listening on dash-room").wait_for()
     sql(dash_server, f"insert into public.{table} values (1, 'arrived live')")

@@ -82,7 +82,7 @@ export function copyButton(getText, label = 'Copy') {
 // A table of rows (objects) with the given columns: [{key, label, render?(row) → node|string}].
 export function table(columns, rows, { caption, empty = 'Nothing yet.', rowAttrs } = {}) {
   if (!rows.length) return h('p', { class: 'muted' }, empty);
-  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption || 'table' },
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption || 'Results' },
     h('table', {},
       caption ? h('caption', { class: 'muted' }, caption) : null,
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c.label ?? c.key)))),
