@@ -7,6 +7,7 @@ e.g. the functions service's) is reported and skipped — it becomes mandatory a
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ import yaml
 
 from tests.deploy.conftest import Topology
 from tests.deploy.test_static import DEPLOY, dashboards, panel_queries
+from tests.functions.conftest import wat_module
 from tests.realtime.test_changes import _changes, _setup
 from tests.realtime.wsclient import RawClient
 from tests.support.servers import free_port
@@ -73,9 +75,22 @@ def victoria(topology: Topology) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+async def _deploy_function(http: httpx.AsyncClient, topology: Topology) -> str:
+    """A WAT function deployed through the admin API as the local platform admin (the first process's token)."""
+    token = (topology.dir / "madbase-1" / "admin.token").read_text().strip()
+    slug = "m" + uuid.uuid4().hex[:8]
+    body = {"slug": slug, "verify_jwt": False,
+            "wasm_base64": base64.b64encode(wat_module("metrics")).decode()}
+    r = await http.post(topology.direct(1) + f"/admin/v1/projects/{topology.state['project_ref']}/functions",
+                        json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.text
+    return slug
+
+
 async def _load(topology: Topology) -> None:
     """Every service once or more: REST hits and misses, sign-ins that succeed and fail, storage bytes both
-    ways, a realtime subscription (a replication slot and a socket) with a change delivered."""
+    ways, function invocations, a realtime subscription (a replication slot and a socket) with a change
+    delivered."""
     table = "m_" + uuid.uuid4().hex[:10]
     db = await asyncpg.connect(topology.db_url)
     await _setup(db, table)
@@ -88,6 +103,7 @@ async def _load(topology: Topology) -> None:
             email = f"m{uuid.uuid4().hex[:8]}@example.com"
             await http.post(topology.url + "/auth/v1/signup", json={"email": email, "password": "pw-123456!"},
                             headers=topology.headers())
+            slug = await _deploy_function(http, topology)
             bucket = "m-" + uuid.uuid4().hex[:8]
             await http.post(topology.url + "/storage/v1/bucket", json={"id": bucket},
                             headers=topology.headers(service=True))
@@ -104,6 +120,7 @@ async def _load(topology: Topology) -> None:
                     await http.post(base + f"/storage/v1/object/{bucket}/f{round_}.bin", content=b"x" * 65536,
                                     headers={**h, "content-type": "application/octet-stream", "x-upsert": "true"})
                     await http.get(base + f"/storage/v1/object/{bucket}/f{round_}.bin", headers=h)
+                    await http.post(base + f"/functions/v1/{slug}", content=b"{}", headers=topology.headers())
                 await asyncio.sleep(1.0)  # spread over several scrapes
         await db.execute(f"insert into public.{table} (id, title) values (1, 'm')")
         await _changes(client, 1, 20)
