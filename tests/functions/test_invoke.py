@@ -43,6 +43,17 @@ def test_echo_bodies_and_request(fn_server: MadbaseProcess, echo: dict[str, obje
     assert r.headers["x-method"] == "DELETE"
 
 
+def test_trace_context_reaches_the_function(fn_server: MadbaseProcess, echo: dict[str, object]) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = invoke(fn_server, "GET", "echo", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+                                                   "x-correlation-id": "order-42"})
+    seen = r.headers["x-echo-traceparent"]
+    assert seen.startswith(f"00-{trace_id}-") and seen != f"00-{trace_id}-00f067aa0ba902b7-01"  # our span
+    assert r.headers["x-echo-x-correlation-id"] == "order-42"
+    r = invoke(fn_server, "GET", "echo")  # no incoming trace: the one the gateway started
+    assert r.headers["x-echo-traceparent"].split("-")[1] != trace_id
+
+
 def test_env_and_caller_jwt(fn_server: MadbaseProcess, echo: dict[str, object]) -> None:
     user = jwt.encode({"sub": "u1", "role": "authenticated", "exp": int(time.time()) + 600}, fn_server.jwt_secret)
     r = invoke(fn_server, "GET", "echo", token=user)

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from madbase.core import jsonutil
+from madbase.core import jsonutil, tracing
 from madbase.core.apikeys import NEW_KEY_PREFIX
 from madbase.core.authn import bearer_token
 from madbase.core.context import RequestContext
@@ -174,7 +174,7 @@ class FunctionsApp:
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         fn_request = FunctionRequest(
             request.method, f"/{name}/{rest}" if rest is not None else f"/{name}", raw_query,
-            tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.scope["headers"]), body)
+            _with_trace(request.scope["headers"]), body)
         env = await self._env(ctx, entry)
         gate = self.gates.setdefault((ctx.project.ref, name), Gate())
         started = time.perf_counter()
@@ -232,6 +232,20 @@ class FunctionsApp:
         if isinstance(section, dict) and section.get("expose_db_url") is True:
             env["SUPABASE_DB_URL"] = record.db_url
         return env
+
+
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate", "x-correlation-id"})
+
+
+def _with_trace(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """The caller's headers as the function sees them, with this request's trace context (core/tracing.py) in
+    place of the caller's: the function's work joins the trace as a child of our span, as behind a proxy."""
+    headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw]
+    trace = tracing.TRACE.get()
+    if trace is None:
+        return tuple(headers)
+    own = [(k.decode(), v.decode()) for k, v in trace.response_headers()]
+    return (*(h for h in headers if h[0] not in _TRACE_HEADERS), *own)
 
 
 def _verify_jwt(ctx: RequestContext, authorization: str | None) -> None:
