@@ -52,6 +52,7 @@ def test_legacy_keys_rotate_under_load(keys_env: Keys) -> None:
         holder["new"] = {"anon": body["anon_key"], "service_role": body["service_role_key"]}
         grace_until = body["grace_until"]
         time.sleep(GRACE - 1.5)
+    print(f"legacy key rotation under load: {dict(load.statuses)}")
     assert load.failures == [] and load.statuses["failed"] == 0
     assert load.statuses["ok"] > before + 20, load.statuses
     new = holder["new"]
@@ -117,6 +118,7 @@ def test_jwt_secret_rotates_under_load(keys_env: Keys) -> None:
             jwt.decode(fresh, env.a.jwt_secret, algorithms=["HS256"], audience="authenticated")
         assert _roles(env, body["anon_key"], fresh) == {"authenticated"}
         time.sleep(1.0)
+    print(f"JWT secret rotation under load: {dict(load.statuses)}")
     assert load.failures == [] and load.statuses["failed"] == 0 and load.statuses["ok"] > 20
     assert body["alg"] == "HS256" and len(body["key_id"]) == 16
     # the secret itself is never in the audit log; symmetric keys are not published
