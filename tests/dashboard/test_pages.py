@@ -294,6 +294,23 @@ def test_functions_deploy_invoke_and_logs(dash_server: MadbaseProcess, signed_in
     assert signed_in.script_errors() == []
 
 
+def test_functions_deploy_from_the_in_browser_editor(dash_server: MadbaseProcess, signed_in: Watched) -> None:
+    ref = dash_server.project_ref
+    need(dash_server, f"/projects/{ref}/functions")
+    need(dash_server, f"/projects/{ref}/api-keys")
+    slug = f"greet-{uuid.uuid4().hex[:4]}"
+    p = signed_in.page
+    go(p, dash_server, f"#/p/{ref}/functions")
+    form = p.get_by_role("form", name="Deploy a function")
+    form.get_by_label("Slug").fill(slug)
+    assert "Deno.serve" in form.get_by_label("Function source").input_value()  # the starter function
+    form.get_by_role("button", name="Deploy").click()
+    p.get_by_role("heading", name=slug).first.wait_for(timeout=120_000)
+    p.get_by_role("button", name="Invoke").click()
+    p.get_by_text('"message":"Hello MadBase!"').wait_for(timeout=60_000)
+    assert signed_in.script_errors() == []
+
+
 # last: a second project means public API calls must name theirs (x-project-ref), and a browser WebSocket
 # cannot (the realtime live view then needs the project's subdomain)
 def test_create_a_project_on_a_second_database(dash_server: MadbaseProcess, signed_in: Watched,
