@@ -48,7 +48,9 @@ class Admin:
 @pytest.fixture(scope="package")
 def dash_server(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadbaseProcess]:
     db_url = asyncio.run(create_database(pg_cluster, "dash"))
-    proc = MadbaseProcess(tmp_path_factory.mktemp("dash-server"), external_db_env(db_url)).start()
+    # every test signs in through the page: more than the default 20 logins a minute from 127.0.0.1
+    env = external_db_env(db_url, MADBASE_ADMIN_LOGIN_PER_IP_PER_MINUTE="1000")
+    proc = MadbaseProcess(tmp_path_factory.mktemp("dash-server"), env).start()
     try:
         yield proc
     finally:
@@ -147,6 +149,7 @@ def shot(page: Any, name: str) -> Path:
 
 def sign_in(page: Any, server: MadbaseProcess, admin: Admin, hash_: str = "") -> None:
     page.goto(f"{server.url}/_/{hash_}")
+    page.wait_for_load_state("networkidle")  # a hash change re-renders the sign-in form: fill the last one
     page.get_by_label("E-mail").fill(admin.email)
     page.get_by_label("Password").fill(admin.password)
     page.get_by_role("button", name="Sign in").click()

@@ -144,7 +144,7 @@ def test_storage_upload_preview_and_delete(dash_server: MadbaseProcess, signed_i
     dialog.get_by_label("Name").fill(bucket)
     dialog.get_by_label("Allowed MIME types (comma separated)").fill("image/*")
     dialog.get_by_role("button", name="Create").click()
-    p.get_by_role("link", name=bucket).wait_for()
+    p.get_by_role("navigation", name="Buckets").get_by_role("link", name=bucket).wait_for()
     p.get_by_label("Files to upload").set_input_files({"name": "dot.png", "mimeType": "image/png", "buffer": PNG})
     p.get_by_role("button", name="dot.png").click()
     image = p.get_by_role("img", name="Preview of dot.png")
