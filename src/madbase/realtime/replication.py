@@ -74,6 +74,7 @@ class Consumer:
         self._raw: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self._reading = False
+        self._fd = -1  # the socket the reader watches, kept: a lost connection's fileno() raises
         self._error: BaseException | None = None
 
     def _connect(self) -> None:
@@ -91,7 +92,9 @@ class Consumer:
 
     def _on_readable(self) -> None:
         cur = self._cur
-        assert cur is not None
+        if cur is None:  # closed meanwhile: never leave a reader spinning on a dead (or reused) descriptor
+            self._pause()
+            return
         try:
             while len(self._raw) < _QUEUE_MAX:
                 msg = cur.read_message()
@@ -105,13 +108,14 @@ class Consumer:
         self._wake.set()
 
     def _pause(self) -> None:
-        if self._reading and self._conn is not None:
-            asyncio.get_running_loop().remove_reader(self._conn.fileno())
+        if self._reading:
+            asyncio.get_running_loop().remove_reader(self._fd)
             self._reading = False
 
     def _resume(self) -> None:
         if not self._reading and self._conn is not None:
-            asyncio.get_running_loop().add_reader(self._conn.fileno(), self._on_readable)
+            self._fd = self._conn.fileno()
+            asyncio.get_running_loop().add_reader(self._fd, self._on_readable)
             self._reading = True
             self._on_readable()
 
@@ -191,11 +195,12 @@ class Consumer:
         return None
 
     def close(self) -> None:
+        # The reader goes first, by the descriptor it was added with: after a lost connection fileno() raises,
+        # and a reader left behind would spin on the dead descriptor (a busy event loop) or a reused one.
+        with contextlib.suppress(Exception):
+            self._pause()
+        self._reading = False
         if self._conn is not None:
-            with contextlib.suppress(Exception):
-                if self._reading:
-                    asyncio.get_running_loop().remove_reader(self._conn.fileno())
-            self._reading = False
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None

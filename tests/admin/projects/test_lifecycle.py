@@ -122,8 +122,8 @@ def test_pause_is_refused_on_every_process_within_a_second(pm_server: MadbasePro
     other = MadbaseProcess(tmp_path_factory.mktemp("pm-second"), project_env(pm_server.db_url)).start()
     try:
         servers = (pm_server, other)
-        for s in servers:
-            assert httpx.get(s.url + "/rest/v1/", headers=project_headers(ref, anon)).status_code == 200
+        for s in servers:  # warm-up (the first request builds the project's pool and schema cache): not timed
+            assert httpx.get(s.url + "/rest/v1/", headers=project_headers(ref, anon), timeout=60).status_code == 200
 
         clients = {s.url: httpx.Client(base_url=s.url, headers=project_headers(ref, anon)) for s in servers}
 
