@@ -53,7 +53,16 @@ wait_http() {  # url seconds
     done
 }
 
-alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive: the pid file's process exists and is not a zombie (a process killed with -9 whose parent — here
+# often PID 1 of a container — has not reaped it yet still answers kill -0)
+alive() {
+    [[ -f "$1" ]] || return 1
+    local pid state
+    pid="$(cat "$1")"
+    kill -0 "$pid" 2>/dev/null || return 1
+    state="$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null || true)"
+    [[ "$state" != "Z" ]]
+}
 
 start_madbase() {  # index
     local i="$1" port="${ports[$(( $1 - 1 ))]}"

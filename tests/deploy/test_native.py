@@ -370,7 +370,16 @@ async def test_sigterm_turns_readiness_off_first_then_drains(topology: Topology)
     base = topology.direct(2)
     try:
         async with httpx.AsyncClient(timeout=10) as http:
-            assert (await http.get(base + "/ready")).status_code == 200
+            deadline = time.monotonic() + 60  # a previous test may have just restarted it: wait until it is up
+            while True:
+                try:
+                    if (await http.get(base + "/ready")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "process 2 never became ready"
+                await asyncio.sleep(0.2)
+            pid = topology.pid(2)
             os.kill(pid, signal.SIGTERM)
             await asyncio.sleep(0.2)
             ready = await http.get(base + "/ready")
