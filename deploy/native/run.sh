@@ -83,8 +83,8 @@ stop_pid() {  # pidfile
     alive "$f" || { rm -f "$f"; return 0; }
     local pid; pid="$(cat "$f")"
     kill -TERM "$pid"
-    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    for _ in $(seq 1 300); do alive "$f" || break; sleep 0.1; done
+    if alive "$f"; then kill -KILL "$pid"; fi
     rm -f "$f"
 }
 
