@@ -25,7 +25,7 @@ from madbase.core.db import internal_transaction
 from madbase.core.kit import Response, route
 from madbase.core.kit.message import MessageError
 from madbase.core.kit.routing import Route
-from madbase.core.platform import AdminRequest
+from madbase.core.platform import AdminRequest, json_object_bytes
 
 BODY_LIMIT = 1024 * 1024  # as /auth/v1's
 SERVICE_ROLE = AuthContext(role="service_role", claims={"role": "service_role"},
@@ -47,18 +47,6 @@ async def _req(request: AdminRequest, *, body: bytes = b"", params: dict[str, st
     return Req(method=request.method, path=request.subpath, query=dict(request.query) if query is None else query,
                headers=headers, body=body, ctx=_context(request), config=config.for_project(project), pool=pool,
                scheme=request.scheme, params=params or {}, peer=request.ctx.client_ip, stages=request.stages)
-
-
-async def _body(request: AdminRequest) -> bytes:
-    raw = await request.read()
-    if raw.strip():
-        try:
-            value = jsonutil.loads(raw)
-        except ValueError:
-            raise MessageError(400, "Body is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise MessageError(400, "Body must be a JSON object")
-    return raw
 
 
 async def _call(handler: Any, req: Req) -> Resp:
@@ -108,7 +96,7 @@ async def list_users(request: AdminRequest) -> Response:
 
 
 async def create_user(request: AdminRequest) -> Response:
-    resp = await _call(admin.create_user, await _req(request, body=await _body(request)))
+    resp = await _call(admin.create_user, await _req(request, body=await json_object_bytes(request)))
     user = _json(resp)
     await request.audit("auth.user.create", f"users/{user['id']}", {"email": user.get("email"),
                                                                       "phone": user.get("phone")})
@@ -116,7 +104,7 @@ async def create_user(request: AdminRequest) -> Response:
 
 
 async def invite_user(request: AdminRequest) -> Response:
-    resp = await _call(admin.invite, await _req(request, body=await _body(request)))
+    resp = await _call(admin.invite, await _req(request, body=await json_object_bytes(request)))
     _mail_sent(request)
     user = _json(resp)
     await request.audit("auth.user.invite", f"users/{user['id']}", {"email": user.get("email")})
@@ -130,7 +118,7 @@ async def get_user(request: AdminRequest) -> Response:
 
 async def update_user(request: AdminRequest) -> Response:
     uid = _user_id(request)
-    body = await _body(request)
+    body = await json_object_bytes(request)
     resp = await _call(admin.update_user, await _req(request, body=body, params={"user_id": uid}))
     fields = sorted(jsonutil.loads(body)) if body.strip() else []
     await request.audit("auth.user.update", f"users/{uid}", {"fields": fields})
@@ -140,7 +128,7 @@ async def update_user(request: AdminRequest) -> Response:
 async def ban_user(request: AdminRequest) -> Response:
     """Ban for `duration` (a Go duration such as "24h"; "none" lifts the ban); a ban ends the sessions."""
     uid = _user_id(request)
-    body = jsonutil.loads((await _body(request)).strip() or b"{}")
+    body = jsonutil.loads((await json_object_bytes(request)).strip() or b"{}")
     duration = body.get("duration")
     if not isinstance(duration, str) or not duration:
         raise MessageError(400, 'duration must be a duration such as "24h", or "none" to lift the ban')

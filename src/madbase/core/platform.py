@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from madbase.core import jsonutil
+from madbase.core.kit.message import MessageError
 from madbase.core.kit.request import Request
 from madbase.core.projects import Project
 
@@ -177,3 +179,17 @@ class AdminRequest(Request):
 
 
 AuditSink = Callable[[AdminRequest, AuditRecord], Awaitable[None]]
+
+
+async def json_object_bytes(request: Request) -> bytes:
+    """A service admin route's raw body, checked to be a JSON object (or empty) and handed on unparsed to the
+    service's own handler; 400 `{"message"}` otherwise."""
+    raw = await request.read()
+    if raw.strip():
+        try:
+            value = jsonutil.loads(raw)
+        except ValueError:
+            raise MessageError(400, "Body is not valid JSON") from None
+        if not isinstance(value, dict):
+            raise MessageError(400, "Body must be a JSON object")
+    return raw

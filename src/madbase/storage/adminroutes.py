@@ -22,7 +22,7 @@ from madbase.core.kit import Response, route
 from madbase.core.kit.message import MessageError
 from madbase.core.kit.routing import Route
 from madbase.core.numbers import ascii_uint
-from madbase.core.platform import AdminRequest
+from madbase.core.platform import AdminRequest, json_object_bytes
 from madbase.core.types import Message, Receive
 from madbase.storage import buckets, objects
 from madbase.storage.call import BODY_ERRORS, MAX_JSON_BODY, Call
@@ -79,19 +79,6 @@ def _bucket(request: AdminRequest) -> str:
     return request.params[1]
 
 
-async def _own_body(request: AdminRequest) -> bytes:
-    """The admin request's JSON body (an object, or empty), read with the route's limit."""
-    raw = await request.read()
-    if raw.strip():
-        try:
-            value = jsonutil.loads(raw)
-        except ValueError:
-            raise MessageError(400, "Body is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise MessageError(400, "Body must be a JSON object")
-    return raw
-
-
 # -- buckets -------------------------------------------------------------------------------------------
 async def list_buckets(request: AdminRequest) -> Response:
     """Buckets by name; `search` filters by name, `limit` (≤ 1000) and `cursor` page."""
@@ -109,7 +96,7 @@ async def list_buckets(request: AdminRequest) -> Response:
 
 
 async def create_bucket(request: AdminRequest) -> Response:
-    body = await _own_body(request)
+    body = await json_object_bytes(request)
     created = _json(await _run(buckets.create_bucket, _call(request, "storage.bucket.create_bucket", (),
                                                             body=body)))
     name = created["name"]
@@ -125,7 +112,7 @@ async def get_bucket(request: AdminRequest) -> Response:
 
 async def update_bucket(request: AdminRequest) -> Response:
     bucket = _bucket(request)
-    body = await _own_body(request)
+    body = await json_object_bytes(request)
     await _run(buckets.update_bucket, _call(request, "storage.bucket.update_bucket", (bucket,), body=body))
     fields = sorted(jsonutil.loads(body)) if body.strip() else []
     await request.audit("storage.bucket.update", f"buckets/{bucket}", {"fields": fields})
@@ -192,7 +179,7 @@ async def delete_object(request: AdminRequest) -> Response:
 async def delete_objects(request: AdminRequest) -> Response:
     """Delete the objects named in `{"prefixes": [...]}` (Storage's remove); answers those deleted."""
     bucket = _bucket(request)
-    body = await _own_body(request)
+    body = await json_object_bytes(request)
     removed = _json(await _run(objects.remove_many, _call(request, "storage.object.remove_many", (bucket,),
                                                          body=body)))
     names = [r.get("name") for r in removed or [] if isinstance(r, dict)]
